@@ -1,0 +1,1 @@
+"""Small modules behind tasks.py: one concern each."""

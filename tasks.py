@@ -1,0 +1,80 @@
+"""sotimestamp developer tasks (invoke).  A table of contents: each task is a
+few lines that call into the small modules under devtools/.
+
+    invoke --list            all tasks
+    invoke TASK --help       what one task does and its options
+
+The NetBSD source tree is found through one setting, NETBSDSRCDIR; build
+products go under SOTIMESTAMP_CACHE (default ~/.cache/sotimestamp), never into
+the project or the tree.
+"""
+from __future__ import annotations
+
+from invoke import task
+
+from devtools import config as cfg
+
+
+# --- kernel loop: tree, patches, tools, kernel, QEMU ---------------------
+
+@task
+def setup(c):
+    """Install the Debian packages the loop and the tests need (idempotent)."""
+    from devtools import setup as setup_mod
+    setup_mod.install_debian_packages()
+
+
+@task
+def tree(c):
+    """Check NETBSDSRCDIR is the pinned tree (7.99.10) and list applied patches."""
+    from devtools import tree as tree_mod
+    tree_mod.report(cfg.netbsdsrcdir())
+
+
+@task
+def patch(c):
+    """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing."""
+    from devtools import series
+    series.apply_all(cfg.netbsdsrcdir(), cfg.project_sys())
+
+
+@task
+def unpatch(c):
+    """Reverse everything `invoke patch` applied, all or nothing."""
+    from devtools import series
+    series.reverse_all(cfg.netbsdsrcdir(), cfg.project_sys())
+
+
+@task
+def tools(c):
+    """Build the cross toolchain with build.sh (-U -m amd64 tools)."""
+    from devtools import build
+    build.tools(cfg.netbsdsrcdir())
+
+
+@task(iterable=["config"], help={"config": "kernel config name (repeatable); default: GENERIC and SOTSTEST"})
+def kernel(c, config=None):
+    """Build kernels from the patched tree (build.sh -u kernel=NAME), incrementally."""
+    from devtools import build
+    for name in config or ["GENERIC", "SOTSTEST"]:
+        build.kernel(cfg.netbsdsrcdir(), name)
+
+
+@task(help={"extra": "directory of extra *.c test files to run in the same guest",
+            "timeout": "seconds to wait for the guest's results"})
+def vmtest(c, extra=None, timeout=900):
+    """Build the in-guest tests, boot the test kernel in QEMU, report N passed, N failed."""
+    from devtools import vmtest as vmtest_mod
+    raise SystemExit(vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout)))
+
+
+# --- py-sotimestamp --------------------------------------------------------
+# (tasks for the Python module: demo, bench)
+
+
+# --- release and pkgsrc ----------------------------------------------------
+# (tasks: release, pkglint)
+
+
+# --- anita -----------------------------------------------------------------
+# (tasks: sets, anita)
