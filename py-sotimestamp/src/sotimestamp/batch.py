@@ -1,0 +1,271 @@
+"""``recv_batch``: many datagrams per system call with ``recvmmsg()`` through ctypes.
+
+ctypes keeps the package pure Python (no compiler at install time).  Where
+ctypes or ``recvmmsg`` is missing (a NetBSD guest Python built without
+``_ctypes``, macOS), :func:`recv_batch` falls back to one ``recvmsg()`` per
+datagram with the same results; :data:`HAVE_RECVMMSG` tells which path runs.
+"""
+from __future__ import annotations
+
+import errno
+import select
+import socket
+import struct
+import sys
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+from . import constants as C
+from .core import ANCBUFSIZE, Packet, packet_from
+
+try:
+    import ctypes
+    import ctypes.util
+except ImportError:  # pragma: no cover - Python built without _ctypes
+    ctypes = None  # type: ignore[assignment]
+
+_LINUX = sys.platform.startswith("linux")
+_NS = 1_000_000_000
+
+
+def _load_recvmmsg() -> Any:
+    if ctypes is None:
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        func = libc.recvmmsg
+    except (OSError, AttributeError):
+        return None
+    func.restype = ctypes.c_int
+    return func
+
+
+_recvmmsg = _load_recvmmsg()
+HAVE_RECVMMSG: bool = _recvmmsg is not None
+
+if HAVE_RECVMMSG:
+    class _Iovec(ctypes.Structure):
+        _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+    if _LINUX:
+        _len_t: Any = ctypes.c_size_t  # msg_iovlen, msg_controllen are size_t on Linux
+        _ctl_len_t: Any = ctypes.c_size_t
+    else:
+        _len_t = ctypes.c_int  # BSD: int msg_iovlen; socklen_t msg_controllen
+        _ctl_len_t = ctypes.c_uint32
+
+    class _Msghdr(ctypes.Structure):
+        _fields_ = [
+            ("msg_name", ctypes.c_void_p),
+            ("msg_namelen", ctypes.c_uint32),
+            ("msg_iov", ctypes.POINTER(_Iovec)),
+            ("msg_iovlen", _len_t),
+            ("msg_control", ctypes.c_void_p),
+            ("msg_controllen", _ctl_len_t),
+            ("msg_flags", ctypes.c_int),
+        ]
+
+    class _Mmsghdr(ctypes.Structure):
+        _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+
+    # struct cmsghdr: Linux {size_t len; int level; int type}, BSD {socklen_t len; int level; int type}
+    _CMSG = struct.Struct("=Qii" if _LINUX and ctypes.sizeof(ctypes.c_size_t) == 8 else "=Iii")
+    _ALIGN = ctypes.sizeof(ctypes.c_long)
+
+
+def _align(n: int) -> int:
+    return (n + _ALIGN - 1) & ~(_ALIGN - 1)
+
+
+_NAMELEN = 128  # sizeof(struct sockaddr_storage)
+
+
+class _Batch:
+    """Buffers for up to ``count`` datagrams of ``bufsize`` bytes, reused across calls."""
+
+    def __init__(self, count: int, bufsize: int) -> None:
+        self.count, self.bufsize = count, bufsize
+        self.data = bytearray(count * bufsize)
+        self.names = bytearray(count * _NAMELEN)
+        self.controls = bytearray(count * ANCBUFSIZE)
+        self.iovecs = (_Iovec * count)()
+        self.msgs = (_Mmsghdr * count)()
+        data_addr = ctypes.addressof((ctypes.c_char * len(self.data)).from_buffer(self.data))
+        name_addr = ctypes.addressof((ctypes.c_char * len(self.names)).from_buffer(self.names))
+        ctl_addr = ctypes.addressof((ctypes.c_char * len(self.controls)).from_buffer(self.controls))
+        for i in range(count):
+            self.iovecs[i].iov_base = data_addr + i * bufsize
+            self.iovecs[i].iov_len = bufsize
+            hdr = self.msgs[i].msg_hdr
+            hdr.msg_name = name_addr + i * _NAMELEN
+            hdr.msg_iov = ctypes.pointer(self.iovecs[i])
+            hdr.msg_iovlen = 1
+            hdr.msg_control = ctl_addr + i * ANCBUFSIZE
+        self.addresses: Dict[bytes, Any] = {}
+
+    def reset(self, n: int) -> None:
+        for i in range(n):
+            hdr = self.msgs[i].msg_hdr
+            hdr.msg_namelen = _NAMELEN
+            hdr.msg_controllen = ANCBUFSIZE
+            hdr.msg_flags = 0
+
+    def address(self, i: int, namelen: int) -> Any:
+        raw = bytes(self.names[i * _NAMELEN:i * _NAMELEN + namelen])
+        cached = self.addresses.get(raw)
+        if cached is None:
+            cached = self.addresses[raw] = _decode_sockaddr(raw)
+            if len(self.addresses) > 4096:
+                self.addresses.clear()
+        return cached
+
+    def ancdata(self, i: int, controllen: int) -> List[Tuple[int, int, bytes]]:
+        base = i * ANCBUFSIZE
+        end = base + controllen
+        out = []
+        hdr_size = _CMSG.size
+        data_off = _align(hdr_size)
+        pos = base
+        while pos + hdr_size <= end:
+            length, level, kind = _CMSG.unpack_from(self.controls, pos)
+            if length < hdr_size:
+                break
+            out.append((level, kind, bytes(self.controls[pos + data_off:pos + length])))
+            pos += _align(length)
+        return out
+
+
+def _decode_sockaddr(raw: bytes) -> Any:
+    if _LINUX:
+        (family,) = struct.unpack_from("=H", raw)
+    else:
+        family = raw[1]  # BSD: u8 sa_len, u8 sa_family
+    if family == socket.AF_INET:
+        port = struct.unpack_from("!H", raw, 2)[0]
+        return (socket.inet_ntop(socket.AF_INET, raw[4:8]), port)
+    if family == socket.AF_INET6:
+        port, flowinfo = struct.unpack_from("!HI", raw, 2)
+        (scope_id,) = struct.unpack_from("=I", raw, 24)
+        return (socket.inet_ntop(socket.AF_INET6, raw[8:24]), port, flowinfo, scope_id)
+    return raw
+
+
+_batches: Dict[Tuple[int, int], _Batch] = {}
+
+
+def _get_batch(count: int, bufsize: int) -> _Batch:
+    key = (count, bufsize)
+    batch = _batches.get(key)
+    if batch is None:
+        if len(_batches) > 8:
+            _batches.clear()
+        batch = _batches[key] = _Batch(count, bufsize)
+    return batch
+
+
+def _wait_readable(sock: socket.socket, deadline: Optional[float]) -> None:
+    """Block until ``sock`` is readable, per its timeout; raises ``socket.timeout``."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLIN)
+    while True:
+        if deadline is None:
+            wait_ms = None
+        else:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout("timed out")
+            wait_ms = max(1, int(remaining * 1000))
+        if poller.poll(wait_ms):
+            return
+
+
+def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
+    batch.reset(n)
+    while True:
+        got = _recvmmsg(sock.fileno(), batch.msgs, n, socket.MSG_DONTWAIT, None)
+        if got >= 0:
+            return got
+        err = ctypes.get_errno()
+        if err == errno.EINTR:
+            continue
+        if err in (errno.EAGAIN, errno.EWOULDBLOCK):
+            return 0
+        raise OSError(err, f"recvmmsg: {errno.errorcode.get(err, err)}")
+
+
+def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535) -> List[Packet]:
+    """Receive up to ``max_packets`` datagrams: wait for the first like :func:`recv`
+    (per the socket's timeout), then return whatever is queued, with one
+    ``recvmmsg()`` system call per batch when the queue is not empty.
+
+    >>> for pkt in recv_batch(sock, 64):  # doctest: +SKIP
+    ...     print(pkt.address, pkt.software_ns, len(pkt.data))
+    """
+    if max_packets < 1:
+        raise ValueError("max_packets must be at least 1")
+    if not HAVE_RECVMMSG:
+        return _recv_batch_fallback(sock, max_packets, bufsize)
+    batch = _get_batch(max_packets, bufsize)
+    got = _recvmmsg_once(sock, batch, max_packets)
+    if got == 0:
+        timeout = sock.gettimeout()
+        if timeout == 0.0:
+            raise BlockingIOError(errno.EAGAIN, "no datagram queued")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while got == 0:
+            _wait_readable(sock, deadline)
+            got = _recvmmsg_once(sock, batch, max_packets)
+    return _packets(batch, got)
+
+
+def _packets(batch: _Batch, got: int) -> List[Packet]:
+    out: List[Packet] = []
+    view = batch.data
+    size = batch.bufsize
+    table = C.current()
+    fast_type = table.SCM_TIMESTAMPING if table is not None else None
+    sol = socket.SOL_SOCKET
+    data_off = _align(_CMSG.size)
+    for i in range(got):
+        mm = batch.msgs[i]
+        hdr = mm.msg_hdr
+        start = i * size
+        data = bytes(view[start:start + mm.msg_len])
+        address = batch.address(i, hdr.msg_namelen)
+        controllen = hdr.msg_controllen
+        cbase = i * ANCBUFSIZE
+        # Fast path: exactly one 64-bit SCM_TIMESTAMPING (the Linux/NetBSD common case).
+        if controllen == _align(data_off + 48) and fast_type is not None:
+            length, level, kind = _CMSG.unpack_from(batch.controls, cbase)
+            if level == sol and kind == fast_type and length == data_off + 48:
+                s0, n0, _s1, _n1, s2, n2 = _TS.unpack_from(batch.controls, cbase + data_off)
+                sw = s0 * _NS + n0 or None
+                hw = s2 * _NS + n2 or None
+                out.append(Packet(data, address, sw, hw, "hardware" if hw else ("software" if sw else None)))
+                continue
+        out.append(packet_from(data, batch.ancdata(i, controllen), address))
+    return out
+
+
+_TS = struct.Struct("=qqqqqq")
+
+
+def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int) -> List[Packet]:
+    """One ``recvmsg()`` per datagram: the first per the socket's timeout, the rest non-blocking."""
+    data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+    out = [packet_from(data, ancdata, address)]
+    saved = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        while len(out) < max_packets:
+            try:
+                data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            out.append(packet_from(data, ancdata, address))
+    finally:
+        sock.settimeout(saved)
+    return out
+
+
+__all__ = ["recv_batch", "HAVE_RECVMMSG"]

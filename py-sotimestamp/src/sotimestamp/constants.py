@@ -1,0 +1,180 @@
+"""Socket option, control-message and flag numbers, per platform.
+
+Linux values are the asm-generic ones (x86, arm, arm64, riscv, powerpc, s390;
+sparc, parisc and alpha number their SO_* options differently and are not
+covered).  NetBSD values are the ones our kernel patches define
+(``sys/ABI.md`` in the project); FreeBSD values are from its
+``sys/sys/socket.h``.  The ``SOF_TIMESTAMPING_*`` bits are Linux's, and NetBSD
+shares them.
+
+The module-level names (``SO_TIMESTAMPING``, ``SCM_TIMESTAMPNS``, ...) carry the
+running platform's values.  As in the standard ``socket`` module, a name the
+platform does not have is simply absent: ``hasattr(sotimestamp,
+"SO_TIMESTAMPING")`` is the feature test.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, fields
+from typing import Dict, Optional
+
+# SOF_TIMESTAMPING_* bits (include/uapi/linux/net_tstamp.h; NetBSD uses the same).
+SOF_TIMESTAMPING_TX_HARDWARE = 1 << 0
+SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
+SOF_TIMESTAMPING_RX_HARDWARE = 1 << 2
+SOF_TIMESTAMPING_RX_SOFTWARE = 1 << 3
+SOF_TIMESTAMPING_SOFTWARE = 1 << 4
+SOF_TIMESTAMPING_SYS_HARDWARE = 1 << 5
+SOF_TIMESTAMPING_RAW_HARDWARE = 1 << 6
+SOF_TIMESTAMPING_OPT_ID = 1 << 7
+SOF_TIMESTAMPING_TX_SCHED = 1 << 8
+SOF_TIMESTAMPING_TX_ACK = 1 << 9
+SOF_TIMESTAMPING_OPT_CMSG = 1 << 10
+SOF_TIMESTAMPING_OPT_TSONLY = 1 << 11
+SOF_TIMESTAMPING_OPT_STATS = 1 << 12
+SOF_TIMESTAMPING_OPT_PKTINFO = 1 << 13
+SOF_TIMESTAMPING_OPT_TX_SWHW = 1 << 14
+SOF_TIMESTAMPING_BIND_PHC = 1 << 15
+SOF_TIMESTAMPING_OPT_ID_TCP = 1 << 16
+SOF_TIMESTAMPING_OPT_RX_FILTER = 1 << 17
+
+# sock_extended_err (linux/errqueue.h; NetBSD <net/errqueue.h> is the same).
+SO_EE_ORIGIN_TIMESTAMPING = 4
+SCM_TSTAMP_SND = 0
+SCM_TSTAMP_SCHED = 1
+SCM_TSTAMP_ACK = 2
+
+# SO_TS_CLOCK values (FreeBSD's names and numbers; NetBSD's patch reuses them).
+SO_TS_REALTIME_MICRO = 0
+SO_TS_BINTIME = 1
+SO_TS_REALTIME = 2
+SO_TS_MONOTONIC = 3
+
+# FreeBSD struct sock_timestamp_info st_info_flags.
+ST_INFO_HW = 1
+ST_INFO_HW_HPREC = 2
+
+
+@dataclass(frozen=True)
+class PlatformConstants:
+    """The numbers of one platform; ``None`` where the platform has no such thing."""
+
+    name: str
+    SO_TIMESTAMP: int
+    SCM_TIMESTAMP: int
+    SO_TIMESTAMPNS: Optional[int] = None
+    SCM_TIMESTAMPNS: Optional[int] = None
+    SO_TIMESTAMPING: Optional[int] = None
+    SCM_TIMESTAMPING: Optional[int] = None
+    SO_TIMESTAMP_NEW: Optional[int] = None
+    SO_TIMESTAMPNS_NEW: Optional[int] = None
+    SO_TIMESTAMPING_NEW: Optional[int] = None
+    SCM_TIMESTAMPING_OPT_STATS: Optional[int] = None
+    SCM_TIMESTAMPING_PKTINFO: Optional[int] = None
+    SO_BINTIME: Optional[int] = None
+    SO_TS_CLOCK: Optional[int] = None
+    SCM_BINTIME: Optional[int] = None
+    SCM_REALTIME: Optional[int] = None
+    SCM_MONOTONIC: Optional[int] = None
+    SCM_TIME_INFO: Optional[int] = None
+    MSG_ERRQUEUE: Optional[int] = None
+    IP_RECVERR: Optional[int] = None
+    IPV6_RECVERR: Optional[int] = None
+    #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
+    timeval16: str = "=qq"
+
+    def as_dict(self) -> Dict[str, int]:
+        """The names this platform has, with their values."""
+        out: Dict[str, int] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.isupper() and isinstance(value, int):
+                out[f.name] = value
+        return out
+
+
+LINUX = PlatformConstants(
+    name="linux",
+    SO_TIMESTAMP=29, SCM_TIMESTAMP=29,
+    SO_TIMESTAMPNS=35, SCM_TIMESTAMPNS=35,
+    SO_TIMESTAMPING=37, SCM_TIMESTAMPING=37,
+    SO_TIMESTAMP_NEW=63, SO_TIMESTAMPNS_NEW=64, SO_TIMESTAMPING_NEW=65,
+    SCM_TIMESTAMPING_OPT_STATS=54, SCM_TIMESTAMPING_PKTINFO=58,
+    MSG_ERRQUEUE=0x2000, IP_RECVERR=11, IPV6_RECVERR=25,
+)
+
+NETBSD = PlatformConstants(
+    name="netbsd",
+    SO_TIMESTAMP=0x2000, SCM_TIMESTAMP=0x08,
+    SO_TIMESTAMPNS=0x1010, SCM_TIMESTAMPNS=0x20,
+    SO_TIMESTAMPING=0x1011, SCM_TIMESTAMPING=0x40,
+    SO_TS_CLOCK=0x1012,
+    MSG_ERRQUEUE=0x8000, IP_RECVERR=40, IPV6_RECVERR=70,
+    timeval16="=qi4x",
+)
+
+FREEBSD = PlatformConstants(
+    name="freebsd",
+    SO_TIMESTAMP=0x0400, SCM_TIMESTAMP=0x02,
+    SO_BINTIME=0x2000, SO_TS_CLOCK=0x1017,
+    SCM_BINTIME=0x04, SCM_REALTIME=0x05, SCM_MONOTONIC=0x06, SCM_TIME_INFO=0x07,
+)
+
+PLATFORMS: Dict[str, PlatformConstants] = {p.name: p for p in (LINUX, NETBSD, FREEBSD)}
+
+
+def platform_name(platform: Optional[str] = None) -> str:
+    """Normalise a ``sys.platform``-like string ("linux", "netbsd10", ...) to a table name."""
+    value = (platform if platform is not None else sys.platform).lower()
+    for name in PLATFORMS:
+        if value.startswith(name):
+            return name
+    return value
+
+
+def for_platform(platform: Optional[str] = None) -> PlatformConstants:
+    """The constants table of ``platform`` (default: the running one).
+
+    >>> for_platform("netbsd").SO_TIMESTAMPING
+    4113
+    """
+    name = platform_name(platform)
+    try:
+        return PLATFORMS[name]
+    except KeyError:
+        raise ValueError(f"unsupported platform {name!r}: sotimestamp knows linux, netbsd and freebsd") from None
+
+
+def current() -> Optional[PlatformConstants]:
+    """The running platform's table, or None on a platform we have no numbers for."""
+    return PLATFORMS.get(platform_name())
+
+
+# Typed declarations of the names exported below (present only where the platform has them).
+SO_TIMESTAMP: int
+SO_TIMESTAMPNS: int
+SO_TIMESTAMPING: int
+SCM_TIMESTAMP: int
+SCM_TIMESTAMPNS: int
+SCM_TIMESTAMPING: int
+MSG_ERRQUEUE: int
+SO_TS_CLOCK: int
+
+_running = current()
+if _running is not None:
+    globals().update(_running.as_dict())
+
+SOF_NAMES: Dict[int, str] = {
+    value: name[len("SOF_TIMESTAMPING_"):]
+    for name, value in list(globals().items())
+    if name.startswith("SOF_TIMESTAMPING_")
+}
+
+
+def describe_flags(flags: int) -> str:
+    """``SOF_TIMESTAMPING_*`` flags as ``RX_SOFTWARE|SOFTWARE``."""
+    names = [SOF_NAMES[bit] for bit in sorted(SOF_NAMES) if flags & bit]
+    rest = flags & ~sum(SOF_NAMES)
+    if rest:
+        names.append(hex(rest))
+    return "|".join(names) or "0"

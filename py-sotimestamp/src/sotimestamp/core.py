@@ -1,0 +1,251 @@
+"""Turn kernel stamping on and off, receive datagrams with their stamps, read TX stamps."""
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from typing import Any, List, NamedTuple, Optional, Tuple
+
+from . import constants as C
+from .control import parse_control
+
+#: Control-buffer size: room for SCM_TIMESTAMPING (48 B) + SCM_TIMESTAMP(NS) + RECVERR + PKTINFO.
+ANCBUFSIZE = 512
+
+CLOCKS = {"realtime": C.SO_TS_REALTIME, "monotonic": C.SO_TS_MONOTONIC}
+
+
+class UnsupportedError(OSError):
+    """The kernel (or platform) cannot do what was asked; the message names it."""
+
+
+class Packet(NamedTuple):
+    """One received datagram and its kernel stamps (ns; ``None`` when absent)."""
+
+    data: bytes
+    address: Any
+    software_ns: Optional[int]
+    hardware_ns: Optional[int]
+    source: Optional[str]
+
+
+class TxStamp(NamedTuple):
+    """A transmit stamp read from the error queue; ``key`` is the OPT_ID counter."""
+
+    key: Optional[int]
+    software_ns: Optional[int]
+    hardware_ns: Optional[int]
+    kind: int  # SCM_TSTAMP_SND, SCM_TSTAMP_SCHED or SCM_TSTAMP_ACK
+
+
+def _table() -> C.PlatformConstants:
+    table = C.current()
+    if table is None:
+        raise UnsupportedError(errno.EOPNOTSUPP, f"sotimestamp has no socket numbers for platform {C.platform_name()!r}")
+    return table
+
+
+def _setsockopt_int(sock: socket.socket, option: int, value: int) -> bool:
+    """True if the kernel took the option, False if it does not know it."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, option, value)
+    except OSError as exc:
+        if exc.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
+            return False
+        raise
+    return True
+
+
+def _flags(software: bool, hardware: bool, tx: bool, opt_id: bool) -> int:
+    flags = 0
+    if software:
+        flags |= C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE
+        if tx:
+            flags |= C.SOF_TIMESTAMPING_TX_SOFTWARE
+    if hardware:
+        flags |= C.SOF_TIMESTAMPING_RX_HARDWARE | C.SOF_TIMESTAMPING_RAW_HARDWARE
+        if tx:
+            flags |= C.SOF_TIMESTAMPING_TX_HARDWARE
+    if opt_id:
+        flags |= C.SOF_TIMESTAMPING_OPT_ID
+    if tx:
+        # TX records without the payload copy: works with net.core.tstamp_allow_data=0.
+        flags |= C.SOF_TIMESTAMPING_OPT_TSONLY
+    return flags
+
+
+def enable(
+    sock: socket.socket,
+    *,
+    software: bool = True,
+    hardware: bool = False,
+    tx: bool = False,
+    opt_id: bool = False,
+    clock: str = "realtime",
+) -> int:
+    """Turn kernel stamping on; return the ``SOF_TIMESTAMPING_*`` flags now in force.
+
+    Uses SO_TIMESTAMPING when the kernel has it, else SO_TIMESTAMPNS (FreeBSD:
+    SO_TIMESTAMP with SO_TS_CLOCK), else the microsecond SO_TIMESTAMP.  Those
+    fallbacks give the same thing, RX software stamps (returned as
+    ``RX_SOFTWARE|SOFTWARE``).  Hardware, TX, OPT_ID or a clock the kernel
+    cannot give raise :class:`UnsupportedError` naming what is missing; nothing is
+    downgraded silently.  Hardware stamps also need the interface configured
+    (SIOCSHWTSTAMP, privileged); ``sotimestamp probe`` shows what it can do.
+
+    >>> s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    >>> enable(s) & SOF_TIMESTAMPING_RX_SOFTWARE != 0  # doctest: +SKIP
+    True
+    """
+    table = _table()
+    if clock not in CLOCKS:
+        raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
+    if not (software or hardware):
+        raise ValueError("enable() needs software=True or hardware=True")
+    if opt_id and not tx:
+        raise ValueError("opt_id=True numbers TX stamps: it needs tx=True")
+
+    if clock != "realtime":
+        if table.SO_TS_CLOCK is None:
+            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: {table.name} stamps only CLOCK_REALTIME (no SO_TS_CLOCK)")
+        if not _setsockopt_int(sock, table.SO_TS_CLOCK, CLOCKS[clock]):
+            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: this kernel refused SO_TS_CLOCK")
+
+    flags = _flags(software, hardware, tx, opt_id)
+    if table.SO_TIMESTAMPING is not None and _setsockopt_int(sock, table.SO_TIMESTAMPING, flags):
+        return flags
+
+    missing = [name for name, wanted in (("hardware", hardware), ("tx", tx), ("opt_id", opt_id)) if wanted]
+    if missing:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"{', '.join(missing)} stamps need SO_TIMESTAMPING, which this kernel does not accept",
+        )
+    rx_sw = C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE
+    if table.SO_TIMESTAMPNS is not None and _setsockopt_int(sock, table.SO_TIMESTAMPNS, 1):
+        return rx_sw
+    if table.SO_TS_CLOCK is not None and clock == "realtime":
+        _setsockopt_int(sock, table.SO_TS_CLOCK, C.SO_TS_REALTIME)  # ns on FreeBSD
+    if _setsockopt_int(sock, table.SO_TIMESTAMP, 1):
+        return rx_sw
+    raise UnsupportedError(errno.EOPNOTSUPP, "this kernel accepts none of SO_TIMESTAMPING, SO_TIMESTAMPNS, SO_TIMESTAMP")
+
+
+def disable(sock: socket.socket) -> None:
+    """Turn off every stamping option :func:`enable` may have set."""
+    table = _table()
+    for option in (table.SO_TIMESTAMPING, table.SO_TIMESTAMPNS, table.SO_TIMESTAMP):
+        if option is not None:
+            _setsockopt_int(sock, option, 0)
+
+
+def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any) -> Packet:
+    stamps = parse_control(ancdata)
+    return Packet(data, address, stamps.software_ns, stamps.hardware_ns, stamps.source)
+
+
+def recv(sock: socket.socket, bufsize: int = 65535) -> Packet:
+    """Receive one datagram with its stamps; blocks per the socket's timeout
+    (``socket.timeout`` when it expires, ``BlockingIOError`` if non-blocking).
+
+    >>> pkt = recv(sock)  # doctest: +SKIP
+    >>> pkt.data, pkt.software_ns, pkt.source  # doctest: +SKIP
+    (b'hello', 1764128000123456789, 'software')
+    """
+    data, ancdata, _flags_, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+    return packet_from(data, ancdata, address)
+
+
+def tx_timestamps(sock: socket.socket) -> List[TxStamp]:
+    """Drain the socket's error queue without blocking; the TX stamps in arrival order.
+
+    >>> enable(sock, tx=True, opt_id=True)  # doctest: +SKIP
+    >>> sock.sendto(b"x", addr); tx_timestamps(sock)  # doctest: +SKIP
+    [TxStamp(key=0, software_ns=1764128000123456789, hardware_ns=None, kind=0)]
+    """
+    table = _table()
+    if table.MSG_ERRQUEUE is None:
+        raise UnsupportedError(errno.EOPNOTSUPP, f"{table.name} has no error queue (MSG_ERRQUEUE): no TX stamps")
+    stamps: List[TxStamp] = []
+    saved = sock.gettimeout()
+    sock.settimeout(0.0)  # CPython polls for POLLIN first on sockets with a timeout
+    try:
+        while True:
+            try:
+                _data, ancdata, _flags_, _addr = sock.recvmsg(0, ANCBUFSIZE, table.MSG_ERRQUEUE)
+            except (BlockingIOError, InterruptedError):
+                break
+            parsed = parse_control(ancdata)
+            if parsed.tx_type is None and parsed.source is None:
+                continue  # a real ICMP error, not a stamp
+            stamps.append(TxStamp(parsed.tx_key, parsed.software_ns, parsed.hardware_ns, parsed.tx_type or 0))
+    finally:
+        sock.settimeout(saved)
+    return stamps
+
+
+_IN6ADDR_ANY = b"\x00" * 16
+
+
+def join_multicast(sock: socket.socket, group: str, interface: Optional[str] = None) -> None:
+    """Join ``group`` (IPv4 or IPv6) on ``interface`` (a name like "lo", an index, or,
+    for IPv4, the interface's address; default: the kernel's choice).
+
+    >>> s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # doctest: +SKIP
+    >>> s.bind(("239.1.2.3", 5000)); join_multicast(s, "239.1.2.3", "lo")  # doctest: +SKIP
+    """
+    family = socket.AF_INET6 if ":" in group else socket.AF_INET
+    group_bytes = socket.inet_pton(family, group)
+    if family == socket.AF_INET6:
+        index = _ifindex(interface) if interface else 0
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group_bytes + struct.pack("@I", index))
+        return
+    if interface and _looks_like_ipv4(interface):
+        mreq = group_bytes + socket.inet_aton(interface)
+    elif interface:
+        index = _ifindex(interface)
+        if C.platform_name() == "linux" or C.platform_name() == "freebsd":
+            mreq = group_bytes + _IN6ADDR_ANY[:4] + struct.pack("@i", index)  # struct ip_mreqn
+        else:
+            # NetBSD's ip_mreq takes an interface index written as an address in 0.0.0.0/8.
+            mreq = group_bytes + struct.pack("!I", index)
+    else:
+        mreq = group_bytes + _IN6ADDR_ANY[:4]
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+
+
+def multicast_sender(sock: socket.socket, interface: Optional[str] = None, *, loop: bool = True, ttl: int = 1) -> None:
+    """Set a sending socket's multicast interface, loopback and TTL/hop limit."""
+    if sock.family == socket.AF_INET6:
+        if interface:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, _ifindex(interface))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, int(loop))
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, ttl)
+        return
+    if interface:
+        if _looks_like_ipv4(interface):
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
+        elif C.platform_name() == "linux":
+            mreqn = _IN6ADDR_ANY[:8] + struct.pack("@i", _ifindex(interface))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, struct.pack("!I", _ifindex(interface)))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, int(loop))
+    sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, ttl)
+
+
+def _looks_like_ipv4(text: str) -> bool:
+    try:
+        socket.inet_aton(text)
+    except OSError:
+        return False
+    return text.count(".") == 3
+
+
+def _ifindex(interface: str) -> int:
+    if interface.isdigit():
+        return int(interface)
+    try:
+        return socket.if_nametoindex(interface)
+    except OSError:
+        raise ValueError(f"no network interface named {interface!r}") from None
