@@ -1,0 +1,214 @@
+"""The ``sotimestamp`` command: probe, capture, stats, replay."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from typing import List, Optional
+
+from . import __version__
+
+DESCRIPTION = """\
+Record UDP datagrams with their kernel receive stamps (SO_TIMESTAMPING,
+SO_TIMESTAMPNS or SO_TIMESTAMP, whichever the kernel has), analyse the
+recording, and replay it at the recorded pace.
+
+  sotimestamp probe                     what this kernel and its NICs support
+  sotimestamp capture 127.0.0.1:5000 --count 1000 -o rec.pcapng
+  sotimestamp stats rec.pcapng          count, rate, inter-arrival percentiles, gaps
+  sotimestamp replay rec.pcapng --to 127.0.0.1:6000
+
+Recordings are pcapng files at nanosecond resolution (if_tsresol 9); each
+datagram is stored as its IPv4/IPv6 + UDP packet so Wireshark and tshark
+dissect it, with the stamp source in the packet comment
+("sotimestamp: ts=software" or "hardware").  Errors are one line on stderr
+and a non-zero exit status (1 for failures, 2 for bad usage).
+"""
+
+
+class CliError(Exception):
+    """A one-line error for the user."""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number above 0")
+    return value
+
+
+def _endpoint(text: str):  # type: ignore[no-untyped-def]
+    from .endpoint import parse_endpoint
+
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sotimestamp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("probe", help="what this kernel supports (options, control messages, NIC capabilities)",
+                       description="Try each stamping option on a loopback socket pair and report which the "
+                                   "kernel accepts, which control messages arrive, whether TX stamps come back "
+                                   "with OPT_ID keys, and (Linux) each interface's hardware stamping capabilities.")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = sub.add_parser("capture", help="record datagrams with kernel stamps into pcapng",
+                       description="Bind ADDR:PORT, turn kernel stamping on, and write every datagram with "
+                                   "its stamp to FILE.pcapng until --count, --duration, SIGINT or SIGTERM. "
+                                   "A stop still writes every datagram already queued; the file is complete.")
+    p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint, help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000")
+    p.add_argument("--group", metavar="MCAST", help="multicast group to join (IPv4 or IPv6)")
+    p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
+    p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
+    p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
+    p.add_argument("--hardware", action="store_true", help="also ask for hardware stamps (NIC must be configured)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng", help="pcapng file to write")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+
+    p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
+                       description="Send each UDP payload of FILE to --to at its recorded offset from the first "
+                                   "one, divided by --speed. Send times follow one absolute schedule, so "
+                                   "lateness never accumulates.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
+    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="pace factor (2 = twice as fast)")
+    p.add_argument("--loop", action="store_true", help="repeat until interrupted")
+    p.add_argument("--iface", metavar="IF", help="interface for a multicast destination")
+    p.add_argument("--realtime", action="store_true", help="run under SCHED_FIFO (root) so other load cannot delay sends")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+
+    p = sub.add_parser("stats", help="count, duration, rate, inter-arrival percentiles, gaps (and a plot)",
+                       description="Read a pcapng recording and print count, duration, rate, stamp sources, "
+                                   "inter-arrival percentiles and the largest gaps. With --reference, also "
+                                   "the pacing error of this file (a re-captured replay) against the original.")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
+    p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
+    p.add_argument("--reference", metavar="ORIGINAL", help="the recording FILE is a replay of: report pacing errors")
+    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="the replay's --speed (with --reference)")
+    return parser
+
+
+def _cmd_probe(args: argparse.Namespace) -> int:
+    from .probe import format_text, probe
+
+    report = probe()
+    print(json.dumps(report, indent=2) if args.json else format_text(report))
+    return 0 if "error" not in report else 1
+
+
+def _cmd_capture(args: argparse.Namespace) -> int:
+    from .capture import capture
+
+    if args.iface and not args.group:
+        raise CliError("--iface needs --group")
+    result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
+                     duration=args.duration, hardware=args.hardware, progress=False if args.quiet else None)
+    if not args.quiet:
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
+        print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
+              f"(stamps: {sources}; stopped by {result.stopped_by})", file=sys.stderr)
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .pcapio import read_records
+    from .replay import replay
+    from .stats import summarize
+
+    records = list(read_records(args.file))
+    try:
+        result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
+                        progress=False if args.quiet else None)
+    except ValueError as exc:
+        raise CliError(f"{args.file}: {exc}") from None
+    if not args.quiet:
+        late = summarize(result.lateness_ns)
+        print(f"sotimestamp: sent {result.sent} datagrams to {args.to}; send lateness p50 {late['p50_us']:.1f} us, "
+              f"p99 {late['p99_us']:.1f} us, max {late['max_us']:.1f} us"
+              + (f"; {result.realtime}" if result.realtime else ""), file=sys.stderr)
+    return 0
+
+
+def _cmd_stats(args: argparse.Namespace) -> int:
+    from .stats import compute, format_text, load, plot, schedule_errors, summarize
+
+    records = load(args.file)
+    if not records:
+        raise CliError(f"{args.file}: no packets in this pcapng file")
+    stats = compute(args.file, records, gap_us=args.gap)
+    out = stats.as_dict()
+    text = format_text(stats)
+    if args.reference:
+        reference = load(args.reference)
+        errors = schedule_errors([r.ts_ns for r in reference], [r.ts_ns for r in records], args.speed)
+        pacing = summarize([abs(e) for e in errors])
+        out["pacing_error_vs_reference"] = dict(pacing, compared=len(errors))
+        text += "\npacing error  " + "  ".join(f"{k[:-3]} {v:.3f}" for k, v in pacing.items()) + \
+                f"  (us, |replay - reference schedule|, {len(errors)} datagrams)"
+    if args.plot:
+        plot(records, args.plot, os.path.basename(args.file))
+        text += f"\nplot          {args.plot}"
+        out["plot"] = args.plot
+    print(json.dumps(out, indent=2) if args.json else text)
+    return 0
+
+
+COMMANDS = {"probe": _cmd_probe, "capture": _cmd_capture, "replay": _cmd_replay, "stats": _cmd_stats}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Entry point of the ``sotimestamp`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from .core import UnsupportedError
+    from .pcapio import PcapFileError
+
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("sotimestamp: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+    except (CliError, PcapFileError, UnsupportedError, RuntimeError, ValueError) as exc:
+        print(f"sotimestamp: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"sotimestamp: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # pragma: no cover - e.g. `sotimestamp stats f | head`
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+        if os.environ.get("SOTIMESTAMP_DEBUG"):
+            raise
+        print(f"sotimestamp: internal error: {type(exc).__name__}: {exc} (set SOTIMESTAMP_DEBUG=1 for a traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
