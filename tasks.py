@@ -73,7 +73,20 @@ def vmtest(c, extra=None, timeout=900):
 
 
 # --- release and pkgsrc ----------------------------------------------------
-# (tasks: release, pkglint)
+
+@task(help={"version": "refuse unless py-sotimestamp's version is this",
+            "allow_dirty": "release from a work tree with uncommitted changes"})
+def release(c, version=None, allow_dirty=False):
+    """Write dist/: sdist, wheel, kernel and pkgsrc tarballs (+ GENERIC if built), SHA512/SHA256."""
+    from devtools import release as release_mod
+    release_mod.main(version, allow_dirty)
+
+
+@task(help={"fix": "rewrite pkgsrc/net/py-sotimestamp/PLIST from the wheel first"})
+def pkglint(c, fix=False):
+    """Check pkgsrc/ like pkglint would (order, RCS ids, PLIST vs wheel, distinfo vs tarballs)."""
+    from devtools import pkglint as pkglint_mod
+    pkglint_mod.run(cfg.PROJECT, fix=fix)
 
 
 # --- anita -----------------------------------------------------------------

@@ -1,0 +1,167 @@
+"""What our pkgsrc files are made of: the two packages, a small reader for
+their Makefiles, and the PLIST a wheel implies (lang/python/wheel.mk
+conventions: `${PYSITELIB}/...`, `${PYSITELIB}/${WHEEL_INFODIR}/...`, a
+`.pyc`/`.pyo` line per module, console scripts as bin/NAME-${PYVERSSUFFIX})."""
+from __future__ import annotations
+
+import configparser
+import email.parser
+import re
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+PY_PKG = "net/py-sotimestamp"
+KERNEL_PKG = "sysutils/netbsd-sotimestamp-kernel"
+PACKAGES = (PY_PKG, KERNEL_PKG)
+PLIST_RCSID = "@comment $" + "NetBSD$"
+
+_ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_.*${}-]*?)\s*([+?:!]?=)(\s*)(.*)$")
+_TARGET = re.compile(r"^([A-Za-z0-9_.${}-]+):(?!=)")
+
+
+@dataclass(frozen=True)
+class MkLine:
+    """One logical Makefile line (continuations joined) and where it starts."""
+    lineno: int
+    text: str
+    varname: str | None = None
+    op: str | None = None
+    space: str = ""
+    value: str = ""
+
+    @property
+    def varcanon(self) -> str | None:
+        """NAME.param -> NAME.*, as pkglint's Varcanon."""
+        if self.varname is None:
+            return None
+        return re.sub(r"\..*$", ".*", self.varname)
+
+    @property
+    def is_blank(self) -> bool:
+        return self.text.strip() == ""
+
+    @property
+    def is_comment(self) -> bool:
+        return self.text.lstrip().startswith("#")
+
+
+def _strip_comment(value: str) -> str:
+    return re.sub(r"(?<!\\)#.*$", "", value).strip()
+
+
+def parse_makefile(text: str) -> list[MkLine]:
+    out: list[MkLine] = []
+    physical = text.split("\n")
+    if physical and physical[-1] == "":
+        physical.pop()
+    i = 0
+    while i < len(physical):
+        start = i
+        parts = [physical[i]]
+        while parts[-1].endswith("\\") and i + 1 < len(physical):
+            i += 1
+            parts.append(physical[i])
+        i += 1
+        joined = " ".join(p[:-1].rstrip() if p.endswith("\\") else p for p in parts)
+        m = _ASSIGN.match(joined) if not joined.startswith(("\t", "#", ".")) else None
+        if m:
+            out.append(MkLine(start + 1, joined, m.group(1), m.group(2), m.group(3), m.group(4)))
+        else:
+            out.append(MkLine(start + 1, joined))
+    return out
+
+
+@dataclass(frozen=True)
+class Makefile:
+    lines: list[MkLine]
+
+    @classmethod
+    def read(cls, path: Path) -> "Makefile":
+        return cls(parse_makefile(path.read_text()))
+
+    def values(self, name: str) -> list[str]:
+        """All values assigned to `name`, comments stripped, in order."""
+        return [_strip_comment(ln.value) for ln in self.lines if ln.varname == name]
+
+    def value(self, name: str) -> str | None:
+        vals = self.values(name)
+        return " ".join(v for v in vals if v) if vals else None
+
+    def assigned(self, name: str) -> MkLine | None:
+        return next((ln for ln in self.lines if ln.varname == name), None)
+
+    def includes(self) -> list[str]:
+        return [m.group(1) for ln in self.lines if (m := re.match(r'^\.\s*include\s+"([^"]+)"', ln.text))]
+
+    def target(self, name: str) -> list[MkLine] | None:
+        """The recipe lines of target `name`, or None if it is not defined."""
+        for idx, ln in enumerate(self.lines):
+            m = _TARGET.match(ln.text)
+            if m and m.group(1) == name:
+                recipe = []
+                for nxt in self.lines[idx + 1:]:
+                    if not nxt.text.startswith("\t"):
+                        break
+                    recipe.append(nxt)
+                return recipe
+        return None
+
+
+def set_distname_version(text: str, base: str, version: str) -> str:
+    """The Makefile text with DISTNAME set to BASE-VERSION."""
+    new, n = re.subn(rf"^(DISTNAME=\s*){re.escape(base)}-\S+$", rf"\g<1>{base}-{version}", text, flags=re.M)
+    if n != 1:
+        raise ValueError(f"no single 'DISTNAME= {base}-...' line")
+    return new
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    name: str
+    version: str
+    files: list[str]
+    dist_info: str
+    scripts: list[str]
+    requires: list[str]
+    requires_python: str | None
+    purelib: bool
+    tags: list[str]
+
+
+def read_wheel(path: Path) -> WheelInfo:
+    with zipfile.ZipFile(path) as zf:
+        names = sorted(n for n in zf.namelist() if not n.endswith("/"))
+        dist_info = next(n.split("/")[0] for n in names if n.split("/")[0].endswith(".dist-info"))
+        meta = email.parser.Parser().parsestr(zf.read(f"{dist_info}/METADATA").decode())
+        wheel = email.parser.Parser().parsestr(zf.read(f"{dist_info}/WHEEL").decode())
+        scripts: list[str] = []
+        if f"{dist_info}/entry_points.txt" in names:
+            ep = configparser.ConfigParser()
+            ep.read_string(zf.read(f"{dist_info}/entry_points.txt").decode())
+            if ep.has_section("console_scripts"):
+                scripts = sorted(ep.options("console_scripts"))
+    requires = [r for r in meta.get_all("Requires-Dist") or [] if "extra ==" not in r]
+    return WheelInfo(
+        name=meta["Name"], version=meta["Version"], files=names, dist_info=dist_info,
+        scripts=scripts, requires=requires, requires_python=meta.get("Requires-Python"),
+        purelib=(wheel.get("Root-Is-Purelib", "").strip().lower() == "true"),
+        tags=wheel.get_all("Tag") or [],
+    )
+
+
+def plist_for_wheel(info: WheelInfo) -> str:
+    """The PLIST text net/py-sotimestamp must have for this wheel."""
+    entries: set[str] = set()
+    for name in info.files:
+        top, _, rest = name.partition("/")
+        if top == info.dist_info:
+            entries.add(f"${{PYSITELIB}}/${{WHEEL_INFODIR}}/{rest}")
+            continue
+        entries.add(f"${{PYSITELIB}}/{name}")
+        if name.endswith(".py"):
+            entries.add(f"${{PYSITELIB}}/{name}c")
+            entries.add(f"${{PYSITELIB}}/{name}o")
+    for script in info.scripts:
+        entries.add(f"bin/{script}-${{PYVERSSUFFIX}}")
+    return "\n".join([PLIST_RCSID, *sorted(entries)]) + "\n"
