@@ -35,29 +35,33 @@ def tree(c):
 def patch(c):
     """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing."""
     from devtools import series
-    series.apply_all(cfg.netbsdsrcdir(), cfg.project_sys())
+    with cfg.tree_lock():
+        series.apply_all(cfg.netbsdsrcdir(), cfg.project_sys())
 
 
 @task
 def unpatch(c):
     """Reverse everything `invoke patch` applied, all or nothing."""
     from devtools import series
-    series.reverse_all(cfg.netbsdsrcdir(), cfg.project_sys())
+    with cfg.tree_lock():
+        series.reverse_all(cfg.netbsdsrcdir(), cfg.project_sys())
 
 
 @task
 def tools(c):
     """Build the cross toolchain with build.sh (-U -m amd64 tools)."""
     from devtools import build
-    build.tools(cfg.netbsdsrcdir())
+    with cfg.tree_lock():
+        build.tools(cfg.netbsdsrcdir())
 
 
 @task(iterable=["config"], help={"config": "kernel config name (repeatable); default: GENERIC and SOTSTEST"})
 def kernel(c, config=None):
     """Build kernels from the patched tree (build.sh -u kernel=NAME), incrementally."""
     from devtools import build
-    for name in config or ["GENERIC", "SOTSTEST"]:
-        build.kernel(cfg.netbsdsrcdir(), name)
+    with cfg.tree_lock():
+        for name in config or ["GENERIC", "SOTSTEST"]:
+            build.kernel(cfg.netbsdsrcdir(), name)
 
 
 @task(help={"extra": "directory of extra *.c test files to run in the same guest",
@@ -65,7 +69,9 @@ def kernel(c, config=None):
 def vmtest(c, extra=None, timeout=900):
     """Build the in-guest tests, boot the test kernel in QEMU, report N passed, N failed."""
     from devtools import vmtest as vmtest_mod
-    raise SystemExit(vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout)))
+    with cfg.tree_lock():
+        rc = vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout))
+    raise SystemExit(rc)
 
 
 # --- py-sotimestamp --------------------------------------------------------

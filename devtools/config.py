@@ -1,7 +1,10 @@
 """Where things are: the one setting for the NetBSD tree, and our cache."""
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -39,3 +42,16 @@ def tooldir() -> Path:
 def objdir(src: Path) -> Path:
     """One object directory per tree, so two checkouts never share objects."""
     return cache() / f"obj-{src.name}"
+
+
+@contextlib.contextmanager
+def tree_lock() -> Iterator[None]:
+    """One patch/build/boot at a time per tree: concurrent runs queue here."""
+    lock = cache() / f"lock-{netbsdsrcdir().name}"
+    with open(lock, "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another run on {netbsdsrcdir()} (lock {lock})", flush=True)
+            fcntl.flock(f, fcntl.LOCK_EX)
+        yield

@@ -1,0 +1,122 @@
+"""Build what `invoke vmtest` boots: static test programs in a memory-disk
+root inside the SOTSTEST kernel, on a GRUB ISO (GRUB's knetbsd boots it)."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from devtools import build, config
+from devtools.tree import TreeError
+
+OUR_TESTS = Path("tests/net/timestamp")  # in the patched tree
+RUNNER = config.PROJECT / "devtools" / "guest" / "init.c"
+MD_ROOT_SECTORS = 65536  # MEMORY_DISK_ROOT_SIZE of SOTSTEST
+
+# Device nodes the guest needs (amd64 majors: cons 0, mem 2, bpf 23).
+DEV_SPEC = """\
+/set type=dir uname=root gname=wheel mode=0755
+.
+./dev type=dir
+./dev/console type=char device=0,0 mode=0600
+./dev/null type=char device=2,2 mode=0666
+./dev/zero type=char device=2,12 mode=0666
+./dev/bpf type=char device=23,0 mode=0600
+./dev/bpf0 type=char device=23,0 mode=0600
+./dev/bpf1 type=char device=23,1 mode=0600
+"""
+
+
+@dataclass(frozen=True)
+class TestProgram:
+    source: Path
+    atf: bool
+
+    @property
+    def name(self) -> str:
+        return self.source.stem
+
+
+def is_atf_source(path: Path) -> bool:
+    return "ATF_TP_ADD_TCS" in path.read_text(errors="replace")
+
+
+def collect_tests(src: Path, extra: Path | None) -> list[TestProgram]:
+    programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
+    if extra is not None:
+        if not extra.is_dir():
+            raise TreeError(f"--extra {extra}: not a directory")
+        sources = sorted(extra.glob("*.c"))
+        if not sources:
+            raise TreeError(f"--extra {extra}: no *.c files")
+        programs += [TestProgram(p, is_atf_source(p)) for p in sources]
+    names = [p.name for p in programs]
+    dup = {n for n in names if names.count(n) > 1}
+    if dup:
+        raise TreeError(f"two test programs named {', '.join(sorted(dup))}")
+    return programs
+
+
+def compile_static(src: Path, source: Path, out: Path, *, atf: bool) -> None:
+    tooldir = build.require_tools()
+    dest = build.destdir(src)
+    cmd = [str(tooldir / "bin" / "x86_64--netbsd-gcc"), f"--sysroot={dest}", "-static",
+           "-O2", "-Wall", "-Werror", "-o", str(out), str(source)]
+    if atf:
+        cmd.append("-latf-c")
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise TreeError(f"cannot compile {source}:\n{res.stderr.strip()}")
+
+
+def build_image(src: Path, kernel: Path, programs: list[TestProgram], workdir: Path) -> Path:
+    """Returns the ISO to boot."""
+    tooldir = build.require_tools()
+    if workdir.exists():
+        shutil.rmtree(workdir)
+    root = workdir / "root"
+    for d in ("sbin", "tests/atf", "tests/plain", "tmp", "dev"):
+        (root / d).mkdir(parents=True)
+    compile_static(src, RUNNER, root / "sbin" / "init", atf=False)
+    for prog in programs:
+        compile_static(src, prog.source, root / "tests" / ("atf" if prog.atf else "plain") / prog.name,
+                       atf=prog.atf)
+    spec = workdir / "spec"
+    spec.write_text(DEV_SPEC + "".join(_spec_lines(root)))
+    image = workdir / "root.fs"
+    _run([str(tooldir / "bin" / "nbmakefs"), "-t", "ffs", "-B", "le", "-o", "version=1",
+          "-s", f"{MD_ROOT_SECTORS * 512}", "-F", str(spec), "-N", str(src / "etc"),
+          str(image), str(root)], "makefs")
+    iso_root = workdir / "iso"
+    (iso_root / "boot" / "grub").mkdir(parents=True)
+    shutil.copy2(kernel, iso_root / "netbsd")
+    _run([str(tooldir / "bin" / "x86_64--netbsd-mdsetimage"), str(iso_root / "netbsd"), str(image)],
+         "mdsetimage")
+    (iso_root / "boot" / "grub" / "grub.cfg").write_text(
+        "set timeout=0\nset default=0\n"
+        "serial --unit=0 --speed=115200\nterminal_input serial\nterminal_output serial\n"
+        "menuentry sotimestamp-vmtest {\n  knetbsd /netbsd\n}\n")
+    iso = workdir / "vmtest.iso"
+    _run(["grub-mkrescue", "-o", str(iso), str(iso_root)], "grub-mkrescue")
+    return iso
+
+
+def _spec_lines(root: Path) -> list[str]:
+    """mtree lines for everything staged (makefs -F wants the whole tree)."""
+    lines = []
+    for path in sorted(root.rglob("*")):
+        rel = "./" + str(path.relative_to(root))
+        if rel == "./dev":
+            continue
+        if path.is_dir():
+            lines.append(f"{rel} type=dir mode={'01777' if rel == './tmp' else '0755'}\n")
+        else:
+            lines.append(f"{rel} type=file mode=0755\n")
+    return lines
+
+
+def _run(cmd: list[str], what: str) -> None:
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise TreeError(f"{what} failed: {(res.stderr or res.stdout).strip()[-2000:]}")

@@ -1,0 +1,55 @@
+"""Is NETBSDSRCDIR the pinned tree, and how much of our series is in it?"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+PINNED_VERSION = 799001000  # NetBSD 7.99.10, NetBSD-current of 2015-04-21
+_VERSION_RE = re.compile(r"^#define\s+__NetBSD_Version__\s+(\d+)", re.M)
+
+
+class TreeError(SystemExit):
+    """A tree we refuse: one line, exit status 2, nothing touched."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"sotimestamp: {message}")
+        self.code = 2
+
+
+def netbsd_version(src: Path) -> int:
+    param = src / "sys" / "sys" / "param.h"
+    if not src.is_dir():
+        raise TreeError(f"NETBSDSRCDIR={src} is not a directory")
+    if not param.is_file():
+        raise TreeError(f"NETBSDSRCDIR={src} is not a NetBSD source tree (no sys/sys/param.h)")
+    match = _VERSION_RE.search(param.read_text(errors="replace"))
+    if not match:
+        raise TreeError(f"{param}: no __NetBSD_Version__ line")
+    return int(match.group(1))
+
+
+def check_pinned(src: Path) -> None:
+    version = netbsd_version(src)
+    if version != PINNED_VERSION:
+        raise TreeError(f"NETBSDSRCDIR={src} is NetBSD __NetBSD_Version__ {version}, "
+                        f"not the pinned {PINNED_VERSION} (7.99.10)")
+    if not (src / "build.sh").is_file():
+        raise TreeError(f"NETBSDSRCDIR={src} has no build.sh")
+
+
+def report(src: Path, *, say=print) -> int:
+    from devtools import config
+    from devtools.series import Series, State, states
+
+    check_pinned(src)
+    series = Series.load(config.project_sys())
+    st = states(src, series)
+    for name, state in st.items():
+        say(f"{state.value:12} {name}")
+    applied = sum(s is State.APPLIED for s in st.values())
+    if applied and applied != len(st):
+        raise TreeError(f"{src} is half-patched: {applied} of {len(st)} series items applied")
+    if any(s is State.CONFLICT for s in st.values()):
+        raise TreeError(f"{src}: some series items conflict with the tree")
+    say(f"{src}: NetBSD 7.99.10, series {'applied' if applied else 'not applied'} ({len(st)} items)")
+    return 0

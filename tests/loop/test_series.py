@@ -1,0 +1,121 @@
+"""The patch series: parsing, state, all-or-nothing apply and reverse."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from devtools.series import Series, State, apply_all, reverse_all, states
+from devtools.tree import TreeError, check_pinned, report
+
+from .conftest import make_series, make_tree
+
+
+def tree_hash(root: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def test_series_lists_patches_in_order_and_new_files(sysdir: Path) -> None:
+    s = Series.load(sysdir)
+    assert [p.name for p in s.patches] == ["010-a.diff", "020-b.diff"]
+    assert s.new_files == ["sys/net/net_tstamp.h"]
+    assert s.patches[0].touched_files() == ["sys/kern/a.c"]
+
+
+def test_series_naming_a_missing_patch_is_an_error(sysdir: Path) -> None:
+    (sysdir / "series").write_text("010-a.diff\n030-gone.diff\n")
+    with pytest.raises(TreeError, match=r"series:2: no such patch"):
+        Series.load(sysdir)
+
+
+def test_apply_then_reverse_round_trip(tree: Path, sysdir: Path) -> None:
+    pristine = tree_hash(tree)
+    apply_all(tree, sysdir, say=lambda *_: None)
+    assert (tree / "sys/kern/a.c").read_text() == "one\ntwo and a half\nthree\n"
+    assert (tree / "sys/net/net_tstamp.h").read_text() == "/* new */\n"
+    assert set(states(tree, Series.load(sysdir)).values()) == {State.APPLIED}
+    reverse_all(tree, sysdir, say=lambda *_: None)
+    assert tree_hash(tree) == pristine
+
+
+def test_apply_twice_is_a_noop_that_says_so(tree: Path, sysdir: Path) -> None:
+    apply_all(tree, sysdir, say=lambda *_: None)
+    once = tree_hash(tree)
+    said: list[str] = []
+    apply_all(tree, sysdir, say=said.append)
+    assert tree_hash(tree) == once
+    assert said and "already applied" in said[0]
+
+
+def test_broken_patch_leaves_tree_byte_identical(tree: Path, tmp_path: Path) -> None:
+    sysdir = make_series(tmp_path / "broken", broken=True)
+    before = tree_hash(tree)
+    with pytest.raises(TreeError, match="020-b.diff does not apply"):
+        apply_all(tree, sysdir)
+    assert tree_hash(tree) == before  # 010-a.diff and the new file were not applied either
+
+
+def test_half_patched_tree_is_refused(tree: Path, sysdir: Path) -> None:
+    (tree / "sys/kern/a.c").write_text("one\ntwo and a half\nthree\n")  # 010 applied by hand only
+    before = tree_hash(tree)
+    with pytest.raises(TreeError, match="half-patched"):
+        apply_all(tree, sysdir)
+    with pytest.raises(TreeError, match="half-patched"):
+        reverse_all(tree, sysdir)
+    assert tree_hash(tree) == before
+
+
+def test_conflicting_new_file_is_refused(tree: Path, sysdir: Path) -> None:
+    (tree / "sys/net").mkdir()
+    (tree / "sys/net/net_tstamp.h").write_text("someone else's\n")
+    before = tree_hash(tree)
+    with pytest.raises(TreeError, match="new sys/net/net_tstamp.h does not apply"):
+        apply_all(tree, sysdir)
+    assert tree_hash(tree) == before
+
+
+@pytest.mark.parametrize("version", [799000900, 800000000])
+def test_wrong_version_is_refused_untouched(tmp_path: Path, sysdir: Path, version: int) -> None:
+    src = make_tree(tmp_path / f"v{version}", version)
+    before = tree_hash(src)
+    with pytest.raises(TreeError, match=f"__NetBSD_Version__ {version}, not the pinned 799001000"):
+        apply_all(src, sysdir)
+    assert tree_hash(src) == before
+
+
+def test_missing_tree_and_non_tree(tmp_path: Path) -> None:
+    with pytest.raises(TreeError, match="is not a directory"):
+        check_pinned(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TreeError, match="not a NetBSD source tree"):
+        check_pinned(tmp_path / "empty")
+
+
+def test_report_names_each_item_and_refuses_half_patched(tree: Path, sysdir: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("devtools.config.project_sys", lambda: sysdir)
+    lines: list[str] = []
+    report(tree, say=lines.append)
+    assert any("not applied" in line and "010-a.diff" in line for line in lines)
+    (tree / "sys/kern/a.c").write_text("one\ntwo and a half\nthree\n")  # 010 only
+    with pytest.raises(TreeError, match="half-patched: 1 of 3"):
+        report(tree, say=lambda *_: None)
+
+
+def test_patch_building_on_an_earlier_one_is_handled(tree: Path, sysdir: Path) -> None:
+    """Two patches to the same lines: each only applies after the one before."""
+    from .conftest import diff
+    (sysdir / "patches" / "030-a-again.diff").write_text(
+        diff("sys/kern/a.c", "one\ntwo and a half\nthree\n", "one\ntwo and three quarters\nthree\n"))
+    (sysdir / "series").write_text("010-a.diff\n020-b.diff\n030-a-again.diff\n")
+    apply_all(tree, sysdir, say=lambda *_: None)
+    assert (tree / "sys/kern/a.c").read_text() == "one\ntwo and three quarters\nthree\n"
+    assert set(states(tree, Series.load(sysdir)).values()) == {State.APPLIED}
+    reverse_all(tree, sysdir, say=lambda *_: None)
+    assert (tree / "sys/kern/a.c").read_text() == "one\ntwo\nthree\n"
