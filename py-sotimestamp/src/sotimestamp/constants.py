@@ -60,6 +60,7 @@ class PlatformConstants:
     """The numbers of one platform; ``None`` where the platform has no such thing."""
 
     name: str
+    SOL_SOCKET: int
     SO_TIMESTAMP: int
     SCM_TIMESTAMP: int
     SO_TIMESTAMPNS: Optional[int] = None
@@ -94,7 +95,7 @@ class PlatformConstants:
 
 
 LINUX = PlatformConstants(
-    name="linux",
+    name="linux", SOL_SOCKET=1,
     SO_TIMESTAMP=29, SCM_TIMESTAMP=29,
     SO_TIMESTAMPNS=35, SCM_TIMESTAMPNS=35,
     SO_TIMESTAMPING=37, SCM_TIMESTAMPING=37,
@@ -104,7 +105,7 @@ LINUX = PlatformConstants(
 )
 
 NETBSD = PlatformConstants(
-    name="netbsd",
+    name="netbsd", SOL_SOCKET=0xFFFF,
     SO_TIMESTAMP=0x2000, SCM_TIMESTAMP=0x08,
     SO_TIMESTAMPNS=0x1010, SCM_TIMESTAMPNS=0x20,
     SO_TIMESTAMPING=0x1011, SCM_TIMESTAMPING=0x40,
@@ -114,7 +115,7 @@ NETBSD = PlatformConstants(
 )
 
 FREEBSD = PlatformConstants(
-    name="freebsd",
+    name="freebsd", SOL_SOCKET=0xFFFF,
     SO_TIMESTAMP=0x0400, SCM_TIMESTAMP=0x02,
     SO_BINTIME=0x2000, SO_TS_CLOCK=0x1017,
     SCM_BINTIME=0x04, SCM_REALTIME=0x05, SCM_MONOTONIC=0x06, SCM_TIME_INFO=0x07,

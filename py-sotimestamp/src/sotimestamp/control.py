@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 import struct
 from dataclasses import dataclass
 from typing import Iterable, Optional, Tuple
@@ -17,9 +16,8 @@ from .constants import (
 Ancillary = Tuple[int, int, bytes]
 
 _NS = 1_000_000_000
-_SOL_SOCKET = getattr(socket, "SOL_SOCKET", 1)
-_IPPROTO_IP = getattr(socket, "IPPROTO_IP", 0)
-_IPPROTO_IPV6 = getattr(socket, "IPPROTO_IPV6", 41)
+_IPPROTO_IP = 0  # the same number on Linux, NetBSD and FreeBSD
+_IPPROTO_IPV6 = 41
 # struct sock_extended_err: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
 _TS64x3 = struct.Struct("=qqqqqq")
@@ -129,7 +127,7 @@ def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) 
 
     for level, kind, data in ancdata:
         data = bytes(data)
-        if level == _SOL_SOCKET:
+        if level == table.SOL_SOCKET:
             if kind in (table.SCM_TIMESTAMPING, table.SO_TIMESTAMPING_NEW):
                 sw, hw = _scm_timestamping(data)
                 if sw is not None:

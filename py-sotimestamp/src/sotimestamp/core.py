@@ -113,6 +113,8 @@ def enable(
 
     flags = _flags(software, hardware, tx, opt_id)
     if table.SO_TIMESTAMPING is not None and _setsockopt_int(sock, table.SO_TIMESTAMPING, flags):
+        if software and table.name == "linux":
+            _await_linux_rx_stamping(table.SO_TIMESTAMPING, flags)
         return flags
 
     missing = [name for name, wanted in (("hardware", hardware), ("tx", tx), ("opt_id", opt_id)) if wanted]
@@ -129,6 +131,36 @@ def enable(
     if _setsockopt_int(sock, table.SO_TIMESTAMP, 1):
         return rx_sw
     raise UnsupportedError(errno.EOPNOTSUPP, "this kernel accepts none of SO_TIMESTAMPING, SO_TIMESTAMPNS, SO_TIMESTAMP")
+
+
+def _await_linux_rx_stamping(option: int, flags: int, timeout: float = 0.5) -> None:
+    """Wait until Linux really stamps received packets.
+
+    Linux turns RX software stamping on globally through a static key that it
+    flips later, from a workqueue (net_enable_timestamp): datagrams that arrive
+    right after setsockopt() get no SCM_TIMESTAMPING.  A private loopback pair
+    with the same option shows when stamps flow; usually at once.
+    """
+    import time
+
+    try:
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    except OSError:
+        return
+    with rx, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
+        try:
+            rx.bind(("127.0.0.1", 0))
+            rx.setsockopt(socket.SOL_SOCKET, option, flags & (C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE))
+            rx.settimeout(0.05)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                tx.sendto(b"", rx.getsockname())
+                _data, ancdata, _f, _a = rx.recvmsg(1, ANCBUFSIZE)
+                if parse_control(ancdata).software_ns is not None:
+                    return
+                time.sleep(0.001)
+        except OSError:
+            return  # no loopback here: nothing to wait for
 
 
 def disable(sock: socket.socket) -> None:

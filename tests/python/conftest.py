@@ -1,0 +1,51 @@
+"""Shared fixtures: real loopback sockets (no mocks), tshark availability."""
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+from typing import Iterator, List, Tuple
+
+import pytest
+
+import sotimestamp
+
+HOSTS = {"ipv4": ("127.0.0.1", socket.AF_INET), "ipv6": ("::1", socket.AF_INET6)}
+
+
+def loopback_pair(family_name: str) -> Tuple[socket.socket, socket.socket]:
+    host, family = HOSTS[family_name]
+    try:
+        rx = socket.socket(family, socket.SOCK_DGRAM)
+        rx.bind((host, 0))
+    except OSError as exc:
+        pytest.skip(f"{family_name} loopback unavailable here: {exc.strerror}")
+    rx.settimeout(2.0)
+    tx = socket.socket(family, socket.SOCK_DGRAM)
+    tx.bind((host, 0))
+    return rx, tx
+
+
+@pytest.fixture(params=["ipv4", "ipv6"])
+def pair(request: pytest.FixtureRequest) -> Iterator[Tuple[socket.socket, socket.socket]]:
+    rx, tx = loopback_pair(request.param)
+    with rx, tx:
+        yield rx, tx
+
+
+def need_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"{name} not installed (devtools/install-test-deps.sh installs it)")
+    return path
+
+
+def wait_tx(sock: socket.socket, n: int, timeout: float = 2.0) -> List[sotimestamp.TxStamp]:
+    """Collect at least ``n`` TX stamps (they are queued asynchronously on real NICs)."""
+    stamps: List[sotimestamp.TxStamp] = []
+    deadline = time.monotonic() + timeout
+    while len(stamps) < n and time.monotonic() < deadline:
+        stamps += sotimestamp.tx_timestamps(sock)
+        if len(stamps) < n:
+            time.sleep(0.01)
+    return stamps

@@ -1,0 +1,200 @@
+"""Real kernel sockets on loopback: RX stamps, recv_batch, TX stamps, multicast."""
+from __future__ import annotations
+
+import socket
+import time
+from typing import Tuple
+
+import pytest
+
+import sotimestamp
+from sotimestamp import batch as batch_mod
+
+from conftest import loopback_pair, wait_tx
+
+Pair = Tuple[socket.socket, socket.socket]
+
+
+def test_enable_returns_rx_software_flags(pair: Pair) -> None:
+    rx, _tx = pair
+    flags = sotimestamp.enable(rx)
+    assert flags & sotimestamp.SOF_TIMESTAMPING_RX_SOFTWARE
+    assert flags & sotimestamp.SOF_TIMESTAMPING_SOFTWARE
+    assert not flags & sotimestamp.SOF_TIMESTAMPING_TX_SOFTWARE
+
+
+def test_recv_stamp_between_send_and_recv(pair: Pair) -> None:
+    rx, tx = pair
+    sotimestamp.enable(rx)
+    before = time.time_ns()
+    tx.sendto(b"hello", rx.getsockname())
+    pkt = sotimestamp.recv(rx)
+    after = time.time_ns()
+    assert pkt.data == b"hello"
+    assert pkt.address[:2] == tx.getsockname()[:2]
+    assert pkt.source == "software" and pkt.hardware_ns is None
+    assert before <= pkt.software_ns <= after
+
+
+def test_recv_honours_timeout(pair: Pair) -> None:
+    rx, _tx = pair
+    sotimestamp.enable(rx)
+    rx.settimeout(0.05)
+    with pytest.raises(socket.timeout):
+        sotimestamp.recv(rx)
+    rx.settimeout(0.0)
+    with pytest.raises(BlockingIOError):
+        sotimestamp.recv(rx)
+
+
+def test_disable_stops_stamps(pair: Pair) -> None:
+    rx, tx = pair
+    sotimestamp.enable(rx)
+    sotimestamp.disable(rx)
+    tx.sendto(b"x", rx.getsockname())
+    pkt = sotimestamp.recv(rx)
+    assert pkt.source is None and pkt.software_ns is None
+
+
+@pytest.mark.parametrize("option", ["SO_TIMESTAMP", "SO_TIMESTAMPNS"])
+def test_recv_parses_older_options(pair: Pair, option: str) -> None:
+    rx, tx = pair
+    rx.setsockopt(socket.SOL_SOCKET, getattr(sotimestamp, option), 1)
+    before = time.time_ns()
+    tx.sendto(b"old", rx.getsockname())
+    pkt = sotimestamp.recv(rx)
+    resolution = 1000 if option == "SO_TIMESTAMP" else 1
+    assert before - resolution <= pkt.software_ns <= time.time_ns()
+
+
+def test_recv_batch_100_in_two_calls(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not batch_mod.HAVE_RECVMMSG:
+        pytest.skip("no recvmmsg through ctypes on this Python")
+    rx, tx = pair
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sotimestamp.enable(rx)
+    syscalls = []
+    real = batch_mod._recvmmsg
+
+    def counting(*args):  # the real libc recvmmsg, counted
+        syscalls.append(args[2])
+        return real(*args)
+
+    monkeypatch.setattr(batch_mod, "_recvmmsg", counting)
+    before = time.time_ns()
+    for i in range(100):
+        tx.sendto(b"%03d" % i, rx.getsockname())
+    after = time.time_ns()
+    first = sotimestamp.recv_batch(rx, 64)
+    second = sotimestamp.recv_batch(rx, 64)
+    assert (len(first), len(second)) == (64, 36)
+    assert len(syscalls) == 2  # one recvmmsg per batch
+    packets = first + second
+    assert [p.data for p in packets] == [b"%03d" % i for i in range(100)]
+    stamps = [p.software_ns for p in packets]
+    assert stamps == sorted(stamps) and before <= stamps[0] and stamps[-1] <= after
+    assert all(p.address[:2] == tx.getsockname()[:2] for p in packets)
+
+
+def test_recv_batch_blocks_for_first_then_times_out(pair: Pair) -> None:
+    rx, tx = pair
+    sotimestamp.enable(rx)
+    rx.settimeout(0.05)
+    with pytest.raises(socket.timeout):
+        sotimestamp.recv_batch(rx)
+    tx.sendto(b"one", rx.getsockname())
+    got = sotimestamp.recv_batch(rx, 8)
+    assert [p.data for p in got] == [b"one"] and got[0].source == "software"
+
+
+def test_recv_batch_fallback_matches(pair: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recvmsg fallback (Pythons without _ctypes) gives the same packets."""
+    rx, tx = pair
+    sotimestamp.enable(rx)
+    monkeypatch.setattr(batch_mod, "HAVE_RECVMMSG", False)
+    for i in range(10):
+        tx.sendto(b"%d" % i, rx.getsockname())
+    got = sotimestamp.recv_batch(rx, 4) + sotimestamp.recv_batch(rx, 64)
+    assert [p.data for p in got] == [b"%d" % i for i in range(10)]
+    assert all(p.source == "software" for p in got)
+
+
+def test_tx_stamps_with_opt_id_in_order(pair: Pair) -> None:
+    rx, tx = pair
+    flags = sotimestamp.enable(tx, tx=True, opt_id=True)
+    assert flags & sotimestamp.SOF_TIMESTAMPING_OPT_ID
+    n = 20
+    before = time.time_ns()
+    for i in range(n):
+        tx.sendto(b"tx%d" % i, rx.getsockname())
+    after = time.time_ns()
+    stamps = wait_tx(tx, n)
+    assert [s.key for s in stamps] == list(range(n))
+    assert all(s.kind == sotimestamp.SCM_TSTAMP_SND and s.hardware_ns is None for s in stamps)
+    assert all(before <= s.software_ns <= after for s in stamps)
+    assert sotimestamp.tx_timestamps(tx) == []  # drained, and it did not block
+
+
+def test_tx_timestamps_keeps_socket_timeout(pair: Pair) -> None:
+    _rx, tx = pair
+    sotimestamp.enable(tx, tx=True)
+    tx.settimeout(1.5)
+    start = time.monotonic()
+    assert sotimestamp.tx_timestamps(tx) == []
+    assert time.monotonic() - start < 1.0  # never waited for the socket timeout
+    assert tx.gettimeout() == 1.5
+
+
+def test_enable_rejects_what_linux_cannot_do() -> None:
+    if not sotimestamp.constants.platform_name().startswith("linux"):
+        pytest.skip("Linux behaviour")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        with pytest.raises(sotimestamp.UnsupportedError, match="CLOCK_REALTIME"):
+            sotimestamp.enable(s, clock="monotonic")
+        with pytest.raises(ValueError, match="clock must be"):
+            sotimestamp.enable(s, clock="tai")
+        with pytest.raises(ValueError, match="needs tx=True"):
+            sotimestamp.enable(s, opt_id=True)
+
+
+def test_enable_without_so_timestamping_refuses_tx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A kernel without SO_TIMESTAMPING: RX falls back to SO_TIMESTAMPNS, TX is refused by name."""
+    from sotimestamp import core
+
+    table = sotimestamp.constants.current()
+    assert table is not None
+    fake = sotimestamp.constants.PlatformConstants(**{**table.__dict__, "SO_TIMESTAMPING": None})
+    monkeypatch.setattr(sotimestamp.constants, "current", lambda: fake)
+    rx, tx = loopback_pair("ipv4")
+    with rx, tx:
+        with pytest.raises(core.UnsupportedError, match="tx stamps need SO_TIMESTAMPING"):
+            core.enable(rx, tx=True)
+        flags = core.enable(rx)
+        assert flags == sotimestamp.SOF_TIMESTAMPING_RX_SOFTWARE | sotimestamp.SOF_TIMESTAMPING_SOFTWARE
+        tx.sendto(b"ns", rx.getsockname())
+        assert sotimestamp.recv(rx).source == "software"
+
+
+@pytest.mark.parametrize("group,host,family", [
+    ("239.255.77.1", "127.0.0.1", socket.AF_INET),
+    ("ff02::7731", "::1", socket.AF_INET6),
+])
+def test_multicast_on_lo(group: str, host: str, family: int) -> None:
+    rx = socket.socket(family, socket.SOCK_DGRAM)
+    tx = socket.socket(family, socket.SOCK_DGRAM)
+    with rx, tx:
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        rx.bind((group, 0) if family == socket.AF_INET else ("::", 0))
+        rx.settimeout(1.0)
+        try:
+            tx.bind((host, 0))  # loopback source address only
+            sotimestamp.join_multicast(rx, group, "lo")
+            sotimestamp.multicast_sender(tx, host if family == socket.AF_INET else "lo")
+            sotimestamp.enable(rx)
+            dest = (group, rx.getsockname()[1]) if family == socket.AF_INET else \
+                (group, rx.getsockname()[1], 0, socket.if_nametoindex("lo"))
+            tx.sendto(b"mcast", dest)
+            pkt = sotimestamp.recv(rx)
+        except (OSError, socket.timeout) as exc:
+            pytest.skip(f"multicast on lo not allowed by this kernel: {exc}")
+        assert pkt.data == b"mcast" and pkt.source == "software"
