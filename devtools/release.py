@@ -40,8 +40,8 @@ class ReleaseError(SystemExit):
     """One line on stderr, exit status 1, no traceback."""
 
     def __init__(self, message: str) -> None:
+        # A str code: Python prints it to stderr and exits with status 1.
         super().__init__(f"sotimestamp release: {message}")
-        self.code = 1
 
 
 @dataclass

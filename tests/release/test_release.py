@@ -1,0 +1,132 @@
+"""invoke release: reproducible artifacts, their names, and the refusals."""
+from __future__ import annotations
+
+import gzip
+import hashlib
+import subprocess
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.release.conftest import Released, clone, run_invoke, sha256s, version
+
+
+def test_two_clean_clones_give_byte_identical_dist(two_releases: tuple[Released, Released]) -> None:
+    a, b = two_releases
+    assert a.repo != b.repo
+    hashes_a, hashes_b = sha256s(a.dist), sha256s(b.dist)
+    assert hashes_a == hashes_b
+    v = a.version
+    assert set(hashes_a) == {
+        f"sotimestamp-{v}.tar.gz", f"sotimestamp-{v}-py3-none-any.whl",
+        f"sotimestamp-kernel-{v}.tar.gz", f"pkgsrc-sotimestamp-{v}.tar.gz", "SHA512", "SHA256",
+    }
+
+
+def test_kernel_image_skip_is_reported(released: Released) -> None:
+    assert "netbsd-GENERIC: skipped, NETBSDSRCDIR is not set" in released.stdout
+
+
+def test_checksum_files_cover_every_artifact(released: Released) -> None:
+    for alg in ("SHA512", "SHA256"):
+        lines = (released.dist / alg).read_text().splitlines()
+        listed = {}
+        for line in lines:
+            head, _, digest = line.partition(" = ")
+            assert head.startswith(f"{alg} (") and head.endswith(")")
+            listed[head[len(alg) + 2:-1]] = digest
+        artifacts = {p.name for p in released.dist.iterdir() if p.name not in ("SHA512", "SHA256")}
+        assert set(listed) == artifacts
+        for name, digest in listed.items():
+            assert hashlib.new(alg.lower(), (released.dist / name).read_bytes()).hexdigest() == digest
+
+
+def _epoch(repo: Path) -> int:
+    return int(subprocess.run(["git", "-C", str(repo), "log", "-1", "--format=%ct"],
+                              capture_output=True, text=True, check=True).stdout)
+
+
+@pytest.mark.parametrize("name", ["sotimestamp-{v}.tar.gz", "sotimestamp-kernel-{v}.tar.gz",
+                                  "pkgsrc-sotimestamp-{v}.tar.gz"])
+def test_tarballs_are_normalized(released: Released, name: str) -> None:
+    path = released.dist / name.format(v=released.version)
+    raw = path.read_bytes()
+    assert raw[:2] == b"\x1f\x8b"
+    flags, mtime = raw[3], int.from_bytes(raw[4:8], "little")
+    assert flags & 0x08 == 0, "gzip header carries a file name"
+    assert mtime == 0, "gzip header carries a time"
+    epoch = _epoch(released.repo)
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    for m in members:
+        assert (m.uid, m.gid, m.uname, m.gname) == (0, 0, "", ""), m.name
+        assert m.mtime == epoch, m.name
+        assert m.mode in (0o644, 0o755), m.name
+
+
+def test_wheel_is_normalized(released: Released) -> None:
+    with zipfile.ZipFile(released.dist / f"sotimestamp-{released.version}-py3-none-any.whl") as zf:
+        infos = zf.infolist()
+    stamps = {i.date_time for i in infos}
+    assert len(stamps) == 1
+    assert {(i.external_attr >> 16) & 0o777 for i in infos} <= {0o644, 0o755}
+
+
+def test_kernel_tarball_holds_sys(released: Released) -> None:
+    v = released.version
+    with tarfile.open(released.dist / f"sotimestamp-kernel-{v}.tar.gz") as tar:
+        names = {m.name for m in tar.getmembers() if m.isfile()}
+    tracked = subprocess.run(["git", "-C", str(released.repo), "ls-files", "sys"],
+                             capture_output=True, text=True, check=True).stdout.split()
+    assert names == {f"sotimestamp-kernel-{v}/{p[len('sys/'):]}" for p in tracked}
+
+
+def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+def test_version_mismatch_is_refused(tmp_path: Path) -> None:
+    repo = clone(tmp_path / "repo")
+    line = _one_line_error(run_invoke(repo, "release", "--version", "99.0.0"))
+    assert "--version 99.0.0 does not match" in line and version() in line
+    assert not (repo / "dist").exists()
+
+
+def test_matching_version_is_accepted_and_dirty_tree_refused(tmp_path: Path) -> None:
+    repo = clone(tmp_path / "repo")
+    (repo / "stray.txt").write_text("x\n")
+    with open(repo / "tasks.py", "a") as fh:
+        fh.write("# local edit\n")
+    line = _one_line_error(run_invoke(repo, "release", "--version", version()))
+    assert "dirty" in line and "stray.txt" in line and "tasks.py" in line and "--allow-dirty" in line
+    assert not (repo / "dist").exists()
+
+
+def test_allow_dirty_builds_from_the_work_tree_and_ships_a_built_kernel(tmp_path: Path) -> None:
+    """--allow-dirty releases the edited work tree; with NETBSDSRCDIR set and a
+    kernel in the object directory, netbsd-GENERIC-V.gz is added (a stand-in
+    kernel file here: no NetBSD tree is needed)."""
+    repo = clone(tmp_path / "repo")
+    (repo / "sys" / "DIRTY-NOTE").write_text("uncommitted\n")
+    cache = tmp_path / "cache"
+    tree = tmp_path / "netbsd-src"
+    tree.mkdir()
+    kernel = cache / f"obj-{tree.name}" / "sys/arch/amd64/compile/GENERIC/netbsd"
+    kernel.parent.mkdir(parents=True)
+    kernel.write_bytes(b"\x7fELF stand-in kernel")
+    proc = run_invoke(repo, "release", "--allow-dirty", cache=cache, env_extra={"NETBSDSRCDIR": str(tree)})
+    assert proc.returncode == 0, proc.stderr
+    assert "dirty tree" in proc.stdout
+    v = version()
+    with tarfile.open(repo / "dist" / f"sotimestamp-kernel-{v}.tar.gz") as tar:
+        assert f"sotimestamp-kernel-{v}/DIRTY-NOTE" in tar.getnames()
+    image = repo / "dist" / f"netbsd-GENERIC-{v}.gz"
+    assert gzip.decompress(image.read_bytes()) == kernel.read_bytes()
+    assert f"netbsd-GENERIC-{v}.gz" in (repo / "dist" / "SHA512").read_text()
