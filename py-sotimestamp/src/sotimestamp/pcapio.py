@@ -13,6 +13,7 @@ import os
 import platform as _platform
 import socket
 import struct
+import warnings
 from dataclasses import dataclass
 from itertools import count
 from typing import BinaryIO, Iterator, List, Optional, Tuple
@@ -157,6 +158,14 @@ class PcapngWriter:
 
     def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture") -> None:
         self.stream = stream
+        with warnings.catch_warnings():
+            # python-pcapng warns that if_tsresol has no declared field type; the raw byte is right.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self._start(stream, description)
+        self.ident = count(1)
+        self.packets = 0
+
+    def _start(self, stream: BinaryIO, description: str) -> None:
         self.shb = blocks.SectionHeader(
             options={
                 "shb_userappl": f"sotimestamp {__version__}",
@@ -170,8 +179,6 @@ class PcapngWriter:
             options={"if_name": "sotimestamp", "if_description": description, "if_tsresol": b"\x09"},
         )
         self.writer = FileWriter(stream, self.shb)
-        self.ident = count(1)
-        self.packets = 0
 
     def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: Optional[str]) -> None:
         """Write one datagram as an IP+UDP packet stamped ``ts_ns`` (ns since the epoch)."""

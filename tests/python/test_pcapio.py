@@ -1,0 +1,136 @@
+"""pcapng writing/reading against python-pcapng and tshark; bad files give one-line errors."""
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import pytest
+from pcapng import FileScanner, FileWriter, blocks
+
+from sotimestamp.pcapio import (
+    COMMENT_PREFIX,
+    PcapFileError,
+    PcapngWriter,
+    build_datagram,
+    encode_epb,
+    read_records,
+    udp_payload,
+)
+
+from conftest import need_tool
+
+TS = 1764128000_123456789
+# python-pcapng itself warns about if_tsresol's untyped field when the tests use it directly.
+pytestmark = pytest.mark.filterwarnings("ignore:Field type should not be:DeprecationWarning")
+
+
+def write_sample(path: Path, n: int = 5) -> None:
+    with PcapngWriter(open(path, "wb")) as w:
+        for i in range(n):
+            src, dst = (("127.0.0.1", 4000), ("127.0.0.1", 5000)) if i % 2 == 0 else (("::1", 4001), ("::1", 5001))
+            w.write(b"payload-%d" % i + b"x" * i, src, dst, TS + i * 1001, "software" if i else "hardware")
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 3, 4, 1400])
+def test_encode_epb_is_byte_identical_to_python_pcapng(size: int) -> None:
+    shb = blocks.SectionHeader(options={})
+    shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x09"})
+    out = io.BytesIO()
+    writer = FileWriter(out, shb)
+    start = out.tell()
+    packet = build_datagram(("127.0.0.1", 1), ("127.0.0.1", 2), b"z" * size)
+    comment = COMMENT_PREFIX + "software" + "!" * size
+    writer.write_block(shb.new_member(
+        blocks.EnhancedPacket, interface_id=0, timestamp_high=TS >> 32, timestamp_low=TS & 0xFFFFFFFF,
+        packet_data=packet, packet_len=len(packet), options={"opt_comment": [comment]}))
+    assert out.getvalue()[start:] == encode_epb(packet, TS, comment)
+
+
+def test_reader_agrees_with_python_pcapng(tmp_path: Path) -> None:
+    path = tmp_path / "s.pcapng"
+    write_sample(path)
+    ours = list(read_records(str(path)))
+    with open(path, "rb") as f:
+        theirs = [b for b in FileScanner(f) if isinstance(b, blocks.EnhancedPacket)]
+    assert len(ours) == len(theirs) == 5
+    for rec, blk in zip(ours, theirs):
+        assert rec.ts_ns == (blk.timestamp_high << 32 | blk.timestamp_low)  # if_tsresol 9: ticks are ns
+        assert udp_payload(blk.packet_data)[0] == rec.payload
+        assert blk.options.get_all("opt_comment") == [COMMENT_PREFIX + rec.source]
+    assert [r.source for r in ours] == ["hardware"] + ["software"] * 4
+    assert ours[1].src == ("::1", 4001) and ours[0].dst == ("127.0.0.1", 5000)
+
+
+def test_tshark_dissects_with_valid_checksums(tmp_path: Path) -> None:
+    tshark = need_tool("tshark")
+    path = tmp_path / "s.pcapng"
+    write_sample(path)
+    out = subprocess.run(
+        [tshark, "-r", str(path), "-o", "udp.check_checksum:TRUE", "-o", "ip.check_checksum:TRUE",
+         "-T", "fields", "-E", "separator=,", "-e", "frame.time_epoch", "-e", "udp.srcport",
+         "-e", "udp.checksum.status", "-e", "data", "-e", "frame.comment"],
+        check=True, capture_output=True, text=True).stdout.splitlines()
+    assert len(out) == 5
+    for i, line in enumerate(out):
+        epoch, sport, status, data, comment = line.split(",")
+        assert epoch == f"{(TS + i * 1001) // 10**9}.{(TS + i * 1001) % 10**9:09d}"
+        assert int(sport) in (4000, 4001) and status == "1"  # 1 = checksum good
+        assert bytes.fromhex(data) == b"payload-%d" % i + b"x" * i
+        assert comment.startswith(COMMENT_PREFIX)
+
+
+def test_reads_foreign_ethernet_microsecond_file(tmp_path: Path) -> None:
+    """A pcapng by another writer (python-pcapng): Ethernet + VLAN frames, default microsecond stamps."""
+    shb = blocks.SectionHeader(options={})
+    shb.new_member(blocks.InterfaceDescription, link_type=1, snaplen=0)
+    path = tmp_path / "eth.pcapng"
+    ip = build_datagram(("127.0.0.1", 7), ("127.0.0.1", 9), b"eth payload")
+    frame = bytes(12) + b"\x81\x00\x00\x05" + b"\x08\x00" + ip
+    with open(path, "wb") as f:
+        w = FileWriter(f, shb)
+        w.write_block(shb.new_member(blocks.EnhancedPacket, interface_id=0, timestamp_high=0,
+                                     timestamp_low=1_500_000, packet_data=frame, packet_len=len(frame)))
+        w.write_block(shb.new_member(blocks.EnhancedPacket, interface_id=0, timestamp_high=0,
+                                     timestamp_low=1_500_001, packet_data=bytes(14), packet_len=14))
+    records = list(read_records(str(path)))
+    assert records[0].ts_ns == 1_500_000_000 and records[0].payload == b"eth payload"
+    assert records[0].source is None and records[1].payload is None  # not UDP
+
+
+def _error(path: Path) -> str:
+    with pytest.raises(PcapFileError) as info:
+        list(read_records(str(path)))
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def test_truncated_file(tmp_path: Path) -> None:
+    path = tmp_path / "t.pcapng"
+    write_sample(path)
+    data = path.read_bytes()
+    path.write_bytes(data[:-7])
+    assert "truncated" in _error(path) and "block" in _error(path)
+
+
+def test_garbage_and_foreign_files(tmp_path: Path) -> None:
+    garbage = tmp_path / "g.pcapng"
+    garbage.write_bytes(b"GIF89a" + bytes(100))
+    assert "not a pcapng file" in _error(garbage)
+    classic = tmp_path / "c.pcap"
+    classic.write_bytes(bytes.fromhex("d4c3b2a1") + bytes(20))
+    assert "classic pcap" in _error(classic)
+    empty = tmp_path / "e.pcapng"
+    empty.write_bytes(b"")
+    assert "empty" in _error(empty)
+    assert "No such file" in _error(tmp_path / "missing.pcapng")
+
+
+def test_corrupt_block_length(tmp_path: Path) -> None:
+    path = tmp_path / "bad.pcapng"
+    write_sample(path, 2)
+    data = bytearray(path.read_bytes())
+    data[-4:] = b"\x01\x00\x00\x00"  # trailing length of the last block
+    path.write_bytes(bytes(data))
+    assert "corrupt" in _error(path)
