@@ -80,44 +80,77 @@ def _align(n: int) -> int:
 _NAMELEN = 128  # sizeof(struct sockaddr_storage)
 
 
+def _fields_struct() -> struct.Struct:
+    """One ``struct`` over a whole ``struct mmsghdr`` picking (namelen, controllen, msg_len)."""
+    picks = sorted([
+        (_Msghdr.msg_namelen.offset, "I"),
+        (_Msghdr.msg_controllen.offset, "Q" if ctypes.sizeof(_ctl_len_t) == 8 else "I"),
+        (_Mmsghdr.msg_len.offset, "I"),
+    ])
+    fmt, pos = "=", 0
+    for offset, code in picks:
+        fmt += "x" * (offset - pos) + code
+        pos = offset + struct.calcsize("=" + code)
+    fmt += "x" * (ctypes.sizeof(_Mmsghdr) - pos)
+    return struct.Struct(fmt)
+
+
+if HAVE_RECVMMSG:
+    _FIELDS = _fields_struct()
+    # cmsghdr + one struct scm_timestamping, read in one go
+    _FAST_CMSG = struct.Struct(_CMSG.format + "x" * (_align(_CMSG.size) - _CMSG.size) + "qq16xqq")  # ts[1] skipped
+    # the first 28 bytes of a sockaddr slot (sockaddr_in6; sockaddr_in is 16): the address cache key
+    _NAME_SLOT = struct.Struct("28s" + "x" * (_NAMELEN - 28))
+
+
 class _Batch:
-    """Buffers for up to ``count`` datagrams of ``bufsize`` bytes, reused across calls."""
+    """Buffers for up to ``count`` datagrams of ``bufsize`` bytes, reused across calls.
+
+    The ``mmsghdr`` array lives in a bytearray: resetting it is one copy of a
+    template and reading the results one ``struct.iter_unpack`` (ctypes field
+    access per message would cost more than the system call).
+    """
 
     def __init__(self, count: int, bufsize: int) -> None:
         self.count, self.bufsize = count, bufsize
         self.data = bytearray(count * bufsize)
+        self.view = memoryview(self.data)
         self.names = bytearray(count * _NAMELEN)
         self.controls = bytearray(count * ANCBUFSIZE)
         self.iovecs = (_Iovec * count)()
-        self.msgs = (_Mmsghdr * count)()
-        data_addr = ctypes.addressof((ctypes.c_char * len(self.data)).from_buffer(self.data))
-        name_addr = ctypes.addressof((ctypes.c_char * len(self.names)).from_buffer(self.names))
-        ctl_addr = ctypes.addressof((ctypes.c_char * len(self.controls)).from_buffer(self.controls))
+        self.msgsize = ctypes.sizeof(_Mmsghdr)
+        self.msgbuf = bytearray(count * self.msgsize)
+        self.msgs = (_Mmsghdr * count).from_buffer(self.msgbuf)
+        self._keep = [(ctypes.c_char * len(b)).from_buffer(b) for b in (self.data, self.names, self.controls)]
+        data_addr, name_addr, ctl_addr = (ctypes.addressof(c) for c in self._keep)
         for i in range(count):
             self.iovecs[i].iov_base = data_addr + i * bufsize
             self.iovecs[i].iov_len = bufsize
             hdr = self.msgs[i].msg_hdr
             hdr.msg_name = name_addr + i * _NAMELEN
+            hdr.msg_namelen = _NAMELEN
             hdr.msg_iov = ctypes.pointer(self.iovecs[i])
             hdr.msg_iovlen = 1
             hdr.msg_control = ctl_addr + i * ANCBUFSIZE
+            hdr.msg_controllen = ANCBUFSIZE
+        self.template = bytes(self.msgbuf)
+        self.slots = [self.view[i * bufsize:(i + 1) * bufsize] for i in range(count)]
+        # cmsghdr + one struct scm_timestamping at the start of each control slot
+        self.control_slot = struct.Struct(_FAST_CMSG.format + "x" * (ANCBUFSIZE - _FAST_CMSG.size))
+        self.fast_space = _align(_align(_CMSG.size) + 48)
+        table = C.current()
+        self.fast_type = table.SCM_TIMESTAMPING if table is not None and table.SCM_TIMESTAMPING else -1
         self.addresses: Dict[bytes, Any] = {}
 
     def reset(self, n: int) -> None:
-        for i in range(n):
-            hdr = self.msgs[i].msg_hdr
-            hdr.msg_namelen = _NAMELEN
-            hdr.msg_controllen = ANCBUFSIZE
-            hdr.msg_flags = 0
+        size = n * self.msgsize
+        self.msgbuf[:size] = self.template[:size]
 
     def address(self, i: int, namelen: int) -> Any:
-        raw = bytes(self.names[i * _NAMELEN:i * _NAMELEN + namelen])
-        cached = self.addresses.get(raw)
-        if cached is None:
-            cached = self.addresses[raw] = _decode_sockaddr(raw)
-            if len(self.addresses) > 4096:
-                self.addresses.clear()
-        return cached
+        """Decode slot ``i``'s sockaddr (the caller caches it by its first 28 bytes)."""
+        if len(self.addresses) > 4096:
+            self.addresses.clear()
+        return _decode_sockaddr(bytes(self.names[i * _NAMELEN:i * _NAMELEN + namelen]))
 
     def ancdata(self, i: int, controllen: int) -> List[Tuple[int, int, bytes]]:
         base = i * ANCBUFSIZE
@@ -219,35 +252,31 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535)
 
 
 def _packets(batch: _Batch, got: int) -> List[Packet]:
+    """Packets from the first ``got`` slots: every per-slot header is read by
+    ``struct.iter_unpack`` (C loops), leaving one slice per datagram in Python."""
     out: List[Packet] = []
-    view = batch.data
-    size = batch.bufsize
-    table = C.current()
-    fast_type = table.SCM_TIMESTAMPING if table is not None else None
-    sol = socket.SOL_SOCKET
-    data_off = _align(_CMSG.size)
-    for i in range(got):
-        mm = batch.msgs[i]
-        hdr = mm.msg_hdr
-        start = i * size
-        data = bytes(view[start:start + mm.msg_len])
-        address = batch.address(i, hdr.msg_namelen)
-        controllen = hdr.msg_controllen
-        cbase = i * ANCBUFSIZE
-        # Fast path: exactly one 64-bit SCM_TIMESTAMPING (the Linux/NetBSD common case).
-        if controllen == _align(data_off + 48) and fast_type is not None:
-            length, level, kind = _CMSG.unpack_from(batch.controls, cbase)
-            if level == sol and kind == fast_type and length == data_off + 48:
-                s0, n0, _s1, _n1, s2, n2 = _TS.unpack_from(batch.controls, cbase + data_off)
-                sw = s0 * _NS + n0 or None
-                hw = s2 * _NS + n2 or None
-                out.append(Packet(data, address, sw, hw, "hardware" if hw else ("software" if sw else None)))
-                continue
-        out.append(packet_from(data, batch.ancdata(i, controllen), address))
+    append = out.append
+    addresses = batch.addresses
+    expected = (batch.fast_space, _align(_CMSG.size) + 48, socket.SOL_SOCKET, batch.fast_type)
+    ns = _NS
+    new = tuple.__new__
+    headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
+    names = _NAME_SLOT.iter_unpack(memoryview(batch.names)[:got * _NAMELEN])
+    controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
+    for (namelen, controllen, length), (raw,), (clen, level, kind, s0, n0, s2, n2), slot in \
+            zip(headers, names, controls, batch.slots):
+        data = slot[:length].tobytes()
+        address = addresses.get(raw)
+        if address is None:
+            address = addresses[raw] = batch.address(batch.slots.index(slot), namelen)
+        if (controllen, clen, level, kind) == expected:
+            # one 64-bit SCM_TIMESTAMPING: the Linux/NetBSD common case
+            sw = s0 * ns + n0 or None
+            hw = s2 * ns + n2 or None
+            append(new(Packet, (data, address, sw, hw, "hardware" if hw else ("software" if sw else None))))
+        else:
+            append(packet_from(data, batch.ancdata(batch.slots.index(slot), controllen), address))
     return out
-
-
-_TS = struct.Struct("=qqqqqq")
 
 
 def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int) -> List[Packet]:

@@ -1,0 +1,218 @@
+"""`invoke bench`: py-sotimestamp's receive paths against a C recvmmsg loop, and replay pacing.
+
+Receive rate: K stamped 64-byte datagrams are queued on a loopback socket, then
+drained; only the drain is timed (the capacity of the receive path, with the
+sender out of the picture), ROUNDS times.  System calls per datagram: the same
+drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
+recvmsg, recvmmsg, poll/select).  Replay pacing: a generated 1 000 datagrams/s
+recording is replayed to a stamping receiver; the error is each arrival stamp
+minus the recorded schedule.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+PROJECT = Path(__file__).resolve().parent.parent
+C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
+RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
+MODES = ["naive", "recv", "recv_batch"]
+LABELS = {
+    "naive": "Python recvfrom + time.time_ns() (no kernel stamp)",
+    "recv": "sotimestamp.recv",
+    "recv_batch": "sotimestamp.recv_batch (64)",
+}
+
+
+# --- the measured loops (run in a child process: `python -m devtools.pybench worker MODE K ROUNDS`) ---
+
+def _receiver(mode: str) -> socket.socket:
+    import sotimestamp
+
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for option, size in ((33, 256 << 20), (socket.SO_RCVBUF, 256 << 20)):  # SO_RCVBUFFORCE needs root
+        try:
+            rx.setsockopt(socket.SOL_SOCKET, option, size)
+            break
+        except OSError:
+            continue
+    rx.bind(("127.0.0.1", 0))
+    if mode != "naive":
+        sotimestamp.enable(rx)
+    rx.settimeout(2.0)
+    return rx
+
+
+def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
+    import sotimestamp
+
+    rx = _receiver(mode)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    dest = rx.getsockname()
+    payload = b"x" * 64
+    total = 0
+    spent = 0.0
+    for _ in range(rounds):
+        for _ in range(k):
+            tx.sendto(payload, dest)
+        got = 0
+        start = time.perf_counter()
+        try:
+            if mode == "naive":
+                stamps = []
+                while got < k:
+                    rx.recvfrom(2048)
+                    stamps.append(time.time_ns())
+                    got += 1
+            elif mode == "recv":
+                while got < k:
+                    sotimestamp.recv(rx, 2048)
+                    got += 1
+            else:
+                while got < k:
+                    got += len(sotimestamp.recv_batch(rx, min(64, k - got), 2048))
+        except socket.timeout:
+            pass  # the queue held fewer than k (a small rmem_max): count what came
+        spent += time.perf_counter() - start
+        total += got
+    return {"mode": mode, "datagrams": total, "seconds": spent}
+
+
+# --- orchestration ---------------------------------------------------------------
+
+def build_c(workdir: Path) -> Optional[Path]:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc or not sys.platform.startswith("linux"):
+        return None
+    binary = workdir / "recvmmsg_loop"
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(C_SOURCE)], check=True)
+    return binary
+
+
+def _command(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> List[str]:
+    if mode == "c":
+        assert c_binary is not None
+        return [str(c_binary), str(k), str(rounds), "64"]
+    return [sys.executable, "-m", "devtools.pybench", "worker", mode, str(k), str(rounds)]
+
+
+def measure_rate(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> Dict[str, float]:
+    out = subprocess.run(_command(mode, k, rounds, c_binary), cwd=PROJECT, check=True,
+                         capture_output=True, text=True).stdout
+    data = json.loads(out.strip().splitlines()[-1])
+    return {"datagrams": data["datagrams"], "rate": data["datagrams"] / data["seconds"]}
+
+
+def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[float]:
+    strace = shutil.which("strace")
+    if strace is None:
+        return None
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as log:
+        res = subprocess.run([strace, "-c", "-f", "-e", f"trace={RECV_SYSCALLS}", "-o", log.name]
+                             + _command(mode, k, 1, c_binary), cwd=PROJECT, capture_output=True, text=True)
+        if res.returncode != 0:
+            return None
+        datagrams = json.loads(res.stdout.strip().splitlines()[-1])["datagrams"]
+        text = log.read()
+    match = re.search(r"^-+.*\n\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?total", text, re.M)
+    calls = int(match.group(1)) if match else 0
+    return calls / datagrams if datagrams else None
+
+
+def measure_pacing(rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, float]:
+    """Replay a generated `rate`/s schedule to a stamping receiver; |arrival - schedule| percentiles."""
+    import sotimestamp
+    from sotimestamp.endpoint import Endpoint
+    from sotimestamp.pcapio import Record
+    from sotimestamp.replay import replay
+    from sotimestamp.stats import schedule_errors, summarize
+
+    n = int(rate * seconds)
+    step = 1_000_000_000 // rate
+    base = time.time_ns()
+    records = [Record(i, base + i * step, "software", b"pace %d" % i, None, None) for i in range(n)]
+    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.bind(("127.0.0.1", 0))
+    sotimestamp.enable(rx)
+    rx.settimeout(5.0)
+    arrivals: List[int] = []
+
+    def receive() -> None:
+        try:
+            while len(arrivals) < n:
+                for pkt in sotimestamp.recv_batch(rx, 64):
+                    arrivals.append(pkt.software_ns)
+        except socket.timeout:
+            pass
+
+    thread = threading.Thread(target=receive)
+    thread.start()
+    result = replay(records, Endpoint(*rx.getsockname()), realtime=realtime, progress=False)
+    thread.join()
+    rx.close()
+    errors = schedule_errors([r.ts_ns for r in records], arrivals)
+    out = summarize([abs(e) for e in errors])
+    out["received"] = len(arrivals)
+    out["scheduling"] = result.realtime or "normal"
+    return out
+
+
+def run(k: int = 20000, rounds: int = 5) -> int:
+    """Run everything and print a Markdown table (README figures)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_binary = build_c(Path(tmp))
+        modes = (["c"] if c_binary else []) + MODES
+        rows = []
+        for mode in modes:
+            rate = measure_rate(mode, k, rounds, c_binary)
+            per = measure_syscalls(mode, k, c_binary)
+            rows.append((mode, rate, per))
+            print(f"  measured {mode}: {rate['rate']:,.0f} datagrams/s", file=sys.stderr)
+        pacing = measure_pacing()
+        pacing_normal = measure_pacing(realtime=False)
+    ceiling = rows[0][1]["rate"] if c_binary else None
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times "
+          f"({os.cpu_count()} CPUs, load average {load:.1f}):\n")
+    print("| receive path | datagrams/s | % of C loop | syscalls/datagram |")
+    print("| --- | ---: | ---: | ---: |")
+    for mode, rate, per in rows:
+        label = "C recvmmsg loop (batch 64, ceiling)" if mode == "c" else LABELS[mode]
+        pct = f"{100 * rate['rate'] / ceiling:.0f} %" if ceiling else "-"
+        calls = f"{per:.4f}" if per is not None else "n/a (no strace)"
+        print(f"| {label} | {rate['rate']:,.0f} | {pct} | {calls} |")
+    print("\nReplay pacing at 1 000 datagrams/s for 3 s, |arrival stamp - schedule|:\n")
+    print("| scheduling | received | p50 us | p99 us | max us |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for p in (pacing, pacing_normal):
+        print(f"| {p['scheduling']} | {p['received']:.0f} | {p['p50_us']:.1f} | {p['p99_us']:.1f} | {p['max_us']:.1f} |")
+    batch = dict((m, (r, s)) for m, r, s in rows).get("recv_batch")
+    verdicts = []
+    if batch and batch[1] is not None:
+        verdicts.append(f"recv_batch syscalls/datagram {batch[1]:.4f} (target <= {1/32:.4f}): "
+                        + ("met" if batch[1] <= 1 / 32 else "MISSED"))
+    if batch and ceiling:
+        share = batch[0]["rate"] / ceiling
+        verdicts.append(f"recv_batch at {100 * share:.0f} % of the C loop (target >= 50 %): " + ("met" if share >= 0.5 else "MISSED"))
+    verdicts.append(f"replay p99 {pacing['p99_us']:.1f} us (target <= 100 us): " + ("met" if pacing["p99_us"] <= 100 else "MISSED"))
+    print()
+    for line in verdicts:
+        print("- " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "worker":
+        print(json.dumps(worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    else:
+        sys.exit(run())
