@@ -75,7 +75,19 @@ def vmtest(c, extra=None, timeout=900):
 
 
 # --- py-sotimestamp --------------------------------------------------------
-# (tasks for the Python module: demo, bench)
+
+@task(help={"count": "datagrams to generate (default 1000)", "keep": "directory to keep the pcapng files in"})
+def demo(c, count=1000, keep=None):
+    """Loopback capture -> stats -> replay round trip with generated traffic; stats printed."""
+    from devtools import demo as demo_mod
+    raise SystemExit(demo_mod.run(int(count), keep))
+
+
+@task(help={"k": "datagrams queued per drain (default 20000)", "rounds": "drains per receive path (default 5)"})
+def bench(c, k=20000, rounds=5):
+    """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing."""
+    from devtools import pybench
+    raise SystemExit(pybench.run(int(k), int(rounds)))
 
 
 # --- release and pkgsrc ----------------------------------------------------
