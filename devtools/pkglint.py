@@ -15,7 +15,7 @@ from pathlib import Path
 
 from devtools import release_distinfo as distinfo
 from devtools.release_pkgsrc import (
-    KERNEL_PKG, PACKAGES, PLIST_RCSID, PY_PKG, Makefile, MkLine, WheelInfo, plist_for_wheel, read_wheel,
+    KERNEL_PKG, PACKAGES, PCAPNG_PKG, PLIST_RCSID, PY_PKG, Makefile, MkLine, WheelInfo, plist_for_wheel, read_wheel,
 )
 
 RCSID = distinfo.RCSID
@@ -301,8 +301,8 @@ def check_python_makefile(rep: _Report, path: Path, mk: Makefile, wheel: WheelIn
         want = BACKENDS.get(backend)
         if want and not any(p == want for _, p in tools):
             rep.add(path, None, f"TOOL_DEPENDS must name the build backend {backend} ({want})")
-    if (mk.value("PKGNAME") or "") != "${PYPKGPREFIX}-${DISTNAME}":
-        rep.add(path, None, "PKGNAME must be ${PYPKGPREFIX}-${DISTNAME}")
+    if not (mk.value("PKGNAME") or "").startswith("${PYPKGPREFIX}-${DISTNAME"):
+        rep.add(path, None, "PKGNAME must be ${PYPKGPREFIX}-${DISTNAME...}")
     if "python" not in (mk.value("CATEGORIES") or "").split():
         rep.add(path, None, "CATEGORIES of a Python module include python")
     test = mk.target("do-test")
@@ -364,7 +364,7 @@ def check_package(rep: _Report, root: Path, pkg: str, art: Artifacts | None, tem
     if not d.is_dir():
         rep.add(d, None, "package directory missing")
         return
-    required = ["Makefile", "DESCR", "distinfo", "MESSAGE"]
+    required = ["Makefile", "DESCR", "distinfo"] + (["MESSAGE"] if pkg != PCAPNG_PKG else [])
     for name in required:
         if not (d / name).is_file():
             rep.add(d / name, None, "required file missing")
@@ -384,6 +384,16 @@ def check_package(rep: _Report, root: Path, pkg: str, art: Artifacts | None, tem
     for p, data in patches.items():
         if not data.decode(errors="replace").startswith(RCSID):
             rep.add(d / "patches" / p, 1, f"a patch must start with {RCSID}")
+    if pkg == PCAPNG_PKG:
+        # Upstream's distfile, not ours: rules and listing only (no wheel or tarball at hand).
+        check_python_makefile(rep, d / "Makefile", mk, None, None)
+        if has_plist:
+            check_plist_file(rep, d / "PLIST", None)
+        if (d / "distinfo").is_file():
+            name = f"{mk.value('DISTNAME')}.tar.gz"
+            for p in distinfo.verify_listing((d / "distinfo").read_text(), [name], patches):
+                rep.add(d / "distinfo", None, p)
+        return
     if pkg == PY_PKG:
         wheel = read_wheel(art.wheel) if art else None
         if wheel and version and wheel.version != version:

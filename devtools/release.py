@@ -29,7 +29,7 @@ from devtools import config as cfg
 from devtools import pkglint
 from devtools import release_distinfo as distinfo
 from devtools.release_archive import normalize_sdist, normalize_wheel, write_gz, write_tar_gz
-from devtools.release_pkgsrc import KERNEL_PKG, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, set_distname_version
+from devtools.release_pkgsrc import KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, set_distname_version
 
 PYPROJECT = "py-sotimestamp/pyproject.toml"
 SOURCES = ("py-sotimestamp", "sys", "pkgsrc")
@@ -148,6 +148,7 @@ def build_pkgsrc_tree(src: Path, tree: Path, version: str, sdist: Path, wheel: P
     bases = {PY_PKG: ("sotimestamp", sdist), KERNEL_PKG: ("sotimestamp-kernel", kernel)}
     for pkg in PACKAGES:
         shutil.copytree(src / pkg, tree / pkg)
+    for pkg in OURS:
         mk = tree / pkg / "Makefile"
         base, distfile = bases[pkg]
         try:

@@ -84,6 +84,27 @@ def parse(text: str) -> tuple[list[Entry], list[str]]:
     return entries, problems
 
 
+def verify_listing(text: str, names: list[str], patches: dict[str, bytes]) -> list[str]:
+    """Format problems, and whether exactly `names` are listed with all of
+    DISTFILE_ALGORITHMS (for distfiles not at hand: hashes unchecked)."""
+    entries, problems = parse(text)
+    by_file: dict[str, list[str]] = {}
+    for e in entries:
+        by_file.setdefault(e.filename, []).append(e.algorithm)
+    for name in names:
+        algs = tuple(by_file.pop(name, []))
+        if algs != DISTFILE_ALGORITHMS:
+            problems.append(f"{name}: expected {', '.join(DISTFILE_ALGORITHMS)}, got {', '.join(algs) or 'nothing'}")
+    for name, data in sorted(patches.items()):
+        if by_file.pop(name, []) != ["SHA1"]:
+            problems.append(f"{name}: expected one SHA1 line for the patch")
+        elif not any(e.filename == name and e.value == patch_sha1(data) for e in entries):
+            problems.append(f"SHA1 of {name} differs from the patch file")
+    for name in sorted(by_file):
+        problems.append(f"{name}: listed in distinfo but not a distfile or patch of this package")
+    return problems
+
+
 def verify(text: str, distfiles: dict[str, bytes], patches: dict[str, bytes]) -> list[str]:
     """Problems of a distinfo against the real distfiles and patches; [] if it matches."""
     entries, problems = parse(text)

@@ -13,7 +13,10 @@ from pathlib import Path
 
 PY_PKG = "net/py-sotimestamp"
 KERNEL_PKG = "sysutils/netbsd-sotimestamp-kernel"
-PACKAGES = (PY_PKG, KERNEL_PKG)
+# A dependency pkgsrc lacks; its distfile is upstream's (distinfo committed).
+PCAPNG_PKG = "net/py-pcapng"
+OURS = (PY_PKG, KERNEL_PKG)
+PACKAGES = (PY_PKG, KERNEL_PKG, PCAPNG_PKG)
 PLIST_RCSID = "@comment $" + "NetBSD$"
 
 _ASSIGN = re.compile(r"^([A-Za-z_][A-Za-z0-9_.*${}-]*?)\s*([+?:!]?=)(\s*)(.*)$")

@@ -138,6 +138,9 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "distinfo-missing-alg": (_sub(f"{PY}/distinfo", r"^BLAKE2s .*\n", ""), "expected BLAKE2s, SHA512, Size"),
     "distinfo-rcsid": (_sub(f"{KERNEL}/distinfo", r"^\$NetBSD\$\n", ""), "RCS id"),
     "distinfo-unlisted-patch": (_add_patch, "patch-setup.py: expected one SHA1 line"),
+    "dep-distinfo-missing-alg": (_sub("net/py-pcapng/distinfo", r"^SHA512 .*\n", ""), "expected BLAKE2s, SHA512, Size"),
+    "dep-plist-rcsid": (_sub("net/py-pcapng/PLIST", r"^@comment \$NetBSD\$\n", ""), "first line"),
+    "dep-no-backend": (_sub("net/py-pcapng/Makefile", r"^TOOL_DEPENDS\+=.*setuptools>=.*\n", ""), "build backend"),
 }
 
 
@@ -161,7 +164,7 @@ def test_invoke_pkglint_passes_on_a_clean_clone_and_fails_on_a_broken_one(tmp_pa
     repo = clone(tmp_path / "repo")
     ok = run_invoke(repo, "pkglint")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "pkglint: net/py-sotimestamp, sysutils/netbsd-sotimestamp-kernel OK" in ok.stdout
+    assert "pkglint: net/py-sotimestamp, sysutils/netbsd-sotimestamp-kernel, net/py-pcapng OK" in ok.stdout
     mk = repo / "pkgsrc" / KERNEL / "Makefile"
     mk.write_text(mk.read_text().replace("ONLY_FOR_PLATFORM=\tNetBSD-*-*\n", ""))
     bad = run_invoke(repo, "pkglint")
