@@ -184,3 +184,16 @@ def test_real_pkglint_finds_no_order_or_layout_problems(tree: Path, tmp_path: Pa
                "warnings found", "Run \"pkglint", "Looks fine")
     unexplained = [ln for ln in output.splitlines() if ln.strip() and not any(a in ln for a in allowed)]
     assert unexplained == [], f"pkglint {version}: {unexplained}"
+
+
+@pytest.mark.skipif(not (os.environ.get("PKGLINT") and os.environ.get("PKGSRCDIR")),
+                    reason="real pkglint: set PKGLINT (binary) and PKGSRCDIR (a pkgsrc tree)")
+def test_real_pkglint_and_ours_agree_on_a_varorder_break(released: Released, tree: Path, tmp_path: Path) -> None:
+    """The kernel Makefile includes only mk/ files, so pkglint 5.4.21 checks its
+    order too (it skips Makefiles including other .mk files, like wheel.mk)."""
+    mk = tree / KERNEL / "Makefile"
+    mk.write_text(mk.read_text().replace("CATEGORIES=\tsysutils\n", "").replace(
+        "COMMENT=", "CATEGORIES=\tsysutils\nCOMMENT="))
+    _, output, _ = pkglint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]), tree, tmp_path / "r")
+    assert "CATEGORIES appears too late" in output
+    assert any("canonical order" in str(f) for f in pkglint.check_tree(tree, _artifacts(released)))
