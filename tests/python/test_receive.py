@@ -198,3 +198,22 @@ def test_multicast_on_lo(group: str, host: str, family: int) -> None:
         except (OSError, socket.timeout) as exc:
             pytest.skip(f"multicast on lo not allowed by this kernel: {exc}")
         assert pkt.data == b"mcast" and pkt.source == "software"
+
+
+def test_recv_batch_mixed_senders_and_control_messages(pair: Pair) -> None:
+    """Slots from two senders, and datagrams carrying two control messages, take the slot-by-slot path."""
+    rx, tx = pair
+    host = rx.getsockname()[0]
+    other = socket.socket(rx.family, socket.SOCK_DGRAM)
+    with other:
+        other.bind((host, 0))
+        sotimestamp.enable(rx)
+        rx.setsockopt(socket.SOL_SOCKET, sotimestamp.SO_TIMESTAMPNS, 1)  # a second stamp message
+        before = time.time_ns()
+        for i in range(10):
+            (tx if i % 2 else other).sendto(b"%d" % i, rx.getsockname())
+        got = sotimestamp.recv_batch(rx, 64)
+        assert [p.data for p in got] == [b"%d" % i for i in range(10)]
+        for i, p in enumerate(got):
+            assert p.address[:2] == (tx if i % 2 else other).getsockname()[:2]
+            assert p.source == "software" and before <= p.software_ns <= time.time_ns()

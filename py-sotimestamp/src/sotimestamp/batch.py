@@ -8,12 +8,13 @@ datagram with the same results; :data:`HAVE_RECVMMSG` tells which path runs.
 from __future__ import annotations
 
 import errno
+import itertools
 import select
 import socket
 import struct
 import sys
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import constants as C
 from .core import ANCBUFSIZE, Packet, packet_from
@@ -215,7 +216,7 @@ def _wait_readable(sock: socket.socket, deadline: Optional[float]) -> None:
 def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
     batch.reset(n)
     while True:
-        got = _recvmmsg(sock.fileno(), batch.msgs, n, socket.MSG_DONTWAIT, None)
+        got: int = _recvmmsg(sock.fileno(), batch.msgs, n, socket.MSG_DONTWAIT, None)
         if got >= 0:
             return got
         err = ctypes.get_errno()
@@ -251,26 +252,38 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535)
     return _packets(batch, got)
 
 
+def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
+    """The source address of each slot; one comparison when one sender sent them all."""
+    names = memoryview(batch.names)[:got * _NAMELEN].tobytes()
+    first = names[:_NAMELEN]
+    cache = batch.addresses
+    namelens = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
+    if names == first * got:
+        address = cache.get(first[:28])
+        if address is None:
+            address = cache[first[:28]] = batch.address(0, next(namelens)[0])
+        return itertools.repeat(address, got)
+    return (
+        cache.get(raw) or cache.setdefault(raw, batch.address(i, namelen))
+        for i, ((raw,), (namelen, _c, _l)) in enumerate(zip(_NAME_SLOT.iter_unpack(names), namelens))
+    )
+
+
 def _packets(batch: _Batch, got: int) -> List[Packet]:
-    """Packets from the first ``got`` slots: every per-slot header is read by
-    ``struct.iter_unpack`` (C loops), leaving one slice per datagram in Python."""
+    """Packets from the first ``got`` slots: the per-slot headers are read by
+    ``struct.iter_unpack`` (C loops), leaving one slice and one tuple per
+    datagram in Python; one 64-bit SCM_TIMESTAMPING is decoded inline."""
     out: List[Packet] = []
     append = out.append
-    addresses = batch.addresses
     expected = (batch.fast_space, _align(_CMSG.size) + 48, socket.SOL_SOCKET, batch.fast_type)
     ns = _NS
     new = tuple.__new__
     headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
-    names = _NAME_SLOT.iter_unpack(memoryview(batch.names)[:got * _NAMELEN])
     controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
-    for (namelen, controllen, length), (raw,), (clen, level, kind, s0, n0, s2, n2), slot in \
-            zip(headers, names, controls, batch.slots):
+    for (_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot in \
+            zip(headers, _addresses(batch, got), controls, batch.slots):
         data = slot[:length].tobytes()
-        address = addresses.get(raw)
-        if address is None:
-            address = addresses[raw] = batch.address(batch.slots.index(slot), namelen)
         if (controllen, clen, level, kind) == expected:
-            # one 64-bit SCM_TIMESTAMPING: the Linux/NetBSD common case
             sw = s0 * ns + n0 or None
             hw = s2 * ns + n2 or None
             append(new(Packet, (data, address, sw, hw, "hardware" if hw else ("software" if sw else None))))

@@ -8,10 +8,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Callable, Counter, Dict, List, Optional
+from typing import Callable, Counter, Dict, List, Optional, Tuple
 
 from .batch import recv_batch
-from .core import enable, join_multicast
+from .core import Packet, enable, join_multicast
 from .endpoint import Endpoint
 from .pcapio import PcapngWriter
 
@@ -89,7 +89,7 @@ def capture(
     is a complete pcapng file whenever this returns.  ``ready(sock)`` is called
     once the socket is bound (tests and the demo start their senders there).
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     sock = open_receiver(bind, group, iface, hardware)
     dst = (group or bind.host, sock.getsockname()[1])
@@ -129,20 +129,20 @@ def capture(
     return result
 
 
-def _write(writer: PcapngWriter, packets: List, dst: tuple, result: CaptureResult) -> None:
+def _write(writer: PcapngWriter, packets: List[Packet], dst: Tuple[str, int], result: CaptureResult) -> None:
     for pkt in packets:
-        if pkt.source == "hardware":
+        if pkt.hardware_ns is not None:
             ts, source = pkt.hardware_ns, "hardware"
         elif pkt.software_ns is not None:
             ts, source = pkt.software_ns, "software"
         else:
-            ts, source = time.time_ns(), "user"
+            ts, source = time.time_ns(), "user"  # the kernel gave no stamp
         writer.write(pkt.data, pkt.address[:2], dst, ts, source)
         result.sources[source] += 1
     result.packets += len(packets)
 
 
-def _drain(sock: socket.socket, writer: PcapngWriter, dst: tuple, result: CaptureResult,
+def _drain(sock: socket.socket, writer: PcapngWriter, dst: Tuple[str, int], result: CaptureResult,
            count: Optional[int]) -> None:
     """Write what is still queued in the socket (a stop must not lose received datagrams)."""
     sock.settimeout(0.0)

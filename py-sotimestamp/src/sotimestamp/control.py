@@ -64,7 +64,7 @@ def _timespec_ns(data: bytes, offset: int = 0) -> int:
         sec, nsec = struct.unpack_from("=ii", data, offset)
     else:
         raise ValueError(f"timespec control message too short ({size} bytes)")
-    return sec * _NS + nsec
+    return int(sec * _NS + nsec)
 
 
 def _timeval_ns(data: bytes, table: PlatformConstants) -> int:
@@ -77,7 +77,7 @@ def _timeval_ns(data: bytes, table: PlatformConstants) -> int:
         sec, usec = struct.unpack_from("=ii", data)
     else:
         raise ValueError(f"timeval control message too short ({size} bytes)")
-    return sec * _NS + usec * 1000
+    return int(sec * _NS + usec * 1000)
 
 
 def _scm_timestamping(data: bytes) -> Tuple[Optional[int], Optional[int]]:
@@ -96,7 +96,7 @@ def _scm_timestamping(data: bytes) -> Tuple[Optional[int], Optional[int]]:
 def _bintime_ns(data: bytes) -> int:
     """FreeBSD ``struct bintime {time_t sec; uint64_t frac;}`` to ns."""
     sec, frac = struct.unpack_from("=qQ", data)
-    return sec * _NS + ((frac * _NS) >> 64)
+    return int(sec * _NS + ((frac * _NS) >> 64))
 
 
 def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) -> Stamps:

@@ -171,7 +171,20 @@ def disable(sock: socket.socket) -> None:
             _setsockopt_int(sock, option, 0)
 
 
+_RUNNING = C.current()
+_FAST_KEY = (socket.SOL_SOCKET, _RUNNING.SCM_TIMESTAMPING) if _RUNNING and _RUNNING.SCM_TIMESTAMPING else None
+_TS3 = struct.Struct("=qqqqqq")
+
+
 def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any) -> Packet:
+    """A :class:`Packet` from ``recvmsg()`` results (one 64-bit SCM_TIMESTAMPING is decoded inline)."""
+    if len(ancdata) == 1:
+        level, kind, raw = ancdata[0]
+        if (level, kind) == _FAST_KEY and len(raw) == 48:
+            s0, n0, _s1, _n1, s2, n2 = _TS3.unpack(raw)
+            sw = s0 * 1_000_000_000 + n0 or None
+            hw = s2 * 1_000_000_000 + n2 or None
+            return Packet(data, address, sw, hw, "hardware" if hw else ("software" if sw else None))
     stamps = parse_control(ancdata)
     return Packet(data, address, stamps.software_ns, stamps.hardware_ns, stamps.source)
 
@@ -179,6 +192,8 @@ def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any
 def recv(sock: socket.socket, bufsize: int = 65535) -> Packet:
     """Receive one datagram with its stamps; blocks per the socket's timeout
     (``socket.timeout`` when it expires, ``BlockingIOError`` if non-blocking).
+    Note that CPython polls before every receive on a socket with a timeout (two
+    system calls per datagram); :func:`recv_batch` does not.
 
     >>> pkt = recv(sock)  # doctest: +SKIP
     >>> pkt.data, pkt.software_ns, pkt.source  # doctest: +SKIP

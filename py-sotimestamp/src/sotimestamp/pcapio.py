@@ -16,9 +16,9 @@ import struct
 import warnings
 from dataclasses import dataclass
 from itertools import count
-from typing import BinaryIO, Iterator, List, Optional, Tuple
+from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
 
-from pcapng import FileWriter, blocks
+from pcapng import FileWriter, blocks  # type: ignore[import-untyped]
 
 from . import __version__
 
@@ -34,7 +34,7 @@ _PCAP_MAGICS = {0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1}
 _SHB_MAGIC = 0x0A0D0D0A
 _NS = 1_000_000_000
 
-Address = Tuple  # (host, port) or (host, port, flowinfo, scope_id)
+Address = Tuple[Any, ...]  # (host, port) or (host, port, flowinfo, scope_id)
 
 
 class PcapFileError(Exception):

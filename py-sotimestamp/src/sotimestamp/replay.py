@@ -72,7 +72,7 @@ def replay(
     Send times come from one absolute schedule (start + offset), so a late send
     never delays the ones after it.  ``loop`` repeats until ``should_stop()``.
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     if not speed > 0:
         raise ValueError(f"--speed must be above 0, not {speed}")
