@@ -355,7 +355,8 @@ def _check_distname(rep: _Report, path: Path, mk: Makefile, base: str, version: 
     if not distname.startswith(base + "-"):
         rep.add(path, None, f"DISTNAME must be {base}-VERSION")
     elif version and distname != f"{base}-{version}":
-        rep.add(path, mk.assigned("DISTNAME").lineno if mk.assigned("DISTNAME") else None,
+        line = mk.assigned("DISTNAME")
+        rep.add(path, line.lineno if line else None,
                 f"DISTNAME {distname} does not match the package metadata version {version}")
 
 
@@ -396,8 +397,8 @@ def check_package(rep: _Report, root: Path, pkg: str, art: Artifacts | None, tem
         return
     if pkg == PY_PKG:
         wheel = read_wheel(art.wheel) if art else None
-        if wheel and version and wheel.version != version:
-            rep.add(art.wheel, None, f"wheel version {wheel.version} is not {version}")
+        if art and wheel and wheel.version != art.version:
+            rep.add(art.wheel, None, f"wheel version {wheel.version} is not {art.version}")
         check_python_makefile(rep, d / "Makefile", mk, wheel, art)
         _check_distname(rep, d / "Makefile", mk, "sotimestamp", version)
         if has_plist:

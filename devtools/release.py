@@ -24,6 +24,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from devtools import config as cfg
 from devtools import pkglint
@@ -64,7 +65,7 @@ def _git(project: Path, *args: str) -> str:
     return out.stdout
 
 
-def metadata(project: Path) -> dict:
+def metadata(project: Path) -> dict[str, Any]:
     path = project / PYPROJECT
     if not path.is_file():
         raise ReleaseError(f"{PYPROJECT} not found: nothing to release")
@@ -120,7 +121,9 @@ def build_python(src: Path, out: Path, epoch: int, log: Path) -> tuple[Path, Pat
         if importlib.util.find_spec(mod) is None:
             raise ReleaseError(f"the Python module {mod!r} is missing: run `make venv` and use .venv/bin/invoke")
     env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONHASHSEED="0", TZ="UTC", LC_ALL="C")
-    cmd = [sys.executable, "-m", "build", "--sdist", "--wheel", "--no-isolation", "--outdir", str(out), str(src)]
+    # No --sdist/--wheel: build makes the sdist, then the wheel from the sdist
+    # (as pkgsrc will), so a file missing from the sdist breaks the release.
+    cmd = [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(src)]
     with open(log, "w") as fh:
         rc = subprocess.run(cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=src).returncode
     if rc != 0:
