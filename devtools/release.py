@@ -192,13 +192,40 @@ def build_artifacts(project: Path, version: str, epoch: int, work: Path) -> Buil
     return Built(src, out, tree, pkglint.Artifacts(version, sdist, wheel, kernel_tar, build_requires(project)))
 
 
-def kernel_image(version: str) -> tuple[Path | None, str]:
-    """The `invoke kernel` GENERIC of NETBSDSRCDIR, or None and why not."""
+def _kernel_mismatch(src: Path, sysdir: Path, kernel: Path) -> str | None:
+    """Why the kernel in the object directory is not this release's, or None:
+    the tree must have exactly this series (and new files) applied, and the
+    kernel must be newer than every patched kernel source."""
+    from devtools import series as series_mod
+    from devtools.tree import TreeError
+    try:
+        ser = series_mod.Series.load(sysdir)
+        states = series_mod.states(src, ser)
+    except TreeError as e:
+        return f"cannot compare {src} with the series: {e.code}"
+    missing = [name for name, state in states.items() if state is not series_mod.State.APPLIED]
+    if missing:
+        shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
+        return f"{src} does not have this release's series applied ({shown}): run invoke patch and invoke kernel"
+    sources = [src / p for p in ser.all_tree_paths() if p.startswith("sys/")]
+    newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
+    if kernel.stat().st_mtime < newest:
+        return f"{kernel} is older than the patched sources: run invoke kernel"
+    return None
+
+
+def kernel_image(version: str, sysdir: Path) -> tuple[Path | None, str]:
+    """The `invoke kernel` GENERIC of NETBSDSRCDIR if it was built from this
+    release's series, or None and why not."""
     if not os.environ.get("NETBSDSRCDIR"):
         return None, "netbsd-GENERIC: skipped, NETBSDSRCDIR is not set"
-    kernel = cfg.objdir(cfg.netbsdsrcdir()) / "sys/arch/amd64/compile/GENERIC/netbsd"
+    src = cfg.netbsdsrcdir()
+    kernel = cfg.objdir(src) / "sys/arch/amd64/compile/GENERIC/netbsd"
     if not kernel.is_file():
         return None, f"netbsd-GENERIC: skipped, {kernel} not built (run invoke kernel)"
+    why = _kernel_mismatch(src, sysdir, kernel)
+    if why:
+        return None, f"netbsd-GENERIC: skipped, {why}"
     return kernel, f"netbsd-GENERIC-{version}.gz: from {kernel}"
 
 
@@ -247,14 +274,14 @@ def release(project: Path, version: str | None = None, allow_dirty: bool = False
         write_tar_gz(pkgsrc_tar, [(p.relative_to(tree).as_posix(), p.read_bytes(), os.access(p, os.X_OK))
                                   for p in _files_under(tree)], epoch)
         artifacts = [sdist, wheel, kernel_tar, pkgsrc_tar]
+        image, note = kernel_image(meta_version, built.src / "sys") if with_kernel else (None, "")
+        if note:
+            rel.notes.append(note)
         dist.mkdir(parents=True, exist_ok=True)
         _clear_old(dist)
         for p in artifacts:
             shutil.copyfile(p, dist / p.name)
             rel.files.append(dist / p.name)
-    if with_kernel:
-        image, note = kernel_image(meta_version)
-        rel.notes.append(note)
         if image is not None:
             dest = dist / f"netbsd-GENERIC-{meta_version}.gz"
             write_gz(dest, image.read_bytes())

@@ -109,24 +109,47 @@ def test_matching_version_is_accepted_and_dirty_tree_refused(tmp_path: Path) -> 
     assert not (repo / "dist").exists()
 
 
-def test_allow_dirty_builds_from_the_work_tree_and_ships_a_built_kernel(tmp_path: Path) -> None:
-    """--allow-dirty releases the edited work tree; with NETBSDSRCDIR set and a
-    kernel in the object directory, netbsd-GENERIC-V.gz is added (a stand-in
-    kernel file here: no NetBSD tree is needed)."""
-    repo = clone(tmp_path / "repo")
-    (repo / "sys" / "DIRTY-NOTE").write_text("uncommitted\n")
-    cache = tmp_path / "cache"
-    tree = tmp_path / "netbsd-src"
+def _stand_in_kernel(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """(cache, tree, kernel): a NETBSDSRCDIR with a kernel in its object dir."""
+    cache, tree = tmp_path / "cache", tmp_path / "netbsd-src"
     tree.mkdir()
     kernel = cache / f"obj-{tree.name}" / "sys/arch/amd64/compile/GENERIC/netbsd"
     kernel.parent.mkdir(parents=True)
     kernel.write_bytes(b"\x7fELF stand-in kernel")
+    return cache, tree, kernel
+
+
+def test_allow_dirty_releases_the_work_tree_and_refuses_a_foreign_kernel(tmp_path: Path) -> None:
+    """--allow-dirty releases the edited work tree. A kernel built from a tree
+    without this series applied is not shipped, and the run says why."""
+    repo = clone(tmp_path / "repo")
+    (repo / "sys" / "DIRTY-NOTE").write_text("uncommitted\n")
+    cache, tree, _ = _stand_in_kernel(tmp_path)
     proc = run_invoke(repo, "release", "--allow-dirty", cache=cache, env_extra={"NETBSDSRCDIR": str(tree)})
     assert proc.returncode == 0, proc.stderr
     assert "dirty tree" in proc.stdout
     v = version()
     with tarfile.open(repo / "dist" / f"sotimestamp-kernel-{v}.tar.gz") as tar:
         assert f"sotimestamp-kernel-{v}/DIRTY-NOTE" in tar.getnames()
+    assert f"netbsd-GENERIC: skipped, {tree} does not have this release's series applied" in proc.stdout
+    assert not list((repo / "dist").glob("netbsd-GENERIC*"))
+
+
+def test_a_kernel_of_this_series_is_shipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With NETBSDSRCDIR set and its GENERIC built from this series (the tree
+    comparison is stubbed: no NetBSD tree here), netbsd-GENERIC-V.gz is the
+    kernel, gzipped reproducibly, and in the checksum files."""
+    from devtools import release
+
+    repo = clone(tmp_path / "repo")
+    cache, tree, kernel = _stand_in_kernel(tmp_path)
+    monkeypatch.setenv("NETBSDSRCDIR", str(tree))
+    monkeypatch.setenv("SOTIMESTAMP_CACHE", str(cache))
+    monkeypatch.setattr(release, "_kernel_mismatch", lambda src, sysdir, k: None)
+    rel = release.release(repo)
+    v = version()
     image = repo / "dist" / f"netbsd-GENERIC-{v}.gz"
+    assert image in rel.files
     assert gzip.decompress(image.read_bytes()) == kernel.read_bytes()
+    assert image.read_bytes()[4:8] == b"\0\0\0\0"
     assert f"netbsd-GENERIC-{v}.gz" in (repo / "dist" / "SHA512").read_text()
