@@ -28,6 +28,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
 MODES = ["naive", "recv", "recv_batch"]
+REPEATS = 3
 LABELS = {
     "naive": "Python recvfrom + time.time_ns() (no kernel stamp)",
     "recv": "sotimestamp.recv",
@@ -175,18 +176,19 @@ def run(k: int = 20000, rounds: int = 5) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         c_binary = build_c(Path(tmp))
         modes = (["c"] if c_binary else []) + MODES
-        rows = []
-        for mode in modes:
-            rate = measure_rate(mode, k, rounds, c_binary)
-            per = measure_syscalls(mode, k, c_binary)
-            rows.append((mode, rate, per))
-            print(f"  measured {mode}: {rate['rate']:,.0f} datagrams/s", file=sys.stderr)
+        best: Dict[str, float] = {}
+        for attempt in range(REPEATS):  # interleaved, best of REPEATS: other load only slows a run down
+            for mode in modes:
+                rate = measure_rate(mode, k, rounds, c_binary)["rate"]
+                best[mode] = max(best.get(mode, 0.0), rate)
+                print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
+        rows = [(mode, {"rate": best[mode]}, measure_syscalls(mode, k, c_binary)) for mode in modes]
         pacing = measure_pacing()
         pacing_normal = measure_pacing(realtime=False)
     ceiling = rows[0][1]["rate"] if c_binary else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times "
-          f"({os.cpu_count()} CPUs, load average {load:.1f}):\n")
+    print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
+          f"best of {REPEATS} interleaved runs ({os.cpu_count()} CPUs, load average {load:.1f}):\n")
     print("| receive path | datagrams/s | % of C loop | syscalls/datagram |")
     print("| --- | ---: | ---: | ---: |")
     for mode, rate, per in rows:
@@ -194,7 +196,8 @@ def run(k: int = 20000, rounds: int = 5) -> int:
         pct = f"{100 * rate['rate'] / ceiling:.0f} %" if ceiling else "-"
         calls = f"{per:.4f}" if per is not None else "n/a (no strace)"
         print(f"| {label} | {rate['rate']:,.0f} | {pct} | {calls} |")
-    print("\nReplay pacing at 1 000 datagrams/s for 3 s, |arrival stamp - schedule|:\n")
+    print("\nReplay pacing at 1 000 datagrams/s for 3 s, |arrival stamp - schedule| "
+          "(schedule start aligned on the median error):\n")
     print("| scheduling | received | p50 us | p99 us | max us |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for p in (pacing, pacing_normal):

@@ -91,13 +91,18 @@ def load(path: str) -> List[Record]:
 
 
 def schedule_errors(reference_ns: Sequence[int], observed_ns: Sequence[int], speed: float = 1.0) -> List[int]:
-    """Per-packet pacing error (ns) of a replay: where packet i arrived, relative to
-    the first, minus where the reference schedule (divided by ``speed``) put it."""
+    """Per-packet pacing error (ns) of a replay: where packet i arrived minus where
+    the reference schedule (divided by ``speed``) put it, both taken from the
+    start of their stream.  The start is the one that makes the median error
+    zero, so a constant delivery delay (or a late first datagram) is not
+    counted as a pacing error."""
     n = min(len(reference_ns), len(observed_ns))
     if n == 0:
         return []
     r0, o0 = reference_ns[0], observed_ns[0]
-    return [(observed_ns[i] - o0) - round((reference_ns[i] - r0) / speed) for i in range(n)]
+    raw = [(observed_ns[i] - o0) - round((reference_ns[i] - r0) / speed) for i in range(n)]
+    shift = sorted(raw)[n // 2]
+    return [e - shift for e in raw]
 
 
 def format_text(stats: Stats) -> str:
