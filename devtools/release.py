@@ -219,8 +219,9 @@ def kernel_image(version: str, sysdir: Path) -> tuple[Path | None, str]:
     release's series, or None and why not."""
     if not os.environ.get("NETBSDSRCDIR"):
         return None, "netbsd-GENERIC: skipped, NETBSDSRCDIR is not set"
+    from devtools.build import kernel_path
     src = cfg.netbsdsrcdir()
-    kernel = cfg.objdir(src) / "sys/arch/amd64/compile/GENERIC/netbsd"
+    kernel = kernel_path(src, "GENERIC")
     if not kernel.is_file():
         return None, f"netbsd-GENERIC: skipped, {kernel} not built (run invoke kernel)"
     why = _kernel_mismatch(src, sysdir, kernel)
