@@ -131,6 +131,7 @@ GUEST_LIB_DIRS = [
     ("lib/libc", "includes"),
     ("external/bsd/atf/lib/libatf-c", "includes"),
     ("lib/csu", "dependall install"),
+    ("external/gpl3/gcc/lib/crtstuff", "dependall install"),
     ("external/gpl3/gcc/lib/libgcc", "dependall install"),
     ("lib/libc", "dependall install"),
     ("external/bsd/atf/lib/libatf-c", "dependall install"),
