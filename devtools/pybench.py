@@ -19,7 +19,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -133,42 +132,49 @@ def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[fl
     return calls / datagrams if datagrams else None
 
 
-def measure_pacing(rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, float]:
-    """Replay a generated `rate`/s schedule to a stamping receiver; |arrival - schedule| percentiles."""
-    import sotimestamp
-    from sotimestamp.endpoint import Endpoint
-    from sotimestamp.pcapio import Record
-    from sotimestamp.replay import replay
+def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, object]:
+    """Replay a generated `rate`/s recording with `sotimestamp replay` into `sotimestamp capture`
+    (two processes, as a user runs them); |arrival stamp - schedule| percentiles."""
+    from sotimestamp.pcapio import PcapngWriter, read_records
     from sotimestamp.stats import schedule_errors, summarize
 
     n = int(rate * seconds)
     step = 1_000_000_000 // rate
     base = time.time_ns()
-    records = [Record(i, base + i * step, "software", b"pace %d" % i, None, None) for i in range(n)]
-    rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.bind(("127.0.0.1", 0))
-    sotimestamp.enable(rx)
-    rx.settimeout(5.0)
-    arrivals: List[int] = []
-
-    def receive() -> None:
-        try:
-            while len(arrivals) < n:
-                for pkt in sotimestamp.recv_batch(rx, 64):
-                    arrivals.append(pkt.software_ns)
-        except socket.timeout:
-            pass
-
-    thread = threading.Thread(target=receive)
-    thread.start()
-    result = replay(records, Endpoint(*rx.getsockname()), realtime=realtime, progress=False)
-    thread.join()
-    rx.close()
-    errors = schedule_errors([r.ts_ns for r in records], arrivals)
-    out = summarize([abs(e) for e in errors])
+    original = workdir / f"pace-{realtime}.pcapng"
+    with PcapngWriter(open(original, "wb")) as writer:
+        for i in range(n):
+            writer.write(b"pace %d" % i, ("127.0.0.1", 9), ("127.0.0.1", 9), base + i * step, "software")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    again = workdir / f"again-{realtime}.pcapng"
+    cli = [sys.executable, "-m", "sotimestamp"]
+    capture = subprocess.Popen(cli + ["capture", f"127.0.0.1:{port}", "--count", str(n), "--duration", "60",
+                                      "-o", str(again), "--quiet"])
+    _wait_bound(port, capture)
+    replay = subprocess.run(cli + ["replay", str(original), "--to", f"127.0.0.1:{port}"]
+                            + (["--realtime"] if realtime else []), capture_output=True, text=True, check=True)
+    capture.wait(timeout=90)
+    arrivals = [r.ts_ns for r in read_records(str(again))]
+    errors = schedule_errors([base + i * step for i in range(n)], arrivals)
+    out: Dict[str, object] = dict(summarize([abs(e) for e in errors]))
     out["received"] = len(arrivals)
-    out["scheduling"] = result.realtime or "normal"
+    out["scheduling"] = "SCHED_FIFO" if "SCHED_FIFO" in replay.stderr else "normal"
     return out
+
+
+def _wait_bound(port: int, proc: subprocess.Popen) -> None:  # type: ignore[type-arg]
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                time.sleep(0.2)  # bound; let it turn stamping on
+                return
+        time.sleep(0.02)
+    raise SystemExit("bench: the capture did not start")
 
 
 def run(k: int = 20000, rounds: int = 5) -> int:
@@ -183,8 +189,8 @@ def run(k: int = 20000, rounds: int = 5) -> int:
                 best[mode] = max(best.get(mode, 0.0), rate)
                 print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
         rows = [(mode, {"rate": best[mode]}, measure_syscalls(mode, k, c_binary)) for mode in modes]
-        pacing = measure_pacing()
-        pacing_normal = measure_pacing(realtime=False)
+        pacing = measure_pacing(Path(tmp))
+        pacing_normal = measure_pacing(Path(tmp), realtime=False)
     ceiling = rows[0][1]["rate"] if c_binary else None
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "

@@ -53,13 +53,18 @@ def _try_option(name: str, option: Optional[int], value: int) -> Dict[str, Any]:
             entry["error"] = exc.strerror or str(exc)
             return entry
         entry["accepted"] = True
-        tx.send(b"probe")
-        try:
-            _data, ancdata, _flags, _addr = rx.recvmsg(64, ANCBUFSIZE)
-        except socket.timeout:
-            entry["error"] = "loopback datagram not received"
-            return entry
-        entry["messages"] = _cmsg_names(ancdata)
+        # Linux enables RX stamping from a workqueue: the first datagrams may come unstamped.
+        for _attempt in range(50):
+            tx.send(b"probe")
+            try:
+                _data, ancdata, _flags, _addr = rx.recvmsg(64, ANCBUFSIZE)
+            except socket.timeout:
+                entry["error"] = "loopback datagram not received"
+                return entry
+            entry["messages"] = _cmsg_names(ancdata)
+            if entry["messages"]:
+                break
+            time.sleep(0.01)
     return entry
 
 
