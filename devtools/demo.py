@@ -23,7 +23,8 @@ HOST = "127.0.0.1"
 def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((HOST, 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def _show(args: List[str], background: bool = False) -> None:
@@ -35,7 +36,7 @@ def _run(args: List[str]) -> None:
     subprocess.run(CLI + args, check=True)
 
 
-def _start_capture(port: int, out: Path, count: int) -> subprocess.Popen:
+def _start_capture(port: int, out: Path, count: int) -> "subprocess.Popen[bytes]":
     args = ["capture", f"{HOST}:{port}", "--count", str(count), "--duration", "60", "-o", str(out)]
     _show(args, background=True)
     proc = subprocess.Popen(CLI + args)

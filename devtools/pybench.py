@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
@@ -132,7 +132,7 @@ def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[fl
     return calls / datagrams if datagrams else None
 
 
-def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, object]:
+def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, Any]:
     """Replay a generated `rate`/s recording with `sotimestamp replay` into `sotimestamp capture`
     (two processes, as a user runs them); |arrival stamp - schedule| percentiles."""
     from sotimestamp.pcapio import PcapngWriter, read_records
@@ -158,7 +158,7 @@ def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realti
     capture.wait(timeout=90)
     arrivals = [r.ts_ns for r in read_records(str(again))]
     errors = schedule_errors([base + i * step for i in range(n)], arrivals)
-    out: Dict[str, object] = dict(summarize([abs(e) for e in errors]))
+    out: Dict[str, Any] = dict(summarize([abs(e) for e in errors]))
     out["received"] = len(arrivals)
     out["scheduling"] = "SCHED_FIFO" if "SCHED_FIFO" in replay.stderr else "normal"
     return out
@@ -188,35 +188,37 @@ def run(k: int = 20000, rounds: int = 5) -> int:
                 rate = measure_rate(mode, k, rounds, c_binary)["rate"]
                 best[mode] = max(best.get(mode, 0.0), rate)
                 print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
-        rows = [(mode, {"rate": best[mode]}, measure_syscalls(mode, k, c_binary)) for mode in modes]
-        pacing = measure_pacing(Path(tmp))
-        pacing_normal = measure_pacing(Path(tmp), realtime=False)
-    ceiling = rows[0][1]["rate"] if c_binary else None
+        calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
+        pacing = [measure_pacing(Path(tmp)), measure_pacing(Path(tmp), realtime=False)]
+    ceiling = best.get("c")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
           f"best of {REPEATS} interleaved runs ({os.cpu_count()} CPUs, load average {load:.1f}):\n")
     print("| receive path | datagrams/s | % of C loop | syscalls/datagram |")
     print("| --- | ---: | ---: | ---: |")
-    for mode, rate, per in rows:
+    for mode in modes:
         label = "C recvmmsg loop (batch 64, ceiling)" if mode == "c" else LABELS[mode]
-        pct = f"{100 * rate['rate'] / ceiling:.0f} %" if ceiling else "-"
-        calls = f"{per:.4f}" if per is not None else "n/a (no strace)"
-        print(f"| {label} | {rate['rate']:,.0f} | {pct} | {calls} |")
+        pct = f"{100 * best[mode] / ceiling:.0f} %" if ceiling else "-"
+        per = calls[mode]
+        print(f"| {label} | {best[mode]:,.0f} | {pct} | {'n/a (no strace)' if per is None else f'{per:.4f}'} |")
     print("\nReplay pacing at 1 000 datagrams/s for 3 s, |arrival stamp - schedule| "
           "(schedule start aligned on the median error):\n")
     print("| scheduling | received | p50 us | p99 us | max us |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for p in (pacing, pacing_normal):
-        print(f"| {p['scheduling']} | {p['received']:.0f} | {p['p50_us']:.1f} | {p['p99_us']:.1f} | {p['max_us']:.1f} |")
-    batch = dict((m, (r, s)) for m, r, s in rows).get("recv_batch")
+    for p in pacing:
+        print(f"| {p['scheduling']} | {p['received']} | {p['p50_us']:.1f} | {p['p99_us']:.1f} | {p['max_us']:.1f} |")
     verdicts = []
-    if batch and batch[1] is not None:
-        verdicts.append(f"recv_batch syscalls/datagram {batch[1]:.4f} (target <= {1/32:.4f}): "
-                        + ("met" if batch[1] <= 1 / 32 else "MISSED"))
-    if batch and ceiling:
-        share = batch[0]["rate"] / ceiling
-        verdicts.append(f"recv_batch at {100 * share:.0f} % of the C loop (target >= 50 %): " + ("met" if share >= 0.5 else "MISSED"))
-    verdicts.append(f"replay p99 {pacing['p99_us']:.1f} us (target <= 100 us): " + ("met" if pacing["p99_us"] <= 100 else "MISSED"))
+    per = calls.get("recv_batch")
+    if per is not None:
+        verdicts.append(f"recv_batch syscalls/datagram {per:.4f} (target <= {1 / 32:.4f}): "
+                        + ("met" if per <= 1 / 32 else "MISSED"))
+    if ceiling:
+        share = best["recv_batch"] / ceiling
+        verdicts.append(f"recv_batch at {100 * share:.0f} % of the C loop (target >= 50 %): "
+                        + ("met" if share >= 0.5 else "MISSED"))
+    p99 = float(pacing[0]["p99_us"])
+    verdicts.append(f"replay p99 {p99:.1f} us with {pacing[0]['scheduling']} (target <= 100 us): "
+                    + ("met" if p99 <= 100 else "MISSED"))
     print()
     for line in verdicts:
         print("- " + line)
