@@ -20,11 +20,28 @@ CLI = [sys.executable, "-m", "sotimestamp"]
 HOST = "127.0.0.1"
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind((HOST, 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def start_capture(args: List[str], port: int, timeout: float = 20.0) -> "subprocess.Popen[bytes]":
+    """Run `sotimestamp capture ARGS` and return once it has bound 127.0.0.1:PORT."""
+    proc = subprocess.Popen(CLI + ["capture"] + args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((HOST, port))
+            except OSError:
+                time.sleep(0.2)  # bound: give it a moment to turn stamping on
+                return proc
+        time.sleep(0.02)
+    if proc.poll() is None:
+        proc.kill()
+    raise SystemExit(f"sotimestamp capture did not bind {HOST}:{port}")
 
 
 def _show(args: List[str], background: bool = False) -> None:
@@ -37,22 +54,9 @@ def _run(args: List[str]) -> None:
 
 
 def _start_capture(port: int, out: Path, count: int) -> "subprocess.Popen[bytes]":
-    args = ["capture", f"{HOST}:{port}", "--count", str(count), "--duration", "60", "-o", str(out)]
-    _show(args, background=True)
-    proc = subprocess.Popen(CLI + args)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                time.sleep(0.2)  # bound: give it a moment to turn stamping on
-                return proc
-        if proc.poll() is not None:
-            raise SystemExit("demo: capture exited before binding its port")
-        time.sleep(0.02)
-    proc.kill()
-    raise SystemExit("demo: capture never bound its port")
+    args = [f"{HOST}:{port}", "--count", str(count), "--duration", "60", "-o", str(out)]
+    _show(["capture"] + args, background=True)
+    return start_capture(args, port)
 
 
 def _generate(port: int, count: int) -> None:
@@ -77,7 +81,7 @@ def run(count: int = 1000, keep: Optional[str] = None) -> int:
     original, replayed = workdir / "original.pcapng", workdir / "replayed.pcapng"
 
     print(f"== 1. capture {count} generated datagrams on {HOST} with kernel stamps", flush=True)
-    port = _free_port()
+    port = free_port()
     proc = _start_capture(port, original, count)
     _generate(port, count)
     if proc.wait(timeout=60) != 0:
@@ -87,7 +91,7 @@ def run(count: int = 1000, keep: Optional[str] = None) -> int:
     _run(["stats", str(original)])
 
     print("\n== 3. replay it at the recorded pace into a second capture", flush=True)
-    port2 = _free_port()
+    port2 = free_port()
     proc = _start_capture(port2, replayed, count)
     _run(["replay", str(original), "--to", f"{HOST}:{port2}", "--realtime"])
     if proc.wait(timeout=60) != 0:

@@ -275,7 +275,7 @@ def _packets(batch: _Batch, got: int) -> List[Packet]:
     datagram in Python; one 64-bit SCM_TIMESTAMPING is decoded inline."""
     out: List[Packet] = []
     append = out.append
-    expected = (batch.fast_space, _align(_CMSG.size) + 48, socket.SOL_SOCKET, batch.fast_type)
+    space, length_ok, sol, scm = batch.fast_space, _align(_CMSG.size) + 48, socket.SOL_SOCKET, batch.fast_type
     ns = _NS
     new = tuple.__new__
     headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
@@ -283,7 +283,7 @@ def _packets(batch: _Batch, got: int) -> List[Packet]:
     for (_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot in \
             zip(headers, _addresses(batch, got), controls, batch.slots):
         data = slot[:length].tobytes()
-        if (controllen, clen, level, kind) == expected:
+        if controllen == space and clen == length_ok and kind == scm and level == sol:
             sw = s0 * ns + n0 or None
             hw = s2 * ns + n2 or None
             append(new(Packet, (data, address, sw, hw, "hardware" if hw else ("software" if sw else None))))
