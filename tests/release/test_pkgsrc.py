@@ -14,7 +14,7 @@ import pytest
 
 from devtools import pkglint
 from devtools.release_distinfo import patch_sha1
-from tests.release.conftest import PROJECT, Released, clone, run_invoke
+from tests.release.helpers import Released, clone, run_invoke
 
 PY = "net/py-sotimestamp"
 KERNEL = "sysutils/netbsd-sotimestamp-kernel"
@@ -58,11 +58,11 @@ def test_committed_plist_matches_the_wheel(released: Released, tree: Path) -> No
         else:
             want |= {f"${{PYSITELIB}}/{n}"} | ({f"${{PYSITELIB}}/{n}c", f"${{PYSITELIB}}/{n}o"} if n.endswith(".py") else set())
     want |= {f"bin/{s}-${{PYVERSSUFFIX}}" for s in scripts}
-    committed = (PROJECT / "pkgsrc" / PY / "PLIST").read_text().splitlines()
+    committed = (released.repo / "pkgsrc" / PY / "PLIST").read_text().splitlines()
     assert committed[0] == "@comment $NetBSD$"
     assert set(committed[1:]) == want, "run `invoke pkglint --fix` to rewrite the PLIST"
     assert committed[1:] == sorted(committed[1:])
-    assert (tree / PY / "PLIST").read_text() == (PROJECT / "pkgsrc" / PY / "PLIST").read_text()
+    assert (tree / PY / "PLIST").read_text() == (released.repo / "pkgsrc" / PY / "PLIST").read_text()
 
 
 def test_checker_passes_on_the_release_tree(released: Released, tree: Path) -> None:
@@ -70,7 +70,7 @@ def test_checker_passes_on_the_release_tree(released: Released, tree: Path) -> N
 
 
 def test_checker_passes_on_the_committed_files(released: Released) -> None:
-    assert [str(f) for f in pkglint.check_tree(PROJECT / "pkgsrc", _artifacts(released), template_ok=True)] == []
+    assert [str(f) for f in pkglint.check_tree(released.repo / "pkgsrc", _artifacts(released), template_ok=True)] == []
 
 
 def _edit(rel: str, fn: Callable[[str], str]) -> Callable[[Path], None]:

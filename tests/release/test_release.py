@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.release.conftest import Released, clone, run_invoke, sha256s, version
+from tests.release.helpers import Released, clone, run_invoke, sha256s, version
 
 
 def test_two_clean_clones_give_byte_identical_dist(two_releases: tuple[Released, Released]) -> None:
