@@ -217,3 +217,33 @@ def test_recv_batch_mixed_senders_and_control_messages(pair: Pair) -> None:
         for i, p in enumerate(got):
             assert p.address[:2] == (tx if i % 2 else other).getsockname()[:2]
             assert p.source == "software" and before <= p.software_ns <= time.time_ns()
+
+
+def test_recv_batch_from_two_threads(pair: Pair) -> None:
+    """Each thread has its own recvmmsg buffers (the call runs without the GIL)."""
+    import threading
+
+    rx, tx = pair
+    rx2, tx2 = loopback_pair("ipv4")
+    with rx2, tx2:
+        for sock in (rx, rx2):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sotimestamp.enable(sock)
+        for i in range(500):
+            tx.sendto(b"a%d" % i, rx.getsockname())
+            tx2.sendto(b"b%d" % i, rx2.getsockname())
+        results = {}
+
+        def drain(name: str, sock: socket.socket) -> None:
+            got = []
+            while len(got) < 500:
+                got += [p.data for p in sotimestamp.recv_batch(sock, 16)]
+            results[name] = got
+
+        threads = [threading.Thread(target=drain, args=(n, s)) for n, s in (("a", rx), ("b", rx2))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert results["a"] == [b"a%d" % i for i in range(500)]
+        assert results["b"] == [b"b%d" % i for i in range(500)]

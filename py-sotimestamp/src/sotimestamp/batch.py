@@ -13,6 +13,7 @@ import select
 import socket
 import struct
 import sys
+import threading
 import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
@@ -184,16 +185,17 @@ def _decode_sockaddr(raw: bytes) -> Any:
     return raw
 
 
-_batches: Dict[Tuple[int, int], _Batch] = {}
+_local = threading.local()  # buffers per thread: recvmmsg runs without the GIL
 
 
 def _get_batch(count: int, bufsize: int) -> _Batch:
+    batches: Dict[Tuple[int, int], _Batch] = _local.__dict__.setdefault("batches", {})
     key = (count, bufsize)
-    batch = _batches.get(key)
+    batch = batches.get(key)
     if batch is None:
-        if len(_batches) > 8:
-            _batches.clear()
-        batch = _batches[key] = _Batch(count, bufsize)
+        if len(batches) > 8:
+            batches.clear()
+        batch = batches[key] = _Batch(count, bufsize)
     return batch
 
 

@@ -45,15 +45,18 @@ def _table() -> C.PlatformConstants:
     return table
 
 
-def _setsockopt_int(sock: socket.socket, option: int, value: int) -> bool:
-    """True if the kernel took the option, False if it does not know it."""
+_REFUSALS = (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def _refused(sock: socket.socket, option: int, value: int) -> int:
+    """0 if the kernel took the option, else the errno of a refusal (unknown option or value)."""
     try:
         sock.setsockopt(socket.SOL_SOCKET, option, value)
     except OSError as exc:
-        if exc.errno in (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP):
-            return False
+        if exc.errno in _REFUSALS:
+            return exc.errno
         raise
-    return True
+    return 0
 
 
 def _flags(software: bool, hardware: bool, tx: bool, opt_id: bool) -> int:
@@ -108,27 +111,35 @@ def enable(
     if clock != "realtime":
         if table.SO_TS_CLOCK is None:
             raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: {table.name} stamps only CLOCK_REALTIME (no SO_TS_CLOCK)")
-        if not _setsockopt_int(sock, table.SO_TS_CLOCK, CLOCKS[clock]):
+        if _refused(sock, table.SO_TS_CLOCK, CLOCKS[clock]):
             raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: this kernel refused SO_TS_CLOCK")
 
     flags = _flags(software, hardware, tx, opt_id)
-    if table.SO_TIMESTAMPING is not None and _setsockopt_int(sock, table.SO_TIMESTAMPING, flags):
+    option = table.SO_TIMESTAMPING
+    refusal = _refused(sock, option, flags) if option is not None else errno.ENOPROTOOPT
+    if option is not None and not refusal:
         if software and table.name == "linux":
-            _await_linux_rx_stamping(table.SO_TIMESTAMPING, flags)
+            _await_linux_rx_stamping(option, flags)
         return flags
 
     missing = [name for name, wanted in (("hardware", hardware), ("tx", tx), ("opt_id", opt_id)) if wanted]
+    if missing and refusal == errno.EINVAL:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"this kernel refused SO_TIMESTAMPING flags {C.describe_flags(flags)} (EINVAL): "
+            f"{', '.join(missing)} stamps not available",
+        )
     if missing:
         raise UnsupportedError(
             errno.EOPNOTSUPP,
             f"{', '.join(missing)} stamps need SO_TIMESTAMPING, which this kernel does not accept",
         )
     rx_sw = C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE
-    if table.SO_TIMESTAMPNS is not None and _setsockopt_int(sock, table.SO_TIMESTAMPNS, 1):
+    if table.SO_TIMESTAMPNS is not None and not _refused(sock, table.SO_TIMESTAMPNS, 1):
         return rx_sw
     if table.SO_TS_CLOCK is not None and clock == "realtime":
-        _setsockopt_int(sock, table.SO_TS_CLOCK, C.SO_TS_REALTIME)  # ns on FreeBSD
-    if _setsockopt_int(sock, table.SO_TIMESTAMP, 1):
+        _refused(sock, table.SO_TS_CLOCK, C.SO_TS_REALTIME)  # ns on FreeBSD
+    if not _refused(sock, table.SO_TIMESTAMP, 1):
         return rx_sw
     raise UnsupportedError(errno.EOPNOTSUPP, "this kernel accepts none of SO_TIMESTAMPING, SO_TIMESTAMPNS, SO_TIMESTAMP")
 
@@ -168,7 +179,7 @@ def disable(sock: socket.socket) -> None:
     table = _table()
     for option in (table.SO_TIMESTAMPING, table.SO_TIMESTAMPNS, table.SO_TIMESTAMP):
         if option is not None:
-            _setsockopt_int(sock, option, 0)
+            _refused(sock, option, 0)
 
 
 _RUNNING = C.current()
