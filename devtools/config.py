@@ -11,11 +11,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 class ConfigError(SystemExit):
-    """A setting is missing or wrong: a one-line message, exit status 2."""
+    """A setting is missing or wrong: a one-line message on stderr, exit status 1."""
 
     def __init__(self, message: str) -> None:
         super().__init__(f"sotimestamp: {message}")
-        self.code = 2
 
 
 def project_sys() -> Path:

@@ -9,11 +9,10 @@ _VERSION_RE = re.compile(r"^#define\s+__NetBSD_Version__\s+(\d+)", re.M)
 
 
 class TreeError(SystemExit):
-    """A tree we refuse: one line, exit status 2, nothing touched."""
+    """A tree we refuse: one line on stderr, exit status 1, nothing touched."""
 
     def __init__(self, message: str) -> None:
         super().__init__(f"sotimestamp: {message}")
-        self.code = 2
 
 
 def netbsd_version(src: Path) -> int:
