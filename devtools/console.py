@@ -3,6 +3,7 @@
 The runner's line protocol (devtools/guest/init.c):
     @@RUN name | ok name | FAIL name: why | skip name: why | @@DONE
     @@SEND udp4|udp6 PORT COUNT     a test asks the host for frames on wm0
+    @@SEND ptp2 SEQ COUNT           ... or for PTPv2 Sync frames, sequenceId SEQ..
 A panic shows as a `panic:` line, then ddb's backtrace, then a `db{N}>` prompt.
 """
 from __future__ import annotations
@@ -11,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 
 _RESULT = re.compile(r"^(ok|FAIL|skip) (\S+?)(?:: (.*))?$")
-_SEND = re.compile(r"^@@SEND (udp4|udp6) (\d+) (\d+)$")
+_SEND = re.compile(r"^@@SEND (udp4|udp6|ptp2) (\d+) (\d+)$")
 # ANSI escapes and carriage returns from GRUB/the console.
 _NOISE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
 

@@ -55,6 +55,20 @@ def udp6_frame(dport: int, payload: bytes, sport: int = 40000) -> bytes:
     return GUEST_MAC + HOST_MAC + b"\x86\xdd" + ip6 + udp
 
 
+PTP_ETHERTYPE = b"\x88\xf7"
+PTP_CLOCK_ID = bytes.fromhex("5254000000010001")  # the host's made-up clockIdentity
+
+
+def ptp2_sync_frame(seq: int) -> bytes:
+    """A layer 2 PTPv2 Sync message (IEEE 1588-2008 13.3, 13.6) to the guest's
+    MAC: the frames QEMU's igb time-stamps on receive (ETQF 0x88f7, messageType
+    0 = TSYNCRXCFG's default, versionPTP 2).  sequenceId = seq & 0xffff."""
+    header = struct.pack("!BBHBBHq4s8sHHBb", 0x00, 0x02, 44, 0, 0, 0, 0, b"\x00" * 4,
+                         PTP_CLOCK_ID, 1, seq & 0xFFFF, 0, 0)
+    origin = b"\x00" * 10  # originTimestamp: two-step clocks may leave it 0
+    return GUEST_MAC + HOST_MAC + PTP_ETHERTYPE + header + origin
+
+
 def arp_reply(frame: bytes) -> bytes | None:
     """Answer the guest's ARP request for HOST_IP4 (so guest sends work)."""
     if len(frame) < 42 or frame[12:14] != b"\x08\x06":
@@ -104,6 +118,11 @@ class HostNet:
         self.sock.sendto(frame, ("127.0.0.1", self.qemu_port))
 
     def send_udp(self, proto: str, port: int, count: int) -> None:
+        """`@@SEND udp4|udp6 PORT COUNT`; for `ptp2` PORT is the first sequenceId."""
+        if proto == "ptp2":
+            for i in range(count):
+                self.send_frame(ptp2_sync_frame(port + i))
+            return
         make = udp4_frame if proto == "udp4" else udp6_frame
         for i in range(count):
             self.send_frame(make(port, b"sotimestamp %d" % i))

@@ -27,6 +27,7 @@ def test_send_request_is_returned() -> None:
     r = ConsoleReport()
     assert r.feed("@@SEND udp6 4242 3\n") == SendRequest("udp6", 4242, 3)
     assert r.feed("@@SEND tcp 1 1\n") is None
+    assert r.feed("@@SEND ptp2 7 100\n") == SendRequest("ptp2", 7, 100)
 
 
 def test_panic_collects_backtrace_until_ddb_prompt(capsys) -> None:

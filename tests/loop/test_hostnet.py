@@ -4,7 +4,8 @@ from __future__ import annotations
 import socket
 import struct
 
-from devtools.hostnet import GUEST_IP6, GUEST_MAC, HOST_IP4, HOST_MAC, _csum, arp_reply, udp4_frame, udp6_frame
+from devtools.hostnet import (GUEST_IP6, GUEST_MAC, HOST_IP4, HOST_MAC, PTP_CLOCK_ID, _csum, arp_reply,
+                              ptp2_sync_frame, udp4_frame, udp6_frame)
 
 
 def test_guest_link_local_is_eui64_of_its_mac() -> None:
@@ -38,3 +39,14 @@ def test_arp_reply_only_for_the_host_address() -> None:
     assert reply[28:32] == socket.inet_aton(HOST_IP4) and reply[38:42] == guest_ip
     other = req[:38] + socket.inet_aton("169.254.9.9")
     assert arp_reply(other) is None
+
+
+def test_ptp2_sync_frame_is_what_qemu_igb_stamps() -> None:
+    f = ptp2_sync_frame(0x12345)
+    assert f[:6] == GUEST_MAC and f[6:12] == HOST_MAC and f[12:14] == b"\x88\xf7"
+    ptp = f[14:]
+    assert len(ptp) == 44 and struct.unpack("!H", ptp[2:4])[0] == 44
+    assert ptp[0] == 0x00  # transportSpecific 0, messageType Sync = TSYNCRXCFG[15:8] 0
+    assert ptp[1] & 15 == 2  # versionPTP
+    assert ptp[20:28] == PTP_CLOCK_ID and struct.unpack("!H", ptp[28:30])[0] == 1
+    assert struct.unpack("!H", ptp[30:32])[0] == 0x2345  # sequenceId wraps at 16 bits
