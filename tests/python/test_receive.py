@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from typing import Tuple
 
@@ -248,3 +249,24 @@ def test_recv_batch_from_two_threads(pair: Pair) -> None:
             t.join(timeout=30)
         assert results["a"] == [b"a%d" % i for i in range(N)]
         assert results["b"] == [b"b%d" % i for i in range(N)]
+
+
+def test_recv_batch_decodes_hardware_stamp_slot() -> None:
+    """lo has no hardware stamps: write ts[2] into a received slot and decode it again."""
+    if not batch_mod.HAVE_RECVMMSG or sotimestamp.constants.platform_name() != "linux":
+        pytest.skip("Linux recvmmsg layout")
+    rx, tx = loopback_pair("ipv4")
+    with rx, tx:
+        sotimestamp.enable(rx)
+        for i in range(2):
+            tx.sendto(b"hw%d" % i, rx.getsockname())
+        time.sleep(0.05)
+        batch = batch_mod._get_batch(4, 256)
+        assert batch_mod._recvmmsg_once(rx, batch, 4) == 2
+        first = batch_mod._packets(batch, 2)
+        assert [p.source for p in first] == ["software", "software"]
+        data_off = 16  # CMSG_DATA on LP64 Linux; ts[2] is 32 bytes further
+        batch.controls[data_off + 32:data_off + 48] = struct.pack("=qq", 42, 7)
+        again = batch_mod._packets(batch, 2)
+        assert again[0].source == "hardware" and again[0].hardware_ns == 42_000_000_007
+        assert again[0].software_ns == first[0].software_ns and again[1] == first[1]

@@ -284,12 +284,15 @@ def _packets(batch: _Batch, got: int) -> List[Packet]:
     controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
     for (_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot in \
             zip(headers, _addresses(batch, got), controls, batch.slots):
-        data = slot[:length].tobytes()
         if controllen == space and clen == length_ok and kind == scm and level == sol:
-            sw = s0 * ns + n0 or None
-            hw = s2 * ns + n2 or None
-            append(new(Packet, (data, address, sw, hw, "hardware" if hw else ("software" if sw else None))))
+            if s2 or n2:  # ts[2]: a raw hardware stamp
+                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, "hardware")))
+            elif s0 or n0:
+                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0, None, "software")))
+            else:
+                append(new(Packet, (slot[:length].tobytes(), address, None, None, None)))
         else:
+            data = slot[:length].tobytes()
             append(packet_from(data, batch.ancdata(batch.slots.index(slot), controllen), address))
     return out
 
