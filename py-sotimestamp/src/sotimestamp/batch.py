@@ -38,6 +38,8 @@ def _load_recvmmsg() -> Any:
         func = libc.recvmmsg
     except (OSError, AttributeError):
         return None
+    # int recvmmsg(int fd, struct mmsghdr *vec, unsigned vlen, int flags, struct timespec *timeout)
+    func.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint, ctypes.c_int, ctypes.c_void_p]
     func.restype = ctypes.c_int
     return func
 
