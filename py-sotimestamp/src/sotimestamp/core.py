@@ -16,7 +16,12 @@ CLOCKS = {"realtime": C.SO_TS_REALTIME, "monotonic": C.SO_TS_MONOTONIC}
 
 
 class UnsupportedError(OSError):
-    """The kernel (or platform) cannot do what was asked; the message names it."""
+    """The kernel (or platform) cannot do what was asked; the message names it.
+
+    An ``OSError`` with ``errno`` EOPNOTSUPP whose ``str()`` is the message alone."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
 
 
 class Packet(NamedTuple):
