@@ -61,6 +61,15 @@ def send(host: str, port: int, payloads: List[bytes], gap: float = 0.0005) -> No
                 time.sleep(gap)
 
 
+def record(path: Path, payloads: List[bytes], gap: float = 0.0005) -> Path:
+    """`sotimestamp capture --count` of ``payloads`` sent to it on 127.0.0.1."""
+    port = free_port()
+    proc = start_capture("127.0.0.1", port, path, "--count", str(len(payloads)))
+    send("127.0.0.1", port, payloads, gap=gap)
+    assert proc.wait(timeout=30) == 0
+    return path
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 def test_capture_count_read_by_tshark_and_capinfos(tmp_path: Path, host: str) -> None:
     capinfos, tshark = need_tool("capinfos"), need_tool("tshark")
@@ -110,11 +119,7 @@ def test_signal_ends_with_complete_file(tmp_path: Path, sig: signal.Signals) -> 
 
 
 def test_stats_text_json_plot(tmp_path: Path) -> None:
-    port = free_port()
-    out = tmp_path / "s.pcapng"
-    proc = start_capture("127.0.0.1", port, out, "--count", "40")
-    send("127.0.0.1", port, [b"s%d" % i for i in range(40)], gap=0.002)
-    assert proc.wait(timeout=30) == 0
+    out = record(tmp_path / "s.pcapng", [b"s%d" % i for i in range(40)], gap=0.002)
     text = run("stats", str(out))
     assert text.returncode == 0 and "packets       40" in text.stdout and "p99" in text.stdout
     data = json.loads(run("stats", str(out), "--json").stdout)
@@ -129,12 +134,8 @@ def test_stats_text_json_plot(tmp_path: Path) -> None:
 
 def test_replay_recapture_measures_pacing(tmp_path: Path) -> None:
     """Record 100 datagrams 2 ms apart, replay them at 2x, re-capture, compare the schedule."""
-    port = free_port()
-    original = tmp_path / "orig.pcapng"
-    proc = start_capture("127.0.0.1", port, original, "--count", "100")
     payloads = [b"replay %d" % i for i in range(100)]
-    send("127.0.0.1", port, payloads, gap=0.002)
-    assert proc.wait(timeout=30) == 0
+    original = record(tmp_path / "orig.pcapng", payloads, gap=0.002)
 
     port2 = free_port()
     again = tmp_path / "again.pcapng"
@@ -180,11 +181,7 @@ def test_exit_codes_on_bad_input(tmp_path: Path) -> None:
 
 
 def test_truncated_file_error_says_where(tmp_path: Path) -> None:
-    port = free_port()
-    out = tmp_path / "t.pcapng"
-    proc = start_capture("127.0.0.1", port, out, "--count", "10")
-    send("127.0.0.1", port, [b"t%d" % i for i in range(10)])
-    assert proc.wait(timeout=30) == 0
+    out = record(tmp_path / "t.pcapng", [b"t%d" % i for i in range(10)])
     out.write_bytes(out.read_bytes()[:-20])
     res = run("stats", str(out))
     _one_line_error(res, 1, "truncated")
@@ -249,11 +246,7 @@ def test_capture_multicast_group_on_lo(tmp_path: Path) -> None:
 
 
 def test_replay_loop_until_sigint(tmp_path: Path) -> None:
-    port = free_port()
-    original = tmp_path / "o.pcapng"
-    proc = start_capture("127.0.0.1", port, original, "--count", "5")
-    send("127.0.0.1", port, [b"l%d" % i for i in range(5)], gap=0.002)
-    assert proc.wait(timeout=30) == 0
+    original = record(tmp_path / "o.pcapng", [b"l%d" % i for i in range(5)], gap=0.002)
     port2 = free_port()
     again = tmp_path / "again.pcapng"
     capture = start_capture("127.0.0.1", port2, again, "--count", "15")
