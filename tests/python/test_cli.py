@@ -257,3 +257,13 @@ def test_replay_loop_until_sigint(tmp_path: Path) -> None:
     _o, err = replay.communicate(timeout=30)
     assert replay.returncode == 130 and err.strip() == "sotimestamp: interrupted"
     assert [r.payload for r in read_records(str(again))] == [b"l%d" % i for i in range(5)] * 3
+
+
+def test_duration_ends_an_idle_capture(tmp_path: Path) -> None:
+    capinfos = need_tool("capinfos")
+    out = tmp_path / "idle.pcapng"
+    res = run("capture", f"127.0.0.1:{free_port()}", "--duration", "0.3", "-o", str(out))
+    assert res.returncode == 0 and "captured 0 datagrams" in res.stderr and "stopped by duration" in res.stderr
+    info = subprocess.run([capinfos, "-c", str(out)], capture_output=True, text=True)
+    assert info.returncode == 0 and "Number of packets:   0" in info.stdout
+    _one_line_error(run("stats", str(out)), 1, "no packets")
