@@ -130,6 +130,8 @@ def capture(
 
 
 def _write(writer: PcapngWriter, packets: List[Packet], dst: Tuple[str, int], result: CaptureResult) -> None:
+    """One ``write()`` per batch; a block is only ever written whole."""
+    blocks = []
     for pkt in packets:
         if pkt.hardware_ns is not None:
             ts, source = pkt.hardware_ns, "hardware"
@@ -137,8 +139,9 @@ def _write(writer: PcapngWriter, packets: List[Packet], dst: Tuple[str, int], re
             ts, source = pkt.software_ns, "software"
         else:
             ts, source = time.time_ns(), "user"  # the kernel gave no stamp
-        writer.write(pkt.data, pkt.address[:2], dst, ts, source)
-        result.sources[source] += 1
+        blocks.append(writer.block(pkt.data, pkt.address, dst, ts, source))
+    writer.stream.write(b"".join(blocks))
+    result.sources.update(p.source or "user" for p in packets)
     result.packets += len(packets)
 
 
