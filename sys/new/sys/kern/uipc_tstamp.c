@@ -1,0 +1,750 @@
+/*	$NetBSD$	*/
+
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/*
+ * Socket timestamping: SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING
+ * (Linux flag bits and records, software stamps) and SO_TS_CLOCK.
+ *
+ * RX: link layers stamp a frame as it enters the stack (SO_TSTAMP_RX
+ * in ether_input and looutput) into m_pkthdr.tstamp_sw, but only
+ * while some socket wants software stamps (so_tstamp_rx_users), so a
+ * system where nobody asks pays a load and a branch per frame.  The
+ * count is raised before setsockopt() returns: the first frame to
+ * arrive afterwards is stamped.  *_savecontrol() turns the mbuf's
+ * stamp into control messages; a datagram that entered the stack
+ * before stamping was enabled, or by a path without the hook, is
+ * stamped at delivery instead.
+ *
+ * Stamps are kept as nanouptime() (it never steps) and converted to
+ * the socket's clock at delivery.  The hardware stamp (tstamp_hw,
+ * valid with M_TSTAMP_HW) is for drivers and is reported raw.
+ *
+ * TX: a datagram asking for TX_SOFTWARE gets a packet tag; the stamp
+ * is taken when the tagged packet is handed to a driver (SO_TSTAMP_TX
+ * in ifq_enqueue and looutput).  The sender holds softnet_lock across
+ * ip_output(), and so does the hand-off on that path, so one slot
+ * under that lock carries the stamp back; the serial in the tag makes
+ * sure a packet sent later (e.g. held for ARP) cannot fill it.  The
+ * record is then queued on the socket's error queue, read with
+ * recvmsg(MSG_ERRQUEUE), bounded by SO_RCVBUF.
+ */
+
+#include <sys/cdefs.h>
+__KERNEL_RCSID(0, "$NetBSD$");
+
+#ifdef _KERNEL_OPT
+#include "opt_compat_netbsd.h"
+#endif
+
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/atomic.h>
+#include <sys/domain.h>
+#include <sys/errno.h>
+#include <sys/kmem.h>
+#include <sys/mbuf.h>
+#include <sys/poll.h>
+#include <sys/protosw.h>
+#include <sys/so_tstamp.h>
+#include <sys/socket.h>
+#include <sys/socketvar.h>
+#include <sys/sysctl.h>
+#include <sys/time.h>
+#include <sys/timevar.h>
+#include <sys/uio.h>
+
+#include <net/errqueue.h>
+#include <net/net_tstamp.h>
+#include <netinet/in.h>
+
+#ifdef COMPAT_50
+#include <compat/sys/time.h>
+#include <compat/sys/socket.h>
+#endif
+
+#define	NS_PER_SEC	1000000000ULL
+
+/* Flags under which a socket reports RX stamps (OPT_RX_FILTER is ours). */
+#define	SOF_RX_SW	(SOF_TIMESTAMPING_SOFTWARE | \
+			 SOF_TIMESTAMPING_RX_SOFTWARE)
+#define	SOF_RX_HW	(SOF_TIMESTAMPING_RAW_HARDWARE | \
+			 SOF_TIMESTAMPING_RX_HARDWARE)
+
+#ifdef SO_OTIMESTAMP
+#define	SO_TSTAMP_OPTIONS	(SO_TIMESTAMP | SO_OTIMESTAMP)
+#else
+#define	SO_TSTAMP_OPTIONS	SO_TIMESTAMP
+#endif
+
+volatile u_int	so_tstamp_rx_users;
+volatile u_int	so_tstamp_tx_armed;
+
+/*
+ * The TX hand-off slot and its serial; protected by softnet_lock,
+ * see so_tstamp_tx_begin().
+ */
+static struct {
+	uint64_t	serial;
+	uint64_t	ns;
+	bool		stamped;
+} so_tstamp_txslot;
+static uint64_t	so_tstamp_txserial;
+
+/* Error queue records dropped because SO_RCVBUF was exhausted. */
+static uint64_t	so_tstamp_errq_drops;
+
+static inline uint64_t
+tstamp_now(void)
+{
+	struct timespec ts;
+
+	nanouptime(&ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+static inline void
+tstamp_ns2ts(uint64_t ns, struct timespec *ts)
+{
+
+	ts->tv_sec = ns / NS_PER_SEC;
+	ts->tv_nsec = ns % NS_PER_SEC;
+}
+
+/*
+ * Convert an uptime stamp to the socket's clock.  The realtime offset
+ * is read from one timehands generation (the uptime read before and
+ * after must agree), so it is exact unless the clock was set between
+ * the stamp and now, and it costs no timecounter read.
+ */
+static void
+tstamp_clock(const struct so_tstamp *st, uint64_t ns, struct timespec *ts)
+{
+	struct bintime up, up2, rt;
+	struct timespec off;
+
+	tstamp_ns2ts(ns, ts);
+	if (st != NULL && st->st_clock == SO_TS_MONOTONIC)
+		return;
+	do {
+		getbinuptime(&up);
+		getbintime(&rt);
+		getbinuptime(&up2);
+	} while (up.sec != up2.sec || up.frac != up2.frac);
+	bintime_sub(&rt, &up);
+	bintime2timespec(&rt, &off);
+	timespecadd(ts, &off, ts);
+}
+
+static struct mbuf **
+tstamp_addcontrol(struct mbuf **mp, void *p, int size, int type, int level)
+{
+
+	*mp = sbcreatecontrol(p, size, type, level);
+	if (*mp != NULL)
+		mp = &(*mp)->m_next;
+	return mp;
+}
+
+/*
+ * Storage of an error queue record, charged like sballoc() does.
+ */
+static u_long
+tstamp_recsize(const struct mbuf *m)
+{
+	u_long size = 0;
+
+	for (; m != NULL; m = m->m_next) {
+		size += MSIZE;
+		if (m->m_flags & M_EXT)
+			size += m->m_ext.ext_size;
+	}
+	return size;
+}
+
+static void
+tstamp_init(struct so_tstamp *st)
+{
+
+	memset(st, 0, sizeof(*st));
+	st->st_clock = SO_TS_REALTIME;
+	st->st_sendflags = -1;
+}
+
+/*
+ * Keep the socket's reference on so_tstamp_rx_users in step with its
+ * options.  atomic_inc_uint() is a full barrier on the ports that
+ * matter and membar_producer() covers the rest, so a frame arriving
+ * after setsockopt() returns sees the count.
+ */
+static void
+tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
+{
+	bool want;
+
+	want = (so->so_options & SO_TSTAMP_OPTIONS) != 0 || st->st_ns ||
+	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW ||
+	    (st->st_flags & SOF_RX_HW) == SOF_RX_HW;
+	st->st_rxwant = want;
+	if (want && !st->st_rxref) {
+		atomic_inc_uint(&so_tstamp_rx_users);
+		membar_producer();
+		st->st_rxref = true;
+	} else if (!want && st->st_rxref) {
+		atomic_dec_uint(&so_tstamp_rx_users);
+		st->st_rxref = false;
+	}
+}
+
+static int
+tstamp_check(int opt, int val)
+{
+
+	switch (opt) {
+	case SO_TIMESTAMPING:
+		if (val & ~SOF_TIMESTAMPING_MASK)
+			return EINVAL;
+		if ((val & SOF_TIMESTAMPING_OPT_ID_TCP) &&
+		    (val & SOF_TIMESTAMPING_OPT_ID) == 0)
+			return EINVAL;
+		/* There is no PTP clock to bind to. */
+		if (val & SOF_TIMESTAMPING_BIND_PHC)
+			return EINVAL;
+		return 0;
+	case SO_TS_CLOCK:
+		switch (val) {
+		case SO_TS_REALTIME_MICRO:
+		case SO_TS_REALTIME:
+		case SO_TS_MONOTONIC:
+			return 0;
+		default:
+			return EINVAL;
+		}
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Set SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING or SO_TS_CLOCK.
+ * Called unlocked like the rest of sosetopt1(), returns locked.  The
+ * value is checked before anything changes, so an error leaves the
+ * socket as it was.
+ */
+int
+so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
+{
+	struct so_tstamp *st, *nst = NULL;
+	struct so_timestamping sts;
+	int error, opt, val = 0;
+
+	opt = sopt->sopt_name;
+	if (opt == SO_TIMESTAMPING && sopt->sopt_size == sizeof(sts)) {
+		error = sockopt_get(sopt, &sts, sizeof(sts));
+		val = sts.flags;
+	} else
+		error = sockopt_getint(sopt, &val);
+	if (error == 0)
+		error = tstamp_check(opt, val);
+	/* Allocate before locking; so_tstamp is only freed by soput(). */
+	if (error == 0 && (val != 0 || opt == SO_TS_CLOCK) &&
+	    so->so_tstamp == NULL) {
+		nst = kmem_alloc(sizeof(*nst), KM_SLEEP);
+		tstamp_init(nst);
+	}
+	solock(so);
+	if (error != 0)
+		goto out;
+	if ((st = so->so_tstamp) == NULL && nst != NULL) {
+		so->so_tstamp = st = nst;
+		nst = NULL;
+	}
+
+	switch (opt) {
+	case SO_TIMESTAMPNS:
+		if (st != NULL)
+			st->st_ns = val != 0;
+		break;
+	case SO_TIMESTAMPING:
+		if (st == NULL)
+			break;
+		/* OPT_ID keys count from 0 each time it is enabled. */
+		if ((val & SOF_TIMESTAMPING_OPT_ID) &&
+		    (st->st_flags & SOF_TIMESTAMPING_OPT_ID) == 0)
+			st->st_key = 0;
+		st->st_flags = val;
+		break;
+	case SO_TS_CLOCK:
+		st->st_clock = val;
+		break;
+	default:		/* SO_TIMESTAMP, SO_OTIMESTAMP */
+		if (val)
+			so->so_options |= opt;
+		else
+			so->so_options &= ~opt;
+		break;
+	}
+	if (st != NULL)
+		tstamp_rxupdate(so, st);
+ out:
+	KASSERT(solocked(so));
+	if (nst != NULL)
+		kmem_free(nst, sizeof(*nst));
+	return error;
+}
+
+/* Called locked from sogetopt1(). */
+int
+so_tstamp_getopt(struct socket *so, struct sockopt *sopt)
+{
+	const struct so_tstamp *st = so->so_tstamp;
+
+	KASSERT(solocked(so));
+	switch (sopt->sopt_name) {
+	case SO_TIMESTAMPNS:
+		return sockopt_setint(sopt, st != NULL && st->st_ns);
+	case SO_TIMESTAMPING:
+		return sockopt_setint(sopt, st != NULL ? st->st_flags : 0);
+	case SO_TS_CLOCK:
+		return sockopt_setint(sopt,
+		    st != NULL ? st->st_clock : SO_TS_REALTIME);
+	default:
+		return ENOPROTOOPT;
+	}
+}
+
+/* Called from soput(): nobody else can see the socket any more. */
+void
+so_tstamp_free(struct socket *so)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct mbuf *rec;
+
+	if (st == NULL)
+		return;
+	if (st->st_rxref)
+		atomic_dec_uint(&so_tstamp_rx_users);
+	while ((rec = st->st_errq) != NULL) {
+		st->st_errq = rec->m_nextpkt;
+		m_freem(rec);
+	}
+	so->so_tstamp = NULL;
+	kmem_free(st, sizeof(*st));
+}
+
+void
+so_tstamp_rx_stamp(struct mbuf *m)
+{
+
+	KASSERT((m->m_flags & M_PKTHDR) != 0);
+	m->m_pkthdr.tstamp_sw = tstamp_now();
+}
+
+/*
+ * Append the socket's timestamp control messages for datagram m to
+ * *mp; return the new tail.  All messages carry the same stamp.
+ */
+struct mbuf **
+so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
+{
+	const struct so_tstamp *st = so->so_tstamp;
+	struct scm_timestamping sts;
+	struct timespec ts;
+	struct timeval tv;
+	uint64_t ns;
+	bool sw, hw, ts_ns;
+	int flags;
+
+	flags = st != NULL ? st->st_flags : 0;
+	ts_ns = st != NULL && st->st_ns;
+	/* Report only what this socket asked to be generated. */
+	sw = (flags & SOF_RX_SW) == SOF_RX_SW;
+	hw = (flags & SOF_RX_HW) == SOF_RX_HW &&
+	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
+	if ((so->so_options & SO_TSTAMP_OPTIONS) == 0 && !ts_ns && !sw && !hw)
+		return mp;
+
+	if ((ns = m->m_pkthdr.tstamp_sw) == 0)
+		ns = tstamp_now();
+	tstamp_clock(st, ns, &ts);
+
+	if (so->so_options & SO_TSTAMP_OPTIONS) {
+		TIMESPEC_TO_TIMEVAL(&tv, &ts);
+#ifdef SO_OTIMESTAMP
+		if (so->so_options & SO_OTIMESTAMP) {
+			struct timeval50 tv50;
+
+			timeval_to_timeval50(&tv, &tv50);
+			mp = tstamp_addcontrol(mp, &tv50, sizeof(tv50),
+			    SCM_OTIMESTAMP, SOL_SOCKET);
+		} else
+#endif
+		mp = tstamp_addcontrol(mp, &tv, sizeof(tv), SCM_TIMESTAMP,
+		    SOL_SOCKET);
+	}
+	if (ts_ns)
+		mp = tstamp_addcontrol(mp, &ts, sizeof(ts), SCM_TIMESTAMPNS,
+		    SOL_SOCKET);
+	if (sw || hw) {
+		memset(&sts, 0, sizeof(sts));
+		if (sw)
+			sts.ts[0] = ts;
+		if (hw)
+			tstamp_ns2ts(m->m_pkthdr.tstamp_hw, &sts.ts[2]);
+		mp = tstamp_addcontrol(mp, &sts, sizeof(sts), SCM_TIMESTAMPING,
+		    SOL_SOCKET);
+	}
+	return mp;
+}
+
+static struct so_tstamp *
+tstamp_get_nosleep(struct socket *so)
+{
+	struct so_tstamp *st;
+
+	KASSERT(solocked(so));
+	if ((st = so->so_tstamp) != NULL)
+		return st;
+	if ((st = kmem_alloc(sizeof(*st), KM_NOSLEEP)) == NULL)
+		return NULL;
+	tstamp_init(st);
+	so->so_tstamp = st;
+	return st;
+}
+
+/*
+ * sosend(): take the SOL_SOCKET/SO_TIMESTAMPING messages out of the
+ * control data (no protocol knows them) and remember their TX bits
+ * for this datagram.  Called locked, with the send buffer locked, just
+ * before pr_send; so_tstamp_senddone() forgets them.
+ */
+int
+so_tstamp_sendctl(struct socket *so, struct mbuf **controlp)
+{
+	struct mbuf *control = *controlp;
+	struct so_tstamp *st;
+	struct cmsghdr *cm;
+	char *p, *end;
+	size_t space;
+	int val, txflags = -1;
+
+	KASSERT(solocked(so));
+	/* sockargs() makes one mbuf; anything else is not ours to edit. */
+	if (control == NULL || control->m_next != NULL ||
+	    control->m_type != MT_CONTROL)
+		return 0;
+	p = mtod(control, char *);
+	end = p + control->m_len;
+	while ((size_t)(end - p) >= CMSG_LEN(0)) {
+		cm = (struct cmsghdr *)p;
+		/* Leave malformed control data to the protocol to reject. */
+		if (cm->cmsg_len < CMSG_LEN(0) ||
+		    cm->cmsg_len > (size_t)(end - p))
+			break;
+		space = MIN(CMSG_ALIGN(cm->cmsg_len), (size_t)(end - p));
+		if (cm->cmsg_level != SOL_SOCKET ||
+		    cm->cmsg_type != SO_TIMESTAMPING) {
+			p += space;
+			continue;
+		}
+		if (cm->cmsg_len != CMSG_LEN(sizeof(int)))
+			return EINVAL;
+		memcpy(&val, CMSG_DATA(cm), sizeof(val));
+		if (val & ~SOF_TIMESTAMPING_TX_RECORD_MASK)
+			return EINVAL;
+		txflags = val;
+		memmove(p, p + space, (size_t)(end - p) - space);
+		end -= space;
+		control->m_len -= space;
+	}
+	if (txflags == -1)
+		return 0;
+	if ((st = tstamp_get_nosleep(so)) == NULL)
+		return ENOBUFS;
+	st->st_sendflags = txflags;
+	if (control->m_len == 0) {
+		m_freem(control);
+		*controlp = NULL;
+	}
+	return 0;
+}
+
+void
+so_tstamp_senddone(struct socket *so)
+{
+
+	KASSERT(solocked(so));
+	if (so->so_tstamp != NULL)
+		so->so_tstamp->st_sendflags = -1;
+}
+
+/*
+ * Protocol output, before ip_output()/ip6_output() with the socket
+ * locked: decide whether datagram m gets a TX record, copy its
+ * payload for the record and arm the hand-off slot.
+ */
+void
+so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
+    struct mbuf *m)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct m_tag *mt;
+	int flags;
+
+	tx->tx_active = tx->tx_armed = false;
+	tx->tx_payload = NULL;
+	if (__predict_true(st == NULL))
+		return;
+	KASSERT(solocked(so));
+	flags = st->st_flags;
+	if (st->st_sendflags >= 0)
+		flags = (flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
+		    st->st_sendflags;
+	if ((flags & SOF_TIMESTAMPING_TX_SOFTWARE) == 0)
+		return;
+
+	tx->tx_active = true;
+	tx->tx_flags = flags;
+	tx->tx_key = (flags & SOF_TIMESTAMPING_OPT_ID) ? st->st_key++ : 0;
+	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
+		tx->tx_payload = m_copypacket(m, M_DONTWAIT);
+
+	/*
+	 * One datagram at a time owns the slot; a nested send, or a
+	 * socket not under softnet_lock, is stamped in tx_end.
+	 */
+	if (so->so_lock != softnet_lock || so_tstamp_tx_armed != 0)
+		return;
+	mt = m_tag_get(PACKET_TAG_SO_TSTAMP, sizeof(uint64_t), M_NOWAIT);
+	if (mt == NULL)
+		return;
+	so_tstamp_txslot.serial = ++so_tstamp_txserial;
+	so_tstamp_txslot.stamped = false;
+	memcpy(mt + 1, &so_tstamp_txslot.serial, sizeof(uint64_t));
+	m_tag_prepend(m, mt);
+	so_tstamp_tx_armed = 1;
+	tx->tx_armed = true;
+}
+
+/*
+ * The packet is about to be handed to a driver.  Only the sender's own
+ * call chain holds softnet_lock while the slot is armed; anyone else
+ * just drops a stale tag.
+ */
+void
+so_tstamp_tx_handoff(struct mbuf *m)
+{
+	struct m_tag *mt;
+	uint64_t serial;
+
+	if ((m->m_flags & M_PKTHDR) == 0 || !mutex_owned(softnet_lock))
+		return;
+	if ((mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) == NULL)
+		return;
+	memcpy(&serial, mt + 1, sizeof(serial));
+	if (serial == so_tstamp_txslot.serial && !so_tstamp_txslot.stamped) {
+		so_tstamp_txslot.ns = tstamp_now();
+		so_tstamp_txslot.stamped = true;
+	}
+	m_tag_delete(m, mt);
+}
+
+static void
+tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct sock_extended_err ee;
+	struct scm_timestamping sts;
+	struct mbuf *rec = NULL, **mp = &rec, **eep;
+	u_long size;
+	int level, type;
+
+	if (tx->tx_flags & SOF_TIMESTAMPING_SOFTWARE) {
+		memset(&sts, 0, sizeof(sts));
+		tstamp_clock(st, ns, &sts.ts[0]);
+		mp = tstamp_addcontrol(mp, &sts, sizeof(sts),
+		    SCM_TIMESTAMPING, SOL_SOCKET);
+	}
+	memset(&ee, 0, sizeof(ee));
+	ee.ee_errno = ENOMSG;
+	ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
+	ee.ee_info = SCM_TSTAMP_SND;
+	ee.ee_data = tx->tx_key;
+	if (so->so_proto->pr_domain->dom_family == AF_INET6) {
+		level = IPPROTO_IPV6;
+		type = IPV6_RECVERR;
+	} else {
+		level = IPPROTO_IP;
+		type = IP_RECVERR;
+	}
+	eep = mp;
+	mp = tstamp_addcontrol(mp, &ee, sizeof(ee), type, level);
+	if (mp == eep)
+		goto drop;		/* a record without its header is useless */
+	*mp = tx->tx_payload;
+	tx->tx_payload = NULL;
+
+	/* Charged with the receive queue against SO_RCVBUF, like Linux. */
+	size = tstamp_recsize(rec);
+	if (st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat)
+		goto drop;
+	st->st_errqcc += size;
+	rec->m_nextpkt = NULL;
+	if (st->st_errqtail != NULL)
+		st->st_errqtail->m_nextpkt = rec;
+	else
+		st->st_errq = rec;
+	st->st_errqtail = rec;
+	sorwakeup(so);
+	return;
+ drop:
+	st->st_errqdrops++;
+	atomic_inc_64(&so_tstamp_errq_drops);
+	m_freem(rec);
+}
+
+/*
+ * Protocol output, after ip_output()/ip6_output() returned error.
+ */
+void
+so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
+{
+	uint64_t ns = 0;
+
+	if (__predict_true(!tx->tx_active))
+		return;
+	KASSERT(solocked(so));
+	if (tx->tx_armed) {
+		if (so_tstamp_txslot.stamped)
+			ns = so_tstamp_txslot.ns;
+		so_tstamp_tx_armed = 0;
+	}
+	if (error != 0 || so->so_tstamp == NULL) {
+		m_freem(tx->tx_payload);
+		return;
+	}
+	/*
+	 * No driver hand-off was seen: the interface has no hook (e.g. a
+	 * tunnel) or the packet waits for address resolution.  The stack
+	 * let go of it now.
+	 */
+	if (ns == 0)
+		ns = tstamp_now();
+	tstamp_errq_enqueue(so, tx, ns);
+}
+
+/*
+ * recvmsg(MSG_ERRQUEUE): dequeue one record; never blocks.  Called
+ * unlocked from soreceive().
+ */
+int
+so_tstamp_errq_receive(struct socket *so, struct uio *uio,
+    struct mbuf **controlp, int *flagsp)
+{
+	struct so_tstamp *st;
+	struct mbuf *rec, *ctl, **cp, *m;
+	size_t len;
+	int error = 0, flags, outflags = MSG_ERRQUEUE;
+
+	flags = flagsp != NULL ? *flagsp : 0;
+	solock(so);
+	st = so->so_tstamp;
+	if (st == NULL || (rec = st->st_errq) == NULL) {
+		sounlock(so);
+		return EWOULDBLOCK;
+	}
+	if (flags & MSG_PEEK) {
+		rec = m_copym(rec, 0, M_COPYALL, M_DONTWAIT);
+		if (rec == NULL) {
+			sounlock(so);
+			return ENOBUFS;
+		}
+	} else {
+		if ((st->st_errq = rec->m_nextpkt) == NULL)
+			st->st_errqtail = NULL;
+		rec->m_nextpkt = NULL;
+		st->st_errqcc -= tstamp_recsize(rec);
+	}
+	sounlock(so);
+
+	ctl = NULL;
+	cp = &ctl;
+	while (rec != NULL && rec->m_type == MT_CONTROL) {
+		*cp = rec;
+		cp = &rec->m_next;
+		rec = rec->m_next;
+	}
+	*cp = NULL;
+	for (m = rec; m != NULL && error == 0; m = m->m_next) {
+		len = MIN(uio->uio_resid, (size_t)m->m_len);
+		if (len < (size_t)m->m_len)
+			outflags |= MSG_TRUNC;
+		if (len > 0)
+			error = uiomove(mtod(m, void *), len, uio);
+	}
+	m_freem(rec);
+	if (controlp != NULL)
+		*controlp = ctl;
+	else
+		m_freem(ctl);
+	if (flagsp != NULL)
+		*flagsp |= outflags;
+	return error;
+}
+
+/* The error queue makes a socket report POLLERR, as on Linux. */
+int
+so_tstamp_poll(struct socket *so, int events)
+{
+	const struct so_tstamp *st = so->so_tstamp;
+
+	if ((events & POLLERR) && st != NULL && st->st_errq != NULL)
+		return POLLERR;
+	return 0;
+}
+
+SYSCTL_SETUP(sysctl_kern_sotstamp_setup, "sysctl kern.sotstamp setup")
+{
+	const struct sysctlnode *node = NULL;
+
+	sysctl_createv(clog, 0, NULL, &node,
+	    CTLFLAG_PERMANENT, CTLTYPE_NODE, "sotstamp",
+	    SYSCTL_DESCR("Socket timestamping"),
+	    NULL, 0, NULL, 0, CTL_KERN, CTL_CREATE, CTL_EOL);
+	if (node == NULL)
+		return;
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "rx_users",
+	    SYSCTL_DESCR("Sockets that want receive software stamps"),
+	    NULL, 0, (int *)__UNVOLATILE(&so_tstamp_rx_users), 0,
+	    CTL_CREATE, CTL_EOL);
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_QUAD, "errq_drops",
+	    SYSCTL_DESCR("Error queue records dropped, SO_RCVBUF full"),
+	    NULL, 0, (int64_t *)&so_tstamp_errq_drops, 0,
+	    CTL_CREATE, CTL_EOL);
+}

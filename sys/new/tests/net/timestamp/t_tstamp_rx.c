@@ -1,0 +1,622 @@
+/*	$NetBSD$	*/
+
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/*
+ * Receive timestamps: taken when the datagram enters the stack (not
+ * at delivery), enabled synchronously, on every path (loopback,
+ * multicast, broadcast, recvmmsg, frames from the host on wm0), in
+ * the chosen clock; option handling and reference counting.
+ */
+
+#include <sys/ioctl.h>
+#include <sys/sysctl.h>
+
+#include <net/if.h>
+#include <poll.h>
+#include <stdlib.h>
+
+#include "tstamp_util.h"
+
+#define	ALLRX	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
+
+/* Turn on all three receive stamps. */
+static void
+enable_all(int s)
+{
+
+	setint(s, SOL_SOCKET, SO_TIMESTAMP, 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, ALLRX);
+}
+
+/* All three stamps of r lie in [lo, hi] of the given clock. */
+static void
+check_all(const struct tsmsg *r, int64_t lo, int64_t hi)
+{
+
+	ATF_REQUIRE_MSG(r->ntv == 1 && r->nns == 1 && r->nts == 1,
+	    "stamps missing: %d %d %d", r->ntv, r->nns, r->nts);
+	check_between("SCM_TIMESTAMP", lo, tv_ns(&r->tv), hi);
+	check_between("SCM_TIMESTAMPNS", lo, ts_ns(&r->ns), hi);
+	check_between("ts[0]", lo, ts_ns(&r->ts.ts[0]), hi);
+}
+
+/*
+ * Enable, send at once, wait, then receive: the stamps must lie within
+ * the send call (lo0 stamps in looutput), which shows both that the
+ * first datagram after setsockopt() is stamped early and that the
+ * stamp is not the delivery time.
+ */
+static void
+reception_not_delivery(int af)
+{
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	struct tsmsg r;
+	int64_t before, after, delivered;
+	int rs, ss;
+
+	rs = bound_socket(af, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(af, SOCK_DGRAM, 0, &sss, &slen);
+	enable_all(rs);
+	before = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(sendto(ss, "x", 1, 0, (struct sockaddr *)&rss, rlen) == 1);
+	after = now_ns(CLOCK_REALTIME);
+	usleep(300000);
+	ATF_REQUIRE(recv_ts(rs, MSG_DONTWAIT, &r) == 0);
+	delivered = now_ns(CLOCK_REALTIME);
+	check_all(&r, before, after);
+	ATF_CHECK_MSG(delivered - ts_ns(&r.ns) >= 250000000LL,
+	    "stamp only %lld ns before delivery",
+	    (long long)(delivered - ts_ns(&r.ns)));
+	close(rs);
+	close(ss);
+}
+
+ATF_TC(tstamp_rx_at_reception_udp4);
+ATF_TC_HEAD(tstamp_rx_at_reception_udp4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "UDPv4 stamp taken at reception, "
+	    "first datagram after enabling");
+}
+ATF_TC_BODY(tstamp_rx_at_reception_udp4, tc)
+{
+	reception_not_delivery(AF_INET);
+}
+
+ATF_TC(tstamp_rx_at_reception_udp6);
+ATF_TC_HEAD(tstamp_rx_at_reception_udp6, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "UDPv6 stamp taken at reception, "
+	    "first datagram after enabling");
+}
+ATF_TC_BODY(tstamp_rx_at_reception_udp6, tc)
+{
+	reception_not_delivery(AF_INET6);
+}
+
+ATF_TC(tstamp_monotonic_clock);
+ATF_TC_HEAD(tstamp_monotonic_clock, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "SO_TS_CLOCK selects the clock");
+}
+ATF_TC_BODY(tstamp_monotonic_clock, tc)
+{
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	struct tsmsg r;
+	int64_t before, after;
+	int rs, ss;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TS_CLOCK), SO_TS_REALTIME);
+	enable_all(rs);
+	setint(rs, SOL_SOCKET, SO_TS_CLOCK, SO_TS_MONOTONIC);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TS_CLOCK), SO_TS_MONOTONIC);
+
+	before = now_ns(CLOCK_MONOTONIC);
+	ATF_REQUIRE(sendto(ss, "m", 1, 0, (struct sockaddr *)&rss, rlen) == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	after = now_ns(CLOCK_MONOTONIC);
+	check_all(&r, before, after);
+
+	/* Back to realtime: the next datagram follows. */
+	setint(rs, SOL_SOCKET, SO_TS_CLOCK, SO_TS_REALTIME_MICRO);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TS_CLOCK),
+	    SO_TS_REALTIME_MICRO);
+	before = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(sendto(ss, "r", 1, 0, (struct sockaddr *)&rss, rlen) == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	after = now_ns(CLOCK_REALTIME);
+	check_all(&r, before, after);
+	close(rs);
+	close(ss);
+}
+
+ATF_TC(tstamp_sockopt_roundtrip);
+ATF_TC_HEAD(tstamp_sockopt_roundtrip, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "getsockopt returns what was set");
+}
+ATF_TC_BODY(tstamp_sockopt_roundtrip, tc)
+{
+	static const int flags[] = {
+		0, SOF_TIMESTAMPING_SOFTWARE, ALLRX,
+		SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_ID,
+		SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_ID_TCP,
+		SOF_TIMESTAMPING_MASK & ~SOF_TIMESTAMPING_BIND_PHC,
+		SOF_TIMESTAMPING_OPT_RX_FILTER, 0,
+	};
+	struct so_timestamping sts;
+	socklen_t len;
+	size_t i;
+	int s;
+
+	s = socket(AF_INET6, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMP), 0);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPNS), 0);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPING), 0);
+	for (i = 0; i < __arraycount(flags); i++) {
+		setint(s, SOL_SOCKET, SO_TIMESTAMPING, flags[i]);
+		ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPING), flags[i]);
+	}
+	setint(s, SOL_SOCKET, SO_TIMESTAMPNS, 7);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPNS), 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPNS, 0);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPNS), 0);
+	setint(s, SOL_SOCKET, SO_TIMESTAMP, 1);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMP), 1);
+	setint(s, SOL_SOCKET, SO_TS_CLOCK, SO_TS_MONOTONIC);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TS_CLOCK), SO_TS_MONOTONIC);
+
+	/* Linux 5.18's struct form is accepted too. */
+	sts.flags = ALLRX;
+	sts.bind_phc = 0;
+	ATF_REQUIRE(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &sts,
+	    sizeof(sts)) == 0);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPING), ALLRX);
+	len = sizeof(sts);
+	memset(&sts, 0, sizeof(sts));
+	ATF_REQUIRE(getsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &sts, &len)
+	    == 0);
+	ATF_CHECK_EQ(sts.flags, ALLRX);
+	close(s);
+}
+
+ATF_TC(tstamp_einval_unchanged);
+ATF_TC_HEAD(tstamp_einval_unchanged, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "invalid values: EINVAL, no change");
+}
+ATF_TC_BODY(tstamp_einval_unchanged, tc)
+{
+	static const int badflags[] = {
+		1 << 18, 1 << 30, (int)(1U << 31), -1,
+		SOF_TIMESTAMPING_OPT_ID_TCP,
+		SOF_TIMESTAMPING_BIND_PHC | SOF_TIMESTAMPING_SOFTWARE,
+		SOF_TIMESTAMPING_MASK,
+	};
+	static const int badclock[] = { SO_TS_BINTIME, 4, -1, 1000 };
+	const int good = ALLRX | SOF_TIMESTAMPING_OPT_ID;
+	char one = 1, big[sizeof(int) * 2 + 1];
+	size_t i;
+	int s, users, v;
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, good);
+	setint(s, SOL_SOCKET, SO_TS_CLOCK, SO_TS_MONOTONIC);
+	users = (int)sysctl_uint("kern.sotstamp.rx_users");
+	for (i = 0; i < __arraycount(badflags); i++) {
+		v = badflags[i];
+		errno = 0;
+		ATF_CHECK_MSG(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &v,
+		    sizeof(v)) == -1 && errno == EINVAL, "flags %#x: %s", v,
+		    strerror(errno));
+		ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPING), good);
+	}
+	for (i = 0; i < __arraycount(badclock); i++) {
+		v = badclock[i];
+		errno = 0;
+		ATF_CHECK_MSG(setsockopt(s, SOL_SOCKET, SO_TS_CLOCK, &v,
+		    sizeof(v)) == -1 && errno == EINVAL, "clock %d", v);
+		ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TS_CLOCK),
+		    SO_TS_MONOTONIC);
+	}
+	/* Wrong lengths. */
+	ATF_CHECK(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, &one,
+	    sizeof(one)) == -1 && errno == EINVAL);
+	memset(big, 0, sizeof(big));
+	ATF_CHECK(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, big,
+	    sizeof(big)) == -1 && errno == EINVAL);
+	ATF_CHECK(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPNS, &one,
+	    sizeof(one)) == -1 && errno == EINVAL);
+	ATF_CHECK(setsockopt(s, SOL_SOCKET, SO_TIMESTAMPING, NULL, 0) == -1);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPING), good);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMPNS), 0);
+	ATF_CHECK_EQ((int)sysctl_uint("kern.sotstamp.rx_users"), users);
+	close(s);
+}
+
+ATF_TC(tstamp_no_leak);
+ATF_TC_HEAD(tstamp_no_leak, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "only sockets that asked get stamps");
+}
+ATF_TC_BODY(tstamp_no_leak, tc)
+{
+	static const int opts[] = {
+		ALLRX, SOF_TIMESTAMPING_SOFTWARE, 0,
+		SOF_TIMESTAMPING_RX_SOFTWARE,
+		SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE,
+	};
+	struct sockaddr_storage rss[__arraycount(opts)], sss;
+	socklen_t rlen[__arraycount(opts)], slen;
+	int rs[__arraycount(opts)], ss;
+	struct tsmsg r;
+	size_t i;
+
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	for (i = 0; i < __arraycount(opts); i++) {
+		rs[i] = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss[i],
+		    &rlen[i]);
+		setint(rs[i], SOL_SOCKET, SO_TIMESTAMPING, opts[i]);
+		setint(rs[i], SOL_SOCKET, SO_TS_CLOCK, SO_TS_REALTIME);
+	}
+	for (i = 0; i < __arraycount(opts); i++) {
+		ATF_REQUIRE(sendto(ss, "l", 1, 0, (struct sockaddr *)&rss[i],
+		    rlen[i]) == 1);
+		ATF_REQUIRE(wait_readable(rs[i], 5000));
+		ATF_REQUIRE(recv_ts(rs[i], 0, &r) == 0);
+		ATF_CHECK_MSG(r.nts == (i == 0) && r.ntv == 0 && r.nns == 0,
+		    "socket with flags %#x got %d stamps", opts[i],
+		    r.nts + r.ntv + r.nns);
+	}
+	for (i = 0; i < __arraycount(opts); i++)
+		close(rs[i]);
+	close(ss);
+}
+
+ATF_TC(tstamp_rx_users_refcount);
+ATF_TC_HEAD(tstamp_rx_users_refcount, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "the global stamping count follows "
+	    "sockets' options and their close");
+}
+ATF_TC_BODY(tstamp_rx_users_refcount, tc)
+{
+	u_int base;
+	int s, t;
+
+	base = sysctl_uint("kern.sotstamp.rx_users");
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	t = socket(AF_INET6, SOCK_RAW, TS_RAWPROTO);
+	ATF_REQUIRE(s != -1 && t != -1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMP, 1);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base + 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, ALLRX);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base + 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMP, 0);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPNS, 0);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base + 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base);
+	setint(t, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMP, 1);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base + 2);
+	close(s);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base + 1);
+	close(t);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.rx_users"), base);
+}
+
+ATF_TC(tstamp_recvmmsg_64);
+ATF_TC_HEAD(tstamp_recvmmsg_64, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "recvmmsg of 64 datagrams returns "
+	    "64 stamps");
+}
+ATF_TC_BODY(tstamp_recvmmsg_64, tc)
+{
+	enum { N = 64 };
+	static struct mmsghdr mm[N];
+	static struct iovec iov[N];
+	static char data[N][64];
+	static union {
+		struct cmsghdr	align;
+		char		buf[256];
+	} cbuf[N];
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	struct tsmsg r;
+	struct timespec tmo = { 10, 0 };
+	int64_t before, after, prev = 0;
+	int rs, ss, i, n, got = 0, buf = 256 * 1024;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	ATF_REQUIRE(setsockopt(rs, SOL_SOCKET, SO_RCVBUF, &buf,
+	    sizeof(buf)) == 0);
+	enable_all(rs);
+	before = now_ns(CLOCK_REALTIME);
+	for (i = 0; i < N; i++) {
+		snprintf(data[i], sizeof(data[i]), "dgram %d", i);
+		ATF_REQUIRE(sendto(ss, data[i], strlen(data[i]), 0,
+		    (struct sockaddr *)&rss, rlen) != -1);
+	}
+	after = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	while (got < N) {
+		for (i = 0; i < N; i++) {
+			memset(&mm[i], 0, sizeof(mm[i]));
+			iov[i].iov_base = data[i];
+			iov[i].iov_len = sizeof(data[i]);
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_control = cbuf[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
+		}
+		n = recvmmsg(rs, mm, N - got, MSG_WAITFORONE, &tmo);
+		ATF_REQUIRE_MSG(n > 0, "recvmmsg: %d %s", n, strerror(errno));
+		for (i = 0; i < n; i++) {
+			memset(&r, 0, sizeof(r));
+			sort_cmsgs(&mm[i].msg_hdr, &r);
+			check_all(&r, before, after);
+			ATF_CHECK(ts_ns(&r.ns) >= prev);
+			prev = ts_ns(&r.ns);
+		}
+		got += n;
+	}
+	ATF_CHECK_EQ(got, N);
+	close(rs);
+	close(ss);
+}
+
+/* Multicast to two members on lo0: both get their own stamps. */
+ATF_TC(tstamp_multicast_udp4);
+ATF_TC_HEAD(tstamp_multicast_udp4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "IPv4 multicast datagrams stamped");
+}
+ATF_TC_BODY(tstamp_multicast_udp4, tc)
+{
+	struct sockaddr_storage gss, any;
+	struct ip_mreq mreq;
+	struct in_addr ifa;
+	struct tsmsg r;
+	socklen_t glen;
+	int64_t before, after;
+	int rs[2], ss, i, on = 1;
+	const int port = 31400;
+
+	glen = mkaddr(AF_INET, "239.255.12.34", port, &gss);
+	memset(&mreq, 0, sizeof(mreq));
+	mreq.imr_multiaddr = ((struct sockaddr_in *)&gss)->sin_addr;
+	ATF_REQUIRE(inet_pton(AF_INET, "127.0.0.1", &mreq.imr_interface)
+	    == 1);
+	for (i = 0; i < 2; i++) {
+		rs[i] = socket(AF_INET, SOCK_DGRAM, 0);
+		ATF_REQUIRE(rs[i] != -1);
+		ATF_REQUIRE(setsockopt(rs[i], SOL_SOCKET, SO_REUSEPORT, &on,
+		    sizeof(on)) == 0);
+		mkaddr(AF_INET, "0.0.0.0", port, &any);
+		ATF_REQUIRE(bind(rs[i], (struct sockaddr *)&any,
+		    sizeof(struct sockaddr_in)) == 0);
+		ATF_REQUIRE_MSG(setsockopt(rs[i], IPPROTO_IP,
+		    IP_ADD_MEMBERSHIP, &mreq, sizeof(mreq)) == 0,
+		    "IP_ADD_MEMBERSHIP: %s", strerror(errno));
+		enable_all(rs[i]);
+	}
+	ss = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(ss != -1);
+	ifa = mreq.imr_interface;
+	ATF_REQUIRE(setsockopt(ss, IPPROTO_IP, IP_MULTICAST_IF, &ifa,
+	    sizeof(ifa)) == 0);
+	before = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE_MSG(sendto(ss, "mc", 2, 0, (struct sockaddr *)&gss, glen)
+	    == 2, "sendto: %s", strerror(errno));
+	after = now_ns(CLOCK_REALTIME);
+	for (i = 0; i < 2; i++) {
+		ATF_REQUIRE_MSG(wait_readable(rs[i], 5000), "member %d", i);
+		ATF_REQUIRE(recv_ts(rs[i], 0, &r) == 0);
+		check_all(&r, before, after);
+		close(rs[i]);
+	}
+	close(ss);
+}
+
+ATF_TC(tstamp_multicast_udp6);
+ATF_TC_HEAD(tstamp_multicast_udp6, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "IPv6 multicast datagrams stamped");
+}
+ATF_TC_BODY(tstamp_multicast_udp6, tc)
+{
+	struct sockaddr_storage gss, any;
+	struct ipv6_mreq mreq;
+	struct tsmsg r;
+	socklen_t glen;
+	int64_t before, after;
+	u_int ifindex;
+	int rs, ss, on = 1;
+	const int port = 31401;
+
+	ifindex = if_nametoindex("lo0");
+	ATF_REQUIRE(ifindex != 0);
+	glen = mkaddr(AF_INET6, "ff12::5154", port, &gss);
+	((struct sockaddr_in6 *)&gss)->sin6_scope_id = ifindex;
+	memset(&mreq, 0, sizeof(mreq));
+	mreq.ipv6mr_multiaddr = ((struct sockaddr_in6 *)&gss)->sin6_addr;
+	mreq.ipv6mr_interface = ifindex;
+	rs = socket(AF_INET6, SOCK_DGRAM, 0);
+	ATF_REQUIRE(rs != -1);
+	ATF_REQUIRE(setsockopt(rs, SOL_SOCKET, SO_REUSEPORT, &on,
+	    sizeof(on)) == 0);
+	mkaddr(AF_INET6, "::", port, &any);
+	ATF_REQUIRE(bind(rs, (struct sockaddr *)&any,
+	    sizeof(struct sockaddr_in6)) == 0);
+	ATF_REQUIRE_MSG(setsockopt(rs, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mreq,
+	    sizeof(mreq)) == 0, "IPV6_JOIN_GROUP: %s", strerror(errno));
+	enable_all(rs);
+	ss = socket(AF_INET6, SOCK_DGRAM, 0);
+	ATF_REQUIRE(ss != -1);
+	ATF_REQUIRE(setsockopt(ss, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+	    sizeof(ifindex)) == 0);
+	before = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE_MSG(sendto(ss, "mc6", 3, 0, (struct sockaddr *)&gss, glen)
+	    == 3, "sendto: %s", strerror(errno));
+	after = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	check_all(&r, before, after);
+	close(rs);
+	close(ss);
+}
+
+/* wm0's broadcast is looped back to us (IFF_SIMPLEX). */
+ATF_TC(tstamp_broadcast_udp4);
+ATF_TC_HEAD(tstamp_broadcast_udp4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "IPv4 broadcast datagrams stamped");
+}
+ATF_TC_BODY(tstamp_broadcast_udp4, tc)
+{
+	struct sockaddr_storage bss, any;
+	struct tsmsg r;
+	socklen_t blen;
+	int64_t before, after;
+	int rs, ss, on = 1;
+	const int port = 31402;
+
+	rs = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(rs != -1);
+	mkaddr(AF_INET, "0.0.0.0", port, &any);
+	ATF_REQUIRE(bind(rs, (struct sockaddr *)&any,
+	    sizeof(struct sockaddr_in)) == 0);
+	enable_all(rs);
+	ss = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(ss != -1);
+	ATF_REQUIRE(setsockopt(ss, SOL_SOCKET, SO_BROADCAST, &on,
+	    sizeof(on)) == 0);
+	blen = mkaddr(AF_INET, "169.254.255.255", port, &bss);
+	before = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE_MSG(sendto(ss, "bc", 2, 0, (struct sockaddr *)&bss, blen)
+	    == 2, "sendto: %s", strerror(errno));
+	after = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	check_all(&r, before, after);
+	close(rs);
+	close(ss);
+}
+
+/*
+ * Frames sent by the host to wm0: every one carries all stamps, each
+ * between the request and its own delivery, in arrival order.
+ */
+static void
+from_host(int af, int port)
+{
+	enum { COUNT = 8 };
+	struct sockaddr_storage any;
+	struct tsmsg r;
+	int64_t before, delivered, prev = 0;
+	char want[32];
+	socklen_t len;
+	int rs, i;
+
+	rs = socket(af, SOCK_DGRAM, 0);
+	ATF_REQUIRE(rs != -1);
+	len = mkaddr(af, af == AF_INET ? "0.0.0.0" : "::", port, &any);
+	ATF_REQUIRE(bind(rs, (struct sockaddr *)&any, len) == 0);
+	enable_all(rs);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPING,
+	    ALLRX | SOF_TIMESTAMPING_RX_HARDWARE |
+	    SOF_TIMESTAMPING_RAW_HARDWARE);
+	before = now_ns(CLOCK_REALTIME);
+	printf("@@SEND %s %d %d\n", af == AF_INET ? "udp4" : "udp6", port,
+	    COUNT);
+	fflush(stdout);
+	for (i = 0; i < COUNT; i++) {
+		ATF_REQUIRE_MSG(wait_readable(rs, 60000),
+		    "frame %d of %d from the host never came", i, COUNT);
+		ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+		delivered = now_ns(CLOCK_REALTIME);
+		snprintf(want, sizeof(want), "sotimestamp %d", i);
+		ATF_CHECK_MSG(r.len == (ssize_t)strlen(want) &&
+		    memcmp(r.data, want, r.len) == 0, "frame %d payload", i);
+		check_all(&r, before, delivered);
+		ATF_CHECK(ts_ns(&r.ts.ts[0]) >= prev);
+		prev = ts_ns(&r.ts.ts[0]);
+	}
+	close(rs);
+}
+
+ATF_TC(tstamp_wm0_udp4);
+ATF_TC_HEAD(tstamp_wm0_udp4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "UDPv4 frames from the host on wm0");
+}
+ATF_TC_BODY(tstamp_wm0_udp4, tc)
+{
+	from_host(AF_INET, 31410);
+}
+
+ATF_TC(tstamp_wm0_udp6);
+ATF_TC_HEAD(tstamp_wm0_udp6, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "UDPv6 frames from the host on wm0");
+}
+ATF_TC_BODY(tstamp_wm0_udp6, tc)
+{
+	from_host(AF_INET6, 31411);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+
+	ATF_TP_ADD_TC(tp, tstamp_rx_at_reception_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_rx_at_reception_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_monotonic_clock);
+	ATF_TP_ADD_TC(tp, tstamp_sockopt_roundtrip);
+	ATF_TP_ADD_TC(tp, tstamp_einval_unchanged);
+	ATF_TP_ADD_TC(tp, tstamp_no_leak);
+	ATF_TP_ADD_TC(tp, tstamp_rx_users_refcount);
+	ATF_TP_ADD_TC(tp, tstamp_recvmmsg_64);
+	ATF_TP_ADD_TC(tp, tstamp_multicast_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_multicast_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_broadcast_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_wm0_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_wm0_udp6);
+	return atf_no_error();
+}
