@@ -32,10 +32,12 @@ def _log_path(name: str) -> Path:
 
 
 def run_logged(cmd: list[str], *, cwd: Path, log_name: str, env: dict[str, str] | None = None,
-               what: str) -> None:
-    """Run cmd with its output in a log file; a heartbeat line every 30 s."""
+               what: str, quiet: bool = False) -> None:
+    """Run cmd with its output in a log file; a heartbeat line every 30 s
+    (quiet: no start/done lines, only the heartbeat and a failure's tail)."""
     log = _log_path(log_name)
-    print(f"{what}: {' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''}\n  log: {log}", flush=True)
+    if not quiet:
+        print(f"{what}: {' '.join(cmd[:6])}{' ...' if len(cmd) > 6 else ''}\n  log: {log}", flush=True)
     start = time.monotonic()
     done = threading.Event()
 
@@ -54,7 +56,8 @@ def run_logged(cmd: list[str], *, cwd: Path, log_name: str, env: dict[str, str] 
         tail = log.read_text(errors="replace").splitlines()[-25:]
         sys.stderr.write("\n".join(tail) + "\n")
         raise SystemExit(f"sotimestamp: {what} failed after {elapsed:.0f} s (exit {rc}); log: {log}")
-    print(f"{what}: done in {elapsed:.0f} s", flush=True)
+    if not quiet:
+        print(f"{what}: done in {elapsed:.0f} s", flush=True)
 
 
 def _last_line(log: Path) -> str:
@@ -129,10 +132,12 @@ GUEST_LIB_DIRS = [
     ("include", "includes"),
     ("sys", "includes"),
     ("lib/libc", "includes"),
+    ("lib/libpthread", "includes"),
     ("external/bsd/atf/lib/libatf-c", "includes"),
     ("lib/csu", "dependall install"),
-    ("external/gpl3/gcc/lib/crtstuff", "dependall install"),
     ("external/gpl3/gcc/lib/libgcc", "dependall install"),
+    # gcc -static links libgcc_eh, which the libgcc Makefile skips with MKPIC=no
+    ("external/gpl3/gcc/lib/libgcc/libgcc_eh", "dependall install"),
     ("lib/libc", "dependall install"),
     ("external/bsd/atf/lib/libatf-c", "dependall install"),
 ]
@@ -144,9 +149,12 @@ def guest_libs(src: Path) -> Path:
     env = nbmake_env(src)
     destdir(src).mkdir(parents=True, exist_ok=True)
     nbmake = str(config.tooldir() / "bin" / "nbmake")
+    start = time.monotonic()
     for subdir, targets in GUEST_LIB_DIRS:
         for target in targets.split():
             run_logged([nbmake, f"-j{JOBS}", target], cwd=src / subdir,
                        log_name=f"guestlibs-{src.name}-{subdir.replace('/', '_')}-{target}",
-                       env=env, what=f"{subdir}: {target}")
+                       env=env, what=f"guest libraries: {subdir}: {target}", quiet=True)
+    print(f"guest libraries (headers, csu, libgcc, libc, libatf-c) in {destdir(src)}: "
+          f"{time.monotonic() - start:.0f} s", flush=True)
     return destdir(src)

@@ -19,12 +19,12 @@ DEV_SPEC = """\
 /set type=dir uname=root gname=wheel mode=0755
 .
 ./dev type=dir
-./dev/console type=char device=0,0 mode=0600
-./dev/null type=char device=2,2 mode=0666
-./dev/zero type=char device=2,12 mode=0666
-./dev/bpf type=char device=23,0 mode=0600
-./dev/bpf0 type=char device=23,0 mode=0600
-./dev/bpf1 type=char device=23,1 mode=0600
+./dev/console type=char device=netbsd,0,0 mode=0600
+./dev/null type=char device=netbsd,2,2 mode=0666
+./dev/zero type=char device=netbsd,2,12 mode=0666
+./dev/bpf type=char device=netbsd,23,0 mode=0600
+./dev/bpf0 type=char device=netbsd,23,0 mode=0600
+./dev/bpf1 type=char device=netbsd,23,1 mode=0600
 """
 
 

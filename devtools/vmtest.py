@@ -111,8 +111,10 @@ def boot_and_watch(qemu: str, iso: Path, timeout: int) -> ConsoleReport:
                 request = report.feed(text)
                 if request:
                     net.send_udp(request.proto, request.port, request.count)
+                    _echo(f"host: sent {request.count} {request.proto} datagrams to port {request.port}"
+                          f" ({net.received} frames from the guest so far)", start)
                 after = (len(report.passed), len(report.failed), len(report.skipped), report.booted)
-                if before != after or report.panic:
+                if before != after or report.panic or text.startswith("@@INFO"):
                     _echo(text, start)
     finally:
         proc.kill()

@@ -118,6 +118,29 @@ if_addr4(int s, const char *name, const char *addr, const char *mask)
 		    strerror(errno));
 }
 
+/* One @@INFO line: flags, link state and packet counts, for diagnosis. */
+static void
+if_info(const char *name)
+{
+	struct ifdatareq ifdr;
+	int s;
+
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	memset(&ifdr, 0, sizeof(ifdr));
+	strlcpy(ifdr.ifdr_name, name, sizeof(ifdr.ifdr_name));
+	if (s == -1 || ioctl(s, SIOCGIFDATA, &ifdr) == -1) {
+		printf("@@INFO %s: SIOCGIFDATA: %s\n", name, strerror(errno));
+	} else {
+		printf("@@INFO %s: link_state %d ipackets %llu ierrors %llu "
+		    "opackets %llu\n", name, ifdr.ifdr_data.ifi_link_state,
+		    (unsigned long long)ifdr.ifdr_data.ifi_ipackets,
+		    (unsigned long long)ifdr.ifdr_data.ifi_ierrors,
+		    (unsigned long long)ifdr.ifdr_data.ifi_opackets);
+	}
+	if (s != -1)
+		close(s);
+}
+
 static void
 network(void)
 {
@@ -136,6 +159,7 @@ network(void)
 	if_up(s, "wm0");
 	close(s);
 	sleep(1);	/* wm(4) link negotiation */
+	if_info("wm0");
 }
 
 /* Run argv with stdout/stderr on the console; its wait status, or -1. */
@@ -305,6 +329,7 @@ main(void)
 	chdir("/tmp");
 	run_dir("/tests/atf", 1, &passed, &failed, &skipped);
 	run_dir("/tests/plain", 0, &passed, &failed, &skipped);
+	if_info("wm0");
 	printf("@@GUEST atf: %d passed, %d failed, %d skipped\n", passed,
 	    failed, skipped);
 	printf("@@DONE\n");
