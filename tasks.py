@@ -36,15 +36,15 @@ def patch(c):
     """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing."""
     from devtools import series
     with cfg.tree_lock():
-        series.apply_all(cfg.netbsdsrcdir(), cfg.project_sys())
+        series.apply_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())
 
 
 @task
 def unpatch(c):
-    """Reverse everything `invoke patch` applied, all or nothing."""
+    """Reverse what `invoke patch` applied (as recorded then), all or nothing."""
     from devtools import series
     with cfg.tree_lock():
-        series.reverse_all(cfg.netbsdsrcdir(), cfg.project_sys())
+        series.reverse_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())
 
 
 @task

@@ -202,3 +202,30 @@ def reverse_all(src: Path, sysdir: Path, *, say=print) -> int:
         _copy_back(scratch, src, series)
     say(f"reversed {len(series.patches)} patches and removed {len(series.new_files)} new files from {src}")
     return 0
+
+
+# What `invoke patch` applied is recorded outside the tree, so `invoke unpatch`
+# reverses exactly that even after sys/ changed (a patch edited, one added).
+
+def record_dir(cache: Path, src: Path) -> Path:
+    return cache / f"applied-{src.name}"
+
+
+def apply_recorded(src: Path, sysdir: Path, cache: Path, *, say=print) -> int:
+    rc = apply_all(src, sysdir, say=say)
+    rec = record_dir(cache, src)
+    if rec.exists():
+        shutil.rmtree(rec)
+    shutil.copytree(sysdir, rec / "sys", ignore=shutil.ignore_patterns("*.md"))
+    return rc
+
+
+def reverse_recorded(src: Path, sysdir: Path, cache: Path, *, say=print) -> int:
+    rec = record_dir(cache, src)
+    applied = rec / "sys" if (rec / "sys").is_dir() else sysdir
+    if applied != sysdir:
+        say(f"reversing the series as applied (recorded in {rec})")
+    rc = reverse_all(src, applied, say=say)
+    if rec.exists():
+        shutil.rmtree(rec)
+    return rc

@@ -119,3 +119,19 @@ def test_patch_building_on_an_earlier_one_is_handled(tree: Path, sysdir: Path) -
     assert set(states(tree, Series.load(sysdir)).values()) == {State.APPLIED}
     reverse_all(tree, sysdir, say=lambda *_: None)
     assert (tree / "sys/kern/a.c").read_text() == "one\ntwo\nthree\n"
+
+
+def test_unpatch_reverses_what_was_applied_even_after_the_series_changed(
+        tree: Path, sysdir: Path, tmp_path: Path) -> None:
+    from devtools.series import apply_recorded, reverse_recorded
+    from .conftest import diff
+    cache = tmp_path / "cache"
+    pristine = tree_hash(tree)
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    # the series grows after it was applied: a new patch and a new file
+    (sysdir / "patches" / "030-c.diff").write_text(diff("sys/kern/a.c", "one\n", "ONE\n"))
+    (sysdir / "series").write_text("010-a.diff\n020-b.diff\n030-c.diff\n")
+    (sysdir / "new" / "sys" / "net" / "later.h").write_text("/* later */\n")
+    reverse_recorded(tree, sysdir, cache, say=lambda *_: None)
+    assert tree_hash(tree) == pristine
+    assert not (cache / "applied-src").exists()
