@@ -81,3 +81,38 @@ def test_extra_cases_are_counted_and_a_failure_is_named(clean_run, tmp_path: Pat
     assert res.returncode != 0
     assert "FAILED extra:two_fail: deliberate" in res.stdout
     assert (passed, failed) == (base_passed + 1, 1)
+
+
+def test_broken_patch_leaves_the_real_tree_byte_identical(tmp_path: Path) -> None:
+    """Our series with its last patch corrupted: refused, the tree's files unchanged."""
+    import hashlib
+    from devtools.series import Series, apply_all
+    from devtools.tree import TreeError
+
+    src = Path(os.environ["NETBSDSRCDIR"])
+    broken = tmp_path / "sys"
+    shutil.copytree(config.project_sys(), broken)
+    series = Series.load(broken)
+    if not series.patches:
+        pytest.skip("the series has no patches yet")
+    last = series.patches[-1].path
+    lines = last.read_text().splitlines(keepends=True)
+    # change every context/removed line of the last hunk so it cannot match
+    for i in range(len(lines) - 1, 0, -1):
+        if lines[i].startswith((" ", "-")) and not lines[i].startswith("---"):
+            lines[i] = lines[i][0] + "sotimestamp-broken " + lines[i][1:]
+        if lines[i].startswith("@@"):
+            break
+    last.write_text("".join(lines))
+
+    def digest() -> dict[str, str]:
+        out = {}
+        for rel in Series.load(broken).all_tree_paths():
+            p = src / rel
+            out[rel] = hashlib.sha256(p.read_bytes()).hexdigest() if p.exists() else "absent"
+        return out
+
+    before = digest()
+    with pytest.raises(TreeError):
+        apply_all(src, broken, say=lambda *_: None)
+    assert digest() == before
