@@ -33,7 +33,7 @@ from devtools.release_archive import normalize_sdist, normalize_wheel, write_gz,
 from devtools.release_pkgsrc import KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, set_distname_version
 
 PYPROJECT = "py-sotimestamp/pyproject.toml"
-SOURCES = ("py-sotimestamp", "sys", "pkgsrc")
+SOURCES = ("py-sotimestamp", "sys", "pkgsrc", "tests/python")
 OUR_DIST_GLOBS = ("sotimestamp-*", "pkgsrc-sotimestamp-*", "netbsd-GENERIC*", "SHA512", "SHA256")
 
 
@@ -181,6 +181,10 @@ def build_artifacts(project: Path, version: str, epoch: int, work: Path) -> Buil
             raise ReleaseError(f"{needed}/ has no files git knows: nothing to release from it")
     out = work / "out"
     out.mkdir()
+    # The sdist carries the module's test suite (pkgsrc's do-test runs it on
+    # the target kernel); in the repository it lives with the other layers.
+    shutil.copytree(src / "tests" / "python", src / "py-sotimestamp" / "tests",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     sdist, wheel = build_python(src / "py-sotimestamp", out, epoch, cfg.cache() / "release-build.log")
     for p in (sdist, wheel):
         if f"-{version}" not in p.name:
