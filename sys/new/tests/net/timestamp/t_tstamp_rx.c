@@ -361,7 +361,7 @@ ATF_TC_BODY(tstamp_recvmmsg_64, tc)
 	struct tsmsg r;
 	struct timespec tmo = { 10, 0 };
 	int64_t before, after, prev = 0;
-	int rs, ss, i, n, got = 0, buf = 256 * 1024;
+	int rs, ss, i, n, got = 0, buf = 128 * 1024;
 
 	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
 	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);

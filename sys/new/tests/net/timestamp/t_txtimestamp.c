@@ -339,42 +339,47 @@ ATF_TC_BODY(txtimestamp_poll_pollerr, tc)
 	txsock_close(&t);
 }
 
-/* wm0: stamps for datagrams leaving by the real interface. */
-ATF_TC(txtimestamp_wm0);
-ATF_TC_HEAD(txtimestamp_wm0, tc)
+/*
+ * wm0: stamps for datagrams leaving by the real interface, to the host
+ * (its ARP answer lets IPv4 reach the driver; the IPv6 neighbour is
+ * never resolved, so those wait in ND and are stamped when ip6_output()
+ * returns).
+ */
+static void
+tx_wm0(const struct tsproto *p)
 {
-	atf_tc_set_md_var(tc, "descr", "TX stamps on wm0, v4 and v6");
-}
-ATF_TC_BODY(txtimestamp_wm0, tc)
-{
-	static const char *const dst[2] = { "169.254.1.1", "fe80::1" };
-	static const struct tsproto proto[2] = { TSPROTO_UDP4, TSPROTO_UDP6 };
 	struct txsock t;
 	int64_t lo, hi;
-	int i, j;
+	int j;
 
-	for (i = 0; i < 2; i++) {
-		t.p = &proto[i];
-		t.rs = -1;
-		t.s = socket(proto[i].af, SOCK_DGRAM, 0);
-		ATF_REQUIRE(t.s != -1);
-		t.tolen = mkaddr(proto[i].af, dst[i], 9, &t.to);
-		if (proto[i].af == AF_INET6)
-			((struct sockaddr_in6 *)&t.to)->sin6_scope_id =
-			    if_nametoindex("wm0");
-		setint(t.s, SOL_SOCKET, SO_TIMESTAMPING,
-		    TXSW | SOF_TIMESTAMPING_OPT_ID);
-		for (j = 0; j < 3; j++) {
-			lo = now_ns(CLOCK_REALTIME);
-			tx_send(&t, "wm0", -1);
-			hi = now_ns(CLOCK_REALTIME);
-			usleep(100000);
-			tx_expect(&t, j, "wm0", false, true, lo, hi);
+	t.p = p;
+	t.rs = -1;
+	t.s = socket(p->af, SOCK_DGRAM, 0);
+	ATF_REQUIRE(t.s != -1);
+	t.tolen = mkaddr(p->af, p->af == AF_INET ? "169.254.1.1" : "fe80::1",
+	    9, &t.to);
+	if (p->af == AF_INET6)
+		((struct sockaddr_in6 *)&t.to)->sin6_scope_id =
+		    if_nametoindex("wm0");
+	setint(t.s, SOL_SOCKET, SO_TIMESTAMPING,
+	    TXSW | SOF_TIMESTAMPING_OPT_ID);
+	for (j = 0; j < 3; j++) {
+		lo = now_ns(CLOCK_REALTIME);
+		if (tx_sendmsg(&t, "wm0", -1) == -1) {
+			if (errno == EADDRNOTAVAIL)
+				atf_tc_skip("wm0: no usable link-local address");
+			atf_tc_fail("%s: sendmsg: %s", p->name, strerror(errno));
 		}
-		tx_expect_empty(&t);
-		close(t.s);
+		hi = now_ns(CLOCK_REALTIME);
+		usleep(100000);
+		tx_expect(&t, j, "wm0", false, true, lo, hi);
 	}
+	tx_expect_empty(&t);
+	close(t.s);
 }
+
+TSTAMP_PROTO_TC(txtimestamp_wm0_udp4, tx_wm0, TSPROTO_UDP4)
+TSTAMP_PROTO_TC(txtimestamp_wm0_udp6, tx_wm0, TSPROTO_UDP6)
 
 static void
 mbuf_types(struct mbstat *mbs)
@@ -588,7 +593,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, txtimestamp_optid_reset);
 	ATF_TP_ADD_TC(tp, txtimestamp_errqueue_nonblock);
 	ATF_TP_ADD_TC(tp, txtimestamp_poll_pollerr);
-	ATF_TP_ADD_TC(tp, txtimestamp_wm0);
+	ATF_TP_ADD_TC(tp, txtimestamp_wm0_udp4);
+	ATF_TP_ADD_TC(tp, txtimestamp_wm0_udp6);
 	ATF_TP_ADD_TC(tp, txtimestamp_errqueue_bounded);
 	ATF_TP_ADD_TC(tp, txtimestamp_fuzz);
 	return atf_no_error();

@@ -105,7 +105,9 @@ static inline void
 check_between(const char *what, int64_t lo, int64_t v, int64_t hi)
 {
 
-	ATF_CHECK_MSG(v >= lo - TS_SLACK_NS && v <= hi + TS_SLACK_NS,
+	/* Written so that lo = 0 or hi = INT64_MAX cannot overflow. */
+	ATF_CHECK_MSG((v >= lo || lo - v <= TS_SLACK_NS) &&
+	    (v <= hi || v - hi <= TS_SLACK_NS),
 	    "%s stamp %lld not in [%lld, %lld] (%+lld, %+lld ns)", what,
 	    (long long)v, (long long)lo, (long long)hi,
 	    (long long)(v - lo), (long long)(hi - v));

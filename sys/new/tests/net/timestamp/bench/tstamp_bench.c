@@ -1,0 +1,230 @@
+/*	$NetBSD$	*/
+
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/*
+ * Guest benchmark of receive timestamping (run by `invoke vmtest
+ * --extra <tree>/tests/net/timestamp/bench`; plain program, prints
+ * its own lines).  Over lo0, because frames from the host arrive far
+ * slower than the guest can receive them under TCG, so they would
+ * measure the host.  K datagrams are queued on a socket, then
+ * drained; stamping off and on alternate, ROUNDS times each, so TCG
+ * noise hits both alike.  Reported: datagrams/s of the drain with
+ * recvmmsg (batch 64) and of the whole send+drain, the on/off ratio,
+ * and system calls per datagram for recv+clock_gettime, recvmsg+cmsg
+ * and recvmmsg.
+ */
+
+#include <sys/types.h>
+#include <sys/socket.h>
+#include <sys/sysctl.h>
+#include <sys/time.h>
+
+#include <net/net_tstamp.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+
+#include <err.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define	K	4000
+#define	ROUNDS	5
+#define	BATCH	64
+
+static double
+now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int
+sock(struct sockaddr_in *sin, int rcvbuf)
+{
+	socklen_t len = sizeof(*sin);
+	int s;
+
+	if ((s = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		err(1, "socket");
+	memset(sin, 0, sizeof(*sin));
+	sin->sin_len = sizeof(*sin);
+	sin->sin_family = AF_INET;
+	sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(s, (struct sockaddr *)sin, len) == -1 ||
+	    getsockname(s, (struct sockaddr *)sin, &len) == -1)
+		err(1, "bind");
+	if (rcvbuf && setsockopt(s, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+	    sizeof(rcvbuf)) == -1)
+		err(1, "SO_RCVBUF");
+	return s;
+}
+
+static size_t payload = 64;
+
+/* Queue K datagrams of payload bytes; returns seconds spent sending. */
+static double
+fill(int s, const struct sockaddr_in *to)
+{
+	static char buf[1500];
+	double t0;
+	int i;
+
+	memset(buf, 'b', sizeof(buf));
+	t0 = now();
+	for (i = 0; i < K; i++)
+		if (sendto(s, buf, payload, 0, (const struct sockaddr *)to,
+		    sizeof(*to)) == -1)
+			err(1, "sendto");
+	return now() - t0;
+}
+
+enum mode { RECVMMSG, RECVMSG, RECV_CLOCK };
+
+/* Drain K datagrams; returns seconds, *calls = system calls made. */
+static double
+drain(int r, enum mode mode, int *calls, int *stamps)
+{
+	static char data[BATCH][1500];
+	static union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(struct scm_timestamping))];
+	} cbuf[BATCH];
+	static struct mmsghdr mm[BATCH];
+	static struct iovec iov[BATCH];
+	struct timespec ts;
+	double t0;
+	int got = 0, n, i;
+
+	*calls = *stamps = 0;
+	t0 = now();
+	while (got < K) {
+		for (i = 0; i < BATCH; i++) {
+			iov[i].iov_base = data[i];
+			iov[i].iov_len = sizeof(data[i]);
+			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
+			mm[i].msg_hdr.msg_iov = &iov[i];
+			mm[i].msg_hdr.msg_iovlen = 1;
+			mm[i].msg_hdr.msg_control = cbuf[i].buf;
+			mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
+		}
+		switch (mode) {
+		case RECVMMSG:
+			n = recvmmsg(r, mm, BATCH, MSG_DONTWAIT, NULL);
+			break;
+		case RECVMSG:
+			n = recvmsg(r, &mm[0].msg_hdr, MSG_DONTWAIT) == -1 ?
+			    -1 : 1;
+			break;
+		default:
+			n = recv(r, data[0], sizeof(data[0]), MSG_DONTWAIT) ==
+			    -1 ? -1 : 1;
+			if (n == 1) {
+				clock_gettime(CLOCK_REALTIME, &ts);
+				(*calls)++;
+			}
+			break;
+		}
+		(*calls)++;
+		if (n == -1)
+			err(1, "receive after %d", got);
+		if (mode != RECV_CLOCK)
+			for (i = 0; i < n; i++)
+				if (mm[i].msg_hdr.msg_controllen > 0)
+					(*stamps)++;
+		got += n;
+	}
+	return now() - t0;
+}
+
+int
+main(void)
+{
+	struct sockaddr_in rsin, ssin;
+	double tsend[2], tdrain[2];
+	int sbmax;
+	int r, s, on, round, calls, stamps, c[3], st[3];
+
+	/* Room for K queued datagrams, stamped or not. */
+	sbmax = 64 * 1024 * 1024;
+	if (sysctlbyname("kern.sbmax", NULL, NULL, &sbmax, sizeof(sbmax))
+	    == -1)
+		err(1, "kern.sbmax");
+	r = sock(&rsin, K * 4096);
+	s = sock(&ssin, 0);
+	for (payload = 64; payload <= 1316; payload += 1316 - 64) {
+		tsend[0] = tsend[1] = tdrain[0] = tdrain[1] = 0;
+		for (round = 0; round < ROUNDS; round++) {
+			for (on = 0; on < 2; on++) {
+				int flags = on ? SOF_TIMESTAMPING_SOFTWARE |
+				    SOF_TIMESTAMPING_RX_SOFTWARE : 0;
+
+				if (setsockopt(r, SOL_SOCKET, SO_TIMESTAMPING,
+				    &flags, sizeof(flags)) == -1)
+					err(1, "SO_TIMESTAMPING");
+				tsend[on] += fill(s, &rsin);
+				tdrain[on] += drain(r, RECVMMSG, &calls,
+				    &stamps);
+				if (stamps != (on ? K : 0)) {
+					printf("FAIL tstamp_bench: %d stamps\n",
+					    stamps);
+					return 1;
+				}
+			}
+		}
+		printf("@@BENCH lo0 %zu-byte datagrams, recvmmsg(batch %d) "
+		    "drain: off %.0f dgram/s, on %.0f dgram/s, on/off time "
+		    "%.3f\n", payload, BATCH, ROUNDS * K / tdrain[0],
+		    ROUNDS * K / tdrain[1], tdrain[1] / tdrain[0]);
+		printf("@@BENCH lo0 %zu-byte datagrams, send+drain: off %.0f "
+		    "dgram/s, on %.0f dgram/s, on/off time %.3f\n", payload,
+		    ROUNDS * K / (tsend[0] + tdrain[0]),
+		    ROUNDS * K / (tsend[1] + tdrain[1]),
+		    (tsend[1] + tdrain[1]) / (tsend[0] + tdrain[0]));
+	}
+
+	payload = 64;
+	on = SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE;
+	(void)setsockopt(r, SOL_SOCKET, SO_TIMESTAMPING, &on, sizeof(on));
+	fill(s, &rsin);
+	drain(r, RECV_CLOCK, &c[0], &st[0]);
+	fill(s, &rsin);
+	drain(r, RECVMSG, &c[1], &st[1]);
+	fill(s, &rsin);
+	drain(r, RECVMMSG, &c[2], &st[2]);
+	printf("@@BENCH syscalls/datagram: recv+clock_gettime %.3f, "
+	    "recvmsg+cmsg %.3f, recvmmsg %.4f (1/%.0f)\n", (double)c[0] / K,
+	    (double)c[1] / K, (double)c[2] / K, (double)K / c[2]);
+	printf("ok tstamp_bench\n");
+	return 0;
+}
