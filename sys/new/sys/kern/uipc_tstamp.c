@@ -716,14 +716,19 @@ so_tstamp_errq_receive(struct socket *so, struct uio *uio,
 	return error;
 }
 
-/* The error queue makes a socket report POLLERR, as on Linux. */
+/*
+ * A queued error record makes the socket report POLLERR, as on Linux
+ * (select(2) then reports it readable and writable), and POLLRDBAND,
+ * select's exceptional condition; datagram sockets have no
+ * out-of-band data to confuse it with.
+ */
 int
 so_tstamp_poll(struct socket *so, int events)
 {
 	const struct so_tstamp *st = so->so_tstamp;
 
-	if ((events & POLLERR) && st != NULL && st->st_errq != NULL)
-		return POLLERR;
+	if (st != NULL && st->st_errq != NULL)
+		return events & (POLLERR | POLLRDBAND);
 	return 0;
 }
 

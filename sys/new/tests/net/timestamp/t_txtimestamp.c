@@ -312,7 +312,7 @@ ATF_TC_BODY(txtimestamp_poll_pollerr, tc)
 	struct txsock t;
 	struct pollfd pfd;
 	struct tsmsg r;
-	fd_set rfds;
+	fd_set rfds, efds;
 	struct timeval tv = { 0, 0 };
 
 	txsock_open(&t, &p);
@@ -325,16 +325,22 @@ ATF_TC_BODY(txtimestamp_poll_pollerr, tc)
 	pfd.events = 0;
 	ATF_CHECK_EQ(poll(&pfd, 1, 1000), 1);
 	ATF_CHECK_EQ(pfd.revents, POLLERR);
-	/* select(2) reports it readable, as Linux does. */
+	/* select(2): readable, as on Linux, and exceptional. */
 	FD_ZERO(&rfds);
 	FD_SET(t.s, &rfds);
 	ATF_CHECK_EQ(select(t.s + 1, &rfds, NULL, NULL, &tv), 1);
+	FD_ZERO(&efds);
+	FD_SET(t.s, &efds);
+	ATF_CHECK_EQ(select(t.s + 1, NULL, NULL, &efds, &tv), 1);
 	/* MSG_PEEK leaves the record queued. */
 	ATF_REQUIRE_EQ(recv_ts(t.s, MSG_ERRQUEUE | MSG_PEEK, &r), 0);
 	ATF_CHECK_EQ(r.nerr, 1);
 	tx_expect(&t, 0, "p", false, true, 0, INT64_MAX);
-	pfd.events = POLLIN;
+	pfd.events = POLLIN | POLLRDBAND;
 	ATF_CHECK_EQ(poll(&pfd, 1, 0), 0);
+	FD_ZERO(&efds);
+	FD_SET(t.s, &efds);
+	ATF_CHECK_EQ(select(t.s + 1, NULL, NULL, &efds, &tv), 0);
 	tx_expect_empty(&t);
 	txsock_close(&t);
 }
