@@ -34,7 +34,8 @@
  * measure the host.  K datagrams are queued on a socket, then
  * drained; stamping off and on alternate, ROUNDS times each, so TCG
  * noise hits both alike.  Reported: datagrams/s of the drain with
- * recvmmsg (batch 64) and of the whole send+drain, the on/off ratio,
+ * recvmmsg (batch 64) and of the whole send+drain, the on/off ratio
+ * of the totals and the median of the ratios of adjacent runs,
  * and system calls per datagram for recv+clock_gettime, recvmsg+cmsg
  * and recvmmsg.
  */
@@ -57,7 +58,7 @@
 #include <unistd.h>
 
 #define	K	4000
-#define	ROUNDS	5
+#define	ROUNDS	9
 #define	BATCH	64
 
 static double
@@ -91,6 +92,22 @@ sock(struct sockaddr_in *sin, int rcvbuf)
 }
 
 static size_t payload = 64;
+
+static int
+cmpd(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double
+median(double *v, int n)
+{
+
+	qsort(v, n, sizeof(*v), cmpd);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
 
 /* Queue K datagrams of payload bytes; returns seconds spent sending. */
 static double
@@ -171,7 +188,8 @@ int
 main(void)
 {
 	struct sockaddr_in rsin, ssin;
-	double tsend[2], tdrain[2];
+	double tsend[2], tdrain[2], ts1[2], td1[2];
+	double rdrain[ROUNDS], rall[ROUNDS];
 	int sbmax;
 	int r, s, on, round, calls, stamps, c[3], st[3];
 
@@ -192,25 +210,30 @@ main(void)
 				if (setsockopt(r, SOL_SOCKET, SO_TIMESTAMPING,
 				    &flags, sizeof(flags)) == -1)
 					err(1, "SO_TIMESTAMPING");
-				tsend[on] += fill(s, &rsin);
-				tdrain[on] += drain(r, RECVMMSG, &calls,
-				    &stamps);
+				ts1[on] = fill(s, &rsin);
+				td1[on] = drain(r, RECVMMSG, &calls, &stamps);
+				tsend[on] += ts1[on];
+				tdrain[on] += td1[on];
 				if (stamps != (on ? K : 0)) {
 					printf("FAIL tstamp_bench: %d stamps\n",
 					    stamps);
 					return 1;
 				}
 			}
+			rdrain[round] = td1[1] / td1[0];
+			rall[round] = (ts1[1] + td1[1]) / (ts1[0] + td1[0]);
 		}
 		printf("@@BENCH lo0 %zu-byte datagrams, recvmmsg(batch %d) "
 		    "drain: off %.0f dgram/s, on %.0f dgram/s, on/off time "
-		    "%.3f\n", payload, BATCH, ROUNDS * K / tdrain[0],
-		    ROUNDS * K / tdrain[1], tdrain[1] / tdrain[0]);
+		    "%.3f, median %.3f\n", payload, BATCH,
+		    ROUNDS * K / tdrain[0], ROUNDS * K / tdrain[1],
+		    tdrain[1] / tdrain[0], median(rdrain, ROUNDS));
 		printf("@@BENCH lo0 %zu-byte datagrams, send+drain: off %.0f "
-		    "dgram/s, on %.0f dgram/s, on/off time %.3f\n", payload,
-		    ROUNDS * K / (tsend[0] + tdrain[0]),
+		    "dgram/s, on %.0f dgram/s, on/off time %.3f, median "
+		    "%.3f\n", payload, ROUNDS * K / (tsend[0] + tdrain[0]),
 		    ROUNDS * K / (tsend[1] + tdrain[1]),
-		    (tsend[1] + tdrain[1]) / (tsend[0] + tdrain[0]));
+		    (tsend[1] + tdrain[1]) / (tsend[0] + tdrain[0]),
+		    median(rall, ROUNDS));
 	}
 
 	payload = 64;
@@ -225,6 +248,27 @@ main(void)
 	printf("@@BENCH syscalls/datagram: recv+clock_gettime %.3f, "
 	    "recvmsg+cmsg %.3f, recvmmsg %.4f (1/%.0f)\n", (double)c[0] / K,
 	    (double)c[1] / K, (double)c[2] / K, (double)K / c[2]);
+
+	/*
+	 * What one read of the timecounter costs here: the price of a
+	 * software stamp, and under TCG most of the difference above.
+	 */
+	{
+		char tc[32];
+		size_t tclen = sizeof(tc);
+		struct timespec ts;
+		double t0;
+		int i;
+
+		if (sysctlbyname("kern.timecounter.hardware", tc, &tclen, NULL,
+		    0) == -1)
+			strlcpy(tc, "?", sizeof(tc));
+		t0 = now();
+		for (i = 0; i < K; i++)
+			clock_gettime(CLOCK_REALTIME, &ts);
+		printf("@@BENCH timecounter %s: clock_gettime %.2f us\n", tc,
+		    (now() - t0) / K * 1e6);
+	}
 	printf("ok tstamp_bench\n");
 	return 0;
 }
