@@ -1,0 +1,462 @@
+/*	$NetBSD$	*/
+
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/*
+ * Hardware time stamping: the driver side of raw hardware stamps.
+ * See <net/if_hwtstamp.h>.
+ *
+ * TX.  A datagram whose socket asked for SOF_TIMESTAMPING_TX_HARDWARE
+ * gets a request (struct hwts_req) on a global list and a packet tag
+ * naming it by number (hwtstamp_tx_request(), from the socket layer's
+ * TX hook).  A driver able to stamp takes the tag off the frame when
+ * it hands the frame to the NIC (hwtstamp_tx_take()) and later gives
+ * it back with the stamp (hwtstamp_tx_deliver()) or without
+ * (hwtstamp_tx_discard()), at IPL_NET.  A soft interrupt then queues
+ * the stamp on the socket's error queue (so_tstamp_errq_hw()) under
+ * softnet_lock, the lock of every socket that may ask (checked at
+ * request time); a socket that went away meanwhile
+ * (hwtstamp_so_gone(), from soput()) just loses its requests.  Requests are numbered, not pointed to, so a copied or
+ * long-dead tag (a frame dropped before any driver saw it, a copy of
+ * a frame) names nothing or a request no longer waiting, and is
+ * ignored.  Requests never taken by a driver (the frame was dropped,
+ * or the interface cannot stamp) are reaped after HWTS_REQ_TIMEOUT.
+ *
+ * RX.  hwtstamp_rx_set() puts the raw stamp into the mbuf header
+ * (m_pkthdr.tstamp_hw, M_TSTAMP_HW) where *_savecontrol() and bpf
+ * find it.
+ */
+
+#include <sys/cdefs.h>
+__KERNEL_RCSID(0, "$NetBSD$");
+
+#include <sys/param.h>
+#include <sys/systm.h>
+#include <sys/callout.h>
+#include <sys/evcnt.h>
+#include <sys/intr.h>
+#include <sys/kernel.h>
+#include <sys/mbuf.h>
+#include <sys/mutex.h>
+#include <sys/once.h>
+#include <sys/pool.h>
+#include <sys/queue.h>
+#include <sys/so_tstamp.h>
+#include <sys/socket.h>
+#include <sys/socketvar.h>
+
+#include <net/if_hwtstamp.h>
+#include <net/net_tstamp.h>
+
+#define	HWTS_REQ_MAX		1024	/* requests waiting at most */
+#define	HWTS_REQ_TIMEOUT	(2 * hz) /* for a driver to take one */
+
+struct hwts_req {
+	TAILQ_ENTRY(hwts_req)	hr_link;
+	uint64_t		hr_id;
+	struct socket		*hr_so;		/* NULL: socket gone */
+	struct mbuf		*hr_payload;	/* for the record, or NULL */
+	uint64_t		hr_ns;		/* the stamp, 0 if none */
+	uint32_t		hr_key;		/* OPT_ID key */
+	int			hr_flags;	/* SOF_* of the datagram */
+	int			hr_ticks;	/* when asked */
+	enum {
+		HR_WAITING,			/* tag on a frame */
+		HR_TAKEN,			/* a driver has the tag */
+		HR_DONE				/* in hwts_done */
+	}			hr_state;
+};
+
+TAILQ_HEAD(hwts_reqq, hwts_req);
+
+static kmutex_t		hwts_lock;		/* IPL_NET: all below */
+static struct hwts_reqq	hwts_reqs = TAILQ_HEAD_INITIALIZER(hwts_reqs);
+static struct hwts_reqq	hwts_done = TAILQ_HEAD_INITIALIZER(hwts_done);
+static u_int		hwts_nreqs;
+static uint64_t		hwts_nextid = 1;
+static struct hwts_req	*hwts_cur;		/* of the datagram being sent */
+static struct socket	*hwts_busy;		/* hwts_softint() delivers */
+static struct pool	hwts_pool;		/* of struct hwts_req */
+static void		*hwts_sih;
+static callout_t	hwts_reaper;
+static ONCE_DECL(hwts_once);
+
+static struct evcnt hwts_ev_req = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx requests");
+static struct evcnt hwts_ev_stamp = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx stamps queued");
+static struct evcnt hwts_ev_nostamp = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx requests discarded by driver");
+static struct evcnt hwts_ev_reaped = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx requests no driver took");
+static struct evcnt hwts_ev_orphan = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx stamps for closed sockets");
+static struct evcnt hwts_ev_full = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx requests refused, too many");
+EVCNT_ATTACH_STATIC(hwts_ev_req);
+EVCNT_ATTACH_STATIC(hwts_ev_stamp);
+EVCNT_ATTACH_STATIC(hwts_ev_nostamp);
+EVCNT_ATTACH_STATIC(hwts_ev_reaped);
+EVCNT_ATTACH_STATIC(hwts_ev_orphan);
+EVCNT_ATTACH_STATIC(hwts_ev_full);
+
+static void	hwts_softint(void *);
+static void	hwts_reap(void *);
+
+static int
+hwts_init(void)
+{
+
+	mutex_init(&hwts_lock, MUTEX_DEFAULT, IPL_NET);
+	/* A pool: requests are freed in the soft interrupt. */
+	pool_init(&hwts_pool, sizeof(struct hwts_req), 0, 0, 0, "hwtsreq",
+	    NULL, IPL_NET);
+	hwts_sih = softint_establish(SOFTINT_NET, hwts_softint, NULL);
+	callout_init(&hwts_reaper, 0);
+	callout_setfunc(&hwts_reaper, hwts_reap, NULL);
+	return 0;
+}
+
+static struct hwts_req *
+hwts_lookup(const struct m_tag *mt)
+{
+	struct hwts_req *hr;
+	uint64_t id;
+
+	KASSERT(mutex_owned(&hwts_lock));
+	memcpy(&id, mt + 1, sizeof(id));
+	TAILQ_FOREACH(hr, &hwts_reqs, hr_link) {
+		if (hr->hr_id == id)
+			return hr;
+	}
+	return NULL;
+}
+
+static void
+hwts_req_free(struct hwts_req *hr)
+{
+
+	m_freem(hr->hr_payload);
+	pool_put(&hwts_pool, hr);
+}
+
+/*
+ * Socket layer, sender's context with the socket locked: datagram m
+ * asks for a hardware TX stamp.
+ */
+void
+hwtstamp_tx_request(struct socket *so, struct mbuf *m, uint32_t key,
+    int flags)
+{
+	struct hwts_req *hr;
+	struct m_tag *mt;
+
+	KASSERT(solocked(so));
+	hwts_cur = NULL;
+	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0)
+		return;
+	RUN_ONCE(&hwts_once, hwts_init);
+	if (hwts_nreqs >= HWTS_REQ_MAX) {
+		hwts_ev_full.ev_count++;
+		return;
+	}
+	hr = pool_get(&hwts_pool, PR_NOWAIT);
+	mt = m_tag_get(PACKET_TAG_HWTSTAMP_TX, sizeof(uint64_t), M_NOWAIT);
+	if (hr == NULL || mt == NULL) {
+		if (hr != NULL)
+			pool_put(&hwts_pool, hr);
+		if (mt != NULL)
+			m_tag_free(mt);
+		return;
+	}
+	memset(hr, 0, sizeof(*hr));
+	hr->hr_so = so;
+	hr->hr_key = key;
+	hr->hr_flags = flags;
+	hr->hr_ticks = hardclock_ticks;
+	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
+		hr->hr_payload = m_copypacket(m, M_DONTWAIT);
+	hr->hr_state = HR_WAITING;
+
+	mutex_spin_enter(&hwts_lock);
+	hr->hr_id = hwts_nextid++;
+	TAILQ_INSERT_TAIL(&hwts_reqs, hr, hr_link);
+	hwts_nreqs++;
+	mutex_spin_exit(&hwts_lock);
+
+	memcpy(mt + 1, &hr->hr_id, sizeof(hr->hr_id));
+	m_tag_prepend(m, mt);
+	hwts_cur = hr;
+	hwts_ev_req.ev_count++;
+	if (!callout_pending(&hwts_reaper))
+		callout_schedule(&hwts_reaper, hz);
+}
+
+/*
+ * Socket layer, after the protocol's output returned (socket locked):
+ * did a driver take the request of the datagram just sent?  Then its
+ * software TX stamp is left out unless OPT_TX_SWHW, as on Linux.
+ */
+bool
+hwtstamp_tx_sent_to_hw(void)
+{
+	struct hwts_req *hr;
+	bool taken = false;
+
+	if (hwts_cur == NULL)
+		return false;
+	/*
+	 * The sender holds softnet_lock, so hwts_softint() has not freed
+	 * the request yet: it is on one of the two lists.
+	 */
+	mutex_spin_enter(&hwts_lock);
+	TAILQ_FOREACH(hr, &hwts_reqs, hr_link)
+		if (hr == hwts_cur)
+			break;
+	if (hr != NULL)
+		taken = hr->hr_state == HR_TAKEN;
+	else {
+		TAILQ_FOREACH(hr, &hwts_done, hr_link)
+			if (hr == hwts_cur)
+				break;
+		taken = hr != NULL && hr->hr_ns != 0;
+	}
+	mutex_spin_exit(&hwts_lock);
+	hwts_cur = NULL;
+	return taken;
+}
+
+static bool
+hwts_so_has(struct socket *so, bool clear)
+{
+	struct hwts_req *hr;
+	bool found = false;
+
+	KASSERT(mutex_owned(&hwts_lock));
+	TAILQ_FOREACH(hr, &hwts_reqs, hr_link) {
+		if (hr->hr_so == so) {
+			found = true;
+			if (clear)
+				hr->hr_so = NULL;
+		}
+	}
+	TAILQ_FOREACH(hr, &hwts_done, hr_link) {
+		if (hr->hr_so == so) {
+			found = true;
+			if (clear)
+				hr->hr_so = NULL;
+		}
+	}
+	return found || hwts_busy == so;
+}
+
+/*
+ * Socket so is being freed (soput(), unlocked): forget it.  Taking
+ * softnet_lock waits for hwts_softint() to finish with it.
+ */
+void
+hwtstamp_so_gone(struct socket *so)
+{
+	bool found, locked = false;
+
+	if (hwts_sih == NULL)
+		return;			/* never initialised: no requests */
+	mutex_spin_enter(&hwts_lock);
+	found = hwts_so_has(so, false);
+	mutex_spin_exit(&hwts_lock);
+	if (!found)
+		return;
+	if (!mutex_owned(softnet_lock)) {
+		mutex_enter(softnet_lock);
+		locked = true;
+	}
+	mutex_spin_enter(&hwts_lock);
+	(void)hwts_so_has(so, true);
+	mutex_spin_exit(&hwts_lock);
+	if (locked)
+		mutex_exit(softnet_lock);
+}
+
+/*
+ * Driver side.
+ */
+
+bool
+hwtstamp_tx_wanted(struct mbuf *m)
+{
+	struct m_tag *mt;
+	struct hwts_req *hr;
+	bool wanted;
+
+	if ((m->m_flags & M_PKTHDR) == 0 || hwts_sih == NULL ||
+	    (mt = m_tag_find(m, PACKET_TAG_HWTSTAMP_TX, NULL)) == NULL)
+		return false;
+	mutex_spin_enter(&hwts_lock);
+	hr = hwts_lookup(mt);
+	wanted = hr != NULL && hr->hr_state == HR_WAITING;
+	mutex_spin_exit(&hwts_lock);
+	return wanted;
+}
+
+struct m_tag *
+hwtstamp_tx_take(struct mbuf *m)
+{
+	struct m_tag *mt;
+	struct hwts_req *hr;
+
+	if ((m->m_flags & M_PKTHDR) == 0 ||
+	    (mt = m_tag_find(m, PACKET_TAG_HWTSTAMP_TX, NULL)) == NULL)
+		return NULL;
+	m_tag_unlink(m, mt);
+	mutex_spin_enter(&hwts_lock);
+	hr = hwts_lookup(mt);
+	if (hr != NULL && hr->hr_state == HR_WAITING)
+		hr->hr_state = HR_TAKEN;
+	else
+		hr = NULL;
+	mutex_spin_exit(&hwts_lock);
+	if (hr == NULL) {
+		m_tag_free(mt);
+		return NULL;
+	}
+	return mt;
+}
+
+/* Stamp ns (0: none) for the request; at IPL_NET or below. */
+static void
+hwts_finish(struct m_tag *mt, uint64_t ns)
+{
+	struct hwts_req *hr;
+
+	if (mt == NULL)
+		return;
+	mutex_spin_enter(&hwts_lock);
+	hr = hwts_lookup(mt);
+	if (hr != NULL) {
+		TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
+		hwts_nreqs--;
+		hr->hr_ns = ns;
+		hr->hr_state = HR_DONE;
+		TAILQ_INSERT_TAIL(&hwts_done, hr, hr_link);
+	}
+	mutex_spin_exit(&hwts_lock);
+	m_tag_free(mt);
+	if (hr != NULL)
+		softint_schedule(hwts_sih);
+}
+
+void
+hwtstamp_tx_deliver(struct m_tag *mt, uint64_t ns)
+{
+
+	hwts_finish(mt, ns != 0 ? ns : 1);
+}
+
+void
+hwtstamp_tx_discard(struct m_tag *mt)
+{
+
+	if (mt != NULL)
+		hwts_ev_nostamp.ev_count++;
+	hwts_finish(mt, 0);
+}
+
+/* Queue finished requests' stamps on their sockets. */
+static void
+hwts_softint(void *arg)
+{
+	struct hwts_req *hr;
+
+	mutex_enter(softnet_lock);
+	for (;;) {
+		mutex_spin_enter(&hwts_lock);
+		if ((hr = TAILQ_FIRST(&hwts_done)) != NULL) {
+			TAILQ_REMOVE(&hwts_done, hr, hr_link);
+			hwts_busy = hr->hr_so;
+		}
+		mutex_spin_exit(&hwts_lock);
+		if (hr == NULL)
+			break;
+		/*
+		 * hwtstamp_so_gone() sees hwts_busy and waits for
+		 * softnet_lock, which we hold, before the socket is freed.
+		 */
+		if (hr->hr_ns != 0 && hr->hr_so == NULL)
+			hwts_ev_orphan.ev_count++;
+		else if (hr->hr_ns != 0) {
+			so_tstamp_errq_hw(hr->hr_so, hr->hr_key, hr->hr_flags,
+			    hr->hr_payload, hr->hr_ns);
+			hr->hr_payload = NULL;
+			hwts_ev_stamp.ev_count++;
+		}
+		mutex_spin_enter(&hwts_lock);
+		hwts_busy = NULL;
+		mutex_spin_exit(&hwts_lock);
+		hwts_req_free(hr);
+	}
+	mutex_exit(softnet_lock);
+}
+
+/* Once a second while requests wait: drop those no driver took. */
+static void
+hwts_reap(void *arg)
+{
+	struct hwts_reqq dead = TAILQ_HEAD_INITIALIZER(dead);
+	struct hwts_req *hr, *next;
+	bool more;
+
+	mutex_spin_enter(&hwts_lock);
+	for (hr = TAILQ_FIRST(&hwts_reqs); hr != NULL; hr = next) {
+		next = TAILQ_NEXT(hr, hr_link);
+		if (hr->hr_state == HR_WAITING &&
+		    hardclock_ticks - hr->hr_ticks > HWTS_REQ_TIMEOUT) {
+			TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
+			hwts_nreqs--;
+			TAILQ_INSERT_TAIL(&dead, hr, hr_link);
+			if (hr == hwts_cur)
+				hwts_cur = NULL;
+		}
+	}
+	more = !TAILQ_EMPTY(&hwts_reqs);
+	mutex_spin_exit(&hwts_lock);
+	while ((hr = TAILQ_FIRST(&dead)) != NULL) {
+		TAILQ_REMOVE(&dead, hr, hr_link);
+		hwts_ev_reaped.ev_count++;
+		hwts_req_free(hr);
+	}
+	if (more)
+		callout_schedule(&hwts_reaper, hz);
+}
+
+void
+hwtstamp_rx_set(struct mbuf *m, uint64_t ns)
+{
+
+	KASSERT((m->m_flags & M_PKTHDR) != 0);
+	m->m_pkthdr.tstamp_hw = ns;
+	m->m_pkthdr.tstamp_flags |= M_TSTAMP_HW;
+}
