@@ -83,9 +83,16 @@ def demo(c, count=1000, keep=None):
     raise SystemExit(demo_mod.run(int(count), keep))
 
 
-@task(help={"k": "datagrams queued per drain (default 20000)", "rounds": "drains per receive path (default 5)"})
-def bench(c, k=20000, rounds=5):
-    """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing."""
+@task(help={"k": "datagrams queued per drain (default 20000)", "rounds": "drains per receive path (default 5)",
+            "guest": "instead: the kernel benchmarks in the QEMU guest (needs NETBSDSRCDIR, `invoke kernel`)"})
+def bench(c, k=20000, rounds=5, guest=False):
+    """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing.
+    With --guest: stamping on/off cost and syscalls/datagram in the patched guest (@@BENCH lines)."""
+    if guest:
+        from devtools import vmtest as vmtest_mod
+        with cfg.tree_lock():
+            src = cfg.netbsdsrcdir()
+            raise SystemExit(vmtest_mod.run(src, extra=str(src / "tests/net/timestamp/bench")))
     from devtools import pybench
     raise SystemExit(pybench.run(int(k), int(rounds)))
 

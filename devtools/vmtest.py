@@ -114,7 +114,7 @@ def boot_and_watch(qemu: str, iso: Path, timeout: int) -> ConsoleReport:
                     _echo(f"host: sent {request.count} {request.proto} datagrams to port {request.port}"
                           f" ({net.received} frames from the guest so far)", start)
                 after = (len(report.passed), len(report.failed), len(report.skipped), report.booted)
-                if before != after or report.panic or text.startswith("@@INFO"):
+                if before != after or report.panic or text.startswith(("@@INFO", "@@BENCH")):
                     _echo(text, start)
     finally:
         proc.kill()
