@@ -32,12 +32,12 @@
  *
  * TX.  A datagram whose socket asked for SOF_TIMESTAMPING_TX_HARDWARE
  * gets a request (struct hwts_req) on a global list and a packet tag
- * naming it by number (hwtstamp_tx_request(), from the socket layer's
- * TX hook).  A driver able to stamp takes the tag off the frame when
+ * naming it by number (hwtstamp_tx_begin(), called by the protocols
+ * next to so_tstamp_tx_begin()).  A driver able to stamp takes the tag off the frame when
  * it hands the frame to the NIC (hwtstamp_tx_take()) and later gives
  * it back with the stamp (hwtstamp_tx_deliver()) or without
  * (hwtstamp_tx_discard()), at IPL_NET.  A soft interrupt then queues
- * the stamp on the socket's error queue (so_tstamp_errq_hw()) under
+ * the stamp on the socket's error queue (hwts_errq_enqueue()) under
  * softnet_lock, the lock of every socket that may ask (checked at
  * request time); a socket that went away meanwhile
  * (hwtstamp_so_gone(), from soput()) just loses its requests.  Requests are numbered, not pointed to, so a copied or
@@ -63,14 +63,18 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/mbuf.h>
 #include <sys/mutex.h>
 #include <sys/once.h>
+#include <sys/protosw.h>
+#include <sys/domain.h>
 #include <sys/pool.h>
 #include <sys/queue.h>
 #include <sys/so_tstamp.h>
 #include <sys/socket.h>
 #include <sys/socketvar.h>
 
+#include <net/errqueue.h>
 #include <net/if_hwtstamp.h>
 #include <net/net_tstamp.h>
+#include <netinet/in.h>
 
 #define	HWTS_REQ_MAX		1024	/* requests waiting at most */
 #define	HWTS_REQ_TIMEOUT	(2 * hz) /* for a driver to take one */
@@ -117,12 +121,15 @@ static struct evcnt hwts_ev_orphan = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
     NULL, "hwtstamp", "tx stamps for closed sockets");
 static struct evcnt hwts_ev_full = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
     NULL, "hwtstamp", "tx requests refused, too many");
+static struct evcnt hwts_ev_qfull = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
+    NULL, "hwtstamp", "tx stamps dropped, SO_RCVBUF full");
 EVCNT_ATTACH_STATIC(hwts_ev_req);
 EVCNT_ATTACH_STATIC(hwts_ev_stamp);
 EVCNT_ATTACH_STATIC(hwts_ev_nostamp);
 EVCNT_ATTACH_STATIC(hwts_ev_reaped);
 EVCNT_ATTACH_STATIC(hwts_ev_orphan);
 EVCNT_ATTACH_STATIC(hwts_ev_full);
+EVCNT_ATTACH_STATIC(hwts_ev_qfull);
 
 static void	hwts_softint(void *);
 static void	hwts_reap(void *);
@@ -164,19 +171,13 @@ hwts_req_free(struct hwts_req *hr)
 	pool_put(&hwts_pool, hr);
 }
 
-/*
- * Socket layer, sender's context with the socket locked: datagram m
- * asks for a hardware TX stamp.
- */
-void
-hwtstamp_tx_request(struct socket *so, struct mbuf *m, uint32_t key,
-    int flags)
+/* Datagram m of so asks for a hardware TX stamp (socket locked). */
+static void
+hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 {
 	struct hwts_req *hr;
 	struct m_tag *mt;
 
-	KASSERT(solocked(so));
-	hwts_cur = NULL;
 	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0)
 		return;
 	RUN_ONCE(&hwts_once, hwts_init);
@@ -217,12 +218,43 @@ hwtstamp_tx_request(struct socket *so, struct mbuf *m, uint32_t key,
 }
 
 /*
- * Socket layer, after the protocol's output returned (socket locked):
- * did a driver take the request of the datagram just sent?  Then its
- * software TX stamp is left out unless OPT_TX_SWHW, as on Linux.
+ * Protocol output, before ip_output() and after so_tstamp_tx_begin()
+ * (socket locked): a datagram asking for SOF_TIMESTAMPING_TX_HARDWARE
+ * gets a request, with the OPT_ID key of its software record if it
+ * has one.
  */
-bool
-hwtstamp_tx_sent_to_hw(void)
+void
+hwtstamp_tx_begin(const struct so_tstamp_tx *tx, struct socket *so,
+    struct mbuf *m)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	uint32_t key;
+	int flags;
+
+	hwts_cur = NULL;
+	if (__predict_true(st == NULL))
+		return;
+	KASSERT(solocked(so));
+	if (tx->tx_active) {
+		flags = tx->tx_flags;
+		key = tx->tx_key;
+	} else {
+		/* No software record: the flags as so_tstamp_tx_begin(). */
+		flags = st->st_flags;
+		if (st->st_sendflags >= 0)
+			flags = (flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
+			    st->st_sendflags;
+		if ((flags & SOF_TIMESTAMPING_TX_HARDWARE) == 0)
+			return;
+		key = (flags & SOF_TIMESTAMPING_OPT_ID) ? st->st_key++ : 0;
+	}
+	if (flags & SOF_TIMESTAMPING_TX_HARDWARE)
+		hwts_request(so, m, key, flags);
+}
+
+/* Did a driver take the request of the datagram just sent? */
+static bool
+hwts_sent_to_hw(void)
 {
 	struct hwts_req *hr;
 	bool taken = false;
@@ -272,6 +304,26 @@ hwts_so_has(struct socket *so, bool clear)
 		}
 	}
 	return found || hwts_busy == so;
+}
+
+/*
+ * Protocol output, after it returned: the error for
+ * so_tstamp_tx_end().  A datagram a driver stamps has no software
+ * record unless it asked for both (OPT_TX_SWHW), as on Linux; an error
+ * makes so_tstamp_tx_end() drop it.
+ */
+int
+hwtstamp_tx_end(const struct so_tstamp_tx *tx, int error)
+{
+	const int swhw = SOF_TIMESTAMPING_TX_HARDWARE |
+	    SOF_TIMESTAMPING_OPT_TX_SWHW;
+	bool taken;
+
+	taken = hwts_sent_to_hw();
+	if (error == 0 && taken && tx->tx_active &&
+	    (tx->tx_flags & swhw) == SOF_TIMESTAMPING_TX_HARDWARE)
+		return EALREADY;
+	return error;
 }
 
 /*
@@ -385,6 +437,65 @@ hwtstamp_tx_discard(struct m_tag *mt)
 	hwts_finish(mt, 0);
 }
 
+/*
+ * The error queue record of a hardware TX stamp: SCM_TIMESTAMPING with
+ * ts[2] (if RAW_HARDWARE is reported), IP_RECVERR or IPV6_RECVERR, the
+ * payload.  Queued and charged to SO_RCVBUF like the software records
+ * of kern/uipc_tstamp.c, which reads and uncharges them.
+ */
+static void
+hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct sock_extended_err ee;
+	struct scm_timestamping sts;
+	struct mbuf *rec = NULL, **mp = &rec, *m;
+	u_long size = 0;
+	bool v6;
+
+	KASSERT(solocked(so));
+	if (st == NULL)
+		return;
+	if (hr->hr_flags & SOF_TIMESTAMPING_RAW_HARDWARE) {
+		memset(&sts, 0, sizeof(sts));
+		sts.ts[2].tv_sec = hr->hr_ns / 1000000000;
+		sts.ts[2].tv_nsec = hr->hr_ns % 1000000000;
+		if ((*mp = sbcreatecontrol(&sts, sizeof(sts),
+		    SCM_TIMESTAMPING, SOL_SOCKET)) != NULL)
+			mp = &(*mp)->m_next;
+	}
+	memset(&ee, 0, sizeof(ee));
+	ee.ee_errno = ENOMSG;
+	ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
+	ee.ee_info = SCM_TSTAMP_SND;
+	ee.ee_data = hr->hr_key;
+	v6 = so->so_proto->pr_domain->dom_family == AF_INET6;
+	if ((*mp = sbcreatecontrol(&ee, sizeof(ee),
+	    v6 ? IPV6_RECVERR : IP_RECVERR,
+	    v6 ? IPPROTO_IPV6 : IPPROTO_IP)) == NULL)
+		goto drop;
+	(*mp)->m_next = hr->hr_payload;
+	hr->hr_payload = NULL;
+	for (m = rec; m != NULL; m = m->m_next)
+		size += MSIZE + ((m->m_flags & M_EXT) ? m->m_ext.ext_size : 0);
+	if (st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat)
+		goto drop;
+	st->st_errqcc += size;
+	rec->m_nextpkt = NULL;
+	if (st->st_errqtail != NULL)
+		st->st_errqtail->m_nextpkt = rec;
+	else
+		st->st_errq = rec;
+	st->st_errqtail = rec;
+	sorwakeup(so);
+	hwts_ev_stamp.ev_count++;
+	return;
+ drop:
+	st->st_errqdrops++;
+	hwts_ev_qfull.ev_count++;
+	m_freem(rec);
+}
+
 /* Queue finished requests' stamps on their sockets. */
 static void
 hwts_softint(void *arg)
@@ -407,12 +518,8 @@ hwts_softint(void *arg)
 		 */
 		if (hr->hr_ns != 0 && hr->hr_so == NULL)
 			hwts_ev_orphan.ev_count++;
-		else if (hr->hr_ns != 0) {
-			so_tstamp_errq_hw(hr->hr_so, hr->hr_key, hr->hr_flags,
-			    hr->hr_payload, hr->hr_ns);
-			hr->hr_payload = NULL;
-			hwts_ev_stamp.ev_count++;
-		}
+		else if (hr->hr_ns != 0)
+			hwts_errq_enqueue(hr->hr_so, hr);
 		mutex_spin_enter(&hwts_lock);
 		hwts_busy = NULL;
 		mutex_spin_exit(&hwts_lock);

@@ -110,13 +110,14 @@ struct m_tag;
 #define	PACKET_TAG_HWTSTAMP_TX	0x4854	/* "HT": struct hwtstamp_txreq */
 
 struct socket;
+struct so_tstamp_tx;
 
-/* Socket layer (kern/uipc_tstamp.c), socket locked */
-void	hwtstamp_tx_request(struct socket *, struct mbuf *, uint32_t, int);
-bool	hwtstamp_tx_sent_to_hw(void);
+/* Protocols, around their output, socket locked (sys/so_tstamp.h) */
+void	hwtstamp_tx_begin(const struct so_tstamp_tx *, struct socket *,
+	    struct mbuf *);
+int	hwtstamp_tx_end(const struct so_tstamp_tx *, int);
+/* soput() */
 void	hwtstamp_so_gone(struct socket *);
-void	so_tstamp_errq_hw(struct socket *, uint32_t, int, struct mbuf *,
-	    uint64_t);
 
 /* Drivers, at IPL_NET or below */
 bool	hwtstamp_tx_wanted(struct mbuf *);
