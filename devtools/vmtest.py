@@ -64,15 +64,14 @@ def run(src: Path, *, extra: str | None = None, timeout: int = 900) -> int:
     programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None)
     iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}")
     print(f"guest image: {len(programs)} test programs, built in {time.monotonic() - t0:.0f} s", flush=True)
-    report = boot_and_watch(qemu, iso, timeout)
+    report = boot_and_watch(qemu, iso, timeout, config.cache() / "logs" / f"vmtest-console-{src.name}.log")
     return finish(report)
 
 
-def boot_and_watch(qemu: str, iso: Path, timeout: int) -> ConsoleReport:
+def boot_and_watch(qemu: str, iso: Path, timeout: int, log: Path) -> ConsoleReport:
     net = HostNet()
     net.start()
     cmd = qemu_command(qemu, iso, net.netdev_arg())
-    log = config.cache() / "logs" / "vmtest-console.log"
     log.parent.mkdir(exist_ok=True)
     report = ConsoleReport()
     start = time.monotonic()
