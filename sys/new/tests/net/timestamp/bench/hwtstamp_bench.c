@@ -51,6 +51,7 @@
 #include <arpa/inet.h>
 
 #include <err.h>
+#include <poll.h>
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -218,21 +219,25 @@ run(int s, bool stamped, int64_t off, int64_t *diffs, int *ndiffs,
 	uint32_t key;
 	int64_t a, b;
 	double t0;
-	int sent, got = 0, idle, i;
+	int sent, got = 0, i;
+	struct pollfd pfd = { s, POLLERR, 0 };
 
 	memset(sw, 0, sizeof(sw));
 	memset(hw, 0, sizeof(hw));
 	t0 = now();
-	for (sent = 0, idle = 0; sent < K || (stamped && got < K); ) {
+	for (sent = 0; sent < K || (stamped && got < K); ) {
 		if (sent < K && (!stamped || sent - got < WINDOW)) {
-			if (send(s, "b", 1, 0) == -1)
-				err(1, "send");
+			if (send(s, "b", 1, 0) == -1) {
+				if (errno != ENOBUFS)
+					err(1, "send");
+				usleep(1000);	/* interface queue full */
+				continue;
+			}
 			sent++;
 		}
 		if (!stamped)
 			continue;
 		if (errq(s, &key, &a, &b)) {
-			idle = 0;
 			if (key >= K)
 				continue;
 			if (a != 0)
@@ -241,11 +246,9 @@ run(int s, bool stamped, int64_t off, int64_t *diffs, int *ndiffs,
 				hw[key] = b;
 				got++;
 			}
-		} else if (sent == K || sent - got >= WINDOW) {
-			if (++idle > 100000)
-				break;
-			usleep(10);
-		}
+		} else if ((sent == K || sent - got >= WINDOW) &&
+		    poll(&pfd, 1, 2000) != 1)
+			break;		/* no stamp for 2 s: count as lost */
 	}
 	t0 = now() - t0;
 	*lost = stamped ? K - got : 0;
