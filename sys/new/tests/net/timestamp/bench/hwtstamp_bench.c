@@ -211,6 +211,8 @@ cmpd(const void *a, const void *b)
  * Send K datagrams, keeping at most WINDOW unstamped; returns
  * datagrams/s.  With diffs, records (hw + off - sw) per key.
  */
+static int nobufs, swrecs;
+
 static double
 run(int s, bool stamped, int64_t off, int64_t *diffs, int *ndiffs,
     int *lost)
@@ -230,6 +232,7 @@ run(int s, bool stamped, int64_t off, int64_t *diffs, int *ndiffs,
 			if (send(s, "b", 1, 0) == -1) {
 				if (errno != ENOBUFS)
 					err(1, "send");
+				nobufs++;
 				usleep(1000);	/* interface queue full */
 				continue;
 			}
@@ -242,8 +245,10 @@ run(int s, bool stamped, int64_t off, int64_t *diffs, int *ndiffs,
 			n++;
 			if (key >= K)
 				continue;
-			if (a != 0)
+			if (a != 0) {
 				sw[key] = a;
+				swrecs++;
+			}
 			if (b != 0) {
 				hw[key] = b;
 				got++;
@@ -281,7 +286,11 @@ main(void)
 		off = offset();
 		/* a new socket: OPT_ID keys 0 .. K-1 */
 		s_on = sock(flags);
+		nobufs = swrecs = 0;
 		on_rate[r] = run(s_on, true, off, diffs, &nd, &lost);
+		printf("hwtstamp_bench round %d: %d stamps lost, %d ENOBUFS, "
+		    "%d software records, %.0f datagrams/s\n", r,
+		    lost, nobufs, swrecs, on_rate[r]);
 		close(s_on);
 		lostall += lost;
 		ratio[r] = on_rate[r] / off_rate[r];
