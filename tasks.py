@@ -33,7 +33,9 @@ def tree(c):
 
 @task
 def patch(c):
-    """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing."""
+    """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing.
+    If an older version of the series is applied, swap it (unchanged files keep
+    their mtimes, so `invoke kernel` rebuilds only what changed)."""
     from devtools import series
     with cfg.tree_lock():
         series.apply_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())

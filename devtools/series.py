@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import filecmp
+import os
 import shutil
 import subprocess
 import tempfile
@@ -212,12 +213,36 @@ def record_dir(cache: Path, src: Path) -> Path:
 
 
 def apply_recorded(src: Path, sysdir: Path, cache: Path, *, say=print) -> int:
-    rc = apply_all(src, sysdir, say=say)
-    rec = record_dir(cache, src)
-    if rec.exists():
-        shutil.rmtree(rec)
-    shutil.copytree(sysdir, rec / "sys", ignore=shutil.ignore_patterns("*.md"))
+    """Apply sys/; if an older series is recorded as applied, swap it for this
+    one. Files whose content ends up as it was keep their mtime, so make
+    rebuilds only what the change touched."""
+    rec = record_dir(cache, src) / "sys"
+    if rec.is_dir() and not _same_series(rec, sysdir):
+        old, new = Series.load(rec), Series.load(sysdir)
+        paths = sorted(set(old.all_tree_paths()) | set(new.all_tree_paths()))
+        before = {rel: ((src / rel).read_bytes(), (src / rel).stat().st_mtime_ns)
+                  for rel in paths if (src / rel).is_file()}
+        say("the series changed since it was applied: swapping it")
+        reverse_all(src, rec, say=say)
+        rc = apply_all(src, sysdir, say=say)
+        for rel, (content, mtime) in before.items():
+            path = src / rel
+            if path.is_file() and path.read_bytes() == content:
+                os.utime(path, ns=(mtime, mtime))
+    else:
+        rc = apply_all(src, sysdir, say=say)
+    if rec.parent.exists():
+        shutil.rmtree(rec.parent)
+    shutil.copytree(sysdir, rec, ignore=shutil.ignore_patterns("*.md"))
     return rc
+
+
+def _same_series(a: Path, b: Path) -> bool:
+    sa, sb = Series.load(a), Series.load(b)
+    if [p.name for p in sa.patches] != [p.name for p in sb.patches] or sa.new_files != sb.new_files:
+        return False
+    files = [f"patches/{p.name}" for p in sa.patches] + [f"new/{n}" for n in sa.new_files]
+    return all(filecmp.cmp(a / f, b / f, shallow=False) for f in files)
 
 
 def reverse_recorded(src: Path, sysdir: Path, cache: Path, *, say=print) -> int:

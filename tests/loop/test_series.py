@@ -135,3 +135,26 @@ def test_unpatch_reverses_what_was_applied_even_after_the_series_changed(
     reverse_recorded(tree, sysdir, cache, say=lambda *_: None)
     assert tree_hash(tree) == pristine
     assert not (cache / "applied-src").exists()
+
+
+def test_patch_swaps_a_changed_series_and_keeps_untouched_mtimes(
+        tree: Path, sysdir: Path, tmp_path: Path) -> None:
+    import os
+    from devtools.series import apply_recorded
+    from .conftest import diff
+    cache = tmp_path / "cache"
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    a_c, b_c = tree / "sys/kern/a.c", tree / "sys/kern/b.c"
+    os.utime(a_c, ns=(10**18, 10**18))
+    os.utime(b_c, ns=(10**18, 10**18))
+    # only 020-b changes: b.c must get a new mtime, a.c must keep its old one
+    (sysdir / "patches" / "020-b.diff").write_text(diff("sys/kern/b.c", "alpha\nbeta\ngamma\n", "alpha\nbeta3\ngamma\n"))
+    said: list[str] = []
+    apply_recorded(tree, sysdir, cache, say=said.append)
+    assert any("swapping" in s for s in said)
+    assert b_c.read_text() == "alpha\nbeta3\ngamma\n"
+    assert a_c.stat().st_mtime_ns == 10**18
+    assert b_c.stat().st_mtime_ns != 10**18
+    # and unchanged: a no-op
+    apply_recorded(tree, sysdir, cache, say=said.append)
+    assert "already applied" in said[-1]
