@@ -44,7 +44,8 @@
  * long-dead tag (a frame dropped before any driver saw it, a copy of
  * a frame) names nothing or a request no longer waiting, and is
  * ignored.  Requests never taken by a driver (the frame was dropped,
- * or the interface cannot stamp) are reaped after HWTS_REQ_TIMEOUT.
+ * or the interface cannot stamp) are reaped after HWTS_REQ_TIMEOUT, or
+ * sooner, oldest first, when HWTS_REQ_MAX of them wait.
  *
  * RX.  hwtstamp_rx_set() puts the raw stamp into the mbuf header
  * (m_pkthdr.tstamp_hw, M_TSTAMP_HW) where *_savecontrol() and bpf
@@ -171,6 +172,35 @@ hwts_req_free(struct hwts_req *hr)
 	pool_put(&hwts_pool, hr);
 }
 
+/*
+ * The table is full: drop the oldest request no driver has taken.
+ * Requests for frames sent where nothing stamps them (lo0, a NIC
+ * without time stamping) would otherwise refuse new ones until
+ * reaped.
+ */
+static bool
+hwts_evict(void)
+{
+	struct hwts_req *hr;
+
+	mutex_spin_enter(&hwts_lock);
+	TAILQ_FOREACH(hr, &hwts_reqs, hr_link)
+		if (hr->hr_state == HR_WAITING)
+			break;
+	if (hr != NULL) {
+		TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
+		hwts_nreqs--;
+		if (hr == hwts_cur)
+			hwts_cur = NULL;
+	}
+	mutex_spin_exit(&hwts_lock);
+	if (hr == NULL)
+		return false;
+	hwts_ev_reaped.ev_count++;
+	hwts_req_free(hr);
+	return true;
+}
+
 /* Datagram m of so asks for a hardware TX stamp (socket locked). */
 static void
 hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
@@ -181,7 +211,7 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0)
 		return;
 	RUN_ONCE(&hwts_once, hwts_init);
-	if (hwts_nreqs >= HWTS_REQ_MAX) {
+	if (hwts_nreqs >= HWTS_REQ_MAX && !hwts_evict()) {
 		hwts_ev_full.ev_count++;
 		return;
 	}
