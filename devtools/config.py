@@ -43,14 +43,21 @@ def objdir(src: Path) -> Path:
     return cache() / f"obj-{src.name}"
 
 
+_held_locks: dict[str, object] = {}
+
+
 @contextlib.contextmanager
 def tree_lock() -> Iterator[None]:
-    """One patch/build/boot at a time per tree: concurrent runs queue here."""
+    """One patch/build/boot at a time per tree: concurrent runs queue here.
+    Once taken, the lock is kept until this process exits, so a chain like
+    `invoke unpatch patch kernel vmtest` runs as one unit."""
     lock = cache() / f"lock-{netbsdsrcdir().name}"
-    with open(lock, "w") as f:
+    if str(lock) not in _held_locks:
+        f = open(lock, "w")
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             print(f"waiting for another run on {netbsdsrcdir()} (lock {lock})", flush=True)
             fcntl.flock(f, fcntl.LOCK_EX)
-        yield
+        _held_locks[str(lock)] = f  # closed (and released) when the process exits
+    yield
