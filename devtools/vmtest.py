@@ -110,7 +110,9 @@ def boot_and_watch(qemu: str, iso: Path, timeout: int, log: Path) -> ConsoleRepo
                 request = report.feed(text)
                 if request:
                     net.send_udp(request.proto, request.port, request.count)
-                    _echo(f"host: sent {request.count} {request.proto} datagrams to port {request.port}"
+                    what = "PTPv2 Sync frames from sequenceId" if request.proto == "ptp2" else \
+                        f"{request.proto} datagrams to port"
+                    _echo(f"host: sent {request.count} {what} {request.port}"
                           f" ({net.received} frames from the guest so far)", start)
                 after = (len(report.passed), len(report.failed), len(report.skipped), report.booted)
                 if before != after or report.panic or text.startswith(("@@INFO", "@@BENCH")):
