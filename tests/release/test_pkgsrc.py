@@ -155,7 +155,7 @@ def test_checker_catches_broken_copy(released: Released, tree: Path, case: str) 
 
 def test_patch_sha1_ignores_rcs_id_lines() -> None:
     body = b"--- a/x.c.orig\n+++ b/x.c\n@@ -1 +1 @@\n-a\n+b\n"
-    with_id = b"$NetBSD: patch-x.c,v 1.2 2026/01/01 00:00:00 u Exp $\n\n" + body
+    with_id = b"$" + b"NetBSD: patch-x.c,v 1.2 2026/01/01 00:00:00 u Exp $\n\n" + body  # split: not an upstream id
     assert patch_sha1(with_id) == hashlib.sha1(b"\n" + body).hexdigest()
     assert patch_sha1(with_id) == patch_sha1(b"$NetBSD$\n\n" + body)
 

@@ -573,6 +573,39 @@ so_tstamp_tx_handoff(struct mbuf *m)
 	m_tag_delete(m, mt);
 }
 
+/*
+ * Append a finished record to the socket's error queue, charged with the
+ * receive queue against SO_RCVBUF, like Linux.  A record that does not fit
+ * is freed and counted.  The hardware stamp code (net/if_hwtstamp.c)
+ * queues its records here too.  Returns 0 or ENOBUFS.
+ */
+int
+so_tstamp_errq_append(struct socket *so, struct mbuf *rec)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	u_long size;
+
+	KASSERT(solocked(so));
+	size = tstamp_recsize(rec);
+	if (st == NULL ||
+	    st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat) {
+		if (st != NULL)
+			st->st_errqdrops++;
+		atomic_inc_64(&so_tstamp_errq_drops);
+		m_freem(rec);
+		return ENOBUFS;
+	}
+	st->st_errqcc += size;
+	rec->m_nextpkt = NULL;
+	if (st->st_errqtail != NULL)
+		st->st_errqtail->m_nextpkt = rec;
+	else
+		st->st_errq = rec;
+	st->st_errqtail = rec;
+	sorwakeup(so);
+	return 0;
+}
+
 static void
 tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 {
@@ -580,7 +613,6 @@ tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 	struct sock_extended_err ee;
 	struct scm_timestamping sts;
 	struct mbuf *rec = NULL, **mp = &rec, **eep;
-	u_long size;
 	int level, type;
 
 	if (tx->tx_flags & SOF_TIMESTAMPING_SOFTWARE) {
@@ -608,18 +640,7 @@ tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 	*mp = tx->tx_payload;
 	tx->tx_payload = NULL;
 
-	/* Charged with the receive queue against SO_RCVBUF, like Linux. */
-	size = tstamp_recsize(rec);
-	if (st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat)
-		goto drop;
-	st->st_errqcc += size;
-	rec->m_nextpkt = NULL;
-	if (st->st_errqtail != NULL)
-		st->st_errqtail->m_nextpkt = rec;
-	else
-		st->st_errq = rec;
-	st->st_errqtail = rec;
-	sorwakeup(so);
+	(void)so_tstamp_errq_append(so, rec);
 	return;
  drop:
 	st->st_errqdrops++;

@@ -470,8 +470,8 @@ hwtstamp_tx_discard(struct m_tag *mt)
 /*
  * The error queue record of a hardware TX stamp: SCM_TIMESTAMPING with
  * ts[2] (if RAW_HARDWARE is reported), IP_RECVERR or IPV6_RECVERR, the
- * payload.  Queued and charged to SO_RCVBUF like the software records
- * of kern/uipc_tstamp.c, which reads and uncharges them.
+ * payload.  Queued and charged to SO_RCVBUF by so_tstamp_errq_append()
+ * of kern/uipc_tstamp.c, which also reads and uncharges them.
  */
 static void
 hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
@@ -479,8 +479,7 @@ hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
 	struct so_tstamp *st = so->so_tstamp;
 	struct sock_extended_err ee;
 	struct scm_timestamping sts;
-	struct mbuf *rec = NULL, **mp = &rec, *m;
-	u_long size = 0;
+	struct mbuf *rec = NULL, **mp = &rec;
 	bool v6;
 
 	KASSERT(solocked(so));
@@ -506,19 +505,10 @@ hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
 		goto drop;
 	(*mp)->m_next = hr->hr_payload;
 	hr->hr_payload = NULL;
-	for (m = rec; m != NULL; m = m->m_next)
-		size += MSIZE + ((m->m_flags & M_EXT) ? m->m_ext.ext_size : 0);
-	if (st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat)
-		goto drop;
-	st->st_errqcc += size;
-	rec->m_nextpkt = NULL;
-	if (st->st_errqtail != NULL)
-		st->st_errqtail->m_nextpkt = rec;
+	if (so_tstamp_errq_append(so, rec) == 0)
+		hwts_ev_stamp.ev_count++;
 	else
-		st->st_errq = rec;
-	st->st_errqtail = rec;
-	sorwakeup(so);
-	hwts_ev_stamp.ev_count++;
+		hwts_ev_qfull.ev_count++;
 	return;
  drop:
 	st->st_errqdrops++;

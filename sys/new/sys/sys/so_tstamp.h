@@ -114,6 +114,7 @@ void	so_tstamp_senddone(struct socket *);
 int	so_tstamp_errq_receive(struct socket *, struct uio *,
 	    struct mbuf **, int *);
 int	so_tstamp_poll(struct socket *, int);
+int	so_tstamp_errq_append(struct socket *, struct mbuf *);
 
 /* Protocols (netinet, netinet6) */
 struct mbuf **so_tstamp_savecontrol(struct socket *, struct mbuf *,
