@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 BACKPORTS = Path("/etc/apt/sources.list.d/sotimestamp-backports.list")
-BACKPORTS_LINE = "deb http://deb.debian.org/debian bookworm-backports main\n"
 # name of a command -> package that provides it
 PACKAGES = {
     "grub-mkrescue": "grub-pc-bin", "xorriso": "xorriso", "mformat": "mtools",
@@ -24,6 +23,30 @@ def _qemu_ok() -> bool:
     return '"igb"' in out
 
 
+def _debian_mirror() -> str:
+    """The URI this machine already uses for bookworm (the backports suite
+    lives on the same mirror)."""
+    apt = Path("/etc/apt")
+    for f in sorted(apt.glob("sources.list.d/*.sources")):
+        uris = suites = None
+        for line in f.read_text().splitlines() + [""]:
+            if line.startswith("URIs:"):
+                uris = line.split()[1]
+            elif line.startswith("Suites:"):
+                suites = line.split()[1:]
+            elif not line.strip() and uris and suites:
+                if "bookworm" in suites:
+                    return uris
+                uris = suites = None
+    for f in [apt / "sources.list", *sorted(apt.glob("sources.list.d/*.list"))]:
+        if f.exists():
+            for line in f.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 3 and parts[0] == "deb" and parts[2] == "bookworm":
+                    return parts[1]
+    raise SystemExit("sotimestamp: no bookworm entry in /etc/apt to add bookworm-backports next to")
+
+
 def install_debian_packages() -> None:
     if os.geteuid() != 0:
         raise SystemExit("sotimestamp: `invoke setup` installs Debian packages and must run as root")
@@ -36,7 +59,7 @@ def install_debian_packages() -> None:
     if need_qemu and not any("bookworm-backports" in p.read_text()
                              for p in Path("/etc/apt/sources.list.d").glob("*.list")):
         print(f"setup: adding bookworm-backports ({BACKPORTS})")
-        BACKPORTS.write_text(BACKPORTS_LINE)
+        BACKPORTS.write_text(f"deb {_debian_mirror()} bookworm-backports main\n")
     subprocess.run(["sh", "-c", "echo 'wireshark-common wireshark-common/install-setuid boolean false'"
                     " | debconf-set-selections"], check=True)
     subprocess.run(["apt-get", "update", "-q"], check=True, env=env)
