@@ -88,7 +88,10 @@ def test_capture_count_read_by_tshark_and_capinfos(tmp_path: Path, host: str) ->
     assert f"Number of packets:   {n}" in info
     assert "nanoseconds (9)" in subprocess.run([capinfos, str(out)], capture_output=True, text=True).stdout
     fields = subprocess.run(
-        [tshark, "-r", str(out), "-T", "fields", "-E", "separator=|", "-e", "frame.time_epoch",
+        # -d: the free port may be one Wireshark assigns a protocol (47000 is
+        # "hcrt"), which would leave the payload out of the "data" field.
+        [tshark, "-r", str(out), "-d", f"udp.port=={port},data",
+         "-T", "fields", "-E", "separator=|", "-e", "frame.time_epoch",
          "-e", "udp.dstport", "-e", "data", "-e", "frame.comment", "-e", "ipv6.src" if ":" in host else "ip.src"],
         capture_output=True, text=True, check=True).stdout.splitlines()
     assert len(fields) == n
