@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "hwtstamp_util.h"
+#include "host_request.h"
 
 #define	IFNAME		HW_IFNAME
 #define	ETHERTYPE_PTP	0x88f7
@@ -187,8 +188,7 @@ ATF_TC_BODY(hw_rx_ptp2_from_host_bpf, tc)
 	 * arriving before the driver has read it gets none.
 	 */
 	for (n = 0; n < NFRAMES; n++) {
-		printf("@@SEND ptp2 %u 1\n", 1000 + n);
-		fflush(stdout);
+		host_request("@@SEND ptp2 %u 1\n", 1000 + n);
 		if (bpf_collect(fd, caps + n, 1) != 1)
 			break;
 	}
@@ -253,8 +253,7 @@ ATF_TC_BODY(hw_rx_filter_none_gives_no_stamp, tc)
 	fd = bpf_open(BPF_T_NANOTIME | BPF_T_HWSTAMP);
 	fd2 = bpf_open(BPF_T_NANOTIME);
 	clock_gettime(CLOCK_REALTIME, &t0);
-	printf("@@SEND ptp2 %u %d\n", 3000, 4);
-	fflush(stdout);
+	host_request("@@SEND ptp2 %u %d\n", 3000, 4);
 	n = bpf_collect(fd, caps, 4);
 	ATF_REQUIRE_EQ(n, 4);
 	for (i = 0; i < n; i++)

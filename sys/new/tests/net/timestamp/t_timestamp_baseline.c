@@ -23,6 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host_request.h"
+
 static int
 udp_socket(int family, const char *addr, in_port_t *port)
 {
@@ -136,8 +138,7 @@ host_case(int family, const char *proto)
 
 	s = udp_socket(family, family == AF_INET ? "0.0.0.0" : "::", &port);
 	gettimeofday(&before, NULL);
-	printf("@@SEND %s %u 1\n", proto, (unsigned)port);
-	fflush(stdout);
+	host_request("@@SEND %s %u 1\n", proto, (unsigned)port);
 	stamp = recv_stamp(s);
 	gettimeofday(&after, NULL);
 	check_between(&before, &stamp, &after);

@@ -40,6 +40,7 @@
 #include <poll.h>
 #include <stdlib.h>
 
+#include "host_request.h"
 #include "tstamp_util.h"
 
 #define	ALLRX	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
@@ -564,9 +565,8 @@ from_host(int af, int port)
 	    ALLRX | SOF_TIMESTAMPING_RX_HARDWARE |
 	    SOF_TIMESTAMPING_RAW_HARDWARE);
 	before = now_ns(CLOCK_REALTIME);
-	printf("@@SEND %s %d %d\n", af == AF_INET ? "udp4" : "udp6", port,
-	    COUNT);
-	fflush(stdout);
+	host_request("@@SEND %s %d %d\n", af == AF_INET ? "udp4" : "udp6",
+	    port, COUNT);
 	for (i = 0; i < COUNT; i++) {
 		ATF_REQUIRE_MSG(wait_readable(rs, 60000),
 		    "frame %d of %d from the host never came", i, COUNT);

@@ -555,7 +555,7 @@ ATF_TC_BODY(txtimestamp_fuzz, tc)
 			cm->cmsg_level = SOL_SOCKET;
 			cm->cmsg_type = SO_TIMESTAMPING;
 			cm->cmsg_len = random() % 4 ?
-			    CMSG_LEN(sizeof(int)) : random() % 40;
+			    CMSG_LEN(sizeof(int)) : (socklen_t)(random() % 40);
 			v = random() % 2 ? SOF_TIMESTAMPING_TX_SOFTWARE :
 			    (int)random();
 			memcpy(CMSG_DATA(cm), &v, sizeof(v));
