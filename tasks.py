@@ -116,5 +116,20 @@ def pkglint(c, fix=False):
     pkglint_mod.run(cfg.PROJECT, fix=fix)
 
 
-# --- anita -----------------------------------------------------------------
-# (not written yet: `sets` and `anita` come with the anita issue)
+# --- release sets and anita ----------------------------------------------
+
+@task
+def sets(c):
+    """build.sh release from the patched tree (bridges applied first) into the cache:
+    sets with the patched GENERIC and our ATF tests, and installation/cdrom/boot-com.iso."""
+    from devtools import sets as sets_mod
+    with cfg.tree_lock():
+        sets_mod.build_sets(cfg.netbsdsrcdir())
+
+
+@task
+def unbridge(c):
+    """Reverse the build bridges `invoke sets` applied (the SQLite amalgamation)."""
+    from devtools import bridges
+    with cfg.tree_lock():
+        bridges.reverse(cfg.netbsdsrcdir())
