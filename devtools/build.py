@@ -151,7 +151,9 @@ def guest_libs(src: Path) -> Path:
     nbmake = str(config.tooldir() / "bin" / "nbmake")
     start = time.monotonic()
     for subdir, targets in GUEST_LIB_DIRS:
-        for target in targets.split():
+        # `obj` first: without its object directory make builds in the
+        # source tree (and a later build.sh would pick those objects up).
+        for target in ["obj", *targets.split()]:
             run_logged([nbmake, f"-j{JOBS}", target], cwd=src / subdir,
                        log_name=f"guestlibs-{src.name}-{subdir.replace('/', '_')}-{target}",
                        env=env, what=f"guest libraries: {subdir}: {target}", quiet=True)

@@ -1,0 +1,338 @@
+"""`invoke anita`: install the release of `invoke sets` with anita, pkg_add our
+packages in the installed system, run our ATF tests and py-sotimestamp's
+pytest suite there, and count.
+
+anita (github:gson1703/anita, not on PyPI under that name) is taken from a
+git repository named by ANITA_SRC at a pinned commit and installed into this
+Python environment.  anita installs with sysinst from the release's
+boot-com.iso (TCG: this kernel hangs under KVM here) and keeps the disk image
+(persist), so a rerun boots the installed system without installing again.
+
+At boot the guest gets, besides its disk:
+  - an ISO with the packages, the Python test suite and pytest (cd0);
+  - an igb NIC (wm0) whose other end is devtools/hostnet.py on 127.0.0.1,
+    which answers the tests' "@@SEND" requests on the serial console.
+"""
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devtools import config, sets
+from devtools.tree import TreeError
+
+ANITA_COMMIT = "f3e8b3d074f0a2637da2a77fe53a3ef850d854e6"  # "Fix incorrect exit status from anita test"
+INSTALL_SETS = ["kern-GENERIC", "modules", "base", "etc", "comp", "misc", "tests", "man", "text"]
+MEMORY = "512M"
+DISK = "4G"
+# Our tests plus the tree's own socket tests; --full runs all of /usr/tests.
+ATF_DIRS = ["net/timestamp", "net/net"]
+GUEST_PY = "/usr/pkg/bin/python3.11"
+PYTEST_DISTS = ["pytest", "pluggy", "iniconfig", "packaging", "pygments"]
+
+_SEND = re.compile(rb"@@SEND (udp4|udp6|ptp2) (\d+) (\d+)")
+_PANIC = re.compile(rb"panic: |uvm_fault\(|db\{\d+\}> ")
+_PYTEST_SUMMARY = re.compile(r"=+ (.*?) in [\d.]+s.* =+")
+
+
+# --- anita itself --------------------------------------------------------------
+
+def install_anita() -> None:
+    """anita.py at the pinned commit into this environment's site-packages."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    dest = site / "anita.py"
+    if dest.exists() and ANITA_COMMIT in dest.read_text(errors="replace")[:200]:
+        return
+    src = os.environ.get("ANITA_SRC")
+    if not src:
+        raise TreeError("anita is not installed: set ANITA_SRC to a git repository of "
+                        "github:gson1703/anita (e.g. a fetched mirror) to install it at "
+                        f"{ANITA_COMMIT[:7]}")
+    res = subprocess.run(["git", "--git-dir" if Path(src, "HEAD").exists() else "-C", src,
+                          "show", f"{ANITA_COMMIT}:anita.py"], capture_output=True)
+    if res.returncode != 0:
+        raise TreeError(f"ANITA_SRC={src}: no anita.py at commit {ANITA_COMMIT[:7]}: "
+                        f"{res.stderr.decode(errors='replace').strip()}")
+    dest.write_bytes(f"# anita {ANITA_COMMIT} (installed by sotimestamp)\n".encode() + res.stdout)
+    print(f"anita {ANITA_COMMIT[:7]} installed into {site}", flush=True)
+
+
+def _anita():  # type: ignore[no-untyped-def]
+    install_anita()
+    import anita
+    return anita
+
+
+def workdir(src: Path) -> Path:
+    return config.cache() / f"anita-{src.name}"
+
+
+@contextlib.contextmanager
+def _console_to(log: Path):  # type: ignore[no-untyped-def]
+    """anita echoes the console to sys.stdout: send it to our log instead."""
+    with open(log, "a") as f, contextlib.redirect_stdout(f):
+        yield
+
+
+def make_anita(src: Path, vmm_args: list[str], log: Path):  # type: ignore[no-untyped-def]
+    anita = _anita()
+    dist = anita.distribution(str(sets.amd64_dir(src)) + "/", sets=INSTALL_SETS)
+    with _console_to(log):
+        return anita.Anita(dist, workdir=str(workdir(src)), vmm="qemu", vmm_args=vmm_args,
+                           disk_size=DISK, memory_size=MEMORY, persist=True)
+
+
+def discard_image(src: Path) -> None:
+    image = workdir(src) / "wd0.img"
+    if image.exists():
+        image.unlink()
+        print(f"anita: removed {image}", flush=True)
+
+
+def install(src: Path, log: Path) -> float:
+    """sysinst install into wd0.img unless it is there; seconds taken (0: reused)."""
+    if (workdir(src) / "wd0.img").exists():
+        print(f"anita: installed image {workdir(src) / 'wd0.img'} reused", flush=True)
+        return 0.0
+    a = make_anita(src, [], log)
+    start = time.monotonic()
+    print(f"anita install: sets {','.join(INSTALL_SETS)} (console: {log})", flush=True)
+    with _console_to(log):
+        a.install()
+    took = time.monotonic() - start
+    print(f"anita install: done in {took / 60:.1f} min", flush=True)
+    return took
+
+
+# --- what the guest gets -------------------------------------------------------
+
+def pytest_wheels(dest: Path) -> None:
+    """pytest and its pure-Python dependencies, unpacked for PYTHONPATH."""
+    wheels = config.cache() / "downloads" / "guest-wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    if not list(wheels.glob("pytest-*.whl")):
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
+                        "--python-version", "3.11", "--platform", "any", "--implementation", "py",
+                        "-d", str(wheels), "pytest"], check=True)
+    for whl in sorted(wheels.glob("*.whl")):
+        with zipfile.ZipFile(whl) as z:
+            z.extractall(dest)
+
+
+def guest_tests(dest: Path) -> None:
+    """tests/python and what it reads (sys/ABI.md), in the project's layout."""
+    shutil.copytree(config.PROJECT / "tests" / "python", dest / "tests" / "python",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (dest / "sys").mkdir()
+    shutil.copy2(config.PROJECT / "sys" / "ABI.md", dest / "sys" / "ABI.md")
+    (dest / "pytest.ini").write_text("[pytest]\ntestpaths = tests/python\naddopts = -ra -p no:cacheprovider\n")
+
+
+def make_extras_iso(packages: list[Path], out: Path) -> Path:
+    stage = out.parent / "extras"
+    shutil.rmtree(stage, ignore_errors=True)
+    (stage / "packages").mkdir(parents=True)
+    for p in packages:
+        shutil.copy2(p, stage / "packages" / p.name)
+    pytest_wheels(stage / "pylib")
+    guest_tests(stage / "pytests")
+    subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "SOTSEXTRAS", "-o", str(out), str(stage)],
+                   check=True)
+    return out
+
+
+# --- the run in the guest ------------------------------------------------------
+
+@dataclass
+class Tally:
+    passed: list[str] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def check(self, name: str, ok: bool, why: str = "") -> None:
+        (self.passed.append(name) if ok else self.failed.append((name, why)))
+        print(f"{'ok' if ok else 'FAIL'} {name}{'' if ok else ': ' + why}", flush=True)
+
+    def summary(self) -> str:
+        return f"{len(self.passed)} passed, {len(self.failed)} failed"
+
+
+def atf_csv(text: str, tally: Tally) -> None:
+    """Count `atf-report -o csv` lines: tc, program, case, result[, reason]."""
+    for row in csv.reader(io.StringIO(text)):
+        if len(row) >= 4 and row[0] == "tc":
+            name = f"atf {row[1]}:{row[2]}"
+            reason = row[4] if len(row) > 4 else ""
+            if row[3] in ("passed", "expected_failure"):
+                tally.passed.append(name)
+            elif row[3] == "skipped":
+                tally.skipped.append((name, reason))
+            else:
+                tally.failed.append((name, f"{row[3]} {reason}".strip()))
+        elif len(row) >= 3 and row[0] == "tp" and row[2] not in ("passed", ""):
+            tally.failed.append((f"atf {row[1]}", f"test program {row[2]}"))
+
+
+def pytest_counts(output: str) -> dict[str, int]:
+    """{'passed': N, 'failed': N, ...} from pytest's last summary line."""
+    lines = [m.group(1) for m in _PYTEST_SUMMARY.finditer(output)]
+    if not lines:
+        return {}
+    counts: dict[str, int] = {}
+    for part in lines[-1].split(","):
+        m = re.match(r"\s*(\d+) (\w+)", part)
+        if m:
+            key = {"error": "errors", "warning": "warnings"}.get(m.group(2), m.group(2))
+            counts[key] = int(m.group(1))
+    return counts
+
+
+class GuestShell:
+    """A root shell on the serial console that answers @@SEND on the way."""
+
+    def __init__(self, anita_mod, child, net, log) -> None:  # type: ignore[no-untyped-def]
+        self.child, self.net, self.log = child, net, log
+        prompt = anita_mod.gen_shell_prompt()
+        child.send("exec /bin/sh\n")
+        child.expect(r"# ")
+        child.send("PS1=" + anita_mod.quote_prompt(prompt) + "\n")
+        self.prompt = re.escape(prompt).encode()
+        child.expect(self.prompt)
+
+    def run(self, cmd: str, timeout: int = 600) -> tuple[int, str]:
+        self.child.send(cmd + "\n")
+        out = bytearray()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TreeError(f"guest command timed out after {timeout} s: {cmd[:80]}")
+            i = self.child.expect([self.prompt, _SEND, _PANIC], timeout=left)
+            out += self.child.before
+            if i == 0:
+                break
+            out += self.child.after
+            if i == 1:
+                proto, arg, count = self.child.match.groups()
+                self.net.send_udp(proto.decode(), int(arg), int(count))
+            else:
+                self.child.expect([rb"db\{\d+\}> ", rb"\n"], timeout=30)
+                raise TreeError(f"kernel panic in the guest during: {cmd[:80]} (console log {self.log})")
+        self.child.send("echo exit_status=$?=\n")
+        self.child.expect(rb"exit_status=(\d+)=")
+        rc = int(self.child.match.group(1))
+        self.child.expect(self.prompt)
+        return rc, out.decode(errors="replace").replace("\r", "")
+
+
+def marked(output: str, tag: str) -> str:
+    return "\n".join(line[len(tag) + 1:] for line in output.splitlines() if line.startswith(tag + " "))
+
+
+def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally) -> None:
+    t0 = time.monotonic()
+    names = [re.sub(r"-[0-9][^-]*$", "", p) for p in packages]
+    sh.run("mount -t cd9660 -o ro /dev/cd0a /mnt || mount | grep -q /mnt")
+    sh.run("pkg_info -qe python311 && pkg_delete -r python311; "
+           "pkg_info -qe netbsd-sotimestamp-kernel && pkg_delete netbsd-sotimestamp-kernel; true")
+    rc, out = sh.run("PKG_PATH=/mnt/packages pkg_add -v py311-sotimestamp netbsd-sotimestamp-kernel 2>&1")
+    tally.check("pkg_add py311-sotimestamp netbsd-sotimestamp-kernel (and dependencies)", rc == 0, out[-400:])
+    rc, out = sh.run("pkg_info")
+    listed = [n for n in names if re.search(rf"^{re.escape(n)}-\d", out, re.M)]
+    tally.check(f"pkg_info lists the {len(names)} packages", len(listed) == len(names),
+                f"listed {listed} of {names}")
+    rc, out = sh.run(f"{GUEST_PY} -c 'import sotimestamp, ctypes, pcapng, tqdm; print(sotimestamp.__file__)'")
+    tally.check("python3.11 imports sotimestamp, ctypes, pcapng, tqdm", rc == 0, out[-300:])
+    tally.stages["packages"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    sh.run("ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0")
+    dirs = "." if full else " ".join(ATF_DIRS)
+    print(f"guest: atf-run in /usr/tests: {dirs}", flush=True)
+    rc, out = sh.run(
+        "cd /usr/tests && rm -f /tmp/atf.csv && for d in " + dirs + "; do (cd $d && atf-run); done"
+        " | atf-report -o ticker:- -o csv:/tmp/atf.csv; sed 's/^/@@ATF /' /tmp/atf.csv",
+        timeout=10800 if full else 3600)
+    atf_csv(marked(out, "@@ATF"), tally)
+    tally.stages["atf"] = time.monotonic() - t0
+
+    t0 = time.monotonic()
+    rc, out = sh.run(f"rm -rf /tmp/pytests && cp -R /mnt/pytests /tmp/pytests && cd /tmp/pytests && "
+                     f"PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 {GUEST_PY} -m pytest -q 2>&1; cd /",
+                     timeout=3600)
+    counts = pytest_counts(out)
+    fails = re.findall(r"^FAILED (\S+)", out, re.M) + re.findall(r"^ERROR (\S+)", out, re.M)
+    for line in re.findall(r"^SKIPPED .*$", out, re.M):
+        tally.skipped.append(("pytest", line))
+    tally.passed += [f"pytest #{i}" for i in range(counts.get("passed", 0))]
+    tally.failed += [(f"pytest {f}", "failed") for f in fails]
+    missing = counts.get("failed", 0) + counts.get("errors", 0) - len(fails)
+    tally.failed += [("pytest", "failed (name not shown)")] * max(0, missing)
+    if not counts:
+        tally.failed.append(("pytest", "no summary line: " + out[-300:]))
+    print(f"guest: pytest {counts}", flush=True)
+    tally.stages["pytest"] = time.monotonic() - t0
+
+    rc, out = sh.run("pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel && "
+                     "! pkg_info -qe 'py311-*' && ! test -e /usr/pkg/lib/python3.11 && "
+                     "! test -e /usr/pkg/share/sotimestamp-kernel && echo removed-clean 2>&1")
+    tally.check("pkg_delete removes them cleanly", rc == 0 and "removed-clean" in out, out[-300:])
+    sh.run("umount /mnt")
+
+
+def run(src: Path, packages: list[Path], *, full: bool = False) -> int:
+    from devtools.hostnet import HostNet
+    from devtools.vmtest import qemu_binary
+
+    qemu_binary()  # QEMU >= 8.1 (igb)
+    sets.check_release(src)
+    logs = config.cache() / "logs"
+    logs.mkdir(exist_ok=True)
+    log = logs / f"anita-console-{src.name}.log"
+    log.write_text("")
+    tally = Tally()
+    t0 = time.monotonic()
+    tally.stages["install"] = install(src, log)
+    extras = make_extras_iso(packages, workdir(src) / "extras.iso")
+    net = HostNet()
+    net.start()
+    vmm_args = ["-drive", f"file={extras},format=raw,media=cdrom,readonly=on",
+                "-netdev", net.netdev_arg(), "-device", "igb,netdev=n0,mac=52:54:00:12:34:56"]
+    a = make_anita(src, vmm_args, log)
+    anita = _anita()
+    try:
+        t1 = time.monotonic()
+        with _console_to(log):
+            child = a.boot()
+            a.login()
+        child.logfile_read = open(log, "ab")
+        tally.stages["boot"] = time.monotonic() - t1
+        print(f"anita boot: root shell after {tally.stages['boot']:.0f} s", flush=True)
+        sh = GuestShell(anita, child, net, log)
+        guest_session(sh, [p.name for p in packages], full, tally)
+        with _console_to(log):
+            a.halt()
+    finally:
+        net.close()
+        with contextlib.suppress(Exception):
+            a.cleanup_child()
+    for name, why in tally.failed:
+        print(f"FAILED {name}: {why}")
+    stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in tally.stages.items())
+    print(f"anita: {stages}; total {(time.monotonic() - t0) / 60:.1f} min; "
+          f"{len(tally.skipped)} skipped")
+    print(tally.summary(), flush=True)
+    return 0 if not tally.failed and tally.passed else 1
+

@@ -1,0 +1,376 @@
+"""Binary packages for the anita guest, made by pkgsrc's own pkg_create.
+
+No NetBSD binary packages can be downloaded here and a 2017 pkgsrc cannot
+build our wheel.mk Makefiles, so this does by hand the steps pkgsrc's
+`package` target takes, from our pkgsrc/ files (the filled copies from
+`invoke release`): stage the files into a DESTDIR the way the Makefile's
+install stage would (wheel.mk installs wheels with `installer`), expand the
+PLIST with the PLIST_SUBST values of a Python 3.11 build, check the staged
+files against it (pkgsrc's check-files), and call the real pkg_create with
+the Makefile's COMMENT, DESCR, MESSAGE and DEPENDS and a +BUILD_INFO that
+says NetBSD 7.99.10/x86_64.
+
+pkg_create itself is pkgsrc's (pkgtools/pkg_install), bootstrapped on this
+host from the 2017 pkgsrc tree; see `host_pkg_create`.
+
+Packages made:
+  netbsd-sotimestamp-kernel-V  ours: sysutils/netbsd-sotimestamp-kernel
+  py311-sotimestamp-V          ours: net/py-sotimestamp
+  py311-pcapng-2.1.1           ours: net/py-pcapng (its dependency)
+  py311-tqdm-X                 stand-in for pkgsrc's misc/py-tqdm (a dependency)
+  python311-3.11.2             stand-in for lang/python311: our cross build
+                               (devtools/guestpython.py)
+"""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devtools import config
+from devtools.tree import TreeError
+
+PREFIX = "/usr/pkg"
+PYVERSSUFFIX = "3.11"
+PYPKGPREFIX = "py311"
+PYSITELIB = f"lib/python{PYVERSSUFFIX}/site-packages"
+PYTHONBIN = f"{PREFIX}/bin/python{PYVERSSUFFIX}"
+PYTHON_DEPEND = f"python311>={PYVERSSUFFIX}.0"
+OS_VERSION = "7.99.10"
+# Oldest format the 2015 base pkg_add reads: it refuses packages that claim
+# newer tools.
+PKGTOOLS_VERSION = "20091115"
+PKGSRC_LITE = "nanobox-io/nanobox-pkgsrc-lite"
+
+
+@dataclass
+class Package:
+    pkgname: str
+    pkgpath: str
+    comment: str
+    descr: str
+    stage: Path                      # files live under stage/usr/pkg
+    plist: list[str]                 # paths relative to PREFIX
+    depends: list[str] = field(default_factory=list)
+    message: str | None = None
+    categories: str = ""
+    license: str = ""
+    homepage: str = ""
+
+
+# --- reading our pkgsrc files ------------------------------------------------
+
+def makefile_vars(path: Path) -> dict[str, list[str]]:
+    """VAR= and VAR+= assignments of a pkgsrc Makefile (continuations joined)."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        m = re.match(r"^([A-Z_][A-Z0-9_]*)\s*(\+?)=\s*(.*)$", line)
+        if not m:
+            continue
+        name, plus, value = m.groups()
+        value = value.split("#", 1)[0].strip() if not value.startswith('"') else value.strip()
+        out[name] = (out.get(name, []) if plus else []) + [value]
+    return out
+
+
+def expand(text: str, subst: dict[str, str]) -> str:
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) not in subst:
+            raise TreeError(f"no value for ${{{m.group(1)}}} in {text!r}")
+        return subst[m.group(1)]
+    return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}", one, text)
+
+
+def dependency(value: str, subst: dict[str, str]) -> str:
+    """`${PYPKGPREFIX}-pcapng>=2.1:../../net/py-pcapng` -> `py311-pcapng>=2.1`."""
+    return expand(value.rsplit(":", 1)[0], subst)
+
+
+def pep3147(entry: str) -> str:
+    """What pkgsrc's plist-python.awk makes of .pyc/.pyo lines for Python 3."""
+    m = re.match(r"^(.*/)?([^/]+)\.py([co])$", entry)
+    if not m or not entry.startswith(PYSITELIB + "/"):
+        return entry
+    tag = "" if m.group(3) == "c" else ".opt-1"
+    return f"{m.group(1) or ''}__pycache__/{m.group(2)}.cpython-{PYVERSSUFFIX.replace('.', '')}{tag}.pyc"
+
+
+def read_plist(path: Path, subst: dict[str, str]) -> list[str]:
+    entries = []
+    for line in path.read_text().splitlines():
+        if not line or line.startswith("@comment"):
+            continue
+        if line.startswith("@"):
+            raise TreeError(f"{path}: PLIST command {line.split()[0]} not handled here")
+        entries.append(pep3147(expand(line, subst)))
+    return entries
+
+
+def staged_files(stage: Path) -> list[str]:
+    root = stage / PREFIX.lstrip("/")
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() or p.is_symlink())
+
+
+def check_files(pkg: Package) -> None:
+    """pkgsrc's check-files: the staged files are exactly the PLIST."""
+    staged, listed = set(staged_files(pkg.stage)), set(pkg.plist)
+    if staged != listed:
+        extra, missing = sorted(staged - listed), sorted(listed - staged)
+        raise TreeError(f"{pkg.pkgname}: staged files differ from the PLIST: "
+                        f"not in PLIST {extra[:5]}, not staged {missing[:5]}")
+
+
+# --- staging -----------------------------------------------------------------
+
+def stage_wheel(wheel: Path, stage: Path) -> None:
+    """Install a wheel as wheel.mk does (installer, bytecode levels 0 and 1)."""
+    from installer import install
+    from installer.destinations import SchemeDictionaryDestination
+    from installer.sources import WheelFile
+
+    scheme = {k: f"{PREFIX}/{v}" for k, v in {
+        "purelib": PYSITELIB, "platlib": PYSITELIB, "headers": f"include/python{PYVERSSUFFIX}",
+        "scripts": "bin", "data": ""}.items()}
+    dest = SchemeDictionaryDestination(scheme, interpreter=PYTHONBIN, script_kind="posix",
+                                       bytecode_optimization_levels=(0, 1), destdir=str(stage))
+    with WheelFile.open(wheel) as source:
+        install(source, dest, additional_metadata={})
+    # wheel.mk drops installer's record of where the wheel came from
+    for extra in stage.glob(f"usr/pkg/{PYSITELIB}/*.dist-info/direct_url.json"):
+        extra.unlink()
+
+
+def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str, str]) -> Package:
+    """A wheel.mk package from one of our pkgsrc directories."""
+    mk = makefile_vars(pkgdir / "Makefile")
+    distname = mk["DISTNAME"][0]
+    subst = {"PYSITELIB": PYSITELIB, "PYVERSSUFFIX": PYVERSSUFFIX, "PYPKGPREFIX": PYPKGPREFIX,
+             "DISTNAME": distname, **extra_subst}
+    pkgname = expand(re.sub(r"\$\{DISTNAME:S/\^python-//\}", distname.removeprefix("python-"),
+                            mk["PKGNAME"][0]), subst)
+    stage = work / pkgname
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage_wheel(wheel, stage)
+    # post-install of net/py-sotimestamp: one console script per Python version
+    script = stage / "usr/pkg/bin/sotimestamp"
+    if script.exists():
+        script.rename(script.with_name(f"sotimestamp-{PYVERSSUFFIX}"))
+    dist_info = next((stage / "usr/pkg" / PYSITELIB).glob("*.dist-info")).name
+    subst["WHEEL_INFODIR"] = dist_info
+    message = None
+    if (pkgdir / "MESSAGE").exists():
+        message = expand(re.sub(r"^\$NetBSD\$\n\n?", "", (pkgdir / "MESSAGE").read_text(), flags=re.M), subst)
+    return Package(
+        pkgname=pkgname, pkgpath=f"{pkgdir.parent.name}/{pkgdir.name}", comment=mk["COMMENT"][0],
+        descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=read_plist(pkgdir / "PLIST", subst),
+        depends=[PYTHON_DEPEND] + [dependency(d, subst) for d in mk.get("DEPENDS", [])],
+        message=message, categories=" ".join(mk.get("CATEGORIES", [])),
+        license=" ".join(mk.get("LICENSE", [])), homepage=" ".join(mk.get("HOMEPAGE", [])))
+
+
+def kernel_package(tarball: Path, pkgdir: Path, work: Path) -> Package:
+    """sysutils/netbsd-sotimestamp-kernel: its do-install, GENERATE_PLIST."""
+    mk = makefile_vars(pkgdir / "Makefile")
+    distname = mk["DISTNAME"][0]
+    pkgname = mk["PKGNAME"][0].replace("${DISTNAME}", distname)
+    stage = work / pkgname
+    if stage.exists():
+        shutil.rmtree(stage)
+    share = stage / "usr/pkg/share/sotimestamp-kernel"
+    doc = stage / "usr/pkg/share/doc/sotimestamp-kernel"
+    (share / "conf").mkdir(parents=True)
+    doc.mkdir(parents=True)
+    with tarfile.open(tarball) as tar:
+        tar.extractall(work / "kernel-src", filter="data")
+    wrksrc = work / "kernel-src" / distname
+    if not wrksrc.is_dir():
+        raise TreeError(f"{tarball}: no {distname}/ inside")
+    shutil.copytree(wrksrc, share, dirs_exist_ok=True)
+    shutil.copy2(pkgdir / "files" / "SOTIMESTAMP", share / "conf" / "SOTIMESTAMP")
+    shutil.copy2(pkgdir / "files" / "README.kernel", doc / "README.kernel")
+    message = re.sub(r"^\$NetBSD\$\n\n?", "", (pkgdir / "MESSAGE").read_text(), flags=re.M)
+    return Package(pkgname=pkgname, pkgpath="sysutils/netbsd-sotimestamp-kernel", comment=mk["COMMENT"][0],
+                   descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=staged_files(stage),
+                   message=message, categories="sysutils", license=mk["LICENSE"][0])
+
+
+def tree_package(pkgname: str, pkgpath: str, comment: str, descr: str, stage: Path,
+                 depends: list[str] | None = None) -> Package:
+    """A stand-in for a pkgsrc package we do not carry: PLIST is what was staged."""
+    return Package(pkgname=pkgname, pkgpath=pkgpath, comment=comment, descr=descr, stage=stage,
+                   plist=staged_files(stage), depends=depends or [])
+
+
+# --- pkg_create ----------------------------------------------------------------
+
+def host_pkg_create() -> Path:
+    """pkgsrc's pkg_create for this host, from the pkgsrc bootstrap (cached).
+
+    The bootstrap builds pkg_install in its first stage; with the 2017 tree
+    of github:nanobox-io/nanobox-pkgsrc-lite it stops later, at devel/zlib
+    (not in that tree), so pkg_create is taken from the bootstrap's work
+    directory whether or not the whole bootstrap finished."""
+    prefix = config.cache() / "pkgtools"
+    tool = prefix / "sbin" / "pkg_create"
+    if tool.exists():
+        return tool
+    pkgsrc = Path(os.environ.get("PKGSRCDIR", ""))
+    if not (pkgsrc / "bootstrap" / "bootstrap").is_file():
+        raise TreeError(f"no pkg_create in {prefix}: set PKGSRCDIR to a pkgsrc tree "
+                        f"(e.g. a checkout of github:{PKGSRC_LITE}) to bootstrap it")
+    work = config.cache() / "pkgtools-work"
+    shutil.rmtree(work, ignore_errors=True)
+    log = config.cache() / "logs" / "pkgsrc-bootstrap.log"
+    log.parent.mkdir(exist_ok=True)
+    print(f"pkgsrc bootstrap for pkg_create (log {log})", flush=True)
+    # The 2017 bootstrap wants a BSD-compatible echo (bash) and tolerates
+    # today's gcc only with -fcommon.
+    with open(log, "w") as out:
+        subprocess.run(["./bootstrap", "--unprivileged", "--prefix", str(work / "prefix"),
+                        "--workdir", str(work), "--make-jobs", "2"], cwd=pkgsrc / "bootstrap",
+                       stdout=out, stderr=subprocess.STDOUT,
+                       env={**os.environ, "SH": "/bin/bash", "CFLAGS": "-O2 -fcommon -w"})
+    built = work / "sbin" / "pkg_create"
+    if not built.exists():
+        raise TreeError(f"the pkgsrc bootstrap built no pkg_create; see {log}")
+    tool.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(built, tool)
+    return tool
+
+
+def build_info(pkg: Package) -> str:
+    info = {
+        "BUILD_DATE": time.strftime("%Y-%m-%d %H:%M:%S +0000", time.gmtime()),
+        "CATEGORIES": pkg.categories, "HOMEPAGE": pkg.homepage, "LICENSE": pkg.license,
+        "LOCALBASE": PREFIX, "MACHINE_ARCH": "x86_64", "MACHINE_GNU_ARCH": "x86_64",
+        "OPSYS": "NetBSD", "OS_VERSION": OS_VERSION, "PKGPATH": pkg.pkgpath,
+        "PKGTOOLS_VERSION": PKGTOOLS_VERSION, "PKG_SYSCONFBASEDIR": f"{PREFIX}/etc",
+    }
+    return "".join(f"{k}={v}\n" for k, v in info.items() if v)
+
+
+def pkg_create(pkg: Package, out_dir: Path) -> Path:
+    check_files(pkg)
+    meta = pkg.stage.parent / f"{pkg.pkgname}.meta"
+    shutil.rmtree(meta, ignore_errors=True)
+    meta.mkdir()
+    (meta / "comment").write_text(pkg.comment.strip('"') + "\n")
+    (meta / "descr").write_text(pkg.descr)
+    (meta / "build-info").write_text(build_info(pkg))
+    (meta / "build-version").write_text(f"{pkg.pkgpath}: sotimestamp devtools/guestpkgs.py\n")
+    plist = [f"@name {pkg.pkgname}"] + [f"@pkgdep {d}" for d in pkg.depends] + sorted(pkg.plist)
+    (meta / "plist").write_text("\n".join(plist) + "\n")
+    root = pkg.stage / PREFIX.lstrip("/")
+    size = sum((root / p).lstat().st_size for p in pkg.plist)
+    (meta / "size-pkg").write_text(f"{size}\n")
+    out = out_dir / f"{pkg.pkgname}.tgz"
+    # Owner and group by number 0 (this host has no group "wheel").
+    cmd = [str(host_pkg_create()), "-u", "root", "-g", "root",
+           "-B", str(meta / "build-info"), "-b", str(meta / "build-version"),
+           "-c", str(meta / "comment"), "-d", str(meta / "descr"), "-f", str(meta / "plist"),
+           "-s", str(meta / "size-pkg"), "-I", PREFIX, "-p", str(root)]
+    if pkg.message:
+        (meta / "message").write_text(pkg.message)
+        cmd += ["-D", str(meta / "message")]
+    res = subprocess.run([*cmd, str(out)], capture_output=True, text=True)
+    if res.returncode != 0 or not out.exists():
+        raise TreeError(f"pkg_create {pkg.pkgname} failed: {res.stderr.strip()}")
+    return out
+
+
+# --- all of them -----------------------------------------------------------------
+
+TQDM_VERSION = "4.67.1"
+PCAPNG_SDIST = "python-pcapng-2.1.1.tar.gz"
+
+
+def _pip(*args: str) -> None:
+    import sys
+    subprocess.run([sys.executable, "-m", "pip", "-q", *args], check=True)
+
+
+def _distinfo_sha512(distinfo: Path, name: str) -> str:
+    m = re.search(rf"^SHA512 \({re.escape(name)}\) = (\w+)$", distinfo.read_text(), re.M)
+    if not m:
+        raise TreeError(f"{distinfo}: no SHA512 for {name}")
+    return m.group(1)
+
+
+def pcapng_wheel(pkgsrc: Path, downloads: Path) -> Path:
+    """The wheel pkgsrc would build from the distfile its distinfo names."""
+    import hashlib
+    sdist = downloads / PCAPNG_SDIST
+    if not sdist.exists():
+        _pip("download", "--no-deps", "--no-binary=:all:", "-d", str(downloads), "python-pcapng==2.1.1")
+    want = _distinfo_sha512(pkgsrc / "net/py-pcapng/distinfo", PCAPNG_SDIST)
+    if hashlib.sha512(sdist.read_bytes()).hexdigest() != want:
+        raise TreeError(f"{sdist}: SHA512 differs from net/py-pcapng/distinfo")
+    wheels = downloads / "pcapng-wheel"
+    found = list(wheels.glob("python_pcapng-2.1.1-*.whl"))
+    if not found:
+        _pip("wheel", "--no-deps", "-w", str(wheels), str(sdist))
+        found = list(wheels.glob("python_pcapng-2.1.1-*.whl"))
+    return found[0]
+
+
+def tqdm_wheel(downloads: Path) -> Path:
+    found = list(downloads.glob(f"tqdm-{TQDM_VERSION}-*.whl"))
+    if not found:
+        _pip("download", "--no-deps", "--only-binary=:all:", "-d", str(downloads), f"tqdm=={TQDM_VERSION}")
+        found = list(downloads.glob(f"tqdm-{TQDM_VERSION}-*.whl"))
+    return found[0]
+
+
+def build_all(src: Path, out: Path) -> list[Path]:
+    """The five packages into out/ (rebuilt each time: they are small but
+    python311, which takes ~1 min to pack)."""
+    from devtools import guestpython, release
+
+    work = config.cache() / "guestpkgs-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    downloads = config.cache() / "downloads"
+    downloads.mkdir(exist_ok=True)
+    rel = release.release(config.PROJECT, allow_dirty=True, dist=work / "dist", with_kernel=False)
+    pkgsrc = work / "pkgsrc"
+    with tarfile.open(next(p for p in rel.files if p.name.startswith("pkgsrc-sotimestamp-"))) as tar:
+        tar.extractall(pkgsrc, filter="data")
+    wheel = next(p for p in rel.files if p.suffix == ".whl")
+    kernel_tar = next(p for p in rel.files if p.name.startswith("sotimestamp-kernel-"))
+    py_root = guestpython.build(src)
+    py_stage = work / "python311-stage"
+    shutil.copytree(py_root, py_stage, symlinks=True)
+    tqdm_stage = work / "tqdm-stage"
+    tqdm_whl = tqdm_wheel(downloads)
+    stage_wheel(tqdm_whl, tqdm_stage)
+    tqdm_bin = tqdm_stage / "usr/pkg/bin/tqdm"
+    if tqdm_bin.exists():  # misc/py-tqdm names it per Python version too
+        tqdm_bin.rename(tqdm_bin.with_name(f"tqdm-{PYVERSSUFFIX}"))
+    packages = [
+        tree_package("python311-3.11.2", "lang/python311",
+                     "Interpreted, interactive, object-oriented programming language",
+                     "CPython 3.11.2 cross-built for NetBSD/amd64 with the tree's toolchain\n"
+                     "(sotimestamp devtools/guestpython.py), standing in for lang/python311.\n",
+                     py_stage),
+        tree_package(f"{PYPKGPREFIX}-tqdm-{TQDM_VERSION}", "misc/py-tqdm",
+                     "Fast, Extensible Progress Meter",
+                     "tqdm from its wheel, standing in for pkgsrc's misc/py-tqdm.\n",
+                     tqdm_stage, depends=[PYTHON_DEPEND]),
+        python_package(pcapng_wheel(pkgsrc, downloads), pkgsrc / "net/py-pcapng", work, {}),
+        python_package(wheel, pkgsrc / "net/py-sotimestamp", work, {}),
+        kernel_package(kernel_tar, pkgsrc / "sysutils/netbsd-sotimestamp-kernel", work),
+    ]
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    made = []
+    for pkg in packages:
+        made.append(pkg_create(pkg, out))
+        print(f"package {made[-1].name}: {len(pkg.plist)} files, depends {pkg.depends or '-'}", flush=True)
+    return made
