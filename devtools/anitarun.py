@@ -16,8 +16,6 @@ At boot the guest gets, besides its disk:
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import os
 import re
 import shutil
@@ -170,19 +168,29 @@ class Tally:
 
 
 def atf_csv(text: str, tally: Tally) -> None:
-    """Count `atf-report -o csv` lines: tc, program, case, result[, reason]."""
-    for row in csv.reader(io.StringIO(text)):
-        if len(row) >= 4 and row[0] == "tc":
-            name = f"atf {row[1]}:{row[2]}"
-            reason = row[4] if len(row) > 4 else ""
-            if row[3] in ("passed", "expected_failure"):
+    """Count atf-report CSV lines, each prefixed with its /usr/tests directory:
+    `DIR tc, TIME, PROGRAM, CASE, STATE[, REASON]` and
+    `DIR tp, TIME, PROGRAM, STATE[, REASON]` (atf-report.cpp's csv_writer)."""
+    for line in text.splitlines():
+        directory, _, row = line.partition(" ")
+        kind = row.split(", ", 1)[0]
+        if kind == "tc":
+            parts = row.split(", ", 5)
+            if len(parts) < 5:
+                continue
+            name, state = f"atf {directory}/{parts[2]}:{parts[3]}", parts[4]
+            reason = parts[5] if len(parts) > 5 else ""
+            if state in ("passed", "expected_failure"):
                 tally.passed.append(name)
-            elif row[3] == "skipped":
+            elif state == "skipped":
                 tally.skipped.append((name, reason))
             else:
-                tally.failed.append((name, f"{row[3]} {reason}".strip()))
-        elif len(row) >= 3 and row[0] == "tp" and row[2] not in ("passed", ""):
-            tally.failed.append((f"atf {row[1]}", f"test program {row[2]}"))
+                tally.failed.append((name, f"{state} {reason}".strip()))
+        elif kind == "tp":
+            parts = row.split(", ", 4)
+            if len(parts) >= 4 and parts[3] != "passed":
+                reason = parts[4] if len(parts) > 4 else ""
+                tally.failed.append((f"atf {directory}/{parts[2]}", f"test program {parts[3]} {reason}".strip()))
 
 
 def pytest_counts(output: str) -> dict[str, int]:
@@ -261,10 +269,12 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
     sh.run("ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0")
     dirs = "." if full else " ".join(ATF_DIRS)
     print(f"guest: atf-run in /usr/tests: {dirs}", flush=True)
+    # One atf-run | atf-report per directory (a report reads one run's
+    # stream); each CSV line goes out tagged with its directory.
     rc, out = sh.run(
-        "cd /usr/tests && rm -f /tmp/atf.csv && for d in " + dirs + "; do (cd $d && atf-run); done"
-        " | atf-report -o ticker:- -o csv:/tmp/atf.csv; sed 's/^/@@ATF /' /tmp/atf.csv",
-        timeout=10800 if full else 3600)
+        "rm -f /tmp/atf.csv; for d in " + dirs + "; do (cd /usr/tests/$d && atf-run | "
+        "atf-report -o ticker:- -o csv:/tmp/atf-one.csv; sed \"s|^|$d |\" /tmp/atf-one.csv >> /tmp/atf.csv); "
+        "done; sed 's/^/@@ATF /' /tmp/atf.csv", timeout=10800 if full else 3600)
     atf_csv(marked(out, "@@ATF"), tally)
     tally.stages["atf"] = time.monotonic() - t0
 
