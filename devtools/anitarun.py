@@ -26,18 +26,19 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from devtools import config, sets
 from devtools.tree import TreeError
 
 ANITA_COMMIT = "f3e8b3d074f0a2637da2a77fe53a3ef850d854e6"  # "Fix incorrect exit status from anita test"
-INSTALL_SETS = ["kern-GENERIC", "modules", "base", "etc", "comp", "misc", "tests", "man", "text"]
+# comp: our headers (the Python tests read them); man: our man pages.
+INSTALL_SETS = ["kern-GENERIC", "modules", "base", "etc", "comp", "misc", "tests", "man"]
 MEMORY = "512M"
 DISK = "4G"
 # Our tests plus the tree's own socket tests; --full runs all of /usr/tests.
 ATF_DIRS = ["net/timestamp", "net/net"]
-GUEST_PY = "/usr/pkg/bin/python3.11"
-PYTEST_DISTS = ["pytest", "pluggy", "iniconfig", "packaging", "pygments"]
+STEPS = config.PROJECT / "devtools" / "guest" / "anita-steps.sh"
 
 _SEND = re.compile(rb"@@SEND (udp4|udp6|ptp2) (\d+) (\d+)")
 _PANIC = re.compile(rb"panic: |uvm_fault\(|db\{\d+\}> ")
@@ -76,17 +77,16 @@ def workdir(src: Path) -> Path:
     return config.cache() / f"anita-{src.name}"
 
 
-@contextlib.contextmanager
-def _console_to(log: Path):  # type: ignore[no-untyped-def]
-    """anita echoes the console to sys.stdout: send it to our log instead."""
-    with open(log, "a") as f, contextlib.redirect_stdout(f):
-        yield
+def _console_to(logf: TextIO) -> contextlib.redirect_stdout[TextIO]:
+    """anita echoes the console to the sys.stdout it saw when it was made,
+    and prints its QEMU command lines: both go to our log instead."""
+    return contextlib.redirect_stdout(logf)
 
 
-def make_anita(src: Path, vmm_args: list[str], log: Path):  # type: ignore[no-untyped-def]
+def make_anita(src: Path, vmm_args: list[str], logf: TextIO):  # type: ignore[no-untyped-def]
     anita = _anita()
     dist = anita.distribution(str(sets.amd64_dir(src)) + "/", sets=INSTALL_SETS)
-    with _console_to(log):
+    with _console_to(logf):
         return anita.Anita(dist, workdir=str(workdir(src)), vmm="qemu", vmm_args=vmm_args,
                            disk_size=DISK, memory_size=MEMORY, persist=True)
 
@@ -98,15 +98,15 @@ def discard_image(src: Path) -> None:
         print(f"anita: removed {image}", flush=True)
 
 
-def install(src: Path, log: Path) -> float:
+def install(src: Path, logf: TextIO) -> float:
     """sysinst install into wd0.img unless it is there; seconds taken (0: reused)."""
     if (workdir(src) / "wd0.img").exists():
         print(f"anita: installed image {workdir(src) / 'wd0.img'} reused", flush=True)
         return 0.0
-    a = make_anita(src, [], log)
+    a = make_anita(src, [], logf)
     start = time.monotonic()
-    print(f"anita install: sets {','.join(INSTALL_SETS)} (console: {log})", flush=True)
-    with _console_to(log):
+    print(f"anita install: sets {','.join(INSTALL_SETS)} (console: {logf.name})", flush=True)
+    with _console_to(logf):
         a.install()
     took = time.monotonic() - start
     print(f"anita install: done in {took / 60:.1f} min", flush=True)
@@ -145,6 +145,7 @@ def make_extras_iso(packages: list[Path], out: Path) -> Path:
         shutil.copy2(p, stage / "packages" / p.name)
     pytest_wheels(stage / "pylib")
     guest_tests(stage / "pytests")
+    shutil.copy2(STEPS, stage / "anita-steps.sh")
     subprocess.run(["xorriso", "-as", "mkisofs", "-quiet", "-R", "-V", "SOTSEXTRAS", "-o", str(out), str(stage)],
                    check=True)
     return out
@@ -250,56 +251,49 @@ def marked(output: str, tag: str) -> str:
 
 
 def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally) -> None:
+    step = "sh /mnt/anita-steps.sh"
     t0 = time.monotonic()
     names = [re.sub(r"-[0-9][^-]*$", "", p) for p in packages]
-    sh.run("mount -t cd9660 -o ro /dev/cd0a /mnt || mount | grep -q /mnt")
-    sh.run("pkg_info -qe python311 && pkg_delete -r python311; "
-           "pkg_info -qe netbsd-sotimestamp-kernel && pkg_delete netbsd-sotimestamp-kernel; true")
-    rc, out = sh.run("PKG_PATH=/mnt/packages pkg_add -v py311-sotimestamp netbsd-sotimestamp-kernel 2>&1")
+    rc, out = sh.run("mount -t cd9660 -o ro /dev/cd0a /mnt; test -f /mnt/anita-steps.sh")
+    if rc != 0:
+        raise TreeError(f"the extras ISO is not on cd0 in the guest: {out[-300:]}")
+    sh.run(f"{step} cleanup")
+    rc, out = sh.run(f"{step} add 2>&1")
     tally.check("pkg_add py311-sotimestamp netbsd-sotimestamp-kernel (and dependencies)", rc == 0, out[-400:])
     rc, out = sh.run("pkg_info")
     listed = [n for n in names if re.search(rf"^{re.escape(n)}-\d", out, re.M)]
     tally.check(f"pkg_info lists the {len(names)} packages", len(listed) == len(names),
                 f"listed {listed} of {names}")
-    rc, out = sh.run(f"{GUEST_PY} -c 'import sotimestamp, ctypes, pcapng, tqdm; print(sotimestamp.__file__)'")
-    tally.check("python3.11 imports sotimestamp, ctypes, pcapng, tqdm", rc == 0, out[-300:])
+    rc, out = sh.run(f"{step} imports 2>&1")
+    tally.check("python3.11 imports sotimestamp, ctypes, pcapng, tqdm", rc == 0 and "imports ok" in out,
+                out[-300:])
     tally.stages["packages"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    sh.run("ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0")
+    sh.run(f"{step} net")
     dirs = "." if full else " ".join(ATF_DIRS)
     print(f"guest: atf-run in /usr/tests: {dirs}", flush=True)
-    # One atf-run | atf-report per directory (a report reads one run's
-    # stream); each CSV line goes out tagged with its directory.
-    rc, out = sh.run(
-        "rm -f /tmp/atf.csv; for d in " + dirs + "; do (cd /usr/tests/$d && atf-run | "
-        "atf-report -o ticker:- -o csv:/tmp/atf-one.csv; sed \"s|^|$d |\" /tmp/atf-one.csv >> /tmp/atf.csv); "
-        "done; sed 's/^/@@ATF /' /tmp/atf.csv", timeout=10800 if full else 3600)
+    rc, out = sh.run(f"{step} atf {dirs}", timeout=10800 if full else 3600)
     atf_csv(marked(out, "@@ATF"), tally)
     tally.stages["atf"] = time.monotonic() - t0
 
     t0 = time.monotonic()
-    rc, out = sh.run(f"rm -rf /tmp/pytests && cp -R /mnt/pytests /tmp/pytests && cd /tmp/pytests && "
-                     f"PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 {GUEST_PY} -m pytest -q 2>&1; cd /",
-                     timeout=3600)
+    rc, out = sh.run(f"{step} pytest", timeout=3600)
     counts = pytest_counts(out)
-    fails = re.findall(r"^FAILED (\S+)", out, re.M) + re.findall(r"^ERROR (\S+)", out, re.M)
-    for line in re.findall(r"^SKIPPED .*$", out, re.M):
-        tally.skipped.append(("pytest", line))
+    fails = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, re.M)
+    tally.skipped += [("pytest", line) for line in re.findall(r"^SKIPPED .*$", out, re.M)]
     tally.passed += [f"pytest #{i}" for i in range(counts.get("passed", 0))]
     tally.failed += [(f"pytest {f}", "failed") for f in fails]
-    missing = counts.get("failed", 0) + counts.get("errors", 0) - len(fails)
-    tally.failed += [("pytest", "failed (name not shown)")] * max(0, missing)
+    unnamed = counts.get("failed", 0) + counts.get("errors", 0) - len(fails)
+    tally.failed += [("pytest", "failed (name not shown)")] * max(0, unnamed)
     if not counts:
         tally.failed.append(("pytest", "no summary line: " + out[-300:]))
     print(f"guest: pytest {counts}", flush=True)
     tally.stages["pytest"] = time.monotonic() - t0
 
-    rc, out = sh.run("pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel && "
-                     "! pkg_info -qe 'py311-*' && ! test -e /usr/pkg/lib/python3.11 && "
-                     "! test -e /usr/pkg/share/sotimestamp-kernel && echo removed-clean 2>&1")
+    rc, out = sh.run(f"{step} delete 2>&1")
     tally.check("pkg_delete removes them cleanly", rc == 0 and "removed-clean" in out, out[-300:])
-    sh.run("umount /mnt")
+    sh.run("cd / && umount /mnt")
 
 
 def run(src: Path, packages: list[Path], *, full: bool = False) -> int:
@@ -311,33 +305,31 @@ def run(src: Path, packages: list[Path], *, full: bool = False) -> int:
     logs = config.cache() / "logs"
     logs.mkdir(exist_ok=True)
     log = logs / f"anita-console-{src.name}.log"
-    log.write_text("")
     tally = Tally()
     t0 = time.monotonic()
-    tally.stages["install"] = install(src, log)
-    extras = make_extras_iso(packages, workdir(src) / "extras.iso")
-    net = HostNet()
-    net.start()
-    vmm_args = ["-drive", f"file={extras},format=raw,media=cdrom,readonly=on",
-                "-netdev", net.netdev_arg(), "-device", "igb,netdev=n0,mac=52:54:00:12:34:56"]
-    a = make_anita(src, vmm_args, log)
-    anita = _anita()
-    try:
-        t1 = time.monotonic()
-        with _console_to(log):
-            child = a.boot()
-            a.login()
-        child.logfile_read = open(log, "ab")
-        tally.stages["boot"] = time.monotonic() - t1
-        print(f"anita boot: root shell after {tally.stages['boot']:.0f} s", flush=True)
-        sh = GuestShell(anita, child, net, log)
-        guest_session(sh, [p.name for p in packages], full, tally)
-        with _console_to(log):
-            a.halt()
-    finally:
-        net.close()
-        with contextlib.suppress(Exception):
-            a.cleanup_child()
+    with open(log, "w") as logf:
+        tally.stages["install"] = install(src, logf)
+        extras = make_extras_iso(packages, workdir(src) / "extras.iso")
+        net = HostNet()
+        net.start()
+        vmm_args = ["-drive", f"file={extras},format=raw,media=cdrom,readonly=on",
+                    "-netdev", net.netdev_arg(), "-device", "igb,netdev=n0,mac=52:54:00:12:34:56"]
+        a = make_anita(src, vmm_args, logf)
+        try:
+            t1 = time.monotonic()
+            with _console_to(logf):
+                child = a.boot()
+                a.login()
+            tally.stages["boot"] = time.monotonic() - t1
+            print(f"anita boot: root shell after {tally.stages['boot']:.0f} s", flush=True)
+            sh = GuestShell(_anita(), child, net, log)
+            guest_session(sh, [p.name for p in packages], full, tally)
+            with _console_to(logf):
+                a.halt()
+        finally:
+            net.close()
+            with contextlib.suppress(Exception):
+                a.cleanup_child()
     for name, why in tally.failed:
         print(f"FAILED {name}: {why}")
     stages = ", ".join(f"{k} {v / 60:.1f} min" for k, v in tally.stages.items())

@@ -1,0 +1,54 @@
+#!/bin/sh
+#
+# The steps `invoke anita` runs in the installed NetBSD guest, one per call:
+#	sh /mnt/anita-steps.sh STEP [ARGS]
+# It lives on the extras ISO (mounted on /mnt) so the commands typed on the
+# serial console stay short (a tty line holds 255 characters).
+#
+# Output the host parses: "@@ATF DIR <atf-report csv line>", pytest's own
+# summary line, and "removed-clean".
+
+set -u
+PY=/usr/pkg/bin/python3.11
+PKGS="py311-sotimestamp netbsd-sotimestamp-kernel"
+
+case "$1" in
+cleanup)	# what an interrupted earlier run may have left installed
+	pkg_info -qe python311 && pkg_delete -r python311
+	pkg_info -qe netbsd-sotimestamp-kernel && pkg_delete netbsd-sotimestamp-kernel
+	exit 0
+	;;
+add)
+	PKG_PATH=/mnt/packages pkg_add -v $PKGS
+	;;
+imports)
+	$PY -c 'import ctypes, sotimestamp, pcapng, tqdm; print("imports ok", sotimestamp.__file__)'
+	;;
+net)
+	ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0
+	;;
+atf)	# one atf-run | atf-report per directory (a report reads one run)
+	shift
+	rm -f /tmp/atf.csv
+	for d in "$@"; do
+		(cd /usr/tests/$d && atf-run | atf-report -o ticker:- \
+		    -o csv:/tmp/atf-one.csv)
+		sed "s|^|$d |" /tmp/atf-one.csv >> /tmp/atf.csv
+	done
+	sed 's/^/@@ATF /' /tmp/atf.csv
+	;;
+pytest)
+	rm -rf /tmp/pytests && cp -R /mnt/pytests /tmp/pytests &&
+	cd /tmp/pytests &&
+	PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q 2>&1
+	;;
+delete)
+	pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel &&
+	! pkg_info -qe 'py311-*' && ! test -e /usr/pkg/lib/python3.11 &&
+	! test -e /usr/pkg/share/sotimestamp-kernel && echo removed-clean
+	;;
+*)
+	echo "anita-steps.sh: unknown step $1" >&2
+	exit 2
+	;;
+esac
