@@ -47,8 +47,21 @@ _PYTEST_SUMMARY = re.compile(r"=+ (.*?) in [\d.]+s.* =+")
 
 # --- anita itself --------------------------------------------------------------
 
+# What the anita run needs in this environment besides anita: pexpect (anita's
+# one dependency) and installer (wheel.mk's wheel installer, devtools/guestpkgs.py).
+HOST_REQUIREMENTS = {"pexpect": "pexpect==4.9.0", "installer": "installer==1.1.0"}
+
+
+def install_requirements() -> None:
+    import importlib.util
+    missing = [req for mod, req in HOST_REQUIREMENTS.items() if importlib.util.find_spec(mod) is None]
+    if missing:
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+
+
 def install_anita() -> None:
     """anita.py at the pinned commit into this environment's site-packages."""
+    install_requirements()
     site = Path(sysconfig.get_paths()["purelib"])
     dest = site / "anita.py"
     if dest.exists() and ANITA_COMMIT in dest.read_text(errors="replace")[:200]:

@@ -24,7 +24,7 @@ import sotimestamp
 from sotimestamp import batch as batch_mod
 from sotimestamp import constants as C
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("netbsd"), reason="NetBSD kernel tests")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("netbsd"), reason="needs NetBSD with the sotimestamp kernel (invoke anita runs these)")
 
 INCLUDE = Path("/usr/include")
 GUEST_WM0 = "169.254.1.2"
