@@ -133,3 +133,27 @@ def unbridge(c):
     from devtools import bridges
     with cfg.tree_lock():
         bridges.reverse(cfg.netbsdsrcdir())
+
+
+@task
+def guestpython(c):
+    """Cross-build CPython 3.11.2 (+ libffi, for _ctypes) for the NetBSD guest against
+    the release DESTDIR of `invoke sets`, into a staging root in the cache (usr/pkg/...).
+    No tree lock: it only reads the DESTDIR (a running `invoke sets` holds the lock)."""
+    from devtools import guestpython as guestpython_mod
+    guestpython_mod.build(cfg.netbsdsrcdir())
+
+
+@task(help={"full": "run all of /usr/tests (anita's test mode), not just net/timestamp and net/net",
+            "reinstall": "throw the installed image away and install again"})
+def anita(c, full=False, reinstall=False):
+    """Install the `invoke sets` release with anita (QEMU, igb as wm0), pkg_add our packages,
+    run our ATF tests and the py-sotimestamp suite in the installed system; N passed, N failed."""
+    from devtools import anitarun, guestpkgs
+    with cfg.tree_lock():
+        src = cfg.netbsdsrcdir()
+        if reinstall:
+            anitarun.discard_image(src)
+        anitarun.install_anita()
+        packages = guestpkgs.build_all(src, anitarun.workdir(src) / "packages")
+        raise SystemExit(anitarun.run(src, packages, full=full))
