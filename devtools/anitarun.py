@@ -287,7 +287,15 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
     dirs = "." if full else " ".join(ATF_DIRS)
     print(f"guest: atf-run in /usr/tests: {dirs}", flush=True)
     rc, out = sh.run(f"{step} atf {dirs}", timeout=10800 if full else 3600)
+    before = (len(tally.passed), len(tally.failed), len(tally.skipped))
     atf_csv(marked(out, "@@ATF"), tally)
+    for d in dirs.split():
+        tag = f"atf {d}/"
+        print(f"guest: atf {d}: {sum(n.startswith(tag) for n in tally.passed)} passed, "
+              f"{sum(n.startswith(tag) for n, _ in tally.failed)} failed, "
+              f"{sum(n.startswith(tag) for n, _ in tally.skipped)} skipped", flush=True)
+    if (len(tally.passed), len(tally.failed), len(tally.skipped)) == before:
+        tally.failed.append(("atf", "no results: " + out[-300:]))
     tally.stages["atf"] = time.monotonic() - t0
 
     t0 = time.monotonic()
