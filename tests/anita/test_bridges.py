@@ -2,7 +2,6 @@
 a tree that is not the pinned one, or was changed since, is left untouched."""
 from __future__ import annotations
 
-import hashlib
 import io
 import tarfile
 from pathlib import Path
@@ -11,17 +10,9 @@ import pytest
 
 from devtools import bridges
 from devtools.tree import TreeError
+from tests.loop.conftest import tree_hash
 
 MAKEFILE = "# $NetBSD$\n\nLIB=\tsqlite3\nCFLAGS+=\t-DNDEBUG\n\n.include <bsd.lib.mk>\n"
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 @pytest.fixture

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
 
 PARAM_H = "#define\t__NetBSD_Version__\t{version}\t/* NetBSD */\n"
+
+
+def tree_hash(root: Path) -> str:
+    """Names and contents of everything under root: equal hashes, identical trees."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        h.update(str(p.relative_to(root)).encode())
+        if p.is_file():
+            h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def make_tree(root: Path, version: int = 799001000) -> Path:

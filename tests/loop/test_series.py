@@ -1,7 +1,6 @@
 """The patch series: parsing, state, all-or-nothing apply and reverse."""
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import pytest
@@ -9,16 +8,7 @@ import pytest
 from devtools.series import Series, State, apply_all, reverse_all, states
 from devtools.tree import TreeError, check_pinned, report
 
-from .conftest import make_series, make_tree
-
-
-def tree_hash(root: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted(root.rglob("*")):
-        h.update(str(p.relative_to(root)).encode())
-        if p.is_file():
-            h.update(p.read_bytes())
-    return h.hexdigest()
+from .conftest import make_series, make_tree, tree_hash
 
 
 def test_series_lists_patches_in_order_and_new_files(sysdir: Path) -> None:
