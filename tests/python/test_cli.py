@@ -222,7 +222,9 @@ def test_capture_multicast_group_on_lo(tmp_path: Path) -> None:
     group = "239.255.77.2"
     port = free_port()
     out = tmp_path / "mc.pcapng"
-    proc = subprocess.Popen(CLI + ["capture", f"{group}:{port}", "--group", group, "--iface", "lo",
+    # the loopback interface is "lo" on Linux, "lo0" on the BSDs
+    loopback = next((name for _i, name in socket.if_nameindex() if name.startswith("lo")), "lo")
+    proc = subprocess.Popen(CLI + ["capture", f"{group}:{port}", "--group", group, "--iface", loopback,
                                    "--count", "5", "--duration", "10", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)  # no port probe for a group address: give it time to join
