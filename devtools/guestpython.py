@@ -23,7 +23,12 @@ Source adjustments (none to the NetBSD tree): configure learns the
 `*-*-netbsd*` cross host (uname's answers, as a native build would get them:
 NetBSD 7.99.10, so sys.platform is 'netbsd7'); a CONFIG_SITE answers the
 run-time checks a cross build cannot make; and <assert.h> of the 2015 libc
-predates C11's static_assert macro, hence -Dstatic_assert=_Static_assert.
+predates C11's static_assert macro, hence -Dstatic_assert=_Static_assert; and
+its <stdlib.h> only declares alloca() as a function (gcc's builtin is meant to
+take over, which -std=c11, CPython's choice, turns off), so _ctypes called
+libc's alloca(), whose memory the next call overwrites: every foreign call
+with arguments crashed in ffi_prep_cif on a garbage arg_types[] -- hence
+-Dalloca=__builtin_alloca, and a check that no built object imports alloca.
 
 A finished build leaves a stamp (keyed on the recipe below): a rerun returns
 at once; a failed run starts that stage again from fresh sources.
@@ -52,7 +57,7 @@ BUILD = "x86_64-pc-linux-gnu"
 NETBSD_RELEASE = "7.99.10"  # uname -r of the pinned tree; MACHDEP becomes netbsd7
 JOBS = os.environ.get("SOTIMESTAMP_JOBS", "2")
 # Bump a stage's number when its steps below change (its stamp then no longer matches).
-REVISION = {"libffi": 1, "python": 2}
+REVISION = {"libffi": 2, "python": 3}
 SRC_LIST = Path("/etc/apt/sources.list.d/sotimestamp-src.sources")
 
 
@@ -104,7 +109,13 @@ CONFIGURE_EDITS = [
      '\twasm32-*-* | wasm64-*-*)\n\t\t_host_cpu=$host_cpu\n\t\t;;\n'
      '\t*-*-netbsd*)\n\t\t_host_cpu=$host_cpu\n\t\t;;\n'),
 ]
-CFLAGS_NODIST = "-Dstatic_assert=_Static_assert"
+# libffi's closures: its NetBSD code (PROT_MPROTECT + MAP_REMAPDUP) needs
+# __NetBSD_Version__ >= 7.99.72; older NetBSD falls through to "closure =
+# malloc()", which is not executable (NX heap): every callback (CFUNCTYPE) crashed
+# with SEGV_ACCERR at the trampoline.  FFI_MMAP_EXEC_WRIT (what libffi's configure
+# sets for FreeBSD and OpenBSD) makes it mmap the closures PROT_EXEC.
+LIBFFI_CPPFLAGS = "-DFFI_MMAP_EXEC_WRIT=1"
+CFLAGS_NODIST = "-Dstatic_assert=_Static_assert -Dalloca=__builtin_alloca"
 
 
 class GuestPythonError(TreeError):
@@ -274,7 +285,7 @@ def _cross_env(src: Path) -> dict[str, str]:
 
 def _libffi_configure_args() -> list[str]:
     return [f"--host={HOST}", f"--build={BUILD}", f"--prefix={PREFIX}", "--disable-docs",
-            "--disable-static", "--disable-multi-os-directory"]
+            "--disable-static", "--disable-multi-os-directory", f"CPPFLAGS={LIBFFI_CPPFLAGS}"]
 
 
 def _run(cmd: list[str], cwd: Path, stage: str, step: str, env: dict[str, str]) -> None:
@@ -335,6 +346,7 @@ def build_cpython(src: Path) -> None:
     _run(["make", f"-j{JOBS}"], tree, "python", "make", env)
     _run(["make", "install", f"DESTDIR={staging_root()}"], tree, "python", "install", env)
     _strip(staging_root())
+    _check_no_libc_alloca(staging_root())
     report = module_report()
     _mark_done("python", src, seconds=round(time.monotonic() - start), **asdict(report))
 
@@ -352,6 +364,21 @@ def _strip(root: Path) -> None:
         subprocess.run([tool("strip"), "--strip-unneeded", *map(str, shared)], check=True)
     if archives:
         subprocess.run([tool("strip"), "--strip-debug", *map(str, archives)], check=True)
+
+
+def _check_no_libc_alloca(root: Path) -> None:
+    """alloca must be gcc's builtin: libc's function returns stack memory that
+    the caller's next call reuses (see CFLAGS_NODIST)."""
+    pkg = root / PREFIX.lstrip("/")
+    bad = []
+    for p in sorted([*pkg.glob("bin/*"), *pkg.rglob("*.so*")]):
+        if p.is_file() and not p.is_symlink() and _is_elf(p):
+            out = subprocess.run([tool("readelf"), "--dyn-syms", "-W", str(p)],
+                                 capture_output=True, text=True, check=True).stdout
+            if re.search(r"\bUND\s+alloca\b", out):
+                bad.append(p.name)
+    if bad:
+        raise GuestPythonError(f"these import libc's alloca (must be __builtin_alloca): {', '.join(bad)}")
 
 
 def _is_elf(path: Path) -> bool:
