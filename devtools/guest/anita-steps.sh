@@ -24,7 +24,9 @@ add)
 imports)
 	$PY -c 'import ctypes, sotimestamp, pcapng, tqdm; print("imports ok", sotimestamp.__file__)'
 	;;
-net)
+net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
+	# capture of a burst needs (as an admin recording streams would set)
+	sysctl -w kern.sbmax=16777216 &&
 	ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0
 	;;
 atf)	# one atf-run | atf-report per directory (a report reads one run)

@@ -49,3 +49,8 @@ def wait_tx(sock: socket.socket, n: int, timeout: float = 2.0) -> List[sotimesta
         if len(stamps) < n:
             time.sleep(0.01)
     return stamps
+
+
+def loopback_name() -> str:
+    """The loopback interface: "lo" on Linux, "lo0" on the BSDs."""
+    return next((name for _i, name in socket.if_nameindex() if name.startswith("lo")), "lo")

@@ -15,7 +15,7 @@ import pytest
 
 from sotimestamp.pcapio import COMMENT_PREFIX, read_records
 
-from conftest import need_tool
+from conftest import loopback_name, need_tool
 
 CLI = [sys.executable, "-m", "sotimestamp"]
 
@@ -222,8 +222,7 @@ def test_capture_multicast_group_on_lo(tmp_path: Path) -> None:
     group = "239.255.77.2"
     port = free_port()
     out = tmp_path / "mc.pcapng"
-    # the loopback interface is "lo" on Linux, "lo0" on the BSDs
-    loopback = next((name for _i, name in socket.if_nameindex() if name.startswith("lo")), "lo")
+    loopback = loopback_name()
     proc = subprocess.Popen(CLI + ["capture", f"{group}:{port}", "--group", group, "--iface", loopback,
                                    "--count", "5", "--duration", "10", "-o", str(out)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

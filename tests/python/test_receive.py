@@ -1,6 +1,7 @@
 """Real kernel sockets on loopback: RX stamps, recv_batch, TX stamps, multicast."""
 from __future__ import annotations
 
+import errno
 import socket
 import struct
 import time
@@ -11,7 +12,7 @@ import pytest
 import sotimestamp
 from sotimestamp import batch as batch_mod
 
-from conftest import loopback_pair, wait_tx
+from conftest import loopback_name, loopback_pair, wait_tx
 
 Pair = Tuple[socket.socket, socket.socket]
 
@@ -78,7 +79,7 @@ def test_recv_batch_100_in_two_calls(pair: Pair, monkeypatch: pytest.MonkeyPatch
     if not batch_mod.HAVE_RECVMMSG:
         pytest.skip("no recvmmsg through ctypes on this Python")
     rx, tx = pair
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+    sotimestamp.grow_rcvbuf(rx, 1 << 20)
     sotimestamp.enable(rx)
     syscalls = []
     real = batch_mod._recvmmsg
@@ -184,11 +185,11 @@ def test_multicast_on_lo(group: str, host: str, family: int) -> None:
         rx.settimeout(1.0)
         try:
             tx.bind((host, 0))  # loopback source address only
-            sotimestamp.join_multicast(rx, group, "lo")
-            sotimestamp.multicast_sender(tx, host if family == socket.AF_INET else "lo")
+            sotimestamp.join_multicast(rx, group, loopback_name())
+            sotimestamp.multicast_sender(tx, host if family == socket.AF_INET else loopback_name())
             sotimestamp.enable(rx)
             dest = (group, rx.getsockname()[1]) if family == socket.AF_INET else \
-                (group, rx.getsockname()[1], 0, socket.if_nametoindex("lo"))
+                (group, rx.getsockname()[1], 0, socket.if_nametoindex(loopback_name()))
             tx.sendto(b"mcast", dest)
             pkt = sotimestamp.recv(rx)
         except (OSError, socket.timeout) as exc:
@@ -224,7 +225,7 @@ def test_recv_batch_from_two_threads(pair: Pair) -> None:
     rx2, tx2 = loopback_pair("ipv4")
     with rx2, tx2:
         for sock in (rx, rx2):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            sotimestamp.grow_rcvbuf(sock, 1 << 20)
             sotimestamp.enable(sock)
         for i in range(N):
             tx.sendto(b"a%d" % i, rx.getsockname())
@@ -265,3 +266,30 @@ def test_recv_batch_decodes_hardware_stamp_slot() -> None:
         again = batch_mod._packets(batch, 2)
         assert again[0].source == "hardware" and again[0].hardware_ns == 42_000_000_007
         assert again[0].software_ns == first[0].software_ns and again[1] == first[1]
+
+
+class _RefusingSocket:
+    """A socket whose kernel refuses receive buffers above ``limit`` (BSD ENOBUFS)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.asked, self.size = limit, [], 41600
+
+    def setsockopt(self, level: int, option: int, value: int) -> None:
+        self.asked.append(value)
+        if value > self.limit:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+        self.size = value
+
+    def getsockopt(self, level: int, option: int) -> int:
+        return self.size
+
+
+def test_grow_rcvbuf_halves_until_the_kernel_takes_it() -> None:
+    sock = _RefusingSocket(limit=200_000)
+    assert sotimestamp.grow_rcvbuf(sock, 1 << 20) == 1 << 17  # type: ignore[arg-type]
+    assert sock.asked == [1 << 20, 1 << 19, 1 << 18, 1 << 17]
+
+
+def test_grow_rcvbuf_on_a_real_socket() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        assert sotimestamp.grow_rcvbuf(s, 1 << 20) >= 64 * 1024

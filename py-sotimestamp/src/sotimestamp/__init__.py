@@ -25,6 +25,7 @@ from .core import (
     UnsupportedError,
     disable,
     enable,
+    grow_rcvbuf,
     join_multicast,
     multicast_sender,
     recv,
@@ -38,6 +39,6 @@ except PackageNotFoundError:  # running from a source tree without installing
 
 __all__ = [
     "HAVE_RECVMMSG", "Packet", "Stamps", "TxStamp", "UnsupportedError",
-    "disable", "enable", "for_platform", "join_multicast", "multicast_sender",
+    "disable", "enable", "for_platform", "grow_rcvbuf", "join_multicast", "multicast_sender",
     "parse_control", "recv", "recv_batch", "tx_timestamps",
 ]

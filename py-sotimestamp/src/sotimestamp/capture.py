@@ -11,7 +11,7 @@ from types import FrameType
 from typing import Callable, Counter, Dict, List, Optional, Tuple
 
 from .batch import recv_batch
-from .core import Packet, enable, join_multicast
+from .core import Packet, enable, grow_rcvbuf, join_multicast
 from .endpoint import Endpoint
 from .pcapio import PcapngWriter
 
@@ -34,10 +34,7 @@ def open_receiver(bind: Endpoint, group: Optional[str] = None, iface: Optional[s
     try:
         if group:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
-        except OSError:
-            pass
+        grow_rcvbuf(sock, RCVBUF)
         sock.bind(tuple(bind))
         if group:
             join_multicast(sock, group, iface)

@@ -250,6 +250,26 @@ def tx_timestamps(sock: socket.socket) -> List[TxStamp]:
 _IN6ADDR_ANY = b"\x00" * 16
 
 
+def grow_rcvbuf(sock: socket.socket, want: int) -> int:
+    """Ask for a receive buffer of ``want`` bytes and return what the socket has.
+
+    Linux quietly clamps a large request to ``net.core.rmem_max``; the BSDs
+    refuse it (ENOBUFS above ``kern.sbmax``) and keep their small default
+    (NetBSD: 41600 bytes), which loses datagrams in any burst.  So halve the
+    request until the kernel takes it.
+    """
+    size = want
+    while size >= 64 * 1024:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+            break
+        except OSError as exc:
+            if exc.errno not in (errno.ENOBUFS, errno.EINVAL, errno.EPERM):
+                raise
+            size //= 2
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
 def join_multicast(sock: socket.socket, group: str, interface: Optional[str] = None) -> None:
     """Join ``group`` (IPv4 or IPv6) on ``interface`` (a name like "lo", an index, or,
     for IPv4, the interface's address; default: the kernel's choice).
