@@ -42,7 +42,10 @@ STEPS = config.PROJECT / "devtools" / "guest" / "anita-steps.sh"
 
 _SEND = re.compile(rb"@@SEND (udp4|udp6|ptp2) (\d+) (\d+)")
 _PANIC = re.compile(rb"panic: |uvm_fault\(|db\{\d+\}> ")
-_PYTEST_SUMMARY = re.compile(r"=+ (.*?) in [\d.]+s.* =+")
+# colours and cursor moves of the console (pytest, sysinst)
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+# "=== 3 failed, 150 passed in 41.20s ===", or without the rules under -q
+_PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s\b.*$", re.M)
 
 
 # --- anita itself --------------------------------------------------------------
@@ -256,7 +259,7 @@ class GuestShell:
         self.child.expect(rb"exit_status=(\d+)=")
         rc = int(self.child.match.group(1))
         self.child.expect(self.prompt)
-        return rc, out.decode(errors="replace").replace("\r", "")
+        return rc, _ANSI.sub("", out.decode(errors="replace").replace("\r", ""))
 
 
 def marked(output: str, tag: str) -> str:

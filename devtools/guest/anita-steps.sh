@@ -42,7 +42,7 @@ atf)	# one atf-run | atf-report per directory (a report reads one run)
 pytest)
 	rm -rf /tmp/pytests && cp -R /mnt/pytests /tmp/pytests &&
 	cd /tmp/pytests &&
-	PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q 2>&1
+	PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q --color=no 2>&1
 	;;
 delete)
 	pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel &&

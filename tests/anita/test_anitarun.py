@@ -39,3 +39,8 @@ def test_tally_check_records_both_outcomes() -> None:
     t.check("pkg_add", True)
     t.check("pkg_delete", False, "left /usr/pkg/lib/python3.11")
     assert t.passed == ["pkg_add"] and t.failed == [("pkg_delete", "left /usr/pkg/lib/python3.11")]
+
+
+def test_ansi_colours_are_stripped_before_counting() -> None:
+    coloured = "\x1b[32m\x1b[1m72 passed\x1b[0m, \x1b[33m15 skipped\x1b[0m\x1b[32m in 138.16s (0:02:18)\x1b[0m"
+    assert a.pytest_counts(a._ANSI.sub("", coloured)) == {"passed": 72, "skipped": 15}  # -q: no rules
