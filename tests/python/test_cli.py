@@ -254,8 +254,12 @@ def test_replay_loop_until_sigint(tmp_path: Path) -> None:
     port2 = free_port()
     again = tmp_path / "again.pcapng"
     capture = start_capture("127.0.0.1", port2, again, "--count", "15")
+    # As a Ctrl-C at a terminal finds it: SIGINT at its default.  (A shell's
+    # background job, e.g. `pytest &`, starts with SIGINT ignored, and Python
+    # then installs no KeyboardInterrupt handler.)
     replay = subprocess.Popen(CLI + ["replay", str(original), "--to", f"127.0.0.1:{port2}", "--loop"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert capture.wait(timeout=30) == 0  # three loops arrived
     replay.send_signal(signal.SIGINT)
     _o, err = replay.communicate(timeout=30)
