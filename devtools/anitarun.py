@@ -50,21 +50,23 @@ _PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s\b.*$", re.
 
 # --- anita itself --------------------------------------------------------------
 
-# What the anita run needs in this environment besides anita: pexpect (anita's
-# one dependency) and installer (wheel.mk's wheel installer, devtools/guestpkgs.py).
-HOST_REQUIREMENTS = {"pexpect": "pexpect==4.9.0", "installer": "installer==1.1.0"}
+# What the anita run needs here besides anita: pexpect (anita's one dependency)
+# and installer (wheel.mk's wheel installer, devtools/guestpkgs.py).  Both are
+# pinned in requirements-dev.txt, so the tests that use them run in CI too.
+HOST_MODULES = ("pexpect", "installer")
 
 
-def install_requirements() -> None:
+def check_requirements() -> None:
     import importlib.util
-    missing = [req for mod, req in HOST_REQUIREMENTS.items() if importlib.util.find_spec(mod) is None]
+    missing = [mod for mod in HOST_MODULES if importlib.util.find_spec(mod) is None]
     if missing:
-        subprocess.run([sys.executable, "-m", "pip", "install", "-q", *missing], check=True)
+        raise TreeError(f"missing Python modules {', '.join(missing)}: "
+                        "run `make venv` (requirements-dev.txt pins them)")
 
 
 def install_anita() -> None:
     """anita.py at the pinned commit into this environment's site-packages."""
-    install_requirements()
+    check_requirements()
     site = Path(sysconfig.get_paths()["purelib"])
     dest = site / "anita.py"
     if dest.exists() and ANITA_COMMIT in dest.read_text(errors="replace")[:200]:
