@@ -7,6 +7,8 @@ and the replay's pacing error against the original is printed.  Loopback only.
 """
 from __future__ import annotations
 
+import re
+import select
 import shlex
 import socket
 import subprocess
@@ -14,34 +16,27 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 CLI = [sys.executable, "-m", "sotimestamp"]
 HOST = "127.0.0.1"
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-        return port
+def start_capture(args: List[str], timeout: float = 20.0) -> Tuple["subprocess.Popen[str]", int]:
+    """Run `sotimestamp capture ARGS`; return it and its port once it says it is capturing.
 
-
-def start_capture(args: List[str], port: int, timeout: float = 20.0) -> "subprocess.Popen[bytes]":
-    """Run `sotimestamp capture ARGS` and return once it has bound 127.0.0.1:PORT."""
-    proc = subprocess.Popen(CLI + ["capture"] + args)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((HOST, port))
-            except OSError:
-                time.sleep(0.2)  # bound: give it a moment to turn stamping on
-                return proc
-        time.sleep(0.02)
-    if proc.poll() is None:
+    The capture binds port 0 and says which port the kernel chose: no port is
+    picked here and raced for.  Its summary is shown by `_finish`.
+    """
+    proc = subprocess.Popen(CLI + ["capture"] + args, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline() if select.select([proc.stderr], [], [], timeout)[0] else ""
+    ready = re.match(r"sotimestamp: capturing on .*:(\d+) to ", line)
+    if not ready:
         proc.kill()
-    raise SystemExit(f"sotimestamp capture did not bind {HOST}:{port}")
+        raise SystemExit(f"demo: sotimestamp capture did not start: {line.strip() or f'silent for {timeout:.0f} s'}")
+    sys.stderr.write(line)
+    return proc, int(ready.group(1))
 
 
 def _show(args: List[str], background: bool = False) -> None:
@@ -53,10 +48,18 @@ def _run(args: List[str]) -> None:
     subprocess.run(CLI + args, check=True)
 
 
-def _start_capture(port: int, out: Path, count: int) -> "subprocess.Popen[bytes]":
-    args = [f"{HOST}:{port}", "--count", str(count), "--duration", "60", "-o", str(out)]
+def _start_capture(out: Path, count: int) -> Tuple["subprocess.Popen[str]", int]:
+    args = [f"{HOST}:0", "--count", str(count), "--duration", "60", "-o", str(out)]
     _show(["capture"] + args, background=True)
-    return start_capture(args, port)
+    return start_capture(args)
+
+
+def _finish(proc: "subprocess.Popen[str]", what: str) -> None:
+    """Wait for a capture and show its summary line."""
+    _out, err = proc.communicate(timeout=60)
+    sys.stderr.write(err)
+    if proc.returncode != 0:
+        raise SystemExit(f"demo: {what} failed")
 
 
 def _generate(port: int, count: int) -> None:
@@ -81,21 +84,17 @@ def run(count: int = 1000, keep: Optional[str] = None) -> int:
     original, replayed = workdir / "original.pcapng", workdir / "replayed.pcapng"
 
     print(f"== 1. capture {count} generated datagrams on {HOST} with kernel stamps", flush=True)
-    port = free_port()
-    proc = _start_capture(port, original, count)
+    proc, port = _start_capture(original, count)
     _generate(port, count)
-    if proc.wait(timeout=60) != 0:
-        raise SystemExit("demo: capture failed")
+    _finish(proc, "capture")
 
     print("\n== 2. statistics of the capture", flush=True)
     _run(["stats", str(original)])
 
     print("\n== 3. replay it at the recorded pace into a second capture", flush=True)
-    port2 = free_port()
-    proc = _start_capture(port2, replayed, count)
+    proc, port2 = _start_capture(replayed, count)
     _run(["replay", str(original), "--to", f"{HOST}:{port2}", "--realtime"])
-    if proc.wait(timeout=60) != 0:
-        raise SystemExit("demo: capture of the replay failed")
+    _finish(proc, "capture of the replay")
 
     print("\n== 4. the replay, and its pacing error against the original schedule", flush=True)
     _run(["stats", str(replayed), "--reference", str(original)])

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import pytest
 
@@ -24,31 +26,35 @@ def run(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=timeout)
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_DGRAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+_READY = re.compile(r"^sotimestamp: capturing on \[?([^\]]*?)\]?:(\d+) to ")
 
 
-def start_capture(host: str, port: int, out: Path, *extra: str) -> subprocess.Popen:
-    proc = subprocess.Popen(CLI + ["capture", f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
-                                   "-o", str(out), *extra],
+class CaptureDidNotStart(AssertionError):
+    pass
+
+
+def start_capture(bind: str, out: Path, *extra: str) -> Tuple[subprocess.Popen, int]:
+    """Start `sotimestamp capture BIND` and return it with its port once it says it is capturing.
+
+    BIND with port 0 lets the kernel choose: no port is picked here and then
+    raced for (probing a port by binding it can take it from the capture).
+    """
+    proc = subprocess.Popen(CLI + ["capture", bind, "-o", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # bound once the port is taken
-        with socket.socket(family, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((host, port))
-            except OSError:
-                time.sleep(0.2)  # let it turn stamping on after bind
-                return proc
-        if proc.poll() is not None:
-            raise AssertionError(f"capture exited early: {proc.stderr.read()}")
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError("capture never bound its port")
+    assert proc.stderr is not None
+    if not select.select([proc.stderr], [], [], 20)[0]:
+        proc.kill()
+        raise AssertionError("capture said nothing within 20 s")
+    line = proc.stderr.readline()
+    ready = _READY.match(line)
+    if not ready:
+        proc.kill()
+        raise CaptureDidNotStart(f"capture did not start: {(line + proc.stderr.read()).strip()}")
+    return proc, int(ready.group(2))
+
+
+def any_port(host: str) -> str:
+    return f"[{host}]:0" if ":" in host else f"{host}:0"
 
 
 def send(host: str, port: int, payloads: List[bytes], gap: float = 0.0005) -> None:
@@ -63,8 +69,7 @@ def send(host: str, port: int, payloads: List[bytes], gap: float = 0.0005) -> No
 
 def record(path: Path, payloads: List[bytes], gap: float = 0.0005) -> Path:
     """`sotimestamp capture --count` of ``payloads`` sent to it on 127.0.0.1."""
-    port = free_port()
-    proc = start_capture("127.0.0.1", port, path, "--count", str(len(payloads)))
+    proc, port = start_capture("127.0.0.1:0", path, "--count", str(len(payloads)))
     send("127.0.0.1", port, payloads, gap=gap)
     assert proc.wait(timeout=30) == 0
     return path
@@ -74,9 +79,8 @@ def record(path: Path, payloads: List[bytes], gap: float = 0.0005) -> Path:
 def test_capture_count_read_by_tshark_and_capinfos(tmp_path: Path, host: str) -> None:
     capinfos, tshark = need_tool("capinfos"), need_tool("tshark")
     n = 50
-    port = free_port(host)
     out = tmp_path / "cap.pcapng"
-    proc = start_capture(host, port, out, "--count", str(n))
+    proc, port = start_capture(any_port(host), out, "--count", str(n))
     payloads = [b"datagram %03d " % i + os.urandom(i % 7) for i in range(n)]
     before = time.time_ns()
     send(host, port, payloads)
@@ -108,9 +112,8 @@ def test_capture_count_read_by_tshark_and_capinfos(tmp_path: Path, host: str) ->
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_ends_with_complete_file(tmp_path: Path, sig: signal.Signals) -> None:
-    port = free_port()
     out = tmp_path / "sig.pcapng"
-    proc = start_capture("127.0.0.1", port, out)
+    proc, port = start_capture("127.0.0.1:0", out)
     payloads = [b"keep %d" % i for i in range(300)]
     send("127.0.0.1", port, payloads, gap=0)
     time.sleep(0.3)
@@ -140,9 +143,8 @@ def test_replay_recapture_measures_pacing(tmp_path: Path) -> None:
     payloads = [b"replay %d" % i for i in range(100)]
     original = record(tmp_path / "orig.pcapng", payloads, gap=0.002)
 
-    port2 = free_port()
     again = tmp_path / "again.pcapng"
-    proc = start_capture("127.0.0.1", port2, again, "--count", "100")
+    proc, port2 = start_capture("127.0.0.1:0", again, "--count", "100")
     res = run("replay", str(original), "--to", f"127.0.0.1:{port2}", "--speed", "2")
     assert res.returncode == 0 and "sent 100 datagrams" in res.stderr
     assert proc.wait(timeout=30) == 0
@@ -220,15 +222,12 @@ def test_probe_json_and_help() -> None:
 
 def test_capture_multicast_group_on_lo(tmp_path: Path) -> None:
     group = "239.255.77.2"
-    port = free_port()
     out = tmp_path / "mc.pcapng"
-    loopback = loopback_name()
-    proc = subprocess.Popen(CLI + ["capture", f"{group}:{port}", "--group", group, "--iface", loopback,
-                                   "--count", "5", "--duration", "10", "-o", str(out)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(1.0)  # no port probe for a group address: give it time to join
-    if proc.poll() is not None:
-        pytest.skip(f"cannot join a multicast group on lo here: {proc.stderr.read().strip()}")
+    try:  # it says it is capturing once it has joined
+        proc, port = start_capture(f"{group}:0", out, "--group", group, "--iface", loopback_name(),
+                                   "--count", "5", "--duration", "10")
+    except CaptureDidNotStart as exc:
+        pytest.skip(f"cannot join a multicast group on lo here: {exc}")
     import sotimestamp
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as tx:
@@ -251,9 +250,8 @@ def test_capture_multicast_group_on_lo(tmp_path: Path) -> None:
 
 def test_replay_loop_until_sigint(tmp_path: Path) -> None:
     original = record(tmp_path / "o.pcapng", [b"l%d" % i for i in range(5)], gap=0.002)
-    port2 = free_port()
     again = tmp_path / "again.pcapng"
-    capture = start_capture("127.0.0.1", port2, again, "--count", "15")
+    capture, port2 = start_capture("127.0.0.1:0", again, "--count", "15")
     # As a Ctrl-C at a terminal finds it: SIGINT at its default.  (A shell's
     # background job, e.g. `pytest &`, starts with SIGINT ignored, and Python
     # then installs no KeyboardInterrupt handler.)
@@ -270,8 +268,30 @@ def test_replay_loop_until_sigint(tmp_path: Path) -> None:
 def test_duration_ends_an_idle_capture(tmp_path: Path) -> None:
     capinfos = need_tool("capinfos")
     out = tmp_path / "idle.pcapng"
-    res = run("capture", f"127.0.0.1:{free_port()}", "--duration", "0.3", "-o", str(out))
+    res = run("capture", "127.0.0.1:0", "--duration", "0.3", "-o", str(out))
     assert res.returncode == 0 and "captured 0 datagrams" in res.stderr and "stopped by duration" in res.stderr
     info = subprocess.run([capinfos, "-c", str(out)], capture_output=True, text=True)
     assert info.returncode == 0 and "Number of packets:   0" in info.stdout
     _one_line_error(run("stats", str(out)), 1, "no packets")
+
+
+def test_port_zero_is_announced_and_quiet_says_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "q.pcapng"
+    said = run("capture", "[::1]:0", "--duration", "0.2", "-o", str(out))
+    first = said.stderr.splitlines()[0]
+    ready = _READY.match(first)
+    assert said.returncode == 0 and ready and ready.group(1) == "::1" and int(ready.group(2)) > 0, said.stderr
+    assert first.endswith(f" to {out}")
+    quiet = run("capture", "127.0.0.1:0", "--duration", "0.2", "--quiet", "-o", str(out))
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_port_taken_is_one_line_error(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        with pytest.raises(CaptureDidNotStart, match="Address already in use"):
+            start_capture(f"127.0.0.1:{port}", tmp_path / "t.pcapng", "--duration", "1")
+        _one_line_error(run("capture", f"127.0.0.1:{port}", "--duration", "1", "-o", str(tmp_path / "u.pcapng")),
+                        1, "Address already in use")
+    assert not (tmp_path / "u.pcapng").exists()  # a capture that cannot bind writes nothing

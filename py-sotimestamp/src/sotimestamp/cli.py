@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 from typing import List, Optional
 
@@ -79,7 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Bind ADDR:PORT, turn kernel stamping on, and write every datagram with "
                                    "its stamp to FILE.pcapng until --count, --duration, SIGINT or SIGTERM. "
                                    "A stop still writes every datagram already queued; the file is complete.")
-    p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint, help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000")
+    p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
+                   help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
+                        "(port 0: the kernel chooses one, and the capture prints it)")
     p.add_argument("--group", metavar="MCAST", help="multicast group to join (IPv4 or IPv6)")
     p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
@@ -123,11 +126,20 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 def _cmd_capture(args: argparse.Namespace) -> int:
     from .capture import capture
+    from .endpoint import Endpoint
 
     if args.iface and not args.group:
         raise CliError("--iface needs --group")
+
+    def announce(sock: socket.socket) -> None:
+        # As tcpdump's "listening on": says the port the kernel chose for port 0,
+        # and tells a script driving this command when its senders may start.
+        host, port = args.group or args.bind.host, sock.getsockname()[1]
+        print(f"sotimestamp: capturing on {Endpoint(host, port)} to {args.output}", file=sys.stderr, flush=True)
+
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
-                     duration=args.duration, hardware=args.hardware, progress=False if args.quiet else None)
+                     duration=args.duration, hardware=args.hardware, progress=False if args.quiet else None,
+                     ready=None if args.quiet else announce)
     if not args.quiet:
         sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
         print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
