@@ -57,18 +57,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define	K	4000
 #define	ROUNDS	9
 #define	BATCH	64
-
-static double
-now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
-}
 
 static int
 sock(struct sockaddr_in *sin, int rcvbuf)
@@ -92,22 +85,6 @@ sock(struct sockaddr_in *sin, int rcvbuf)
 }
 
 static size_t payload = 64;
-
-static int
-cmpd(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double
-median(double *v, int n)
-{
-
-	qsort(v, n, sizeof(*v), cmpd);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Queue K datagrams of payload bytes; returns seconds spent sending. */
 static double
