@@ -42,10 +42,6 @@ def qemu_command(qemu: str, iso: Path, netdev: str) -> list[str]:
     # KVM is opt-in: this sandbox's KVM hangs the 2015 kernel after GRUB.
     if os.environ.get("SOTIMESTAMP_KVM") == "1":
         cmd += ["-enable-kvm", "-cpu", "host"]
-    elif os.environ.get("SOTIMESTAMP_QEMU_CPU"):
-        # e.g. qemu64,+invtsc: NetBSD then counts time with the TSC, as on
-        # real hardware, instead of TCG's slow emulated HPET (benchmarks).
-        cmd += ["-cpu", os.environ["SOTIMESTAMP_QEMU_CPU"]]
     return cmd
 
 
