@@ -277,13 +277,18 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
         raise TreeError(f"the extras ISO is not on cd0 in the guest: {out[-300:]}")
     sh.run(f"{step} cleanup")
     rc, out = sh.run(f"{step} add 2>&1")
-    tally.check("pkg_add py311-sotimestamp netbsd-sotimestamp-kernel (and dependencies)", rc == 0, out[-400:])
+    tally.check("pkg_add pkg_alternatives py311-sotimestamp netbsd-sotimestamp-kernel (and dependencies)",
+                rc == 0, out[-400:])
     rc, out = sh.run("pkg_info")
     listed = [n for n in names if re.search(rf"^{re.escape(n)}-\d", out, re.M)]
     tally.check(f"pkg_info lists the {len(names)} packages", len(listed) == len(names),
                 f"listed {listed} of {names}")
     rc, out = sh.run(f"{step} imports 2>&1")
     tally.check("python3.11 imports sotimestamp, ctypes, pcapng, tqdm", rc == 0 and "imports ok" in out,
+                out[-300:])
+    rc, out = sh.run(f"{step} command 2>&1")
+    tally.check("bin/sotimestamp (ALTERNATIVES link by pkg_alternatives) runs sotimestamp-3.11",
+                rc == 0 and "sotimestamp-3.11" in out and re.search(r"^sotimestamp \d", out, re.M) is not None,
                 out[-300:])
     tally.stages["packages"] = time.monotonic() - t0
 

@@ -18,6 +18,9 @@ Packages made:
   py311-sotimestamp-V          ours: net/py-sotimestamp
   py311-pcapng-2.1.1           ours: net/py-pcapng (its dependency)
   py311-tqdm-X                 stand-in for pkgsrc's misc/py-tqdm (a dependency)
+  pkg_alternatives-1.6         pkgsrc's pkgtools/pkg_alternatives (2017 tree),
+                               which makes net/py-sotimestamp's ALTERNATIVES
+                               link bin/sotimestamp
   python311-3.11.2             stand-in for lang/python311: our cross build
                                (devtools/guestpython.py)
 """
@@ -61,6 +64,8 @@ class Package:
     categories: str = ""
     license: str = ""
     homepage: str = ""
+    install_script: str | None = None    # +INSTALL, as mk/pkginstall would write it
+    deinstall_script: str | None = None  # +DEINSTALL
 
 
 # --- reading our pkgsrc files ------------------------------------------------
@@ -85,6 +90,17 @@ def expand(text: str, subst: dict[str, str]) -> str:
             raise TreeError(f"no value for ${{{m.group(1)}}} in {text!r}")
         return subst[m.group(1)]
     return re.sub(r"\$\{([A-Z_][A-Z0-9_]*)\}", one, text)
+
+
+def files_subst(text: str, subst: dict[str, str], *, strict: bool = True) -> str:
+    """@VAR@ as FILES_SUBST/SUBST_SED replace it (strict: every one known)."""
+    def one(m: re.Match[str]) -> str:
+        if m.group(1) in subst:
+            return subst[m.group(1)]
+        if strict:
+            raise TreeError(f"no value for @{m.group(1)}@ in {text!r}")
+        return m.group(0)
+    return re.sub(r"@([A-Z_]+)@", one, text)
 
 
 def dependency(value: str, subst: dict[str, str]) -> str:
@@ -164,6 +180,10 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
         script.rename(script.with_name(f"sotimestamp-{PYVERSSUFFIX}"))
     dist_info = next((stage / "usr/pkg" / PYSITELIB).glob("*.dist-info")).name
     subst["WHEEL_INFODIR"] = dist_info
+    install_script = deinstall_script = None
+    if (pkgdir / "ALTERNATIVES").exists():
+        install_script, deinstall_script = alternatives_scripts(
+            files_subst((pkgdir / "ALTERNATIVES").read_text(), {"PREFIX": PREFIX, **subst}))
     message = None
     if (pkgdir / "MESSAGE").exists():
         message = expand(re.sub(r"^\$NetBSD\$\n\n?", "", (pkgdir / "MESSAGE").read_text(), flags=re.M), subst)
@@ -172,7 +192,88 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
         descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=read_plist(pkgdir / "PLIST", subst),
         depends=[PYTHON_DEPEND] + [dependency(d, subst) for d in mk.get("DEPENDS", [])],
         message=message, categories=" ".join(mk.get("CATEGORIES", [])),
-        license=" ".join(mk.get("LICENSE", [])), homepage=" ".join(mk.get("HOMEPAGE", [])))
+        license=" ".join(mk.get("LICENSE", [])), homepage=" ".join(mk.get("HOMEPAGE", [])),
+        install_script=install_script, deinstall_script=deinstall_script)
+
+
+# --- install scripts (mk/pkginstall, mk/alternatives.mk) ---------------------
+
+PKG_ALTERNATIVES = f"{PREFIX}/sbin/pkg_alternatives"
+# pkg_add and pkg_delete run these in the package's directory under
+# /var/db/pkg as `./+INSTALL PKGNAME STAGE` (mk/pkginstall's header).
+_SCRIPT_HEAD = "#!/bin/sh\nPKGNAME=\"$1\"\nSTAGE=\"$2\"\n"
+
+
+def alternatives_scripts(alternatives: str) -> tuple[str, str]:
+    """+INSTALL/+DEINSTALL of a package with an ALTERNATIVES file, as
+    mk/alternatives.mk writes them: register the links if pkg_alternatives
+    is installed (it is not a dependency)."""
+    install = (_SCRIPT_HEAD + 'if test "$STAGE" = "POST-INSTALL"; then\n'
+               f"cat >./+ALTERNATIVES <<EOF\n{alternatives.rstrip()}\nEOF\n"
+               f"if test -x {PKG_ALTERNATIVES}; then\n{PKG_ALTERNATIVES} -gs register ./+ALTERNATIVES\nfi\n"
+               "fi\nexit 0\n")
+    deinstall = (_SCRIPT_HEAD + 'if test "$STAGE" = "DEINSTALL"; then\n'
+                 f"if test -x {PKG_ALTERNATIVES}; then\n{PKG_ALTERNATIVES} -gs unregister ./+ALTERNATIVES\nfi\n"
+                 "rm -f ./+ALTERNATIVES\nfi\nexit 0\n")
+    return install, deinstall
+
+
+def pkgsrc_files(pkgpath: str) -> Path:
+    """A package directory of the pkgsrc tree (PKGSRCDIR), kept in the cache
+    for later runs without it."""
+    cached = config.cache() / "pkgtools" / "pkgsrc" / pkgpath
+    tree = os.environ.get("PKGSRCDIR")
+    if tree and (Path(tree) / pkgpath / "Makefile").is_file():
+        shutil.rmtree(cached, ignore_errors=True)
+        shutil.copytree(Path(tree) / pkgpath, cached)
+    if not (cached / "Makefile").is_file():
+        raise TreeError(f"no {pkgpath}: set PKGSRCDIR to a pkgsrc tree (e.g. a checkout of github:{PKGSRC_LITE})")
+    return cached
+
+
+def alternatives_package(work: Path) -> Package:
+    """pkgtools/pkg_alternatives: its do-install, SUBST and CONF_FILES/REQD_DIRS."""
+    pkgdir = pkgsrc_files("pkgtools/pkg_alternatives")
+    mk = makefile_vars(pkgdir / "Makefile")
+    pkgname = mk["PKGNAME"][0]
+    confdir, datadir = f"{PREFIX}/etc/pkg_alternatives", f"{PREFIX}/share/pkg_alternatives"
+    dbdir, egdir = f"{PREFIX}/libdata/pkg_alternatives", f"{PREFIX}/share/examples/pkg_alternatives"
+    subst = {"CONFDIR": confdir, "DATADIR": datadir, "DBDIR": dbdir, "PKGMANDIR": "man",
+             "PKG_DBDIR": "/var/db/pkg", "PREFIX": PREFIX, "ROOT_USER": "root", "ID": "/usr/bin/id",
+             "SH": "/bin/sh", "PKG_ALTERNATIVES": PKG_ALTERNATIVES}
+    stage = work / pkgname
+    shutil.rmtree(stage, ignore_errors=True)
+    files = pkgdir / "files"
+    placed = {"sbin/pkg_alternatives": "pkg_alternatives.sh", "man/man8/pkg_alternatives.8": "pkg_alternatives.8",
+              "share/pkg_alternatives/wrapper.sh": "wrapper.sh",
+              "share/pkg_alternatives/wrapper.man": "wrapper.man",
+              "share/examples/pkg_alternatives/filter.conf": "filter.conf"}
+    for dest, name in placed.items():
+        out = stage / PREFIX.lstrip("/") / dest
+        out.parent.mkdir(parents=True, exist_ok=True)
+        text = (files / name).read_text()
+        if name in ("pkg_alternatives.sh", "pkg_alternatives.8"):  # SUBST_FILES.vars
+            text = files_subst(text, subst, strict=False)
+        out.write_text(text)
+        out.chmod(0o755 if dest.startswith("sbin/") else 0o644)
+    conf = f"{confdir}/filter.conf"
+
+    def script(name: str) -> str:  # the package's own INSTALL/DEINSTALL, @VAR@ filled
+        body = re.sub(r"^#.*\n", "", (pkgdir / name).read_text(), flags=re.M)
+        return files_subst(body.strip("\n"), subst) + "\n"
+
+    # mk/pkginstall's parts: REQD_DIRS and MAKE_DIRS made, CONF_FILES copied
+    # unless present, and removed on deinstall when unchanged and empty.
+    install = (_SCRIPT_HEAD + 'if test "$STAGE" = "POST-INSTALL"; then\n'
+               f"\tmkdir -p {dbdir} {confdir}\n\ttest -f {conf} || cp {egdir}/filter.conf {conf}\nfi\n"
+               + script("INSTALL") + "exit 0\n")
+    deinstall = (_SCRIPT_HEAD + script("DEINSTALL") + 'if test "$STAGE" = "POST-DEINSTALL"; then\n'
+                 f"\tcmp -s {conf} {egdir}/filter.conf && rm -f {conf}\n"
+                 f"\trmdir {confdir} {dbdir} 2>/dev/null\nfi\nexit 0\n")
+    return Package(pkgname=pkgname, pkgpath="pkgtools/pkg_alternatives", comment=mk["COMMENT"][0],
+                   descr=(pkgdir / "DESCR").read_text(), stage=stage,
+                   plist=read_plist(pkgdir / "PLIST", {}), categories="pkgtools", license=mk["LICENSE"][0],
+                   install_script=install, deinstall_script=deinstall)
 
 
 def kernel_package(tarball: Path, pkgdir: Path, work: Path) -> Package:
@@ -279,6 +380,10 @@ def pkg_create(pkg: Package, out_dir: Path) -> Path:
     if pkg.message:
         (meta / "message").write_text(pkg.message)
         cmd += ["-D", str(meta / "message")]
+    for flag, script, name in (("-i", pkg.install_script, "install"), ("-k", pkg.deinstall_script, "deinstall")):
+        if script:
+            (meta / name).write_text(script)
+            cmd += [flag, str(meta / name)]
     res = subprocess.run([*cmd, str(out)], capture_output=True, text=True)
     if res.returncode != 0 or not out.exists():
         raise TreeError(f"pkg_create {pkg.pkgname} failed: {res.stderr.strip()}")
@@ -329,7 +434,7 @@ def tqdm_wheel(downloads: Path) -> Path:
 
 
 def build_all(src: Path, out: Path) -> list[Path]:
-    """The five packages into out/ (rebuilt each time: they are small but
+    """The six packages into out/ (rebuilt each time: they are small but
     python311, which takes ~1 min to pack)."""
     from devtools import guestpython, release
 
@@ -366,6 +471,7 @@ def build_all(src: Path, out: Path) -> list[Path]:
         python_package(pcapng_wheel(pkgsrc, downloads), pkgsrc / "net/py-pcapng", work, {}),
         python_package(wheel, pkgsrc / "net/py-sotimestamp", work, {}),
         kernel_package(kernel_tar, pkgsrc / "sysutils/netbsd-sotimestamp-kernel", work),
+        alternatives_package(work),
     ]
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)

@@ -11,18 +11,25 @@
 set -u
 PY=/usr/pkg/bin/python3.11
 PKGS="py311-sotimestamp netbsd-sotimestamp-kernel"
+# Not a dependency (pkgsrc's ALTERNATIVES links are made when it is there):
+# added first, as on a system that has it, so bin/sotimestamp is made.
+ALT=pkg_alternatives
 
 case "$1" in
 cleanup)	# what an interrupted earlier run may have left installed
 	pkg_info -qe python311 && pkg_delete -r python311
 	pkg_info -qe netbsd-sotimestamp-kernel && pkg_delete netbsd-sotimestamp-kernel
+	pkg_info -qe $ALT && pkg_delete $ALT
 	exit 0
 	;;
 add)
-	PKG_PATH=/mnt/packages pkg_add -v $PKGS
+	PKG_PATH=/mnt/packages pkg_add -v $ALT $PKGS
 	;;
 imports)
 	$PY -c 'import ctypes, sotimestamp, pcapng, tqdm; print("imports ok", sotimestamp.__file__)'
+	;;
+command)	# the ALTERNATIVES link (a pkg_alternatives wrapper) to sotimestamp-3.11
+	pkg_alternatives -w status bin/sotimestamp && /usr/pkg/bin/sotimestamp --version
 	;;
 net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
 	# capture of a burst needs (as an admin recording streams would set)
@@ -47,7 +54,10 @@ pytest)
 delete)
 	pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel &&
 	! pkg_info -qe 'py311-*' && ! test -e /usr/pkg/lib/python3.11 &&
-	! test -e /usr/pkg/share/sotimestamp-kernel && echo removed-clean
+	! test -e /usr/pkg/share/sotimestamp-kernel &&
+	! test -e /usr/pkg/bin/sotimestamp && pkg_delete $ALT &&
+	! test -e /usr/pkg/libdata/pkg_alternatives &&
+	! test -e /usr/pkg/etc/pkg_alternatives && echo removed-clean
 	;;
 *)
 	echo "anita-steps.sh: unknown step $1" >&2

@@ -53,7 +53,7 @@ def test_invoke_anita_passes_in_the_installed_system() -> None:
     assert res.stdout.strip().splitlines()[-1] == f"{passed} passed, {failed} failed"
     assert failed == 0 and res.returncode == 0, res.stdout[-4000:]
     # the package checks, our ATF programs and the Python suite all counted
-    for needle in ("ok pkg_add", "ok pkg_info lists the 5 packages", "ok pkg_delete removes them cleanly"):
+    for needle in ("ok pkg_add", "ok pkg_info lists the 6 packages", "ok bin/sotimestamp", "ok pkg_delete removes them cleanly"):
         assert needle in res.stdout
     assert re.search(r"guest: pytest \{'passed': \d+", res.stdout)
     ours = re.search(r"guest: atf net/timestamp: (\d+) passed, 0 failed", res.stdout)

@@ -3,7 +3,9 @@ PLIST checked against the staged files, packages made by pkgsrc's pkg_create."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import subprocess
 import tarfile
 from pathlib import Path
 
@@ -85,3 +87,61 @@ def test_wheel_staged_like_wheel_mk_matches_our_plist(tmp_path: Path) -> None:
     assert pkg.pkgname == "py311-pcapng-2.1.1"
     g.check_files(pkg)
     shutil.rmtree(pkg.stage)
+
+
+def test_files_subst_strict_and_lenient() -> None:
+    assert g.files_subst("@PREFIX@/bin/x-@PYVERSSUFFIX@", {"PREFIX": "/usr/pkg", "PYVERSSUFFIX": "3.11"}) \
+        == "/usr/pkg/bin/x-3.11"
+    with pytest.raises(TreeError, match="@NOPE@"):
+        g.files_subst("@PREFIX@ @NOPE@", {"PREFIX": "/usr/pkg"})
+    assert g.files_subst("@PREFIX@ @NOPE@", {"PREFIX": "/p"}, strict=False) == "/p @NOPE@"
+
+
+def test_alternatives_scripts_keep_the_file_pkg_alternatives_reads(tmp_path: Path) -> None:
+    """net/py-sotimestamp's +INSTALL/+DEINSTALL, run as pkg_add/pkg_delete run
+    them (in the package's db directory, with PKGNAME and STAGE)."""
+    alternatives = g.files_subst((PKGSRC / "net/py-sotimestamp/ALTERNATIVES").read_text(),
+                                 {"PREFIX": g.PREFIX, "PYVERSSUFFIX": g.PYVERSSUFFIX})
+    assert alternatives == "bin/sotimestamp /usr/pkg/bin/sotimestamp-3.11\n"
+    install, deinstall = g.alternatives_scripts(alternatives)
+    (tmp_path / "+INSTALL").write_text(install)
+    (tmp_path / "+DEINSTALL").write_text(deinstall)
+
+    def run(script: str, stage: str) -> None:
+        res = subprocess.run(["sh", script, "py311-sotimestamp-0.1.0", stage], cwd=tmp_path,
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+    run("./+INSTALL", "PRE-INSTALL")
+    assert not (tmp_path / "+ALTERNATIVES").exists()
+    run("./+INSTALL", "POST-INSTALL")
+    assert (tmp_path / "+ALTERNATIVES").read_text() == alternatives
+    run("./+DEINSTALL", "POST-DEINSTALL")
+    assert (tmp_path / "+ALTERNATIVES").exists()
+    run("./+DEINSTALL", "DEINSTALL")
+    assert not (tmp_path / "+ALTERNATIVES").exists()
+    assert f"{g.PKG_ALTERNATIVES} -gs register ./+ALTERNATIVES" in install
+    assert f"{g.PKG_ALTERNATIVES} -gs unregister ./+ALTERNATIVES" in deinstall
+
+
+def test_pkg_alternatives_package_from_the_pkgsrc_tree(tmp_path: Path) -> None:
+    if not os.environ.get("PKGSRCDIR") and \
+            not (config.cache() / "pkgtools/pkgsrc/pkgtools/pkg_alternatives/Makefile").exists():
+        pytest.skip("no pkgsrc tree here (set PKGSRCDIR) for pkgtools/pkg_alternatives")
+    pkg = g.alternatives_package(tmp_path)
+    assert pkg.pkgname.startswith("pkg_alternatives-1.")
+    g.check_files(pkg)  # its PLIST is what its do-install staged
+    script = pkg.stage / "usr/pkg/sbin/pkg_alternatives"
+    text = script.read_text()
+    assert os.access(script, os.X_OK) and not re.search(r"@[A-Z_]+@", text)
+    assert "Db_Dir=/usr/pkg/libdata/pkg_alternatives/usr/pkg\n" in text
+    assert subprocess.run(["sh", "-n", str(script)]).returncode == 0
+    for body in (pkg.install_script, pkg.deinstall_script):
+        assert body and subprocess.run(["sh", "-n"], input=body, text=True).returncode == 0
+    tool = config.cache() / "pkgtools" / "sbin" / "pkg_create"
+    if tool.exists():
+        out = tmp_path / "out"
+        out.mkdir()
+        with tarfile.open(g.pkg_create(pkg, out)) as tar:
+            assert tar.extractfile("+INSTALL").read().decode() == pkg.install_script  # type: ignore[union-attr]
+            assert {"+DEINSTALL", "sbin/pkg_alternatives"} <= set(tar.getnames())
