@@ -267,8 +267,11 @@ def alternatives_package(work: Path) -> Package:
     install = (_SCRIPT_HEAD + 'if test "$STAGE" = "POST-INSTALL"; then\n'
                f"\tmkdir -p {dbdir} {confdir}\n\ttest -f {conf} || cp {egdir}/filter.conf {conf}\nfi\n"
                + script("INSTALL") + "exit 0\n")
-    deinstall = (_SCRIPT_HEAD + script("DEINSTALL") + 'if test "$STAGE" = "POST-DEINSTALL"; then\n'
-                 f"\tcmp -s {conf} {egdir}/filter.conf && rm -f {conf}\n"
+    # (the configuration is compared at DEINSTALL: at POST-DEINSTALL the
+    # example it is compared with is gone)
+    deinstall = (_SCRIPT_HEAD + script("DEINSTALL") + 'if test "$STAGE" = "DEINSTALL"; then\n'
+                 f"\tcmp -s {conf} {egdir}/filter.conf && rm -f {conf}\nfi\n"
+                 'if test "$STAGE" = "POST-DEINSTALL"; then\n'
                  f"\trmdir {confdir} {dbdir} 2>/dev/null\nfi\nexit 0\n")
     return Package(pkgname=pkgname, pkgpath="pkgtools/pkg_alternatives", comment=mk["COMMENT"][0],
                    descr=(pkgdir / "DESCR").read_text(), stage=stage,

@@ -145,3 +145,31 @@ def test_pkg_alternatives_package_from_the_pkgsrc_tree(tmp_path: Path) -> None:
         with tarfile.open(g.pkg_create(pkg, out)) as tar:
             assert tar.extractfile("+INSTALL").read().decode() == pkg.install_script  # type: ignore[union-attr]
             assert {"+DEINSTALL", "sbin/pkg_alternatives"} <= set(tar.getnames())
+
+
+def test_pkg_alternatives_scripts_leave_nothing_behind(tmp_path: Path) -> None:
+    """Its +INSTALL/+DEINSTALL run against a scratch prefix, in pkg_add's and
+    pkg_delete's order (files removed between DEINSTALL and POST-DEINSTALL)."""
+    if not os.environ.get("PKGSRCDIR") and \
+            not (config.cache() / "pkgtools/pkgsrc/pkgtools/pkg_alternatives/Makefile").exists():
+        pytest.skip("no pkgsrc tree here (set PKGSRCDIR) for pkgtools/pkg_alternatives")
+    pkg = g.alternatives_package(tmp_path / "work")
+    root = tmp_path / "root"
+    shutil.copytree(pkg.stage, root)
+    prefix = str(root / "usr/pkg")
+
+    def run(body: str | None, stage: str) -> None:
+        # the scripts name /usr/pkg; pkg_alternatives itself is not run here
+        script = (body or "").replace(g.PKG_ALTERNATIVES, "true").replace("/usr/pkg", prefix)
+        res = subprocess.run(["sh", "-c", script, "+X", pkg.pkgname, stage], capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+
+    run(pkg.install_script, "PRE-INSTALL")
+    run(pkg.install_script, "POST-INSTALL")
+    conf = root / "usr/pkg/etc/pkg_alternatives/filter.conf"
+    assert conf.read_bytes() == (root / "usr/pkg/share/examples/pkg_alternatives/filter.conf").read_bytes()
+    run(pkg.deinstall_script, "DEINSTALL")
+    for f in pkg.plist:  # what pkg_delete removes
+        (root / "usr/pkg" / f).unlink()
+    run(pkg.deinstall_script, "POST-DEINSTALL")
+    assert not conf.parent.exists() and not (root / "usr/pkg/libdata/pkg_alternatives").exists()
