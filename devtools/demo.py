@@ -34,6 +34,7 @@ def start_capture(args: List[str], timeout: float = 20.0) -> Tuple["subprocess.P
     ready = re.match(r"sotimestamp: capturing on .*:(\d+) to ", line)
     if not ready:
         proc.kill()
+        proc.wait()
         raise SystemExit(f"demo: sotimestamp capture did not start: {line.strip() or f'silent for {timeout:.0f} s'}")
     sys.stderr.write(line)
     return proc, int(ready.group(1))
@@ -56,8 +57,17 @@ def _start_capture(out: Path, count: int) -> Tuple["subprocess.Popen[str]", int]
 
 def _finish(proc: "subprocess.Popen[str]", what: str) -> None:
     """Wait for a capture and show its summary line."""
-    _out, err = proc.communicate(timeout=60)
-    sys.stderr.write(err)
+    # wait, then read the pipe through the same buffered stream that read
+    # the "capturing on" line (its summary is all that follows: no deadlock)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise SystemExit(f"demo: {what} did not end within 60 s")
+    assert proc.stderr is not None
+    sys.stderr.write(proc.stderr.read())
+    proc.stderr.close()
     if proc.returncode != 0:
         raise SystemExit(f"demo: {what} failed")
 

@@ -33,6 +33,13 @@ class CaptureDidNotStart(AssertionError):
     pass
 
 
+def _reap(proc: subprocess.Popen) -> str:
+    """Kill a capture that did not start; returns the rest of its stderr."""
+    proc.kill()
+    _out, err = proc.communicate()
+    return err
+
+
 def start_capture(bind: str, out: Path, *extra: str) -> Tuple[subprocess.Popen, int]:
     """Start `sotimestamp capture BIND` and return it with its port once it says it is capturing.
 
@@ -42,14 +49,22 @@ def start_capture(bind: str, out: Path, *extra: str) -> Tuple[subprocess.Popen, 
     proc = subprocess.Popen(CLI + ["capture", bind, "-o", str(out), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
-    if not select.select([proc.stderr], [], [], 20)[0]:
-        proc.kill()
-        raise AssertionError("capture said nothing within 20 s")
-    line = proc.stderr.readline()
+    # Byte by byte from the pipe itself: a buffered readline could swallow
+    # what follows the line, and communicate() later reads the pipe directly.
+    raw = b""
+    deadline = time.monotonic() + 20
+    while not raw.endswith(b"\n"):
+        if not select.select([proc.stderr], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            _reap(proc)
+            raise AssertionError(f"capture said no whole line within 20 s: {raw!r}")
+        byte = os.read(proc.stderr.fileno(), 1)
+        if not byte:
+            break
+        raw += byte
+    line = raw.decode()
     ready = _READY.match(line)
     if not ready:
-        proc.kill()
-        raise CaptureDidNotStart(f"capture did not start: {(line + proc.stderr.read()).strip()}")
+        raise CaptureDidNotStart(f"capture did not start: {(line + _reap(proc)).strip()}")
     return proc, int(ready.group(2))
 
 

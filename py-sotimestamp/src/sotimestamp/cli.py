@@ -82,14 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "A stop still writes every datagram already queued; the file is complete.")
     p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
                    help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
-                        "(port 0: the kernel chooses one, and the capture prints it)")
+                        "(port 0: the kernel chooses one, printed on the 'capturing on' line unless --quiet)")
     p.add_argument("--group", metavar="MCAST", help="multicast group to join (IPv4 or IPv6)")
     p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true", help="also ask for hardware stamps (NIC must be configured)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng", help="pcapng file to write")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    p.add_argument("--quiet", action="store_true",
+                   help="no 'capturing on ADDR:PORT' line, progress bar or summary on stderr")
 
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
                        description="Send each UDP payload of FILE to --to at its recorded offset from the first "

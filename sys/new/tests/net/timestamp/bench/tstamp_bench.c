@@ -52,6 +52,7 @@
 
 #include <err.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,6 +260,28 @@ set_timecounter(const char *tc)
 	if (sysctlbyname("kern.timecounter.hardware", NULL, NULL, tc,
 	    strlen(tc) + 1) == -1)
 		err(1, "kern.timecounter.hardware=%s", tc);
+	/* The clock changes over at the next tc_windup(): a few ticks. */
+	usleep(100 * 1000);
+}
+
+/* The timecounter the kernel chose, put back however the bench ends. */
+static char chosen_tc[32];
+
+static void
+restore_timecounter(void)
+{
+
+	if (sysctlbyname("kern.timecounter.hardware", NULL, NULL, chosen_tc,
+	    strlen(chosen_tc) + 1) == -1)
+		warn("restoring kern.timecounter.hardware=%s", chosen_tc);
+}
+
+static void
+restore_and_die(int sig)
+{
+
+	restore_timecounter();
+	_exit(128 + sig);
 }
 
 int
@@ -297,6 +320,11 @@ main(void)
 	 * not trust its invariance under QEMU), then put the choice back.
 	 */
 	if (strcmp(tc, "TSC") != 0 && strstr(choice, "TSC(") != NULL) {
+		strlcpy(chosen_tc, tc, sizeof(chosen_tc));
+		if (atexit(restore_timecounter) != 0)	/* err() exits */
+			errx(1, "atexit");
+		signal(SIGINT, restore_and_die);
+		signal(SIGTERM, restore_and_die);
 		set_timecounter("TSC");
 		clock_cost("TSC");
 		rc = rx_cost(r, s, other, &rsin, "TSC");
