@@ -196,6 +196,12 @@ def build_artifacts(project: Path, version: str, epoch: int, work: Path) -> Buil
     return Built(src, out, tree, pkglint.Artifacts(version, sdist, wheel, kernel_tar, build_requires(project)))
 
 
+def kernel_sources(tree_paths: list[str]) -> list[str]:
+    """The series' files a GENERIC kernel is built from: under sys/, but not
+    sys/rump/ (rump kernels are userland libraries, built by the release)."""
+    return [p for p in tree_paths if p.startswith("sys/") and not p.startswith("sys/rump/")]
+
+
 def _kernel_mismatch(src: Path, sysdir: Path, kernel: Path) -> str | None:
     """Why the kernel in the object directory is not this release's, or None:
     the tree must have exactly this series (and new files) applied, and the
@@ -211,7 +217,7 @@ def _kernel_mismatch(src: Path, sysdir: Path, kernel: Path) -> str | None:
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         return f"{src} does not have this release's series applied ({shown}): run invoke patch and invoke kernel"
-    sources = [src / p for p in ser.all_tree_paths() if p.startswith("sys/")]
+    sources = [src / p for p in kernel_sources(ser.all_tree_paths())]
     newest = max((p.stat().st_mtime for p in sources if p.exists()), default=0.0)
     if kernel.stat().st_mtime < newest:
         return f"{kernel} is older than the patched sources: run invoke kernel"

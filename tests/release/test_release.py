@@ -153,3 +153,11 @@ def test_a_kernel_of_this_series_is_shipped(tmp_path: Path, monkeypatch: pytest.
     assert gzip.decompress(image.read_bytes()) == kernel.read_bytes()
     assert image.read_bytes()[4:8] == b"\0\0\0\0"
     assert f"netbsd-GENERIC-{v}.gz" in (repo / "dist" / "SHA512").read_text()
+
+
+def test_kernel_sources_are_the_series_files_generic_is_built_from() -> None:
+    from devtools import release
+
+    paths = ["sys/kern/uipc_tstamp.c", "sys/rump/librump/rumpnet/Makefile.rumpnet",
+             "tests/net/timestamp/t_tstamp_rx.c", "share/man/man4/wm.4", "sys/dev/pci/if_wm.c"]
+    assert release.kernel_sources(paths) == ["sys/kern/uipc_tstamp.c", "sys/dev/pci/if_wm.c"]
