@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from devtools.demo import free_port, start_capture
+from devtools.demo import start_capture
 
 PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
@@ -174,13 +174,12 @@ def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realti
     with PcapngWriter(open(original, "wb")) as writer:
         for i in range(n):
             writer.write(b"pace %d" % i, ("127.0.0.1", 9), ("127.0.0.1", 9), base + i * step, "software")
-    port = free_port()
     again = workdir / f"again-{realtime}.pcapng"
     cli = [sys.executable, "-m", "sotimestamp"]
-    capture = start_capture([f"127.0.0.1:{port}", "--count", str(n), "--duration", "60", "-o", str(again), "--quiet"], port)
+    capture, port = start_capture(["127.0.0.1:0", "--count", str(n), "--duration", "60", "-o", str(again)])
     replay = subprocess.run(cli + ["replay", str(original), "--to", f"127.0.0.1:{port}"]
                             + (["--realtime"] if realtime else []), capture_output=True, text=True, check=True)
-    capture.wait(timeout=90)
+    _out, _summary = capture.communicate(timeout=90)
     arrivals = [r.ts_ns for r in read_records(str(again))]
     errors = schedule_errors([base + i * step for i in range(n)], arrivals)
     out: Dict[str, Any] = dict(summarize([abs(e) for e in errors]))
