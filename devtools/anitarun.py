@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from devtools import config, sets
+from devtools import config, fetched, sets
 from devtools.tree import TreeError
 
 ANITA_COMMIT = "f3e8b3d074f0a2637da2a77fe53a3ef850d854e6"  # "Fix incorrect exit status from anita test"
@@ -135,8 +135,8 @@ def install(src: Path, logf: TextIO) -> float:
 
 def pytest_wheels(dest: Path) -> None:
     """pytest and its pure-Python dependencies, unpacked for PYTHONPATH."""
-    wheels = config.cache() / "downloads" / "guest-wheels"
-    wheels.mkdir(parents=True, exist_ok=True)
+    wheels = fetched.directory() / "guest-wheels"
+    wheels.mkdir(exist_ok=True)
     if not list(wheels.glob("pytest-*.whl")):
         subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--only-binary=:all:",
                         "--python-version", "3.11", "--platform", "any", "--implementation", "py",

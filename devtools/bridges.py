@@ -24,7 +24,7 @@ import tarfile
 import urllib.request
 from pathlib import Path
 
-from devtools import config
+from devtools import config, fetched
 from devtools.tree import TreeError
 
 SQLITE_NPM = "better-sqlite3"
@@ -49,18 +49,14 @@ def _sha256(data: bytes) -> str:
 
 def sqlite_tarball() -> Path:
     """The pinned npm tarball, downloaded once into the cache and checked."""
-    dest = config.cache() / "downloads" / Path(SQLITE_URL).name
+    dest = fetched.directory() / Path(SQLITE_URL).name
     if not dest.exists():
-        dest.parent.mkdir(parents=True, exist_ok=True)
         print(f"bridge: downloading {SQLITE_URL}", flush=True)
         tmp = dest.with_suffix(".part")
         with urllib.request.urlopen(SQLITE_URL, timeout=120) as resp, open(tmp, "wb") as out:
             shutil.copyfileobj(resp, out)
         tmp.rename(dest)
-    digest = _sha256(dest.read_bytes())
-    if digest != SQLITE_NPM_SHA256:
-        raise TreeError(f"{dest}: SHA-256 {digest}, expected {SQLITE_NPM_SHA256}; delete it to fetch again")
-    return dest
+    return fetched.check(dest, SQLITE_NPM_SHA256)
 
 
 def _amalgamation() -> dict[str, bytes]:

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools import config
+from devtools import config, fetched
 from devtools.tree import TreeError
 
 PREFIX = "/usr/pkg"
@@ -413,13 +413,10 @@ def _distinfo_sha512(distinfo: Path, name: str) -> str:
 
 def pcapng_wheel(pkgsrc: Path, downloads: Path) -> Path:
     """The wheel pkgsrc would build from the distfile its distinfo names."""
-    import hashlib
     sdist = downloads / PCAPNG_SDIST
     if not sdist.exists():
         _pip("download", "--no-deps", "--no-binary=:all:", "-d", str(downloads), "python-pcapng==2.1.1")
-    want = _distinfo_sha512(pkgsrc / "net/py-pcapng/distinfo", PCAPNG_SDIST)
-    if hashlib.sha512(sdist.read_bytes()).hexdigest() != want:
-        raise TreeError(f"{sdist}: SHA512 differs from net/py-pcapng/distinfo")
+    fetched.check(sdist, _distinfo_sha512(pkgsrc / "net/py-pcapng/distinfo", PCAPNG_SDIST), "sha512")
     wheels = downloads / "pcapng-wheel"
     found = list(wheels.glob("python_pcapng-2.1.1-*.whl"))
     if not found:
@@ -444,8 +441,7 @@ def build_all(src: Path, out: Path) -> list[Path]:
     work = config.cache() / "guestpkgs-work"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    downloads = config.cache() / "downloads"
-    downloads.mkdir(exist_ok=True)
+    downloads = fetched.directory()
     rel = release.release(config.PROJECT, allow_dirty=True, dist=work / "dist", with_kernel=False)
     pkgsrc = work / "pkgsrc"
     with tarfile.open(next(p for p in rel.files if p.name.startswith("pkgsrc-sotimestamp-"))) as tar:

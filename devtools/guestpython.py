@@ -47,7 +47,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from devtools import config, sets
+from devtools import config, fetched, sets
 from devtools.build import require_tools, run_logged
 from devtools.tree import TreeError
 
@@ -142,12 +142,6 @@ def libffi_root() -> Path:
     return workdir() / "libffi-root"
 
 
-def downloads() -> Path:
-    path = config.cache() / "downloads"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def sysroot(src: Path) -> Path:
     return sets.release_objdir(src) / "destdir.amd64"
 
@@ -225,37 +219,26 @@ def _enable_deb_src() -> None:
     if os.geteuid() != 0:
         raise GuestPythonError(
             f"fetching the sources needs a deb-src entry for bookworm main (as root: {SRC_LIST}), "
-            f"or put {PYTHON.tarball} and {LIBFFI.tarball} into {downloads()}")
+            f"or put {PYTHON.tarball} and {LIBFFI.tarball} into {fetched.directory()}")
     print(f"guest python: adding Debian source packages ({SRC_LIST})", flush=True)
     SRC_LIST.write_text(f"Types: deb-src\nURIs: {setup_mod._debian_mirror()}\nSuites: bookworm\n"
                         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     subprocess.run(["apt-get", "update", "-q"], check=True)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def fetch(source: Source) -> Path:
     """The orig tarball in our downloads, fetched from Debian if absent, checked."""
-    path = downloads() / source.tarball
+    path = fetched.directory() / source.tarball
     if not path.exists():
         if not _has_deb_src():
             _enable_deb_src()
         print(f"guest python: apt-get source --download-only {source.package}", flush=True)
         subprocess.run(["apt-get", "source", "--download-only", "-q", source.package],
-                       cwd=downloads(), check=True)
+                       cwd=fetched.directory(), check=True)
         if not path.exists():
             raise GuestPythonError(f"apt-get source {source.package} did not bring {source.tarball} "
-                                   f"(a newer upstream version in Debian?); put it into {downloads()}")
-    actual = _sha256(path)
-    if actual != source.sha256:
-        raise GuestPythonError(f"{path}: sha256 {actual}, expected {source.sha256}")
-    return path
+                                   f"(a newer upstream version in Debian?); put it into {fetched.directory()}")
+    return fetched.check(path, source.sha256)
 
 
 def _unpack(source: Source) -> Path:
