@@ -7,7 +7,6 @@ and the replay's pacing error against the original is printed.  Loopback only.
 """
 from __future__ import annotations
 
-import re
 import select
 import shlex
 import socket
@@ -17,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import List, Optional, Tuple
+
+from sotimestamp.cli import CAPTURING
 
 CLI = [sys.executable, "-m", "sotimestamp"]
 HOST = "127.0.0.1"
@@ -31,13 +32,13 @@ def start_capture(args: List[str], timeout: float = 20.0) -> Tuple["subprocess.P
     proc = subprocess.Popen(CLI + ["capture"] + args, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline() if select.select([proc.stderr], [], [], timeout)[0] else ""
-    ready = re.match(r"sotimestamp: capturing on .*:(\d+) to ", line)
+    ready = CAPTURING.match(line)
     if not ready:
         proc.kill()
         proc.wait()
         raise SystemExit(f"demo: sotimestamp capture did not start: {line.strip() or f'silent for {timeout:.0f} s'}")
     sys.stderr.write(line)
-    return proc, int(ready.group(1))
+    return proc, int(ready.group("port"))
 
 
 def _show(args: List[str], background: bool = False) -> None:

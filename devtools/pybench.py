@@ -44,12 +44,10 @@ def _receiver(mode: str) -> socket.socket:
     import sotimestamp
 
     rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    for option, size in ((33, 256 << 20), (socket.SO_RCVBUF, 256 << 20)):  # SO_RCVBUFFORCE needs root
-        try:
-            rx.setsockopt(socket.SOL_SOCKET, option, size)
-            break
-        except OSError:
-            continue
+    try:  # Linux SO_RCVBUFFORCE (33): past rmem_max, needs root
+        rx.setsockopt(socket.SOL_SOCKET, 33, 256 << 20)
+    except OSError:
+        sotimestamp.grow_rcvbuf(rx, 256 << 20)
     rx.bind(("127.0.0.1", 0))
     if mode != "naive":
         sotimestamp.enable(rx)

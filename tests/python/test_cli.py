@@ -15,6 +15,7 @@ from typing import List, Tuple
 
 import pytest
 
+from sotimestamp.endpoint import Endpoint
 from sotimestamp.pcapio import COMMENT_PREFIX, read_records
 
 from conftest import loopback_name, need_tool
@@ -69,7 +70,7 @@ def start_capture(bind: str, out: Path, *extra: str) -> Tuple[subprocess.Popen, 
 
 
 def any_port(host: str) -> str:
-    return f"[{host}]:0" if ":" in host else f"{host}:0"
+    return str(Endpoint(host, 0))
 
 
 def send(host: str, port: int, payloads: List[bytes], gap: float = 0.0005) -> None:
@@ -297,6 +298,9 @@ def test_port_zero_is_announced_and_quiet_says_nothing(tmp_path: Path) -> None:
     ready = _READY.match(first)
     assert said.returncode == 0 and ready and ready.group(1) == "::1" and int(ready.group(2)) > 0, said.stderr
     assert first.endswith(f" to {out}")
+    from sotimestamp.cli import CAPTURING  # what scripts driving capture parse
+    parsed = CAPTURING.match(first)
+    assert parsed and parsed.group("port") == ready.group(2)
     quiet = run("capture", "127.0.0.1:0", "--duration", "0.2", "--quiet", "-o", str(out))
     assert quiet.returncode == 0 and quiet.stderr == ""
 

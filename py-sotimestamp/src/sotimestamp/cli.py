@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -27,6 +28,11 @@ dissect it, with the stamp source in the packet comment
 ("sotimestamp: ts=software" or "hardware").  Errors are one line on stderr
 and a non-zero exit status (1 for failures, 2 for bad usage).
 """
+
+
+# What `capture` says once it is ready (see _cmd_capture); scripts that drive
+# it (our demo, benchmarks) wait for this line and read the port from it.
+CAPTURING = re.compile(r"^sotimestamp: capturing on \S+:(?P<port>\d+) to ")
 
 
 class CliError(Exception):
