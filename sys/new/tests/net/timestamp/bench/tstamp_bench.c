@@ -253,12 +253,19 @@ clock_cost(const char *tc)
 	    (now() - t0) / K * 1e6);
 }
 
+static int
+write_timecounter(const char *tc)
+{
+
+	return sysctlbyname("kern.timecounter.hardware", NULL, NULL, tc,
+	    strlen(tc) + 1);
+}
+
 static void
 set_timecounter(const char *tc)
 {
 
-	if (sysctlbyname("kern.timecounter.hardware", NULL, NULL, tc,
-	    strlen(tc) + 1) == -1)
+	if (write_timecounter(tc) == -1)
 		err(1, "kern.timecounter.hardware=%s", tc);
 	/* The clock changes over at the next tc_windup(): a few ticks. */
 	usleep(100 * 1000);
@@ -267,12 +274,12 @@ set_timecounter(const char *tc)
 /* The timecounter the kernel chose, put back however the bench ends. */
 static char chosen_tc[32];
 
+/* At exit: so it must not exit itself (err() would). */
 static void
 restore_timecounter(void)
 {
 
-	if (sysctlbyname("kern.timecounter.hardware", NULL, NULL, chosen_tc,
-	    strlen(chosen_tc) + 1) == -1)
+	if (write_timecounter(chosen_tc) == -1)
 		warn("restoring kern.timecounter.hardware=%s", chosen_tc);
 }
 
