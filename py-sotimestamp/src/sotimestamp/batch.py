@@ -18,7 +18,9 @@ import time
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
 from . import constants as C
-from .core import ANCBUFSIZE, Packet, packet_from
+from .constants import NS_PER_S
+from .control import SCM_TIMESTAMPING_LAYOUT, SCM_TIMESTAMPING_SIZE, scm_timestamping
+from .core import ANCBUFSIZE, DropCounter, Packet, packet_from
 
 try:
     import ctypes
@@ -27,7 +29,6 @@ except ImportError:  # pragma: no cover - Python built without _ctypes
     ctypes = None  # type: ignore[assignment]
 
 _LINUX = sys.platform.startswith("linux")
-_NS = 1_000_000_000
 
 
 def _load_recvmmsg() -> Any:
@@ -102,7 +103,7 @@ def _fields_struct() -> struct.Struct:
 if HAVE_RECVMMSG:
     _FIELDS = _fields_struct()
     # cmsghdr + one struct scm_timestamping, read in one go
-    _FAST_CMSG = struct.Struct(_CMSG.format + "x" * (_align(_CMSG.size) - _CMSG.size) + "qq16xqq")  # ts[1] skipped
+    _FAST_CMSG = struct.Struct(_CMSG.format + "x" * (_align(_CMSG.size) - _CMSG.size) + SCM_TIMESTAMPING_LAYOUT)
     # the first 28 bytes of a sockaddr slot (sockaddr_in6; sockaddr_in is 16): the address cache key
     _NAME_SLOT = struct.Struct("28s" + "x" * (_NAMELEN - 28))
 
@@ -141,9 +142,10 @@ class _Batch:
         self.slots = [self.view[i * bufsize:(i + 1) * bufsize] for i in range(count)]
         # cmsghdr + one struct scm_timestamping at the start of each control slot
         self.control_slot = struct.Struct(_FAST_CMSG.format + "x" * (ANCBUFSIZE - _FAST_CMSG.size))
-        self.fast_space = _align(_align(_CMSG.size) + 48)
+        self.fast_space = _align(_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE)
         table = C.current()
         self.fast_type = table.SCM_TIMESTAMPING if table is not None and table.SCM_TIMESTAMPING else -1
+        self.ovfl_type = table.SCM_RXQ_OVFL if table is not None and table.SCM_RXQ_OVFL else -1
         self.addresses: Dict[bytes, Any] = {}
 
     def reset(self, n: int) -> None:
@@ -157,6 +159,11 @@ class _Batch:
         return _decode_sockaddr(bytes(self.names[i * _NAMELEN:i * _NAMELEN + namelen]))
 
     def ancdata(self, i: int, controllen: int) -> List[Tuple[int, int, bytes]]:
+        """Slot ``i``'s control messages as ``recvmsg()`` gives them (level, type, data)."""
+        return [(level, kind, bytes(self.controls[start:end])) for level, kind, start, end in self.cmsgs(i, controllen)]
+
+    def cmsgs(self, i: int, controllen: int) -> List[Tuple[int, int, int, int]]:
+        """Slot ``i``'s control messages as (level, type, data start, data end) offsets into ``controls``."""
         base = i * ANCBUFSIZE
         end = base + controllen
         out = []
@@ -167,9 +174,34 @@ class _Batch:
             length, level, kind = _CMSG.unpack_from(self.controls, pos)
             if length < hdr_size:
                 break
-            out.append((level, kind, bytes(self.controls[pos + data_off:pos + length])))
+            out.append((level, kind, pos + data_off, pos + length))
             pos += _align(length)
         return out
+
+    def slot_stamps(self, i: int, controllen: int, drops: Optional[DropCounter]) -> Tuple[Optional[int], Optional[int]]:
+        """(software, hardware) ns of slot ``i`` when its stamp is not alone in its control buffer
+        (IP_PKTINFO, SO_RXQ_OVFL after a drop, FreeBSD's messages): SCM_TIMESTAMPING and the
+        drop counter are read in place; any other time message goes through ``parse_control``."""
+        sw = hw = None
+        controls = self.controls
+        others = False
+        for level, kind, start, end in self.cmsgs(i, controllen):
+            if level != socket.SOL_SOCKET:
+                continue  # IP_PKTINFO, IP_TOS, ...: not about time
+            if kind == self.fast_type and end - start == SCM_TIMESTAMPING_SIZE:
+                sw, hw = scm_timestamping(controls, start)
+            elif kind == self.ovfl_type and end - start >= 4:
+                if drops is not None:
+                    drops.saw(_U32.unpack_from(controls, start)[0])
+            else:
+                others = True
+        if others:
+            packet = packet_from(b"", self.ancdata(i, controllen), None)
+            return packet.software_ns, packet.hardware_ns
+        return sw, hw
+
+
+_U32 = struct.Struct("=I")
 
 
 def _decode_sockaddr(raw: bytes) -> Any:
@@ -231,18 +263,22 @@ def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
         raise OSError(err, f"recvmmsg: {errno.errorcode.get(err, err)}")
 
 
-def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535) -> List[Packet]:
+def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535,
+               drops: Optional[DropCounter] = None) -> List[Packet]:
     """Receive up to ``max_packets`` datagrams: wait for the first like :func:`recv`
     (per the socket's timeout), then return whatever is queued, with one
     ``recvmmsg()`` system call per batch when the queue is not empty.
 
     >>> for pkt in recv_batch(sock, 64):  # doctest: +SKIP
     ...     print(pkt.address, pkt.software_ns, len(pkt.data))
+
+    ``drops``, if given, learns the socket's drop counter from the SO_RXQ_OVFL
+    messages (see :func:`enable_drop_count`).
     """
     if max_packets < 1:
         raise ValueError("max_packets must be at least 1")
     if not HAVE_RECVMMSG:
-        return _recv_batch_fallback(sock, max_packets, bufsize)
+        return _recv_batch_fallback(sock, max_packets, bufsize, drops)
     batch = _get_batch(max_packets, bufsize)
     got = _recvmmsg_once(sock, batch, max_packets)
     if got == 0:
@@ -253,7 +289,7 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535)
         while got == 0:
             _wait_readable(sock, deadline)
             got = _recvmmsg_once(sock, batch, max_packets)
-    return _packets(batch, got)
+    return _packets(batch, got, drops)
 
 
 def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
@@ -273,19 +309,21 @@ def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
     )
 
 
-def _packets(batch: _Batch, got: int) -> List[Packet]:
+def _packets(batch: _Batch, got: int, drops: Optional[DropCounter] = None) -> List[Packet]:
     """Packets from the first ``got`` slots: the per-slot headers are read by
     ``struct.iter_unpack`` (C loops), leaving one slice and one tuple per
-    datagram in Python; one 64-bit SCM_TIMESTAMPING is decoded inline."""
+    datagram in Python; a lone 64-bit SCM_TIMESTAMPING is decoded inline, any
+    other control buffer by :meth:`_Batch.slot_stamps` (the slot's own index:
+    slots with equal payloads compare equal, so they must not be looked up)."""
     out: List[Packet] = []
     append = out.append
-    space, length_ok, sol, scm = batch.fast_space, _align(_CMSG.size) + 48, socket.SOL_SOCKET, batch.fast_type
-    ns = _NS
+    space, length_ok, sol, scm = batch.fast_space, _align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, batch.fast_type
+    ns = NS_PER_S
     new = tuple.__new__
     headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
     controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
-    for (_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot in \
-            zip(headers, _addresses(batch, got), controls, batch.slots):
+    for i, ((_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot) in \
+            enumerate(zip(headers, _addresses(batch, got), controls, batch.slots)):
         if controllen == space and clen == length_ok and kind == scm and level == sol:
             if s2 or n2:  # ts[2]: a raw hardware stamp
                 append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, "hardware")))
@@ -294,15 +332,17 @@ def _packets(batch: _Batch, got: int) -> List[Packet]:
             else:
                 append(new(Packet, (slot[:length].tobytes(), address, None, None, None)))
         else:
-            data = slot[:length].tobytes()
-            append(packet_from(data, batch.ancdata(batch.slots.index(slot), controllen), address))
+            sw, hw = batch.slot_stamps(i, controllen, drops) if controllen else (None, None)
+            source = "hardware" if hw is not None else ("software" if sw is not None else None)
+            append(new(Packet, (slot[:length].tobytes(), address, sw, hw, source)))
     return out
 
 
-def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int) -> List[Packet]:
+def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int,
+                         drops: Optional[DropCounter]) -> List[Packet]:
     """One ``recvmsg()`` per datagram: the first per the socket's timeout, the rest non-blocking."""
     data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
-    out = [packet_from(data, ancdata, address)]
+    out = [packet_from(data, ancdata, address, drops)]
     saved = sock.gettimeout()
     sock.settimeout(0.0)
     try:
@@ -311,7 +351,7 @@ def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int) ->
                 data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
             except (BlockingIOError, InterruptedError):
                 break
-            out.append(packet_from(data, ancdata, address))
+            out.append(packet_from(data, ancdata, address, drops))
     finally:
         sock.settimeout(saved)
     return out

@@ -93,8 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
-    p.add_argument("--hardware", action="store_true", help="also ask for hardware stamps (NIC must be configured)")
-    p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng", help="pcapng file to write")
+    p.add_argument("--hardware", action="store_true",
+                   help="also ask for hardware stamps (an error on an interface that has none; "
+                        "the NIC must be configured)")
+    p.add_argument("--buffer-size", type=_positive_int, metavar="BYTES",
+                   help="socket receive buffer (SO_RCVBUF; as root on Linux SO_RCVBUFFORCE, past rmem_max); "
+                        "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng",
+                   help="pcapng file to write; - writes to standard output (as tcpdump -w -)")
+    p.add_argument("--json", action="store_true",
+                   help="print the summary as JSON (on stdout, or on stderr with -o -)")
     p.add_argument("--quiet", action="store_true",
                    help="no 'capturing on ADDR:PORT' line, progress bar or summary on stderr")
 
@@ -132,11 +140,13 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
-    from .capture import capture
+    from .capture import STDOUT, capture
     from .endpoint import Endpoint
 
     if args.iface and not args.group:
         raise CliError("--iface needs --group")
+    if args.output == STDOUT and sys.stdout.isatty():
+        raise CliError("-o -: standard output is a terminal; pipe it (sotimestamp capture ... -o - | tshark -r -)")
 
     def announce(sock: socket.socket) -> None:
         # As tcpdump's "listening on": says the port the kernel chose for port 0,
@@ -145,12 +155,23 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         print(f"sotimestamp: capturing on {Endpoint(host, port)} to {args.output}", file=sys.stderr, flush=True)
 
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
-                     duration=args.duration, hardware=args.hardware, progress=False if args.quiet else None,
-                     ready=None if args.quiet else announce)
+                     duration=args.duration, hardware=args.hardware, buffer_size=args.buffer_size,
+                     progress=False if args.quiet else None, ready=None if args.quiet else announce)
     if not args.quiet:
+        for warning in result.warnings:
+            print(f"sotimestamp: warning: {warning}", file=sys.stderr)
         sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
+        dropped = "unknown" if result.dropped is None else result.dropped
         print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
-              f"(stamps: {sources}; stopped by {result.stopped_by})", file=sys.stderr)
+              f"(stamps: {sources}; kernel dropped {dropped}; stopped by {result.stopped_by})", file=sys.stderr)
+    if args.json:
+        # with -o - standard output carries the pcapng file: the summary goes to stderr
+        print(json.dumps(result.as_dict(), indent=2), file=sys.stderr if args.output == STDOUT else sys.stdout)
+    if result.write_error:
+        where = "standard output" if result.path == STDOUT else result.path
+        print(f"sotimestamp: error: writing {where}: {result.write_error}; it holds the first {result.packets} "
+              f"datagrams, cut after the last whole block", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -18,6 +18,9 @@ import sys
 from dataclasses import dataclass, fields
 from typing import Dict, Optional
 
+#: Nanoseconds per second: every seconds+nanoseconds pair in the package is combined with this one.
+NS_PER_S = 1_000_000_000
+
 # SOF_TIMESTAMPING_* bits (include/uapi/linux/net_tstamp.h; NetBSD uses the same).
 SOF_TIMESTAMPING_TX_HARDWARE = 1 << 0
 SOF_TIMESTAMPING_TX_SOFTWARE = 1 << 1
@@ -81,6 +84,13 @@ class PlatformConstants:
     MSG_ERRQUEUE: Optional[int] = None
     IP_RECVERR: Optional[int] = None
     IPV6_RECVERR: Optional[int] = None
+    #: A u32 control message on each datagram: the socket's drop counter (Linux; NetBSD once sys/ABI.md has it).
+    SO_RXQ_OVFL: Optional[int] = None
+    SCM_RXQ_OVFL: Optional[int] = None
+    #: getsockopt(SOL_SOCKET) of u32 counters; index 8 (SK_MEMINFO_DROPS) counts drops (Linux 4.6+).
+    SO_MEMINFO: Optional[int] = None
+    #: SO_RCVBUF past the sysctl limit (Linux, needs CAP_NET_ADMIN).
+    SO_RCVBUFFORCE: Optional[int] = None
     #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
     timeval16: str = "=qq"
 
@@ -102,6 +112,7 @@ LINUX = PlatformConstants(
     SO_TIMESTAMP_NEW=63, SO_TIMESTAMPNS_NEW=64, SO_TIMESTAMPING_NEW=65,
     SCM_TIMESTAMPING_OPT_STATS=54, SCM_TIMESTAMPING_PKTINFO=58,
     MSG_ERRQUEUE=0x2000, IP_RECVERR=11, IPV6_RECVERR=25,
+    SO_RXQ_OVFL=40, SCM_RXQ_OVFL=40, SO_MEMINFO=55, SO_RCVBUFFORCE=33,
 )
 
 NETBSD = PlatformConstants(

@@ -4,9 +4,10 @@ from __future__ import annotations
 import errno
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple
+from typing import Iterable, Optional, Tuple, Union
 
 from .constants import (
+    NS_PER_S,
     SO_EE_ORIGIN_TIMESTAMPING,
     ST_INFO_HW,
     PlatformConstants,
@@ -15,12 +16,16 @@ from .constants import (
 
 Ancillary = Tuple[int, int, bytes]
 
-_NS = 1_000_000_000
 _IPPROTO_IP = 0  # the same number on Linux, NetBSD and FreeBSD
 _IPPROTO_IPV6 = 41
 # struct sock_extended_err: ee_errno, ee_origin, ee_type, ee_code, ee_pad, ee_info, ee_data
 _EXTENDED_ERR = struct.Struct("=IBBBBII")
-_TS64x3 = struct.Struct("=qqqqqq")
+#: ``struct scm_timestamping {struct timespec ts[3];}`` with 64-bit timespecs (LP64, and
+#: the ``*_NEW`` messages): ts[0] software, ts[1] deprecated (skipped), ts[2] raw hardware.
+#: The receive fast path (batch.py) unpacks this same layout behind its cmsghdr.
+SCM_TIMESTAMPING_LAYOUT = "qq16xqq"
+SCM_TIMESTAMPING_SIZE = 48
+_SCM_TIMESTAMPING64 = struct.Struct("=" + SCM_TIMESTAMPING_LAYOUT)
 
 
 @dataclass(frozen=True)
@@ -64,7 +69,7 @@ def _timespec_ns(data: bytes, offset: int = 0) -> int:
         sec, nsec = struct.unpack_from("=ii", data, offset)
     else:
         raise ValueError(f"timespec control message too short ({size} bytes)")
-    return int(sec * _NS + nsec)
+    return int(sec * NS_PER_S + nsec)
 
 
 def _timeval_ns(data: bytes, table: PlatformConstants) -> int:
@@ -77,15 +82,19 @@ def _timeval_ns(data: bytes, table: PlatformConstants) -> int:
         sec, usec = struct.unpack_from("=ii", data)
     else:
         raise ValueError(f"timeval control message too short ({size} bytes)")
-    return int(sec * _NS + usec * 1000)
+    return int(sec * NS_PER_S + usec * 1000)
 
 
-def _scm_timestamping(data: bytes) -> Tuple[Optional[int], Optional[int]]:
-    """``struct scm_timestamping {struct timespec ts[3];}``: (ts[0], ts[2]), zero meaning absent."""
-    if len(data) >= 48:
-        s0, n0, _s1, _n1, s2, n2 = _TS64x3.unpack_from(data)
-        sw, hw = s0 * _NS + n0, s2 * _NS + n2
+def scm_timestamping(data: Union[bytes, bytearray, memoryview], offset: int = 0) -> Tuple[Optional[int], Optional[int]]:
+    """(software, hardware) ns of a ``struct scm_timestamping`` at ``offset``; a zero stamp means absent.
+
+    The one decoder of SCM_TIMESTAMPING: ``parse_control``, ``recv`` and the
+    slot-by-slot path of ``recv_batch`` all call it."""
+    if len(data) - offset >= SCM_TIMESTAMPING_SIZE:
+        s0, n0, s2, n2 = _SCM_TIMESTAMPING64.unpack_from(data, offset)
+        sw, hw = s0 * NS_PER_S + n0, s2 * NS_PER_S + n2
     else:
+        data = bytes(data[offset:])
         step = len(data) // 3
         if step < 8:
             raise ValueError(f"scm_timestamping control message too short ({len(data)} bytes)")
@@ -96,7 +105,7 @@ def _scm_timestamping(data: bytes) -> Tuple[Optional[int], Optional[int]]:
 def _bintime_ns(data: bytes) -> int:
     """FreeBSD ``struct bintime {time_t sec; uint64_t frac;}`` to ns."""
     sec, frac = struct.unpack_from("=qQ", data)
-    return int(sec * _NS + ((frac * _NS) >> 64))
+    return int(sec * NS_PER_S + ((frac * NS_PER_S) >> 64))
 
 
 def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) -> Stamps:
@@ -129,7 +138,7 @@ def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) 
         data = bytes(data)
         if level == table.SOL_SOCKET:
             if kind in (table.SCM_TIMESTAMPING, table.SO_TIMESTAMPING_NEW):
-                sw, hw = _scm_timestamping(data)
+                sw, hw = scm_timestamping(data)
                 if sw is not None:
                     offer(sw, 0, 1)
                 if hw is not None:
@@ -152,7 +161,7 @@ def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) 
                 messages.append("SCM_TIMESTAMP")
             elif kind == table.SO_TIMESTAMP_NEW:
                 sec, usec = struct.unpack_from("=qq", data)
-                offer(sec * _NS + usec * 1000, 4, 1000)
+                offer(sec * NS_PER_S + usec * 1000, 4, 1000)
                 messages.append("SCM_TIMESTAMP")
             elif kind == table.SCM_TIME_INFO:
                 (flags,) = struct.unpack_from("=I", data)

@@ -4,10 +4,11 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import sys
 from typing import Any, List, NamedTuple, Optional, Tuple
 
 from . import constants as C
-from .control import parse_control
+from .control import SCM_TIMESTAMPING_SIZE, parse_control, scm_timestamping
 
 #: Control-buffer size: room for SCM_TIMESTAMPING (48 B) + SCM_TIMESTAMP(NS) + RECVERR + PKTINFO.
 ANCBUFSIZE = 512
@@ -32,6 +33,21 @@ class Packet(NamedTuple):
     software_ns: Optional[int]
     hardware_ns: Optional[int]
     source: Optional[str]
+
+
+class DropCounter:
+    """The socket's count of datagrams the kernel dropped (receive buffer full), as last reported.
+
+    Linux puts the counter in an SO_RXQ_OVFL message on each datagram queued after
+    the first drop; drops after the last datagram read show only in SO_MEMINFO
+    (:func:`kernel_drops`)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def saw(self, counter: int) -> None:
+        if counter > self.value:
+            self.value = counter
 
 
 class TxStamp(NamedTuple):
@@ -189,17 +205,19 @@ def disable(sock: socket.socket) -> None:
 
 _RUNNING = C.current()
 _FAST_KEY = (socket.SOL_SOCKET, _RUNNING.SCM_TIMESTAMPING) if _RUNNING and _RUNNING.SCM_TIMESTAMPING else None
-_TS3 = struct.Struct("=qqqqqq")
 
 
-def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any) -> Packet:
-    """A :class:`Packet` from ``recvmsg()`` results (one 64-bit SCM_TIMESTAMPING is decoded inline)."""
+def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any,
+                drops: Optional[DropCounter] = None) -> Packet:
+    """A :class:`Packet` from ``recvmsg()`` results (a lone 64-bit SCM_TIMESTAMPING skips ``parse_control``)."""
+    if drops is not None and _RUNNING is not None and _RUNNING.SCM_RXQ_OVFL is not None:
+        for level, kind, raw in ancdata:
+            if level == socket.SOL_SOCKET and kind == _RUNNING.SCM_RXQ_OVFL and len(raw) >= 4:
+                drops.saw(int.from_bytes(raw[:4], sys.byteorder))
     if len(ancdata) == 1:
         level, kind, raw = ancdata[0]
-        if (level, kind) == _FAST_KEY and len(raw) == 48:
-            s0, n0, _s1, _n1, s2, n2 = _TS3.unpack(raw)
-            sw = s0 * 1_000_000_000 + n0 or None
-            hw = s2 * 1_000_000_000 + n2 or None
+        if (level, kind) == _FAST_KEY and len(raw) == SCM_TIMESTAMPING_SIZE:
+            sw, hw = scm_timestamping(raw)
             return Packet(data, address, sw, hw, "hardware" if hw else ("software" if sw else None))
     stamps = parse_control(ancdata)
     return Packet(data, address, stamps.software_ns, stamps.hardware_ns, stamps.source)
@@ -248,6 +266,65 @@ def tx_timestamps(sock: socket.socket) -> List[TxStamp]:
 
 
 _IN6ADDR_ANY = b"\x00" * 16
+
+
+def enable_drop_count(sock: socket.socket) -> bool:
+    """Ask for SO_RXQ_OVFL (each datagram then carries the socket's drop counter); False where
+    the platform has no such option or the kernel refuses it."""
+    table = C.current()
+    if table is None or table.SO_RXQ_OVFL is None:
+        return False
+    return not _refused(sock, table.SO_RXQ_OVFL, 1)
+
+
+#: SK_MEMINFO_DROPS: the index of the drop counter in SO_MEMINFO's u32 array.
+_SK_MEMINFO_DROPS = 8
+
+
+def kernel_drops(sock: socket.socket, counter: Optional[DropCounter] = None) -> Optional[int]:
+    """Datagrams the kernel dropped for ``sock`` so far: the larger of what SO_RXQ_OVFL said
+    (``counter``) and Linux's SO_MEMINFO drop count, which also sees drops after the last
+    datagram read.  None when neither is available."""
+    table = C.current()
+    seen = counter.value if counter is not None else None
+    if table is not None and table.SO_MEMINFO is not None:
+        try:
+            raw = sock.getsockopt(socket.SOL_SOCKET, table.SO_MEMINFO, 4 * 16)
+        except OSError:
+            raw = b""
+        if len(raw) >= 4 * (_SK_MEMINFO_DROPS + 1):
+            (dropped,) = struct.unpack_from("=I", raw, 4 * _SK_MEMINFO_DROPS)
+            return max(dropped, seen or 0)
+    return seen
+
+
+def set_rcvbuf(sock: socket.socket, size: int) -> int:
+    """Set the receive buffer to ``size`` bytes and return the size the kernel reports.
+
+    Linux as root: SO_RCVBUFFORCE first (it passes net.core.rmem_max).  Linux
+    reports double the size asked (the bookkeeping overhead it adds), so the
+    caller compares the result with ``2 * size`` there; it clamps quietly to
+    rmem_max, the BSDs refuse (ENOBUFS) above kern.sbmax.
+    """
+    table = C.current()
+    if table is not None and table.SO_RCVBUFFORCE is not None:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, table.SO_RCVBUFFORCE, size)
+            return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EINVAL, errno.ENOPROTOOPT):
+                raise
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as exc:
+        if exc.errno not in (errno.ENOBUFS, errno.EINVAL, errno.EPERM):
+            raise
+    return int(sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF))
+
+
+def rcvbuf_granted(size: int) -> int:
+    """What a kernel that took ``size`` reports back for SO_RCVBUF (Linux doubles it)."""
+    return 2 * size if C.platform_name() == "linux" else size
 
 
 def grow_rcvbuf(sock: socket.socket, want: int) -> int:

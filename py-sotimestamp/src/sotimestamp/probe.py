@@ -171,3 +171,19 @@ def format_text(report: Dict[str, Any]) -> str:
 
 
 __all__ = ["probe", "format_text"]
+
+
+def interface_rx_hardware(name: str) -> tuple[bool | None, str]:
+    """Whether interface ``name`` can stamp received packets in hardware, and what it supports
+    (``SOF_TIMESTAMPING_*`` names, or why it could not be asked); None where this platform has
+    no way to ask (only Linux has ETHTOOL_GET_TS_INFO)."""
+    if C.platform_name() != "linux":
+        return None, "not known on this platform"
+    info = _ethtool_ts_info(name)
+    if info is None:
+        return None, "ETHTOOL_GET_TS_INFO unavailable (no ctypes)"
+    if "error" in info:
+        return None, f"ETHTOOL_GET_TS_INFO: {info['error']}"
+    flags = str(info["so_timestamping"])
+    wanted = {C.SOF_NAMES[C.SOF_TIMESTAMPING_RX_HARDWARE], C.SOF_NAMES[C.SOF_TIMESTAMPING_RAW_HARDWARE]}
+    return wanted <= set(flags.split("|")), flags

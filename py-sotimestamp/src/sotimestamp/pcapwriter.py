@@ -1,0 +1,305 @@
+"""Writing pcapng files of UDP datagrams with nanosecond stamps.
+
+Each datagram is stored as its IPv4/IPv6 + UDP packet (link type RAW, 101) so
+Wireshark/tshark dissect it, in an Enhanced Packet Block of an interface with
+``if_tsresol`` 9 (nanoseconds).  The stamp source is the packet comment
+``sotimestamp: ts=software`` (or ``hardware``, or ``user`` when the kernel gave
+no stamp and the capture fell back to a user-space clock).  A capture ends with
+an Interface Statistics Block: start and end time, datagrams received and
+dropped by the kernel.
+
+Every block is encoded here (no pcapng library): a capture writes hundreds of
+thousands of blocks a second, so the per-datagram work is one ``struct.pack``
+plus cached bytes, and a batch is one ``write()``.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import platform as _platform
+import socket
+import struct
+import time
+from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from . import __version__
+from .core import Packet
+from .pcapread import COMMENT_PREFIX, LINKTYPE_RAW, Address
+
+_OPT_HEAD = struct.Struct("<HH")
+_TRAILER = struct.Struct("<I")
+_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
+_END_OF_OPTIONS = b"\0\0\0\0"
+
+
+class WriteFailed(OSError):
+    """Writing the capture file failed (disk full, file too large, I/O error).
+
+    The file holds ``saved`` whole datagram blocks when this is raised by
+    :meth:`PcapngWriter.write_packets`; :meth:`PcapngWriter.cut_to_whole_blocks`
+    then removes the partial block after them."""
+
+    def __init__(self, cause: OSError, saved: int) -> None:
+        super().__init__(cause.errno, cause.strerror)
+        self.saved = saved
+
+
+# --- options and blocks ----------------------------------------------------------
+
+def _option(code: int, value: bytes) -> bytes:
+    return _OPT_HEAD.pack(code, len(value)) + value + _PAD[len(value) % 4]
+
+
+def _block(block_type: int, body: bytes) -> bytes:
+    total = 12 + len(body)
+    return struct.pack("<II", block_type, total) + body + _TRAILER.pack(total)
+
+
+def section_header(application: str, os_name: str) -> bytes:
+    """A little-endian Section Header Block (version 1.0, section length unknown)."""
+    options = _option(3, os_name.encode()) + _option(4, application.encode()) + _END_OF_OPTIONS
+    return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options)
+
+
+def interface_description(name: str, description: str, link_type: int = LINKTYPE_RAW) -> bytes:
+    """An Interface Description Block with ``if_tsresol`` 9: timestamps count nanoseconds."""
+    options = _option(2, name.encode()) + _option(3, description.encode()) + _option(9, b"\x09") + _END_OF_OPTIONS
+    return _block(1, struct.pack("<HHI", link_type, 0, 0) + options)
+
+
+def _ts_option(code: int, ts_ns: int) -> bytes:
+    return _option(code, struct.pack("<II", ts_ns >> 32, ts_ns & 0xFFFFFFFF))
+
+
+def interface_statistics(ts_ns: int, start_ns: int, end_ns: int, received: Optional[int],
+                         dropped: Optional[int], delivered: int) -> bytes:
+    """An Interface Statistics Block: ``isb_starttime``/``isb_endtime``, ``isb_ifrecv`` (datagrams
+    that reached the socket), ``isb_ifdrop`` (dropped by the kernel: receive buffer full) and
+    ``isb_usrdeliv`` (written to this file); the counts we do not know are left out."""
+    options = _ts_option(2, start_ns) + _ts_option(3, end_ns)
+    if received is not None:
+        options += _option(4, struct.pack("<Q", received))
+    if dropped is not None:
+        options += _option(5, struct.pack("<Q", dropped))
+    options += _option(8, struct.pack("<Q", delivered)) + _END_OF_OPTIONS
+    return _block(5, struct.pack("<III", 0, ts_ns >> 32, ts_ns & 0xFFFFFFFF) + options)
+
+
+@functools.lru_cache(maxsize=64)
+def _comment_options(comment: str) -> bytes:
+    """An ``opt_comment`` option and ``opt_endofopt`` (a capture uses a handful of comments)."""
+    return _option(1, comment.encode()) + _END_OF_OPTIONS
+
+
+_EPB_HEAD = struct.Struct("<IIIIIII")
+
+
+def encode_epb(packet: bytes, ts_ns: int, comment: str, interface_id: int = 0) -> bytes:
+    """One little-endian Enhanced Packet Block of ``packet`` with an ``opt_comment``."""
+    options = _comment_options(comment)
+    size = len(packet)
+    pad = _PAD[size % 4]
+    total = 32 + size + len(pad) + len(options)
+    return b"".join((
+        _EPB_HEAD.pack(6, total, interface_id, (ts_ns >> 32) & 0xFFFFFFFF, ts_ns & 0xFFFFFFFF, size, size),
+        packet, pad, options, _TRAILER.pack(total),
+    ))
+
+
+# --- IPv4/IPv6 + UDP headers ------------------------------------------------------
+
+def _ones_sum(data: bytes) -> int:
+    """The 16-bit one's-complement sum of ``data``: 2**16 = 1 (mod 0xFFFF) turns it into one modulo."""
+    if len(data) % 2:
+        data += b"\0"
+    rest = int.from_bytes(data, "big") % 0xFFFF
+    return rest if rest or not any(data) else 0xFFFF
+
+
+def _fold(total: int) -> int:
+    """The checksum field for a one's-complement sum (mod 0xFFFF): a computed 0 is sent as 0xFFFF (RFC 768)."""
+    return 0xFFFF - (total % 0xFFFF or 0xFFFF) or 0xFFFF
+
+
+@functools.lru_cache(maxsize=256)
+def _route(src: Address, dst: Address) -> Tuple[bool, bytes, bytes, int, int]:
+    """Per address pair: (IPv6?, source, destination, the constant part of the UDP
+    checksum sum (addresses, protocol, ports), the constant part of the IPv4 header sum)."""
+    v6 = ":" in src[0]
+    family = socket.AF_INET6 if v6 else socket.AF_INET
+    saddr, daddr = socket.inet_pton(family, src[0]), socket.inet_pton(family, dst[0].partition("%")[0])
+    udp_const = _ones_sum(saddr + daddr) + 17 + src[1] + dst[1]
+    ip_const = 0 if v6 else _ones_sum(struct.pack("!BBxxxxHBBxx", 0x45, 0, 0x4000, 64, 17) + saddr + daddr)
+    return v6, saddr, daddr, udp_const, ip_const
+
+
+def _payload_sum(payload: Any) -> int:
+    """One's-complement sum of a payload (bytes or memoryview), mod 0xFFFF; an odd
+    length counts as padded with a zero byte, which is a shift, not a copy."""
+    return (int.from_bytes(payload, "big") << (8 * (len(payload) & 1))) % 0xFFFF
+
+
+def _ip_udp_header(src: Address, dst: Address, payload_len: int, ident: int, udp_checksum: Optional[int]) -> bytes:
+    v6, saddr, daddr, _udp_const, ip_const = _route(tuple(src[:2]), tuple(dst[:2]))
+    udp_len = 8 + payload_len
+    udp = struct.pack("!HHHH", src[1], dst[1], udp_len & 0xFFFF, udp_checksum or 0)
+    if v6:
+        return struct.pack("!IHBB", 6 << 28, udp_len, 17, 64) + saddr + daddr + udp
+    ident &= 0xFFFF
+    ip_sum = (ip_const + 20 + udp_len + ident) % 0xFFFF
+    return struct.pack("!BBHHHBBH", 0x45, 0, 20 + udp_len, ident, 0x4000, 64, 17,
+                       0xFFFF - (ip_sum or 0xFFFF)) + saddr + daddr + udp
+
+
+def build_datagram(src: Address, dst: Address, payload: bytes, ident: int = 0) -> bytes:
+    """The IPv4 or IPv6 packet carrying ``payload`` from ``src`` to ``dst`` (UDP, both checksums set).
+
+    One's-complement sums add modulo 0xFFFF, so the per-pair constant parts are
+    computed once and each datagram adds its length and payload."""
+    udp_const = _route(tuple(src[:2]), tuple(dst[:2]))[3]
+    csum = _fold(udp_const + 2 * (8 + len(payload)) + _payload_sum(payload))
+    return _ip_udp_header(src, dst, len(payload), ident, csum) + payload
+
+
+class _FlowBlocks:
+    """The constant parts of the blocks of one (source, destination, payload length, stamp source):
+    everything of an EPB but the timestamp, the payload and (IPv6) the UDP checksum.
+
+    IPv4 datagrams are written with identification 0 (DF set: RFC 6864 allows it) and
+    UDP checksum 0 ("not computed", legal for IPv4, as in captures of checksum-offloading
+    NICs), so their whole header is constant.  IPv6 requires the UDP checksum; it is
+    the constant pseudo-header part plus the payload's sum."""
+
+    __slots__ = ("start", "after_ts", "tail", "v6", "checksum_base")
+
+    def __init__(self, src: Address, dst: Address, payload_len: int, source: str) -> None:
+        v6, _s, _d, udp_const, _i = _route(tuple(src[:2]), tuple(dst[:2]))
+        header = _ip_udp_header(src, dst, payload_len, 0, None)
+        caplen = len(header) + payload_len
+        options = _comment_options(COMMENT_PREFIX + source)
+        total = 32 + caplen + (-caplen % 4) + len(options)
+        self.v6 = v6
+        self.start = _EPB_START.pack(6, total, 0)  # block type, length, interface 0
+        # what follows the timestamp: caplen, origlen, the IP+UDP header (IPv6: but its checksum)
+        self.after_ts = struct.pack("<II", caplen, caplen) + (header[:-2] if v6 else header)
+        self.tail = _PAD[caplen % 4] + options + _TRAILER.pack(total)
+        self.checksum_base = udp_const + 2 * (8 + payload_len)
+
+
+_EPB_START = struct.Struct("<III")
+_EPB_START_TS = struct.Struct("<12sII")  # the block's start, then the 64-bit timestamp
+_V6_CHECKSUM = struct.Struct("!H")
+
+
+class PcapngWriter:
+    """Append datagrams with their stamps to a pcapng file (nanosecond resolution).
+
+    ``stream`` should be unbuffered (``open(path, "wb", buffering=0)``): then a
+    failed write leaves a known number of whole blocks in the file.
+
+    >>> with PcapngWriter(open("out.pcapng", "wb", buffering=0), "udp 127.0.0.1:5000") as w:  # doctest: +SKIP
+    ...     w.write(b"payload", ("127.0.0.1", 4000), ("127.0.0.1", 5000), 1764128000123456789, "software")
+    """
+
+    def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture") -> None:
+        self._stream = stream
+        self._ident = 0
+        self.packets = 0  #: datagram blocks written whole
+        self.whole_bytes = 0  #: the file's length up to the end of its last whole block
+        self._flows: Dict[Tuple[Any, Any, int, str], _FlowBlocks] = {}
+        self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
+                  + interface_description("sotimestamp", description))
+
+    def _put(self, data: bytes, block_ends: Sequence[int] = ()) -> None:
+        """Write ``data`` whole (retrying short writes); on failure raise :class:`WriteFailed`
+        saying how many of the datagram blocks ending at ``block_ends`` are in the file."""
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(data):
+                wrote = self._stream.write(view[done:])
+                done += len(data) - done if wrote is None else wrote
+        except OSError as exc:
+            whole = sum(1 for end in block_ends if end <= done)
+            self.packets += whole
+            self.whole_bytes += block_ends[whole - 1] if whole else 0
+            raise WriteFailed(exc, self.packets) from exc
+        self.packets += len(block_ends)
+        self.whole_bytes += len(data)
+
+    def write_packets(self, packets: Iterable[Packet], dst: Address) -> None:
+        """Write received datagrams (sent to ``dst``) in one ``write()``; a block is only ever written whole.
+
+        The stamp is the hardware one, else the software one, else (the kernel gave
+        none) the time of this call, marked ``user``."""
+        parts: List[Any] = []
+        ends: List[int] = []
+        size = 0
+        flows = self._flows
+        now = 0
+        for data, src, sw, hw, source in packets:
+            if hw is not None:
+                ts = hw
+            elif sw is not None:
+                ts = sw
+            else:  # one user-space time for the whole batch
+                ts = now = now or time.time_ns()
+                source = "user"
+            length = len(data)
+            key = (src, dst, length, source)
+            flow = flows.get(key)
+            if flow is None:
+                if len(flows) > 4096:
+                    flows.clear()
+                flow = flows[key] = _FlowBlocks(src, dst, length, source or "user")
+            head = flow.after_ts
+            if flow.v6:
+                head += _V6_CHECKSUM.pack(_fold(flow.checksum_base + _payload_sum(data)))
+            tail = flow.tail
+            parts += (_EPB_START_TS.pack(flow.start, ts >> 32, ts & 0xFFFFFFFF), head, data, tail)
+            size += 20 + len(head) + length + len(tail)
+            ends.append(size)
+        if parts:
+            self._put(b"".join(parts), ends)
+
+    def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: Optional[str]) -> None:
+        """Write one datagram, with both checksums computed and a new IPv4 identification
+        (files generated for tests and benchmarks)."""
+        self._ident += 1
+        block = encode_epb(build_datagram(src, dst, payload, self._ident), ts_ns, COMMENT_PREFIX + (source or "user"))
+        self._put(block, (len(block),))
+
+    def write_statistics(self, start_ns: int, end_ns: int, received: Optional[int], dropped: Optional[int]) -> None:
+        """The closing Interface Statistics Block (see :func:`interface_statistics`)."""
+        self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped, self.packets))
+
+    def cut_to_whole_blocks(self) -> bool:
+        """After a failed write: cut the file back to its last whole block.  False when the
+        stream cannot be truncated (a pipe: what was written is what the reader got)."""
+        try:
+            self._stream.truncate(self.whole_bytes)
+            self._stream.seek(self.whole_bytes)
+        except (OSError, ValueError):
+            return False
+        return True
+
+    def flush(self) -> None:
+        self._stream.flush()
+
+    def sync(self) -> None:
+        """Flush and fsync (a capture's file survives a crash of the machine after it ends)."""
+        self.flush()
+        try:
+            os.fsync(self._stream.fileno())
+        except (OSError, AttributeError, ValueError):
+            pass  # not a file (a pipe, a BytesIO)
+
+    def close(self) -> None:
+        self.sync()
+        self._stream.close()
+
+    def __enter__(self) -> PcapngWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
