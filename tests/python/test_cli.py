@@ -201,14 +201,6 @@ def test_exit_codes_on_bad_input(tmp_path: Path) -> None:
     _one_line_error(run("nosuchcommand"), 2, "invalid choice")
 
 
-def test_truncated_file_error_says_where(tmp_path: Path) -> None:
-    out = record(tmp_path / "t.pcapng", [b"t%d" % i for i in range(10)])
-    out.write_bytes(out.read_bytes()[:-20])
-    res = run("stats", str(out))
-    _one_line_error(res, 1, "truncated")
-    assert "block" in res.stderr and "byte" in res.stderr
-
-
 def test_replay_file_without_udp(tmp_path: Path) -> None:
     from pcapng import FileWriter, blocks
 
@@ -277,7 +269,10 @@ def test_replay_loop_until_sigint(tmp_path: Path) -> None:
     assert capture.wait(timeout=30) == 0  # three loops arrived
     replay.send_signal(signal.SIGINT)
     _o, err = replay.communicate(timeout=30)
-    assert replay.returncode == 130 and err.strip() == "sotimestamp: interrupted"
+    lines = err.strip().splitlines()
+    assert replay.returncode == 130 and lines[0] == "sotimestamp: interrupted", err
+    sent = re.match(r"sotimestamp: sent (\d+) datagrams to ", lines[1])  # the summary, as at a normal end
+    assert sent and int(sent.group(1)) >= 15 and "Traceback" not in err
     assert [r.payload for r in read_records(str(again))] == [b"l%d" % i for i in range(5)] * 3
 
 

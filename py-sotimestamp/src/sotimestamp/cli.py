@@ -8,7 +8,7 @@ import re
 import signal
 import socket
 import sys
-from typing import List, Optional
+from typing import Any, List, Optional
 
 from . import __version__
 
@@ -175,47 +175,103 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_replay(args: argparse.Namespace) -> int:
-    from .pcapio import read_records
-    from .replay import replay
-    from .stats import summarize
+def _warn(message: str) -> None:
+    print(f"sotimestamp: warning: {message}", file=sys.stderr)
 
-    records = list(read_records(args.file))
+
+def _read_records(path: str, quiet: bool = False) -> list[Any]:
+    """Every packet of ``path`` (pcapng or pcap; a file cut short warns once), with a
+    progress bar on a terminal."""
+    from .pcapread import read_records
+    from .stats import progress_bar
+
+    with progress_bar(path, disable=quiet) as progress:
+        return list(read_records(path, progress, _warn))
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from .replay import Interrupted, replay, summary
+
+    records = _read_records(args.file, args.quiet)
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise Interrupted(signum)
+
+    # SIGINT and SIGTERM end the replay with its summary; a SIGINT ignored from the
+    # start (a shell's background job) stays ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, interrupt)
     try:
         result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
                         progress=False if args.quiet else None)
     except ValueError as exc:
         raise CliError(f"{args.file}: {exc}") from None
-    if not args.quiet:
-        late = summarize(result.lateness_ns)
-        print(f"sotimestamp: sent {result.sent} datagrams to {args.to}; send lateness p50 {late['p50_us']:.1f} us, "
-              f"p99 {late['p99_us']:.1f} us, max {late['max_us']:.1f} us"
-              + (f"; {result.realtime}" if result.realtime else ""), file=sys.stderr)
-    return 0
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+    if result.interrupted:
+        print("sotimestamp: interrupted", file=sys.stderr)
+    if not args.quiet or result.failures or result.interrupted:
+        for line in summary(result, args.to):
+            print(f"sotimestamp: {line}", file=sys.stderr)
+    if result.interrupted:
+        return 128 + result.interrupted
+    return 1 if result.failures else 0
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .stats import compute, format_text, load, plot, schedule_errors, summarize
+    from .pcapread import frames
+    from .stats import collect, collect_records, compute_collected, format_text, plot, progress_bar
 
-    records = load(args.file)
-    if not records:
-        raise CliError(f"{args.file}: no packets in this pcapng file")
-    stats = compute(args.file, records, gap_us=args.gap)
+    observed = None
+    if args.reference:  # the payloads are needed too
+        observed = _read_records(args.file)
+        seen = collect_records(observed)
+    else:
+        with progress_bar(args.file) as progress:
+            seen = collect(frames(args.file, progress, _warn))
+    if not seen.stamps:
+        raise CliError(f"{args.file}: no packets in this file")
+    stats = compute_collected(args.file, seen, gap_us=args.gap)
     out = stats.as_dict()
     text = format_text(stats)
-    if args.reference:
-        reference = load(args.reference)
-        errors = schedule_errors([r.ts_ns for r in reference], [r.ts_ns for r in records], args.speed)
-        pacing = summarize([abs(e) for e in errors])
-        out["pacing_error_vs_reference"] = dict(pacing, compared=len(errors))
-        text += "\npacing error  " + "  ".join(f"{k[:-3]} {v:.3f}" for k, v in pacing.items()) + \
-                f"  (us, |replay - reference schedule|, {len(errors)} datagrams)"
+    if args.reference and observed is not None:
+        pacing, lines = _pacing(observed, _read_records(args.reference), args.speed)
+        out["pacing_error_vs_reference"] = pacing
+        text += "\n" + "\n".join(lines)
     if args.plot:
-        plot(records, args.plot, os.path.basename(args.file))
+        plot(seen.stamps, args.plot, os.path.basename(args.file))
         text += f"\nplot          {args.plot}"
         out["plot"] = args.plot
     print(json.dumps(out, indent=2) if args.json else text)
     return 0
+
+
+def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[dict[str, Any], list[str]]:
+    """Pacing error of a re-captured replay over the datagrams matched by payload, and the text lines."""
+    from .matching import match
+    from .stats import schedule_errors, summarize
+
+    def datagrams(records: list[Any]) -> list[tuple[int, int, bytes]]:
+        return [(r.index, r.ts_ns, r.payload) for r in records if r.payload is not None]
+
+    ref = datagrams(reference)
+    matched = match(ref, datagrams(observed), speed)
+    errors = schedule_errors(matched.reference_ns, matched.observed_ns, speed)
+    pacing: dict[str, Any] = dict(summarize([abs(e) for e in errors]), compared=len(errors),
+                                  lost=len(matched.lost), extra=len(matched.extra))
+    lines = ["pacing error  " + "  ".join(f"{k[:-3]} {v:.3f}" for k, v in pacing.items() if k.endswith("_us"))
+             + f"  (us, |replay - reference schedule|, {len(errors)} datagrams matched by payload)"]
+    lost = f"matching      {len(matched.lost)} lost, {len(matched.extra)} extra"
+    if matched.lost:
+        index, ts, payload = matched.lost[0]
+        pacing["first_lost"] = {"index": index, "offset_s": (ts - ref[0][1]) / 1e9, "size": len(payload)}
+        lost += f" (the first lost is packet {index} of the reference, at +{(ts - ref[0][1]) / 1e9:.6f} s)"
+    if matched.extra:
+        pacing["first_extra"] = {"index": matched.extra[0][0]}
+        lost += f" (the first extra is packet {matched.extra[0][0]})"
+    return pacing, [*lines, lost]
 
 
 COMMANDS = {"probe": _cmd_probe, "capture": _cmd_capture, "replay": _cmd_replay, "stats": _cmd_stats}
@@ -229,7 +285,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     from .pcapio import PcapFileError
 
     try:
-        return COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader gone (`| head -1`) shows here, not in the interpreter's last flush
+        return status
+    except BrokenPipeError:
+        # Before OSError, of which it is a subclass (it was unreachable after it).  Quiet,
+        # as `yes | head` is: stdout goes to /dev/null so the final flush has nowhere to fail,
+        # and the status is a SIGPIPE death's.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         print("sotimestamp: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
@@ -239,8 +303,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except OSError as exc:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"sotimestamp: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 1
-    except BrokenPipeError:  # pragma: no cover - e.g. `sotimestamp stats f | head`
         return 1
     except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
         if os.environ.get("SOTIMESTAMP_DEBUG"):

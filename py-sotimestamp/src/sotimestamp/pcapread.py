@@ -1,15 +1,32 @@
 """Reading recordings: pcapng files (any writer's) and classic pcap, into UDP datagrams with stamps.
 
-The format knowledge shared with the writer (:mod:`sotimestamp.pcapio`) lives
-here: link types, the ``sotimestamp: ts=`` packet comment, and the decoding of
-an IPv4/IPv6 UDP packet.
+The format knowledge the writer (:mod:`sotimestamp.pcapio`) shares lives here
+and in :mod:`sotimestamp.pcapformats`: link types, the ``sotimestamp: ts=``
+packet comment, and the decoding of an IPv4/IPv6 UDP packet.
+
+>>> for rec in read_records("capture.pcapng"):  # doctest: +SKIP
+...     print(rec.ts_ns, rec.source, rec.payload)
 """
 from __future__ import annotations
 
 import socket
 import struct
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Iterator, List, Optional, Tuple
+from typing import Any
+
+from .pcapformats import (
+    COMMENT_PREFIX,
+    PCAP_MAGICS,
+    SHB_TYPE,
+    Frame,
+    PcapFileError,
+    Progress,
+    Truncated,
+    pcap_frames,
+    pcapng_frames,
+)
 
 LINKTYPE_RAW = 101
 LINKTYPE_ETHERNET = 1
@@ -18,21 +35,23 @@ LINKTYPE_LOOP = 108
 LINKTYPE_LINUX_SLL = 113
 LINKTYPE_IPV4 = 228
 LINKTYPE_IPV6 = 229
-COMMENT_PREFIX = "sotimestamp: ts="
-_PCAP_MAGICS = {0xA1B2C3D4, 0xD4C3B2A1, 0xA1B23C4D, 0x4D3CB2A1}
-_SHB_MAGIC = 0x0A0D0D0A
-_NS = 1_000_000_000
+_RAW_IP_LINKS = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)  # 12 and 14: RAW on some BSDs
 
-Address = Tuple[Any, ...]  # (host, port) or (host, port, flowinfo, scope_id)
+Address = tuple[Any, ...]  # (host, port) or (host, port, flowinfo, scope_id)
+
+__all__ = [
+    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
+    "frames", "is_udp", "network_packet", "read_records", "udp_payload",
+]
 
 
-class PcapFileError(Exception):
-    """A file we cannot read: the message says what is wrong and where."""
+class TruncatedFileWarning(UserWarning):
+    """A recording ends inside a block: the packets before it were read."""
 
 
 # --- decoding IPv4/IPv6 + UDP packets -------------------------------------------
 
-def udp_payload(packet: bytes) -> Optional[Tuple[bytes, Address, Address]]:
+def udp_payload(packet: bytes) -> tuple[bytes, Address, Address] | None:
     """(payload, src, dst) of an IPv4/IPv6 UDP packet, or None if it is not one (or a fragment)."""
     if not packet:
         return None
@@ -59,9 +78,9 @@ def udp_payload(packet: bytes) -> Optional[Tuple[bytes, Address, Address]]:
     return packet[off + 8:end], (src_ip, sport), (dst_ip, dport)
 
 
-def _network_packet(link_type: int, frame: bytes) -> Optional[bytes]:
+def network_packet(link_type: int, frame: bytes) -> bytes | None:
     """The IP packet inside a frame of ``link_type``, or None for other protocols."""
-    if link_type in (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14):
+    if link_type in _RAW_IP_LINKS:
         return frame
     if link_type == LINKTYPE_ETHERNET:
         off, ethertype = 12, None
@@ -78,169 +97,72 @@ def _network_packet(link_type: int, frame: bytes) -> Optional[bytes]:
         return frame[4:]
     return None
 
+def is_udp(link_type: int, frame: bytes) -> bool:
+    """Whether ``frame`` carries a UDP datagram :func:`udp_payload` would decode
+    (the per-packet test of ``stats``, without building addresses)."""
+    if link_type in _RAW_IP_LINKS:
+        packet: bytes | None = frame
+    else:
+        packet = network_packet(link_type, frame)
+    if not packet:
+        return False
+    version = packet[0] >> 4
+    if version == 4:
+        return (len(packet) >= 28 and packet[9] == 17 and not (packet[6] & 0x1F or packet[7])
+                and len(packet) >= (packet[0] & 0x0F) * 4 + 8)
+    return version == 6 and len(packet) >= 48 and packet[6] == 17
+
+
 # --- reading --------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Record:
-    """One packet of a pcapng file: its stamp, the UDP payload and addresses if it is UDP."""
+    """One packet of a recording: its stamp, the UDP payload and addresses if it is UDP."""
 
     index: int
     ts_ns: int
-    source: Optional[str]
-    payload: Optional[bytes]
-    src: Optional[Address]
-    dst: Optional[Address]
+    source: str | None
+    payload: bytes | None
+    src: Address | None
+    dst: Address | None
 
 
-_BLOCK_EPB = 6
-_BLOCK_SPB = 3
-_BLOCK_IDB = 1
+def _warn_truncated(message: str) -> None:
+    warnings.warn(message, TruncatedFileWarning, stacklevel=4)
 
 
-@dataclass
-class _Interface:
-    link_type: int
-    snaplen: int
-    tsresol: int = 6
-    tsoffset: int = 0
-
-    def ns(self, ticks: int) -> int:
-        value = self.tsresol
-        if value & 0x80:
-            ns = (ticks * _NS) >> (value & 0x7F)
-        elif value <= 9:
-            ns = ticks * 10 ** (9 - value)
-        else:
-            ns = ticks // 10 ** (value - 9)
-        return ns + self.tsoffset * _NS
-
-
-def _options(body: bytes, start: int, order: str) -> Iterator[Tuple[int, bytes]]:
-    pos = start
-    while pos + 4 <= len(body):
-        code, length = struct.unpack_from(order + "HH", body, pos)
-        if code == 0:
-            return
-        value = body[pos + 4:pos + 4 + length]
-        if len(value) < length:
-            raise ValueError(f"option {code} runs past the end of its block")
-        yield code, value
-        pos += 4 + length + (-length % 4)
-
-
-def _interface(body: bytes, order: str) -> _Interface:
-    link_type, snaplen = struct.unpack_from(order + "HxxI", body)
-    iface = _Interface(link_type, snaplen)
-    for code, value in _options(body, 8, order):
-        if code == 9 and value:
-            iface.tsresol = value[0]
-        elif code == 14 and len(value) == 8:
-            (iface.tsoffset,) = struct.unpack(order + "q", value)
-    return iface
-
-
-def _comment_source(body: bytes, start: int, order: str) -> Optional[str]:
-    for code, value in _options(body, start, order):
-        if code == 1 and value.startswith(COMMENT_PREFIX.encode()):
-            return value[len(COMMENT_PREFIX):].decode("utf-8", "replace")
-    return None
-
-
-def _check_magic(path: str, head: bytes) -> None:
-    if not head:
-        raise PcapFileError(f"{path}: empty file, not pcapng")
-    if len(head) < 4:
-        raise PcapFileError(f"{path}: truncated at byte {len(head)}: too short for a pcapng section header")
-    (magic,) = struct.unpack("<I", head[:4])
-    if magic in _PCAP_MAGICS or struct.unpack(">I", head[:4])[0] in _PCAP_MAGICS:
-        raise PcapFileError(f"{path}: a classic pcap file, not pcapng (convert it: editcap -F pcapng)")
-    if magic != _SHB_MAGIC:
-        raise PcapFileError(f"{path}: not a pcapng file (starts with bytes {head[:4].hex()}, expected 0a0d0d0a)")
-
-
-def read_records(path: str) -> Iterator[Record]:
-    """The packets of a pcapng file, in file order.  Raises :class:`PcapFileError`
-    (one line: what is wrong and at which byte) on a foreign, truncated or corrupt file.
-
-    A block walker of its own: python-pcapng's reader decodes ~150 us per packet
-    (a million-packet capture would take minutes); the tests check this reader
-    against python-pcapng's and tshark's view of the same files.
-
-    >>> for rec in read_records("capture.pcapng"):  # doctest: +SKIP
-    ...     print(rec.ts_ns, rec.source, rec.payload)
-    """
+def frames(path: str, progress: Progress = lambda _n: None,
+           on_truncated: Truncated = _warn_truncated) -> Iterator[Frame]:
+    """``(ts_ns, source, link_type, frame)`` of each packet of a pcapng or classic pcap
+    file, streamed.  ``progress`` is told the bytes read as they are; a file cut short
+    yields its complete packets and tells ``on_truncated`` (default: a
+    :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
+    what is wrong and at which byte) on a foreign or corrupt file."""
     try:
-        stream = open(path, "rb")
+        stream = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the last yield
     except OSError as exc:
         raise PcapFileError(f"{path}: {exc.strerror}") from None
     with stream:
-        _check_magic(path, stream.read(4))
-        stream.seek(0)
-        yield from _walk(path, stream)
-
-
-def _walk(path: str, stream: BinaryIO) -> Iterator[Record]:
-    order = "<"
-    interfaces: List[_Interface] = []
-    offset = 0
-    index = 0
-    block_no = 0
-    while True:
-        head = stream.read(8)
+        head = stream.read(4)
         if not head:
-            return
-        block_no += 1
-        where = f"block {block_no} at byte {offset}"
-        if len(head) < 8:
-            raise PcapFileError(f"{path}: truncated: {where} has {len(head)} of its 8 header bytes")
-        if head[:4] == b"\x0a\x0d\x0d\x0a":
-            bom = stream.read(4)
-            if bom == b"\x4d\x3c\x2b\x1a":
-                order = "<"
-            elif bom == b"\x1a\x2b\x3c\x4d":
-                order = ">"
-            else:
-                raise PcapFileError(f"{path}: corrupt section header ({where}): bad byte-order magic {bom.hex()}")
-            interfaces = []
-            rest = bom
-        else:
-            rest = b""
-        block_type, total = struct.unpack(order + "II", head)
-        if total < 12 or total % 4:
-            raise PcapFileError(f"{path}: corrupt {where}: block length {total} is not a multiple of 4 of at least 12")
-        body = rest + stream.read(total - 12 - len(rest))
-        trailer = stream.read(4)
-        if len(body) < total - 12 or len(trailer) < 4:
-            got = 8 + len(body) + len(trailer)
-            raise PcapFileError(
-                f"{path}: truncated: {where} is {total} bytes long but the file ends after {got} of them ({index} packets read)"
-            )
-        if struct.unpack(order + "I", trailer)[0] != total:
-            raise PcapFileError(f"{path}: corrupt {where}: trailing length differs from the leading one ({total})")
-        offset += total
-        if block_type == _BLOCK_IDB:
-            interfaces.append(_interface(body, order))
-            continue
-        if block_type not in (_BLOCK_EPB, _BLOCK_SPB):
-            continue
-        try:
-            if block_type == _BLOCK_EPB:
-                iface_id, high, low, caplen, _origlen = struct.unpack_from(order + "IIIII", body)
-                iface = interfaces[iface_id]
-                data = body[20:20 + caplen]
-                ts = iface.ns((high << 32) | low)
-                source = _comment_source(body, 20 + caplen + (-caplen % 4), order)
-            else:
-                iface = interfaces[0]
-                (origlen,) = struct.unpack_from(order + "I", body)
-                data = body[4:4 + (min(origlen, iface.snaplen) if iface.snaplen else origlen)]
-                ts, source = 0, None
-        except IndexError:
-            raise PcapFileError(f"{path}: corrupt {where}: packet of an interface that was never described") from None
-        except (ValueError, struct.error) as exc:
-            raise PcapFileError(f"{path}: corrupt {where}: {exc}") from None
-        ip = _network_packet(iface.link_type, data)
-        parsed = udp_payload(ip) if ip is not None else None
+            raise PcapFileError(f"{path}: empty file, not pcapng or pcap")
+        (magic,) = struct.unpack("<I", head.ljust(4, b"\0"))
+        if magic not in PCAP_MAGICS and (magic != SHB_TYPE or len(head) < 4):
+            if len(head) < 4:
+                raise PcapFileError(f"{path}: truncated at byte {len(head)}: too short for a file header")
+            raise PcapFileError(f"{path}: not a pcapng file, nor a classic pcap one (starts with bytes "
+                                f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
+        stream.seek(0)
+        walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
+        yield from walker(path, stream, progress, on_truncated)
+
+
+def read_records(path: str, progress: Progress = lambda _n: None,
+                 on_truncated: Truncated = _warn_truncated) -> Iterator[Record]:
+    """The packets of a pcapng or classic pcap file, in file order, with their UDP
+    payloads and addresses decoded (see :func:`frames` for errors and truncation)."""
+    for index, (ts, source, link_type, frame) in enumerate(frames(path, progress, on_truncated)):
+        packet = frame if link_type in _RAW_IP_LINKS else network_packet(link_type, frame)
+        parsed = udp_payload(packet) if packet is not None else None
         payload, src, dst = parsed if parsed else (None, None, None)
         yield Record(index, ts, source, payload, src, dst)
-        index += 1

@@ -1,26 +1,83 @@
-"""Send a capture's payloads again at the recorded pace (an absolute schedule)."""
+"""Send a capture's payloads again at the recorded pace (an absolute schedule).
+
+Waiting for a send time is a sleep until shortly before it, then a spin.  Under
+SCHED_FIFO the spin must stay short: a real-time task that keeps its CPU for
+95 % of a second (``kernel.sched_rt_runtime_us``) is stopped by the kernel for
+the rest of it, which is a 50 ms hole in the schedule.  So the real-time
+margin is tens of microseconds (a FIFO task wakes that promptly), and a loop
+that has not slept for :data:`RT_MAX_BUSY_NS` (running late, a dense burst)
+sleeps briefly on purpose.  A normal task wakes up to its timer slack (50 us)
+and more late, so it keeps a wider margin and never needs to give way.
+"""
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import socket
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Callable, List, Optional, Sequence, Tuple
 
 from .core import multicast_sender
 from .endpoint import Endpoint
-from .pcapio import Record
+from .pcapread import Record
 
-SPIN_NS = 300_000  # sleep until this close to the send time, then spin
+SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
+RT_SPIN_NS = 40_000  # under SCHED_FIFO (wakes within a few us of its deadline)
+RT_MAX_BUSY_NS = 20_000_000  # under SCHED_FIFO, never run longer than this without sleeping
+RT_BREATHER_S = 0.0002  # ... and then sleep this long (1 % of the time, far from the 5 % RT throttling keeps)
+
+# send errors, by what they mean for the datagram: (name, errno values)
+FAULT_KINDS = {
+    "refused": (errno.ECONNREFUSED,),  # nobody listening (an ICMP port unreachable came back)
+    "too long": (errno.EMSGSIZE,),  # e.g. a 65 515-byte IPv6 payload sent over IPv4
+}
+
+
+class Interrupted(Exception):
+    """Raised by a signal handler to end a replay early; ``signum`` says which signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+@dataclass
+class FailedSend:
+    """The first datagram a kind of send error hit."""
+
+    index: int  # the packet's index in the file (0 = the first)
+    offset_s: float  # its recorded time since the first datagram
+    size: int  # payload bytes
+    error: str
+
+
+@dataclass
+class Plan:
+    """What a replay sends: offset from the first datagram (ns), payload, index in the file."""
+
+    offsets_ns: list[int]
+    payloads: list[bytes]
+    indexes: list[int]
+    period_ns: int  # one loop: the span plus the mean inter-arrival time
 
 
 @dataclass
 class ReplayResult:
     sent: int = 0
+    attempted: int = 0
     loops: int = 0
-    lateness_ns: List[int] = field(default_factory=list)  # send time minus scheduled time
-    realtime: Optional[str] = None  # why SCHED_FIFO could not be had, or "SCHED_FIFO"
+    lateness_ns: list[int] = field(default_factory=list)  # send time minus scheduled time
+    realtime: str | None = None  # why SCHED_FIFO could not be had, or "SCHED_FIFO"
+    failed: dict[str, int] = field(default_factory=dict)  # per kind (see FAULT_KINDS, or the errno name)
+    first_failure: dict[str, FailedSend] = field(default_factory=dict)
+    interrupted: int | None = None  # the signal that ended the replay early
+
+    @property
+    def failures(self) -> int:
+        return sum(self.failed.values())
 
 
 def set_realtime(priority: int = 10) -> str:
@@ -32,28 +89,47 @@ def set_realtime(priority: int = 10) -> str:
     return "SCHED_FIFO"
 
 
-def schedule(records: Sequence[Record]) -> Tuple[List[Tuple[int, bytes]], int]:
-    """(offset from the first datagram in ns, payload) of the UDP datagrams, and the
-    period of one loop (span plus the mean inter-arrival time)."""
-    datagrams = [(r.ts_ns, r.payload) for r in records if r.payload is not None]
+def schedule(records: Sequence[Record]) -> Plan:
+    """The plan of ``records``' UDP datagrams."""
+    datagrams = [r for r in records if r.payload is not None]
     if not datagrams:
         raise ValueError("no UDP datagrams to replay")
-    first = datagrams[0][0]
-    plan = [(ts - first, payload) for ts, payload in datagrams]
-    span = plan[-1][0]
-    period = span + (span // (len(plan) - 1) if len(plan) > 1 else 1_000_000)
-    return plan, max(period, 1)
+    first = datagrams[0].ts_ns
+    offsets = [r.ts_ns - first for r in datagrams]
+    span = offsets[-1]
+    period = span + (span // (len(offsets) - 1) if len(offsets) > 1 else 1_000_000)
+    return Plan(offsets, [r.payload or b"" for r in datagrams], [r.index for r in datagrams], max(period, 1))
 
 
-def wait_until(target_ns: int, clock: Callable[[], int] = time.perf_counter_ns) -> int:
-    """Sleep, then spin, until ``clock()`` reaches ``target_ns``; returns the time reached."""
-    while True:
+class Pacer:
+    """Waits for send times; see the module's docstring for why it sleeps as it does."""
+
+    def __init__(self, realtime: bool) -> None:
+        self.margin_ns = RT_SPIN_NS if realtime else SPIN_NS
+        self.realtime = realtime
+        self.slept_at = time.perf_counter_ns()
+
+    def wait_until(self, target_ns: int) -> int:
+        """Sleep, then spin, until ``perf_counter_ns()`` reaches ``target_ns``; returns the time reached."""
+        clock = time.perf_counter_ns
         now = clock()
         left = target_ns - now
-        if left <= 0:
-            return now
-        if left > SPIN_NS:
-            time.sleep((left - SPIN_NS) / 1e9)
+        if left > self.margin_ns:
+            time.sleep((left - self.margin_ns) / 1e9)
+            self.slept_at = now = clock()
+        elif self.realtime and now - self.slept_at > RT_MAX_BUSY_NS:
+            time.sleep(RT_BREATHER_S)
+            self.slept_at = now = clock()
+        while now < target_ns:
+            now = clock()
+        return now
+
+
+def _fault_kind(exc: OSError) -> str:
+    for kind, numbers in FAULT_KINDS.items():
+        if exc.errno in numbers:
+            return kind
+    return errno.errorcode.get(exc.errno or 0, str(exc.errno))
 
 
 def replay(
@@ -62,46 +138,77 @@ def replay(
     *,
     speed: float = 1.0,
     loop: bool = False,
-    iface: Optional[str] = None,
+    iface: str | None = None,
     realtime: bool = False,
-    progress: Optional[bool] = None,
-    should_stop: Callable[[], bool] = lambda: False,
+    progress: bool | None = None,
 ) -> ReplayResult:
     """Send each payload to ``to`` at its recorded offset divided by ``speed``.
 
     Send times come from one absolute schedule (start + offset), so a late send
-    never delays the ones after it.  ``loop`` repeats until ``should_stop()``.
+    never delays the ones after it.  A send the kernel refuses is counted by
+    kind in ``failed`` (the first one of each kind kept in ``first_failure``)
+    and the schedule goes on.  ``loop`` repeats until interrupted: a
+    :class:`Interrupted` (raised by the caller's signal handler) or
+    KeyboardInterrupt ends the replay with what was done in ``interrupted``.
     """
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     if not speed > 0:
         raise ValueError(f"--speed must be above 0, not {speed}")
-    plan, period = schedule(records)
+    plan = schedule(records)
     result = ReplayResult()
     if realtime:
         result.realtime = set_realtime()
+    pacer = Pacer(result.realtime == "SCHED_FIFO")
     with socket.socket(to.family, socket.SOCK_DGRAM) as sock:
         if to.is_multicast:
             multicast_sender(sock, iface)
         sock.connect(tuple(to))
-        bar = tqdm(total=None if loop else len(plan), unit="dgram", file=sys.stderr, leave=False,
+        bar = tqdm(total=None if loop else len(plan.payloads), unit="dgram", file=sys.stderr, leave=False,
                    disable=None if progress is None else not progress, mininterval=0.5, desc="replay")
+        steps = list(zip(plan.offsets_ns, plan.payloads, plan.indexes))
         start = time.perf_counter_ns() + 1_000_000
-        with bar:
-            while True:
-                base = start + round(result.loops * period / speed)
-                for offset, payload in plan:
-                    target = base + round(offset / speed)
-                    sent_at = wait_until(target)
-                    try:
-                        sock.send(payload)
-                    except ConnectionRefusedError:
-                        pass  # no receiver right now (ICMP port unreachable): keep the schedule
-                    result.lateness_ns.append(sent_at - target)
-                    result.sent += 1
-                    bar.update(1)
-                    if should_stop():
+        try:
+            with bar:
+                while True:
+                    base = start + round(result.loops * plan.period_ns / speed)
+                    for offset, payload, index in steps:
+                        target = base + round(offset / speed)
+                        sent_at = pacer.wait_until(target)
+                        result.attempted += 1
+                        try:
+                            sock.send(payload)
+                            result.sent += 1
+                        except OSError as exc:
+                            kind = _fault_kind(exc)
+                            result.failed[kind] = result.failed.get(kind, 0) + 1
+                            result.first_failure.setdefault(
+                                kind, FailedSend(index, offset / 1e9, len(payload), exc.strerror or str(exc)))
+                        result.lateness_ns.append(sent_at - target)
+                        bar.update(1)
+                    result.loops += 1
+                    if not loop:
                         return result
-                result.loops += 1
-                if not loop:
-                    return result
+        except Interrupted as exc:
+            result.interrupted = exc.signum
+        except KeyboardInterrupt:
+            result.interrupted = signal.SIGINT
+        return result
+
+
+def summary(result: ReplayResult, to: Endpoint) -> list[str]:
+    """The lines ``sotimestamp replay`` prints at the end (also when interrupted)."""
+    from .stats import summarize
+
+    late = summarize(result.lateness_ns)
+    lines = [f"sent {result.sent} datagrams to {to}"
+             + (f" ({result.attempted - result.sent} of {result.attempted} not sent)" if result.failures else "")
+             + (f" ({result.loops} whole loops)" if result.loops > 1 else "")
+             + (f"; send lateness p50 {late['p50_us']:.1f} us, p99 {late['p99_us']:.1f} us, "
+                f"max {late['max_us']:.1f} us" if late else "")
+             + (f"; {result.realtime}" if result.realtime else "")]
+    for kind, count in result.failed.items():
+        first = result.first_failure[kind]
+        lines.append(f"{count} not sent: {kind} ({first.error}); the first is packet {first.index} of the file, "
+                     f"at +{first.offset_s:.6f} s, {first.size} bytes")
+    return lines
