@@ -294,6 +294,7 @@ def capture(
                     try:
                         packets = recv_batch(sock, want, MAX_DATAGRAM, drops)
                     except (socket.timeout, BlockingIOError, InterruptedError):
+                        writer.flush()  # idle: what waits goes to the file
                         continue
                     writer.write_packets(packets, dst)
                     result.sources.update(map(_SOURCE, packets))
@@ -308,7 +309,7 @@ def capture(
             result.dropped = kernel_drops(sock, drops)
             result.stopped_by = "write error"
             _close_after_write_error(writer, start_ns, result)
-        result.packets = writer.packets
+        result.packets = writer.saved
         result.seconds = time.monotonic() - start
     if None in result.sources:  # no kernel stamp: the writer stamped them with the time it wrote them
         result.sources["user"] += result.sources.pop(None)
@@ -320,7 +321,7 @@ def _close_after_write_error(writer: PcapngWriter, start_ns: int, result: Captur
     block (it may not fit: a full disk; then the file ends with the last datagram)."""
     if not writer.cut_to_whole_blocks():
         return  # a pipe: nothing to cut
-    received = None if result.dropped is None else writer.packets + result.dropped
+    received = None if result.dropped is None else writer.saved + result.dropped
     try:
         writer.write_statistics(start_ns, time.time_ns(), received, result.dropped)
     except WriteFailed:

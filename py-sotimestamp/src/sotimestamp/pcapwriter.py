@@ -186,7 +186,22 @@ class _FlowBlocks:
         self.checksum_base = udp_const + 2 * (8 + payload_len)
 
 
+#: Bytes of blocks gathered before one write(): a few hundred datagrams per system call.
+WRITE_SIZE = 256 << 10
 _EPB_START = struct.Struct("<III")
+_BLOCK_HEAD = struct.Struct("<II")
+
+
+def _whole_blocks(data: memoryview) -> Tuple[int, int]:
+    """(bytes, Enhanced Packet Blocks) of the whole blocks at the start of ``data``."""
+    pos = packets = 0
+    while pos + 8 <= len(data):
+        block_type, total = _BLOCK_HEAD.unpack_from(data, pos)
+        if total < 12 or pos + total > len(data):
+            break
+        pos += total
+        packets += block_type == 6
+    return pos, packets
 _EPB_START_TS = struct.Struct("<12sII")  # the block's start, then the 64-bit timestamp
 _V6_CHECKSUM = struct.Struct("!H")
 
@@ -204,15 +219,19 @@ class PcapngWriter:
     def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture") -> None:
         self._stream = stream
         self._ident = 0
-        self.packets = 0  #: datagram blocks written whole
+        self.packets = 0  #: datagram blocks handed to the writer
+        self.saved = 0  #: datagram blocks in the file, whole
         self.whole_bytes = 0  #: the file's length up to the end of its last whole block
-        self._flows: Dict[Tuple[Any, Any, int, str], _FlowBlocks] = {}
+        # blocks of several batches, written together: fewer, larger write() calls
+        self._pending: List[bytes] = []
+        self._pending_bytes = self._pending_packets = 0
+        self._flows: Dict[Any, Dict[Tuple[Any, int, Optional[str]], _FlowBlocks]] = {}
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
                   + interface_description("sotimestamp", description))
 
-    def _put(self, data: bytes, block_ends: Sequence[int] = ()) -> None:
-        """Write ``data`` whole (retrying short writes); on failure raise :class:`WriteFailed`
-        saying how many of the datagram blocks ending at ``block_ends`` are in the file."""
+    def _put(self, data: bytes, packets: int = 0) -> None:
+        """Write ``data`` (whole blocks, ``packets`` of them datagrams) to the file, retrying short
+        writes; on failure raise :class:`WriteFailed` saying how many datagrams are in the file whole."""
         view = memoryview(data)
         done = 0
         try:
@@ -220,22 +239,27 @@ class PcapngWriter:
                 wrote = self._stream.write(view[done:])
                 done += len(data) - done if wrote is None else wrote
         except OSError as exc:
-            whole = sum(1 for end in block_ends if end <= done)
-            self.packets += whole
-            self.whole_bytes += block_ends[whole - 1] if whole else 0
-            raise WriteFailed(exc, self.packets) from exc
-        self.packets += len(block_ends)
+            whole_bytes, whole_packets = _whole_blocks(view[:done])
+            self.saved += whole_packets
+            self.whole_bytes += whole_bytes
+            raise WriteFailed(exc, self.saved) from exc
+        self.saved += packets
         self.whole_bytes += len(data)
 
-    def write_packets(self, packets: Iterable[Packet], dst: Address) -> None:
-        """Write received datagrams (sent to ``dst``) in one ``write()``; a block is only ever written whole.
+    def write_packets(self, packets: Sequence[Packet], dst: Address) -> None:
+        """Add received datagrams (sent to ``dst``) to the file; they are written in one ``write()``
+        with the batches before them once :data:`WRITE_SIZE` bytes are waiting, or by :meth:`flush`.
 
         The stamp is the hardware one, else the software one, else (the kernel gave
         none) the time of this call, marked ``user``."""
         parts: List[Any] = []
-        ends: List[int] = []
-        size = 0
-        flows = self._flows
+        add = parts.extend
+        flows = self._flows.get(dst)
+        if flows is None:
+            flows = self._flows[dst] = {}
+        elif len(flows) > 4096:
+            flows.clear()
+        start_ts = _EPB_START_TS.pack
         now = 0
         for data, src, sw, hw, source in packets:
             if hw is not None:
@@ -244,34 +268,43 @@ class PcapngWriter:
                 ts = sw
             else:  # one user-space time for the whole batch
                 ts = now = now or time.time_ns()
-                source = "user"
-            length = len(data)
-            key = (src, dst, length, source)
+            key = (src, len(data), source)
             flow = flows.get(key)
             if flow is None:
-                if len(flows) > 4096:
-                    flows.clear()
-                flow = flows[key] = _FlowBlocks(src, dst, length, source or "user")
-            head = flow.after_ts
+                flow = flows[key] = _FlowBlocks(src, dst, len(data), source or "user")
             if flow.v6:
-                head += _V6_CHECKSUM.pack(_fold(flow.checksum_base + _payload_sum(data)))
-            tail = flow.tail
-            parts += (_EPB_START_TS.pack(flow.start, ts >> 32, ts & 0xFFFFFFFF), head, data, tail)
-            size += 20 + len(head) + length + len(tail)
-            ends.append(size)
+                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts,
+                     _V6_CHECKSUM.pack(_fold(flow.checksum_base + _payload_sum(data))), data, flow.tail))
+            else:
+                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, data, flow.tail))
         if parts:
-            self._put(b"".join(parts), ends)
+            chunk = b"".join(parts)
+            self._pending.append(chunk)
+            self._pending_bytes += len(chunk)
+            self.packets += len(packets)
+            self._pending_packets += len(packets)
+            if self._pending_bytes >= WRITE_SIZE:
+                self._write_pending()
+
+    def _write_pending(self) -> None:
+        if self._pending:
+            data, packets = b"".join(self._pending), self._pending_packets
+            self._pending.clear()
+            self._pending_bytes = self._pending_packets = 0
+            self._put(data, packets)
 
     def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: Optional[str]) -> None:
         """Write one datagram, with both checksums computed and a new IPv4 identification
         (files generated for tests and benchmarks)."""
         self._ident += 1
-        block = encode_epb(build_datagram(src, dst, payload, self._ident), ts_ns, COMMENT_PREFIX + (source or "user"))
-        self._put(block, (len(block),))
+        self._write_pending()
+        self.packets += 1
+        self._put(encode_epb(build_datagram(src, dst, payload, self._ident), ts_ns, COMMENT_PREFIX + (source or "user")), 1)
 
     def write_statistics(self, start_ns: int, end_ns: int, received: Optional[int], dropped: Optional[int]) -> None:
         """The closing Interface Statistics Block (see :func:`interface_statistics`)."""
-        self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped, self.packets))
+        self._write_pending()
+        self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped, self.saved))
 
     def cut_to_whole_blocks(self) -> bool:
         """After a failed write: cut the file back to its last whole block.  False when the
@@ -284,6 +317,8 @@ class PcapngWriter:
         return True
 
     def flush(self) -> None:
+        """Write the blocks still waiting (a capture calls this whenever its socket is idle)."""
+        self._write_pending()
         self._stream.flush()
 
     def sync(self) -> None:
