@@ -8,7 +8,7 @@ import re
 import signal
 import socket
 import sys
-from typing import Any, List, Optional
+from typing import Any
 
 from . import __version__
 
@@ -190,26 +190,24 @@ def _read_records(path: str, quiet: bool = False) -> list[Any]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import Interrupted, replay, summary
+    from .replay import StopRequest, replay, summary
 
     records = _read_records(args.file, args.quiet)
-
-    def interrupt(signum: int, _frame: object) -> None:
-        raise Interrupted(signum)
-
     # SIGINT and SIGTERM end the replay with its summary; a SIGINT ignored from the
     # start (a shell's background job) stays ignored.
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, interrupt)
+    stop = StopRequest()
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    for signum, handler in before.items():
+        if handler is not signal.SIG_IGN:
+            signal.signal(signum, stop)
     try:
         result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
-                        progress=False if args.quiet else None)
+                        progress=False if args.quiet else None, stop=stop)
     except ValueError as exc:
         raise CliError(f"{args.file}: {exc}") from None
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL)
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
     if result.interrupted:
         print("sotimestamp: interrupted", file=sys.stderr)
     if not args.quiet or result.failures or result.interrupted:
@@ -222,7 +220,14 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 def _cmd_stats(args: argparse.Namespace) -> int:
     from .pcapread import frames
-    from .stats import collect, collect_records, compute_collected, format_text, plot, progress_bar
+    from .stats import (
+        collect,
+        collect_records,
+        compute_collected,
+        format_text,
+        plot,
+        progress_bar,
+    )
 
     observed = None
     if args.reference:  # the payloads are needed too
@@ -277,7 +282,7 @@ def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[di
 COMMANDS = {"probe": _cmd_probe, "capture": _cmd_capture, "replay": _cmd_replay, "stats": _cmd_stats}
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``sotimestamp`` console script; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -304,7 +309,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         where = f" ({exc.filename})" if exc.filename else ""
         print(f"sotimestamp: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
-    except Exception as exc:  # noqa: BLE001 - the promise is one line, never a traceback
+    except Exception as exc:
         if os.environ.get("SOTIMESTAMP_DEBUG"):
             raise
         print(f"sotimestamp: internal error: {type(exc).__name__}: {exc} (set SOTIMESTAMP_DEBUG=1 for a traceback)",

@@ -37,11 +37,25 @@ FAULT_KINDS = {
 
 
 class Interrupted(Exception):
-    """Raised by a signal handler to end a replay early; ``signum`` says which signal."""
+    """Ends a replay early from a signal handler (see :class:`StopRequest`)."""
 
     def __init__(self, signum: int) -> None:
         super().__init__(f"signal {signum}")
         self.signum = signum
+
+
+class StopRequest:
+    """A signal handler (``signal.signal(SIGTERM, stop)``) that ends a replay: at once
+    while it sleeps, else after the send in progress, so what was sent is counted."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.sleeping = False
+
+    def __call__(self, signum: int, _frame: object) -> None:
+        self.signum = signum
+        if self.sleeping:
+            raise Interrupted(signum)
 
 
 @dataclass
@@ -104,10 +118,21 @@ def schedule(records: Sequence[Record]) -> Plan:
 class Pacer:
     """Waits for send times; see the module's docstring for why it sleeps as it does."""
 
-    def __init__(self, realtime: bool) -> None:
+    def __init__(self, realtime: bool, stop: StopRequest) -> None:
         self.margin_ns = RT_SPIN_NS if realtime else SPIN_NS
         self.realtime = realtime
+        self.stop = stop
         self.slept_at = time.perf_counter_ns()
+
+    def _sleep(self, seconds: float) -> int:
+        self.stop.sleeping = True
+        try:
+            if self.stop.signum is None:
+                time.sleep(seconds)
+        finally:
+            self.stop.sleeping = False
+        self.slept_at = now = time.perf_counter_ns()
+        return now
 
     def wait_until(self, target_ns: int) -> int:
         """Sleep, then spin, until ``perf_counter_ns()`` reaches ``target_ns``; returns the time reached."""
@@ -115,11 +140,9 @@ class Pacer:
         now = clock()
         left = target_ns - now
         if left > self.margin_ns:
-            time.sleep((left - self.margin_ns) / 1e9)
-            self.slept_at = now = clock()
+            now = self._sleep((left - self.margin_ns) / 1e9)
         elif self.realtime and now - self.slept_at > RT_MAX_BUSY_NS:
-            time.sleep(RT_BREATHER_S)
-            self.slept_at = now = clock()
+            now = self._sleep(RT_BREATHER_S)
         while now < target_ns:
             now = clock()
         return now
@@ -141,15 +164,16 @@ def replay(
     iface: str | None = None,
     realtime: bool = False,
     progress: bool | None = None,
+    stop: StopRequest | None = None,
 ) -> ReplayResult:
     """Send each payload to ``to`` at its recorded offset divided by ``speed``.
 
     Send times come from one absolute schedule (start + offset), so a late send
     never delays the ones after it.  A send the kernel refuses is counted by
     kind in ``failed`` (the first one of each kind kept in ``first_failure``)
-    and the schedule goes on.  ``loop`` repeats until interrupted: a
-    :class:`Interrupted` (raised by the caller's signal handler) or
-    KeyboardInterrupt ends the replay with what was done in ``interrupted``.
+    and the schedule goes on.  ``loop`` repeats until interrupted: ``stop``
+    (installed by the caller as a signal handler) or KeyboardInterrupt ends
+    the replay, with the signal in ``interrupted``.
     """
     from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -159,7 +183,8 @@ def replay(
     result = ReplayResult()
     if realtime:
         result.realtime = set_realtime()
-    pacer = Pacer(result.realtime == "SCHED_FIFO")
+    stop = stop or StopRequest()
+    pacer = Pacer(result.realtime == "SCHED_FIFO", stop)
     with socket.socket(to.family, socket.SOCK_DGRAM) as sock:
         if to.is_multicast:
             multicast_sender(sock, iface)
@@ -186,6 +211,9 @@ def replay(
                                 kind, FailedSend(index, offset / 1e9, len(payload), exc.strerror or str(exc)))
                         result.lateness_ns.append(sent_at - target)
                         bar.update(1)
+                        if stop.signum is not None:
+                            result.interrupted = stop.signum
+                            return result
                     result.loops += 1
                     if not loop:
                         return result
