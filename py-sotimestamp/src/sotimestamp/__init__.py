@@ -13,10 +13,11 @@ The constants (``SO_TIMESTAMPING``, ``SCM_TIMESTAMPNS``, ``SOF_TIMESTAMPING_*``,
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 from .batch import HAVE_RECVMMSG, recv_batch
-from .constants import *  # noqa: F401,F403  (the running platform's numbers)
+from .constants import *
 from .constants import for_platform
 from .control import Stamps, parse_control
 from .core import (

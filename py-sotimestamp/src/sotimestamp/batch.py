@@ -15,7 +15,8 @@ import struct
 import sys
 import threading
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from collections.abc import Iterator
+from typing import Any
 
 from . import constants as C
 from .constants import NS_PER_S
@@ -50,7 +51,7 @@ HAVE_RECVMMSG: bool = _recvmmsg is not None
 
 if HAVE_RECVMMSG:
     class _Iovec(ctypes.Structure):
-        _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+        _fields_ = (("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t))
 
     if _LINUX:
         _len_t: Any = ctypes.c_size_t  # msg_iovlen, msg_controllen are size_t on Linux
@@ -60,7 +61,7 @@ if HAVE_RECVMMSG:
         _ctl_len_t = ctypes.c_uint32
 
     class _Msghdr(ctypes.Structure):
-        _fields_ = [
+        _fields_ = (
             ("msg_name", ctypes.c_void_p),
             ("msg_namelen", ctypes.c_uint32),
             ("msg_iov", ctypes.POINTER(_Iovec)),
@@ -68,10 +69,10 @@ if HAVE_RECVMMSG:
             ("msg_control", ctypes.c_void_p),
             ("msg_controllen", _ctl_len_t),
             ("msg_flags", ctypes.c_int),
-        ]
+        )
 
     class _Mmsghdr(ctypes.Structure):
-        _fields_ = [("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint)]
+        _fields_ = (("msg_hdr", _Msghdr), ("msg_len", ctypes.c_uint))
 
     # struct cmsghdr: Linux {size_t len; int level; int type}, BSD {socklen_t len; int level; int type}
     _CMSG = struct.Struct("=Qii" if _LINUX and ctypes.sizeof(ctypes.c_size_t) == 8 else "=Iii")
@@ -146,7 +147,7 @@ class _Batch:
         table = C.current()
         self.fast_type = table.SCM_TIMESTAMPING if table is not None and table.SCM_TIMESTAMPING else -1
         self.ovfl_type = table.SCM_RXQ_OVFL if table is not None and table.SCM_RXQ_OVFL else -1
-        self.addresses: Dict[bytes, Any] = {}
+        self.addresses: dict[bytes, Any] = {}
 
     def reset(self, n: int) -> None:
         size = n * self.msgsize
@@ -158,11 +159,11 @@ class _Batch:
             self.addresses.clear()
         return _decode_sockaddr(bytes(self.names[i * _NAMELEN:i * _NAMELEN + namelen]))
 
-    def ancdata(self, i: int, controllen: int) -> List[Tuple[int, int, bytes]]:
+    def ancdata(self, i: int, controllen: int) -> list[tuple[int, int, bytes]]:
         """Slot ``i``'s control messages as ``recvmsg()`` gives them (level, type, data)."""
         return [(level, kind, bytes(self.controls[start:end])) for level, kind, start, end in self.cmsgs(i, controllen)]
 
-    def cmsgs(self, i: int, controllen: int) -> List[Tuple[int, int, int, int]]:
+    def cmsgs(self, i: int, controllen: int) -> list[tuple[int, int, int, int]]:
         """Slot ``i``'s control messages as (level, type, data start, data end) offsets into ``controls``."""
         base = i * ANCBUFSIZE
         end = base + controllen
@@ -178,7 +179,7 @@ class _Batch:
             pos += _align(length)
         return out
 
-    def slot_stamps(self, i: int, controllen: int, drops: Optional[DropCounter]) -> Tuple[Optional[int], Optional[int]]:
+    def slot_stamps(self, i: int, controllen: int, drops: DropCounter | None) -> tuple[int | None, int | None]:
         """(software, hardware) ns of slot ``i`` when its stamp is not alone in its control buffer
         (IP_PKTINFO, SO_RXQ_OVFL after a drop, FreeBSD's messages): SCM_TIMESTAMPING and the
         drop counter are read in place; any other time message goes through ``parse_control``."""
@@ -223,7 +224,7 @@ _local = threading.local()  # buffers per thread: recvmmsg runs without the GIL
 
 
 def _get_batch(count: int, bufsize: int) -> _Batch:
-    batches: Dict[Tuple[int, int], _Batch] = _local.__dict__.setdefault("batches", {})
+    batches: dict[tuple[int, int], _Batch] = _local.__dict__.setdefault("batches", {})
     key = (count, bufsize)
     batch = batches.get(key)
     if batch is None:
@@ -233,7 +234,7 @@ def _get_batch(count: int, bufsize: int) -> _Batch:
     return batch
 
 
-def _wait_readable(sock: socket.socket, deadline: Optional[float]) -> None:
+def _wait_readable(sock: socket.socket, deadline: float | None) -> None:
     """Block until ``sock`` is readable, per its timeout; raises ``socket.timeout``."""
     poller = select.poll()
     poller.register(sock.fileno(), select.POLLIN)
@@ -264,7 +265,7 @@ def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
 
 
 def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535,
-               drops: Optional[DropCounter] = None) -> List[Packet]:
+               drops: DropCounter | None = None) -> list[Packet]:
     """Receive up to ``max_packets`` datagrams: wait for the first like :func:`recv`
     (per the socket's timeout), then return whatever is queued, with one
     ``recvmmsg()`` system call per batch when the queue is not empty.
@@ -309,13 +310,13 @@ def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
     )
 
 
-def _packets(batch: _Batch, got: int, drops: Optional[DropCounter] = None) -> List[Packet]:
+def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[Packet]:
     """Packets from the first ``got`` slots: the per-slot headers are read by
     ``struct.iter_unpack`` (C loops), leaving one slice and one tuple per
     datagram in Python; a lone 64-bit SCM_TIMESTAMPING is decoded inline, any
     other control buffer by :meth:`_Batch.slot_stamps` (the slot's own index:
     slots with equal payloads compare equal, so they must not be looked up)."""
-    out: List[Packet] = []
+    out: list[Packet] = []
     append = out.append
     space, length_ok, sol, scm = batch.fast_space, _align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, batch.fast_type
     ns = NS_PER_S
@@ -339,7 +340,7 @@ def _packets(batch: _Batch, got: int, drops: Optional[DropCounter] = None) -> Li
 
 
 def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int,
-                         drops: Optional[DropCounter]) -> List[Packet]:
+                         drops: DropCounter | None) -> list[Packet]:
     """One ``recvmsg()`` per datagram: the first per the socket's timeout, the rest non-blocking."""
     data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
     out = [packet_from(data, ancdata, address, drops)]
@@ -357,4 +358,4 @@ def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int,
     return out
 
 
-__all__ = ["recv_batch", "HAVE_RECVMMSG"]
+__all__ = ["HAVE_RECVMMSG", "recv_batch"]

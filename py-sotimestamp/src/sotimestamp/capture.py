@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, BinaryIO
 
+from typing_extensions import Self
+
 from .batch import recv_batch
 from .core import (
     DropCounter,
@@ -181,7 +183,7 @@ def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = 
         if group:
             with _step("setsockopt SO_REUSEADDR"):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        rcvbuf, note = _buffer_warning(sock, buffer_size)
+        _rcvbuf, note = _buffer_warning(sock, buffer_size)
         if note:
             notes.append(note)
         with _step(f"bind {bind}"):
@@ -209,7 +211,7 @@ class _StopFlag:
         self.signal: str | None = None
         self.saved: dict[int, Any] = {}
 
-    def __enter__(self) -> _StopFlag:
+    def __enter__(self) -> Self:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self.saved[sig] = signal.signal(sig, self._handle)
@@ -257,7 +259,7 @@ def capture(
     (``write_error``) and how many datagrams it holds.  ``ready(sock)`` is called
     once the socket is bound (tests and the demo start their senders there).
     """
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     receiver = open_receiver(bind, group, iface, hardware, buffer_size)
     sock = receiver.sock

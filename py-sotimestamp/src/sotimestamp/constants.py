@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, fields
-from typing import Dict, Optional
 
 #: Nanoseconds per second: every seconds+nanoseconds pair in the package is combined with this one.
 NS_PER_S = 1_000_000_000
@@ -66,37 +65,37 @@ class PlatformConstants:
     SOL_SOCKET: int
     SO_TIMESTAMP: int
     SCM_TIMESTAMP: int
-    SO_TIMESTAMPNS: Optional[int] = None
-    SCM_TIMESTAMPNS: Optional[int] = None
-    SO_TIMESTAMPING: Optional[int] = None
-    SCM_TIMESTAMPING: Optional[int] = None
-    SO_TIMESTAMP_NEW: Optional[int] = None
-    SO_TIMESTAMPNS_NEW: Optional[int] = None
-    SO_TIMESTAMPING_NEW: Optional[int] = None
-    SCM_TIMESTAMPING_OPT_STATS: Optional[int] = None
-    SCM_TIMESTAMPING_PKTINFO: Optional[int] = None
-    SO_BINTIME: Optional[int] = None
-    SO_TS_CLOCK: Optional[int] = None
-    SCM_BINTIME: Optional[int] = None
-    SCM_REALTIME: Optional[int] = None
-    SCM_MONOTONIC: Optional[int] = None
-    SCM_TIME_INFO: Optional[int] = None
-    MSG_ERRQUEUE: Optional[int] = None
-    IP_RECVERR: Optional[int] = None
-    IPV6_RECVERR: Optional[int] = None
+    SO_TIMESTAMPNS: int | None = None
+    SCM_TIMESTAMPNS: int | None = None
+    SO_TIMESTAMPING: int | None = None
+    SCM_TIMESTAMPING: int | None = None
+    SO_TIMESTAMP_NEW: int | None = None
+    SO_TIMESTAMPNS_NEW: int | None = None
+    SO_TIMESTAMPING_NEW: int | None = None
+    SCM_TIMESTAMPING_OPT_STATS: int | None = None
+    SCM_TIMESTAMPING_PKTINFO: int | None = None
+    SO_BINTIME: int | None = None
+    SO_TS_CLOCK: int | None = None
+    SCM_BINTIME: int | None = None
+    SCM_REALTIME: int | None = None
+    SCM_MONOTONIC: int | None = None
+    SCM_TIME_INFO: int | None = None
+    MSG_ERRQUEUE: int | None = None
+    IP_RECVERR: int | None = None
+    IPV6_RECVERR: int | None = None
     #: A u32 control message on each datagram: the socket's drop counter (Linux; NetBSD once sys/ABI.md has it).
-    SO_RXQ_OVFL: Optional[int] = None
-    SCM_RXQ_OVFL: Optional[int] = None
+    SO_RXQ_OVFL: int | None = None
+    SCM_RXQ_OVFL: int | None = None
     #: getsockopt(SOL_SOCKET) of u32 counters; index 8 (SK_MEMINFO_DROPS) counts drops (Linux 4.6+).
-    SO_MEMINFO: Optional[int] = None
+    SO_MEMINFO: int | None = None
     #: SO_RCVBUF past the sysctl limit (Linux, needs CAP_NET_ADMIN).
-    SO_RCVBUFFORCE: Optional[int] = None
+    SO_RCVBUFFORCE: int | None = None
     #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
     timeval16: str = "=qq"
 
-    def as_dict(self) -> Dict[str, int]:
+    def as_dict(self) -> dict[str, int]:
         """The names this platform has, with their values."""
-        out: Dict[str, int] = {}
+        out: dict[str, int] = {}
         for f in fields(self):
             value = getattr(self, f.name)
             if f.name.isupper() and isinstance(value, int):
@@ -132,10 +131,10 @@ FREEBSD = PlatformConstants(
     SCM_BINTIME=0x04, SCM_REALTIME=0x05, SCM_MONOTONIC=0x06, SCM_TIME_INFO=0x07,
 )
 
-PLATFORMS: Dict[str, PlatformConstants] = {p.name: p for p in (LINUX, NETBSD, FREEBSD)}
+PLATFORMS: dict[str, PlatformConstants] = {p.name: p for p in (LINUX, NETBSD, FREEBSD)}
 
 
-def platform_name(platform: Optional[str] = None) -> str:
+def platform_name(platform: str | None = None) -> str:
     """Normalise a ``sys.platform``-like string ("linux", "netbsd10", ...) to a table name."""
     value = (platform if platform is not None else sys.platform).lower()
     for name in PLATFORMS:
@@ -144,7 +143,7 @@ def platform_name(platform: Optional[str] = None) -> str:
     return value
 
 
-def for_platform(platform: Optional[str] = None) -> PlatformConstants:
+def for_platform(platform: str | None = None) -> PlatformConstants:
     """The constants table of ``platform`` (default: the running one).
 
     >>> for_platform("netbsd").SO_TIMESTAMPING
@@ -157,7 +156,7 @@ def for_platform(platform: Optional[str] = None) -> PlatformConstants:
         raise ValueError(f"unsupported platform {name!r}: sotimestamp knows linux, netbsd and freebsd") from None
 
 
-def current() -> Optional[PlatformConstants]:
+def current() -> PlatformConstants | None:
     """The running platform's table, or None on a platform we have no numbers for."""
     return PLATFORMS.get(platform_name())
 
@@ -176,7 +175,7 @@ _running = current()
 if _running is not None:
     globals().update(_running.as_dict())
 
-SOF_NAMES: Dict[int, str] = {
+SOF_NAMES: dict[int, str] = {
     value: name[len("SOF_TIMESTAMPING_"):]
     for name, value in list(globals().items())
     if name.startswith("SOF_TIMESTAMPING_")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import errno
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable, Optional, Tuple, Union
 
 from .constants import (
     NS_PER_S,
@@ -14,7 +14,7 @@ from .constants import (
     for_platform,
 )
 
-Ancillary = Tuple[int, int, bytes]
+Ancillary = tuple[int, int, bytes]
 
 _IPPROTO_IP = 0  # the same number on Linux, NetBSD and FreeBSD
 _IPPROTO_IPV6 = 41
@@ -40,16 +40,16 @@ class Stamps:
     error-queue (TX) record: the OPT_ID key and ``SCM_TSTAMP_*``.
     """
 
-    software_ns: Optional[int] = None
-    hardware_ns: Optional[int] = None
+    software_ns: int | None = None
+    hardware_ns: int | None = None
     clock: str = "realtime"
     resolution_ns: int = 1
-    messages: Tuple[str, ...] = ()
-    tx_key: Optional[int] = None
-    tx_type: Optional[int] = None
+    messages: tuple[str, ...] = ()
+    tx_key: int | None = None
+    tx_type: int | None = None
 
     @property
-    def source(self) -> Optional[str]:
+    def source(self) -> str | None:
         """"hardware", "software" or None: which stamp the datagram has (hardware wins)."""
         if self.hardware_ns is not None:
             return "hardware"
@@ -85,7 +85,7 @@ def _timeval_ns(data: bytes, table: PlatformConstants) -> int:
     return int(sec * NS_PER_S + usec * 1000)
 
 
-def scm_timestamping(data: Union[bytes, bytearray, memoryview], offset: int = 0) -> Tuple[Optional[int], Optional[int]]:
+def scm_timestamping(data: bytes | bytearray | memoryview, offset: int = 0) -> tuple[int | None, int | None]:
     """(software, hardware) ns of a ``struct scm_timestamping`` at ``offset``; a zero stamp means absent.
 
     The one decoder of SCM_TIMESTAMPING: ``parse_control``, ``recv`` and the
@@ -108,7 +108,7 @@ def _bintime_ns(data: bytes) -> int:
     return int(sec * NS_PER_S + ((frac * NS_PER_S) >> 64))
 
 
-def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) -> Stamps:
+def parse_control(ancdata: Iterable[Ancillary], platform: str | None = None) -> Stamps:
     """Decode the timestamp control messages in ``ancdata`` (``recvmsg()[1]``).
 
     ``platform`` picks the numbering ("linux", "netbsd", "freebsd"; default the
@@ -119,14 +119,14 @@ def parse_control(ancdata: Iterable[Ancillary], platform: Optional[str] = None) 
     1700000000000000005
     """
     table = for_platform(platform)
-    software: Optional[int] = None
+    software: int | None = None
     software_rank = 99
-    hardware: Optional[int] = None
+    hardware: int | None = None
     clock = "realtime"
     resolution = 1
     messages = []
-    tx_key: Optional[int] = None
-    tx_type: Optional[int] = None
+    tx_key: int | None = None
+    tx_type: int | None = None
     info_hw = False
 
     def offer(value: int, rank: int, res: int, clk: str = "realtime") -> None:

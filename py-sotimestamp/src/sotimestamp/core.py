@@ -5,7 +5,7 @@ import errno
 import socket
 import struct
 import sys
-from typing import Any, List, NamedTuple, Optional, Tuple
+from typing import Any, NamedTuple
 
 from . import constants as C
 from .control import SCM_TIMESTAMPING_SIZE, parse_control, scm_timestamping
@@ -30,9 +30,9 @@ class Packet(NamedTuple):
 
     data: bytes
     address: Any
-    software_ns: Optional[int]
-    hardware_ns: Optional[int]
-    source: Optional[str]
+    software_ns: int | None
+    hardware_ns: int | None
+    source: str | None
 
 
 class DropCounter:
@@ -46,16 +46,15 @@ class DropCounter:
         self.value = 0
 
     def saw(self, counter: int) -> None:
-        if counter > self.value:
-            self.value = counter
+        self.value = max(self.value, counter)
 
 
 class TxStamp(NamedTuple):
     """A transmit stamp read from the error queue; ``key`` is the OPT_ID counter."""
 
-    key: Optional[int]
-    software_ns: Optional[int]
-    hardware_ns: Optional[int]
+    key: int | None
+    software_ns: int | None
+    hardware_ns: int | None
     kind: int  # SCM_TSTAMP_SND, SCM_TSTAMP_SCHED or SCM_TSTAMP_ACK
 
 
@@ -207,8 +206,8 @@ _RUNNING = C.current()
 _FAST_KEY = (socket.SOL_SOCKET, _RUNNING.SCM_TIMESTAMPING) if _RUNNING and _RUNNING.SCM_TIMESTAMPING else None
 
 
-def packet_from(data: bytes, ancdata: List[Tuple[int, int, bytes]], address: Any,
-                drops: Optional[DropCounter] = None) -> Packet:
+def packet_from(data: bytes, ancdata: list[tuple[int, int, bytes]], address: Any,
+                drops: DropCounter | None = None) -> Packet:
     """A :class:`Packet` from ``recvmsg()`` results (a lone 64-bit SCM_TIMESTAMPING skips ``parse_control``)."""
     if drops is not None and _RUNNING is not None and _RUNNING.SCM_RXQ_OVFL is not None:
         for level, kind, raw in ancdata:
@@ -233,11 +232,11 @@ def recv(sock: socket.socket, bufsize: int = 65535) -> Packet:
     >>> pkt.data, pkt.software_ns, pkt.source  # doctest: +SKIP
     (b'hello', 1764128000123456789, 'software')
     """
-    data, ancdata, _flags_, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+    data, ancdata, _msg_flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
     return packet_from(data, ancdata, address)
 
 
-def tx_timestamps(sock: socket.socket) -> List[TxStamp]:
+def tx_timestamps(sock: socket.socket) -> list[TxStamp]:
     """Drain the socket's error queue without blocking; the TX stamps in arrival order.
 
     >>> enable(sock, tx=True, opt_id=True)  # doctest: +SKIP
@@ -247,13 +246,13 @@ def tx_timestamps(sock: socket.socket) -> List[TxStamp]:
     table = _table()
     if table.MSG_ERRQUEUE is None:
         raise UnsupportedError(errno.EOPNOTSUPP, f"{table.name} has no error queue (MSG_ERRQUEUE): no TX stamps")
-    stamps: List[TxStamp] = []
+    stamps: list[TxStamp] = []
     saved = sock.gettimeout()
     sock.settimeout(0.0)  # CPython polls for POLLIN first on sockets with a timeout
     try:
         while True:
             try:
-                _data, ancdata, _flags_, _addr = sock.recvmsg(0, ANCBUFSIZE, table.MSG_ERRQUEUE)
+                _data, ancdata, _msg_flags, _addr = sock.recvmsg(0, ANCBUFSIZE, table.MSG_ERRQUEUE)
             except (BlockingIOError, InterruptedError):
                 break
             parsed = parse_control(ancdata)
@@ -281,7 +280,7 @@ def enable_drop_count(sock: socket.socket) -> bool:
 _SK_MEMINFO_DROPS = 8
 
 
-def kernel_drops(sock: socket.socket, counter: Optional[DropCounter] = None) -> Optional[int]:
+def kernel_drops(sock: socket.socket, counter: DropCounter | None = None) -> int | None:
     """Datagrams the kernel dropped for ``sock`` so far: the larger of what SO_RXQ_OVFL said
     (``counter``) and Linux's SO_MEMINFO drop count, which also sees drops after the last
     datagram read.  None when neither is available."""
@@ -294,7 +293,7 @@ def kernel_drops(sock: socket.socket, counter: Optional[DropCounter] = None) -> 
             raw = b""
         if len(raw) >= 4 * (_SK_MEMINFO_DROPS + 1):
             (dropped,) = struct.unpack_from("=I", raw, 4 * _SK_MEMINFO_DROPS)
-            return max(dropped, seen or 0)
+            return max(int(dropped), seen or 0)
     return seen
 
 
@@ -347,7 +346,7 @@ def grow_rcvbuf(sock: socket.socket, want: int) -> int:
     return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
 
 
-def join_multicast(sock: socket.socket, group: str, interface: Optional[str] = None) -> None:
+def join_multicast(sock: socket.socket, group: str, interface: str | None = None) -> None:
     """Join ``group`` (IPv4 or IPv6) on ``interface`` (a name like "lo", an index, or,
     for IPv4, the interface's address; default: the kernel's choice).
 
@@ -374,7 +373,7 @@ def join_multicast(sock: socket.socket, group: str, interface: Optional[str] = N
     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
 
 
-def multicast_sender(sock: socket.socket, interface: Optional[str] = None, *, loop: bool = True, ttl: int = 1) -> None:
+def multicast_sender(sock: socket.socket, interface: str | None = None, *, loop: bool = True, ttl: int = 1) -> None:
     """Set a sending socket's multicast interface, loopback and TTL/hop limit."""
     if sock.family == socket.AF_INET6:
         if interface:

@@ -3,7 +3,15 @@ and the reader (:mod:`sotimestamp.pcapread`) under one name, so that
 ``from sotimestamp.pcapio import PcapngWriter, read_records`` keeps working."""
 from __future__ import annotations
 
-from .pcapread import COMMENT_PREFIX, LINKTYPE_RAW, Address, PcapFileError, Record, read_records, udp_payload
+from .pcapread import (
+    COMMENT_PREFIX,
+    LINKTYPE_RAW,
+    Address,
+    PcapFileError,
+    Record,
+    read_records,
+    udp_payload,
+)
 from .pcapwriter import PcapngWriter, WriteFailed, build_datagram, encode_epb
 
 __all__ = [

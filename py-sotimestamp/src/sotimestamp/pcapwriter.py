@@ -20,7 +20,10 @@ import platform as _platform
 import socket
 import struct
 import time
-from typing import Any, BinaryIO, Dict, Iterable, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any, BinaryIO
+
+from typing_extensions import Self
 
 from . import __version__
 from .core import Packet
@@ -71,8 +74,8 @@ def _ts_option(code: int, ts_ns: int) -> bytes:
     return _option(code, struct.pack("<II", ts_ns >> 32, ts_ns & 0xFFFFFFFF))
 
 
-def interface_statistics(ts_ns: int, start_ns: int, end_ns: int, received: Optional[int],
-                         dropped: Optional[int], delivered: int) -> bytes:
+def interface_statistics(ts_ns: int, start_ns: int, end_ns: int, received: int | None,
+                         dropped: int | None, delivered: int) -> bytes:
     """An Interface Statistics Block: ``isb_starttime``/``isb_endtime``, ``isb_ifrecv`` (datagrams
     that reached the socket), ``isb_ifdrop`` (dropped by the kernel: receive buffer full) and
     ``isb_usrdeliv`` (written to this file); the counts we do not know are left out."""
@@ -122,7 +125,7 @@ def _fold(total: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def _route(src: Address, dst: Address) -> Tuple[bool, bytes, bytes, int, int]:
+def _route(src: Address, dst: Address) -> tuple[bool, bytes, bytes, int, int]:
     """Per address pair: (IPv6?, source, destination, the constant part of the UDP
     checksum sum (addresses, protocol, ports), the constant part of the IPv4 header sum)."""
     v6 = ":" in src[0]
@@ -139,7 +142,7 @@ def _payload_sum(payload: Any) -> int:
     return (int.from_bytes(payload, "big") << (8 * (len(payload) & 1))) % 0xFFFF
 
 
-def _ip_udp_header(src: Address, dst: Address, payload_len: int, ident: int, udp_checksum: Optional[int]) -> bytes:
+def _ip_udp_header(src: Address, dst: Address, payload_len: int, ident: int, udp_checksum: int | None) -> bytes:
     v6, saddr, daddr, _udp_const, ip_const = _route(tuple(src[:2]), tuple(dst[:2]))
     udp_len = 8 + payload_len
     udp = struct.pack("!HHHH", src[1], dst[1], udp_len & 0xFFFF, udp_checksum or 0)
@@ -170,7 +173,7 @@ class _FlowBlocks:
     NICs), so their whole header is constant.  IPv6 requires the UDP checksum; it is
     the constant pseudo-header part plus the payload's sum."""
 
-    __slots__ = ("start", "after_ts", "tail", "v6", "checksum_base")
+    __slots__ = ("after_ts", "checksum_base", "start", "tail", "v6")
 
     def __init__(self, src: Address, dst: Address, payload_len: int, source: str) -> None:
         v6, _s, _d, udp_const, _i = _route(tuple(src[:2]), tuple(dst[:2]))
@@ -192,7 +195,7 @@ _EPB_START = struct.Struct("<III")
 _BLOCK_HEAD = struct.Struct("<II")
 
 
-def _whole_blocks(data: memoryview) -> Tuple[int, int]:
+def _whole_blocks(data: memoryview) -> tuple[int, int]:
     """(bytes, Enhanced Packet Blocks) of the whole blocks at the start of ``data``."""
     pos = packets = 0
     while pos + 8 <= len(data):
@@ -223,9 +226,9 @@ class PcapngWriter:
         self.saved = 0  #: datagram blocks in the file, whole
         self.whole_bytes = 0  #: the file's length up to the end of its last whole block
         # blocks of several batches, written together: fewer, larger write() calls
-        self._pending: List[bytes] = []
+        self._pending: list[bytes] = []
         self._pending_bytes = self._pending_packets = 0
-        self._flows: Dict[Any, Dict[Tuple[Any, int, Optional[str]], _FlowBlocks]] = {}
+        self._flows: dict[Any, dict[tuple[Any, int, str | None], _FlowBlocks]] = {}
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
                   + interface_description("sotimestamp", description))
 
@@ -252,7 +255,7 @@ class PcapngWriter:
 
         The stamp is the hardware one, else the software one, else (the kernel gave
         none) the time of this call, marked ``user``."""
-        parts: List[Any] = []
+        parts: list[Any] = []
         add = parts.extend
         flows = self._flows.get(dst)
         if flows is None:
@@ -293,7 +296,7 @@ class PcapngWriter:
             self._pending_bytes = self._pending_packets = 0
             self._put(data, packets)
 
-    def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: Optional[str]) -> None:
+    def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: str | None) -> None:
         """Write one datagram, with both checksums computed and a new IPv4 identification
         (files generated for tests and benchmarks)."""
         self._ident += 1
@@ -301,7 +304,7 @@ class PcapngWriter:
         self.packets += 1
         self._put(encode_epb(build_datagram(src, dst, payload, self._ident), ts_ns, COMMENT_PREFIX + (source or "user")), 1)
 
-    def write_statistics(self, start_ns: int, end_ns: int, received: Optional[int], dropped: Optional[int]) -> None:
+    def write_statistics(self, start_ns: int, end_ns: int, received: int | None, dropped: int | None) -> None:
         """The closing Interface Statistics Block (see :func:`interface_statistics`)."""
         self._write_pending()
         self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped, self.saved))
@@ -333,7 +336,7 @@ class PcapngWriter:
         self.sync()
         self._stream.close()
 
-    def __enter__(self) -> PcapngWriter:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

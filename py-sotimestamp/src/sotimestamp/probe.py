@@ -5,7 +5,7 @@ import socket
 import struct
 import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any
 
 from . import constants as C
 from .batch import HAVE_RECVMMSG
@@ -23,7 +23,7 @@ HWTSTAMP_FILTERS = [
 HWTSTAMP_TX = ["OFF", "ON", "ONESTEP_SYNC", "ONESTEP_P2P"]
 
 
-def _pair(family: int = socket.AF_INET) -> "tuple[socket.socket, socket.socket]":
+def _pair(family: int = socket.AF_INET) -> tuple[socket.socket, socket.socket]:
     host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
     rx = socket.socket(family, socket.SOCK_DGRAM)
     rx.bind((host, 0))
@@ -33,15 +33,15 @@ def _pair(family: int = socket.AF_INET) -> "tuple[socket.socket, socket.socket]"
     return rx, tx
 
 
-def _cmsg_names(ancdata: List[Any]) -> List[str]:
+def _cmsg_names(ancdata: list[Any]) -> list[str]:
     known = list(parse_control(ancdata).messages)
     if not known and ancdata:
         known = [f"level {lvl} type {typ}" for lvl, typ, _d in ancdata]
     return known
 
 
-def _try_option(name: str, option: Optional[int], value: int) -> Dict[str, Any]:
-    entry: Dict[str, Any] = {"option": name, "number": option, "accepted": False, "messages": []}
+def _try_option(name: str, option: int | None, value: int) -> dict[str, Any]:
+    entry: dict[str, Any] = {"option": name, "number": option, "accepted": False, "messages": []}
     if option is None:
         entry["error"] = "not defined on this platform"
         return entry
@@ -68,8 +68,8 @@ def _try_option(name: str, option: Optional[int], value: int) -> Dict[str, Any]:
     return entry
 
 
-def _tx_probe() -> Dict[str, Any]:
-    out: Dict[str, Any] = {"supported": False, "keys": []}
+def _tx_probe() -> dict[str, Any]:
+    out: dict[str, Any] = {"supported": False, "keys": []}
     rx, tx = _pair()
     with rx, tx:
         try:
@@ -79,7 +79,7 @@ def _tx_probe() -> Dict[str, Any]:
             return out
         for _ in range(3):
             tx.send(b"tx")
-        stamps: List[Any] = []
+        stamps: list[Any] = []
         deadline = time.monotonic() + 1.0
         while len(stamps) < 3 and time.monotonic() < deadline:
             stamps += tx_timestamps(tx)
@@ -89,7 +89,7 @@ def _tx_probe() -> Dict[str, Any]:
     return out
 
 
-def _ethtool_ts_info(name: str) -> Optional[Dict[str, Any]]:
+def _ethtool_ts_info(name: str) -> dict[str, Any] | None:
     """Linux ETHTOOL_GET_TS_INFO for one interface (None when ctypes or the ioctl is missing)."""
     try:
         import ctypes
@@ -113,10 +113,10 @@ def _ethtool_ts_info(name: str) -> Optional[Dict[str, Any]]:
     }
 
 
-def probe() -> Dict[str, Any]:
+def probe() -> dict[str, Any]:
     """Everything ``sotimestamp probe`` reports, as a JSON-ready dict."""
     table = C.current()
-    report: Dict[str, Any] = {"platform": sys.platform, "recvmmsg": HAVE_RECVMMSG}
+    report: dict[str, Any] = {"platform": sys.platform, "recvmmsg": HAVE_RECVMMSG}
     if table is None:
         report["error"] = f"no socket numbers for platform {sys.platform!r}"
         return report
@@ -137,7 +137,7 @@ def probe() -> Dict[str, Any]:
     except OSError as exc:
         report["ipv6_loopback"] = False
         report["ipv6_error"] = exc.strerror or str(exc)
-    interfaces: Dict[str, Any] = {}
+    interfaces: dict[str, Any] = {}
     if table.name == "linux":
         for _index, name in socket.if_nameindex():
             interfaces[name] = _ethtool_ts_info(name)
@@ -145,7 +145,7 @@ def probe() -> Dict[str, Any]:
     return report
 
 
-def format_text(report: Dict[str, Any]) -> str:
+def format_text(report: dict[str, Any]) -> str:
     lines = [f"platform     {report['platform']}", f"recvmmsg     {'yes (ctypes)' if report['recvmmsg'] else 'no (recvmsg loop)'}"]
     if "error" in report:
         lines.append(f"error        {report['error']}")
@@ -170,7 +170,7 @@ def format_text(report: Dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["probe", "format_text"]
+__all__ = ["format_text", "probe"]
 
 
 def interface_rx_hardware(name: str) -> tuple[bool | None, str]:
