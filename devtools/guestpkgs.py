@@ -16,7 +16,7 @@ host from the 2017 pkgsrc tree; see `host_pkg_create`.
 Packages made:
   netbsd-sotimestamp-kernel-V  ours: sysutils/netbsd-sotimestamp-kernel
   py311-sotimestamp-V          ours: net/py-sotimestamp
-  py311-pcapng-2.1.1           ours: net/py-pcapng (its dependency)
+  py311-pcapng-2.1.1           ours: net/py-pcapng (its test suite's dependency)
   py311-tqdm-X                 stand-in for pkgsrc's misc/py-tqdm (a dependency)
   pkg_alternatives-1.6         pkgsrc's pkgtools/pkg_alternatives (2017 tree),
                                which makes net/py-sotimestamp's ALTERNATIVES

@@ -54,7 +54,7 @@ BACKENDS = {
     "poetry-core": "../../devel/py-poetry-core",
 }
 # Python distribution names -> pkgsrc paths, where pkgsrc's name differs.
-PKGSRC_DEPS = {"python-pcapng": "../../net/py-pcapng", "tqdm": "../../misc/py-tqdm"}
+PKGSRC_DEPS = {"tqdm": "../../misc/py-tqdm"}
 
 
 @dataclass(frozen=True)

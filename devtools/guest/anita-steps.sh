@@ -11,6 +11,8 @@
 set -u
 PY=/usr/pkg/bin/python3.11
 PKGS="py311-sotimestamp netbsd-sotimestamp-kernel"
+# The test suite's own dependency (python-pcapng, its pcapng reference), not the module's.
+TESTPKGS=py311-pcapng
 # Not a dependency (pkgsrc's ALTERNATIVES links are made when it is there):
 # added first, as on a system that has it, so bin/sotimestamp is made.
 ALT=pkg_alternatives
@@ -23,7 +25,7 @@ cleanup)	# what an interrupted earlier run may have left installed
 	exit 0
 	;;
 add)
-	PKG_PATH=/mnt/packages pkg_add -v $ALT $PKGS
+	PKG_PATH=/mnt/packages pkg_add -v $ALT $PKGS $TESTPKGS
 	;;
 imports)
 	$PY -c 'import ctypes, sotimestamp, pcapng, tqdm; print("imports ok", sotimestamp.__file__)'

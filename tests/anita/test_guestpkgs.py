@@ -22,7 +22,7 @@ def test_makefile_vars_of_net_py_sotimestamp() -> None:
     assert mk["DISTNAME"] == ["sotimestamp-0.1.0"]
     assert mk["PKGNAME"] == ["${PYPKGPREFIX}-${DISTNAME}"]
     deps = [g.dependency(d, {"PYPKGPREFIX": "py311"}) for d in mk["DEPENDS"]]
-    assert deps == ["py311-pcapng>=2.1", "py311-tqdm>=4.60"]
+    assert deps == ["py311-tqdm>=4.60"]
     assert mk["COMMENT"][0].startswith("Precise UDP")
 
 
