@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devtools import config, fetched
+from devtools.tree import SERIES_RELEASE
 from devtools.tree import TreeError
 
 PREFIX = "/usr/pkg"
@@ -44,7 +45,7 @@ PYPKGPREFIX = "py311"
 PYSITELIB = f"lib/python{PYVERSSUFFIX}/site-packages"
 PYTHONBIN = f"{PREFIX}/bin/python{PYVERSSUFFIX}"
 PYTHON_DEPEND = f"python311>={PYVERSSUFFIX}.0"
-OS_VERSION = "7.99.10"
+OS_VERSION = SERIES_RELEASE
 # Oldest format the 2015 base pkg_add reads: it refuses packages that claim
 # newer tools.
 PKGTOOLS_VERSION = "20091115"

@@ -49,12 +49,12 @@ from pathlib import Path
 
 from devtools import config, fetched, sets
 from devtools.build import require_tools, run_logged
-from devtools.tree import TreeError
+from devtools.tree import SERIES_RELEASE, TreeError
 
 PREFIX = "/usr/pkg"
 HOST = "x86_64--netbsd"
 BUILD = "x86_64-pc-linux-gnu"
-NETBSD_RELEASE = "7.99.10"  # uname -r of the pinned tree; MACHDEP becomes netbsd7
+NETBSD_RELEASE = SERIES_RELEASE  # uname -r of the patched tree; MACHDEP becomes netbsd7
 JOBS = os.environ.get("SOTIMESTAMP_JOBS", "2")
 # Bump a stage's number when its steps below change (its stamp then no longer matches).
 REVISION = {"libffi": 2, "python": 3}

@@ -5,6 +5,10 @@ import re
 from pathlib import Path
 
 PINNED_VERSION = 799001000  # NetBSD 7.99.10, NetBSD-current of 2015-04-21
+# Our series grows struct socket and the mbuf packet header, so it bumps
+# __NetBSD_Version__ as NetBSD does for such changes: a patched tree says this.
+SERIES_VERSION = 799001100
+SERIES_RELEASE = "7.99.11"  # uname -r of a kernel built from the patched tree
 _VERSION_RE = re.compile(r"^#define\s+__NetBSD_Version__\s+(\d+)", re.M)
 
 
@@ -29,7 +33,7 @@ def netbsd_version(src: Path) -> int:
 
 def check_pinned(src: Path) -> None:
     version = netbsd_version(src)
-    if version != PINNED_VERSION:
+    if version not in (PINNED_VERSION, SERIES_VERSION):
         raise TreeError(f"NETBSDSRCDIR={src} is NetBSD __NetBSD_Version__ {version}, "
                         f"not the pinned {PINNED_VERSION} (7.99.10)")
     if not (src / "build.sh").is_file():

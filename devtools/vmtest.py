@@ -52,19 +52,22 @@ def require_applied(src: Path) -> None:
         raise TreeError(f"series not applied to {src} ({', '.join(missing[:3])}...): run `invoke patch`")
 
 
-def run(src: Path, *, extra: str | None = None, timeout: int = 900) -> int:
+def run(src: Path, *, extra: str | None = None, timeout: int = 900,
+        kernel_config: str = "SOTSTEST") -> int:
     check_pinned(src)
     require_applied(src)
-    kernel = build.kernel_path(src, "SOTSTEST")
+    kernel = build.kernel_path(src, kernel_config)
     if not kernel.exists():
-        raise TreeError(f"no test kernel {kernel}: run `invoke kernel`")
+        raise TreeError(f"no test kernel {kernel}: run `invoke kernel --config {kernel_config}`")
     qemu = qemu_binary()
     t0 = time.monotonic()
     build.guest_libs(src)
     programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None)
-    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}")
+    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}-{kernel_config}")
     print(f"guest image: {len(programs)} test programs, built in {time.monotonic() - t0:.0f} s", flush=True)
-    report = boot_and_watch(qemu, iso, timeout, config.cache() / "logs" / f"vmtest-console-{src.name}.log")
+    print(f"kernel: {kernel_config}", flush=True)
+    report = boot_and_watch(qemu, iso, timeout,
+                            config.cache() / "logs" / f"vmtest-console-{src.name}-{kernel_config}.log")
     return finish(report)
 
 

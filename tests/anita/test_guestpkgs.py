@@ -57,7 +57,7 @@ def test_check_files_names_both_directions(tmp_path: Path) -> None:
 
 def test_build_info_claims_netbsd_amd64(tmp_path: Path) -> None:
     info = dict(line.split("=", 1) for line in g.build_info(_pkg(tmp_path, [])).splitlines())
-    assert (info["OPSYS"], info["OS_VERSION"], info["MACHINE_ARCH"]) == ("NetBSD", "7.99.10", "x86_64")
+    assert (info["OPSYS"], info["OS_VERSION"], info["MACHINE_ARCH"]) == ("NetBSD", "7.99.11", "x86_64")
     assert info["PKGPATH"] == "misc/t" and int(info["PKGTOOLS_VERSION"]) <= 20150101
 
 

@@ -66,3 +66,22 @@ def test_unknown_platform() -> None:
 def test_describe_flags() -> None:
     assert C.describe_flags(C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE) == "RX_SOFTWARE|SOFTWARE"
     assert C.describe_flags(0) == "0"
+
+
+def test_netbsd_scm_types_equal_their_options() -> None:
+    """As on Linux, each SCM_ type is the SO_ option that asks for it (linuxptp relies on it)."""
+    t = C.for_platform("netbsd")
+    assert t.SCM_TIMESTAMPING == t.SO_TIMESTAMPING
+    assert t.SCM_TIMESTAMPNS == t.SO_TIMESTAMPNS
+    assert t.SCM_RXQ_OVFL == t.SO_RXQ_OVFL
+    assert t.SO_TS_CLOCK is None, "NetBSD's clock option is SO_TIMESTAMP_CLOCK, not FreeBSD's SO_TS_CLOCK"
+
+
+def test_clock_option_per_platform() -> None:
+    """NetBSD picks the clock with a clockid_t; FreeBSD with its SO_TS_CLOCK values; Linux has none."""
+    from sotimestamp.core import clock_option
+
+    assert clock_option(C.for_platform("netbsd"), "monotonic") == ("SO_TIMESTAMP_CLOCK", 0x1032, 3)
+    assert clock_option(C.for_platform("netbsd"), "realtime") == ("SO_TIMESTAMP_CLOCK", 0x1032, 0)
+    assert clock_option(C.for_platform("freebsd"), "monotonic") == ("SO_TS_CLOCK", 0x1017, C.SO_TS_MONOTONIC)
+    assert clock_option(C.for_platform("linux"), "monotonic") is None

@@ -46,7 +46,7 @@ SCM_TSTAMP_SND = 0
 SCM_TSTAMP_SCHED = 1
 SCM_TSTAMP_ACK = 2
 
-# SO_TS_CLOCK values (FreeBSD's names and numbers; NetBSD's patch reuses them).
+# FreeBSD's SO_TS_CLOCK values: the control message format of SO_TIMESTAMP.
 SO_TS_REALTIME_MICRO = 0
 SO_TS_BINTIME = 1
 SO_TS_REALTIME = 2
@@ -76,6 +76,13 @@ class PlatformConstants:
     SCM_TIMESTAMPING_PKTINFO: int | None = None
     SO_BINTIME: int | None = None
     SO_TS_CLOCK: int | None = None
+    #: NetBSD (our series): the clock of all software stamps, an int holding a clockid_t.
+    SO_TIMESTAMP_CLOCK: int | None = None
+    #: NetBSD's clockid_t values for SO_TIMESTAMP_CLOCK (<sys/time.h>).
+    CLOCK_REALTIME: int | None = None
+    CLOCK_MONOTONIC: int | None = None
+    #: NetBSD (our series): getsockopt of the error queue records the socket dropped.
+    SO_ERRQUEUE_DROPS: int | None = None
     SCM_BINTIME: int | None = None
     SCM_REALTIME: int | None = None
     SCM_MONOTONIC: int | None = None
@@ -117,10 +124,11 @@ LINUX = PlatformConstants(
 NETBSD = PlatformConstants(
     name="netbsd", SOL_SOCKET=0xFFFF,
     SO_TIMESTAMP=0x2000, SCM_TIMESTAMP=0x08,
-    SO_TIMESTAMPNS=0x1010, SCM_TIMESTAMPNS=0x20,
-    SO_TIMESTAMPING=0x1011, SCM_TIMESTAMPING=0x40,
-    SO_TS_CLOCK=0x1012,
-    MSG_ERRQUEUE=0x8000, IP_RECVERR=40, IPV6_RECVERR=70,
+    SO_TIMESTAMPNS=0x1030, SCM_TIMESTAMPNS=0x1030,
+    SO_TIMESTAMPING=0x1031, SCM_TIMESTAMPING=0x1031,
+    SO_TIMESTAMP_CLOCK=0x1032, CLOCK_REALTIME=0, CLOCK_MONOTONIC=3,
+    SO_RXQ_OVFL=0x1033, SCM_RXQ_OVFL=0x1033, SO_ERRQUEUE_DROPS=0x1034,
+    MSG_ERRQUEUE=0x00800000, IP_RECVERR=89, IPV6_RECVERR=89,
     timeval16="=qi4x",
 )
 

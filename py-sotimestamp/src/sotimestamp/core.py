@@ -13,7 +13,7 @@ from .control import SCM_TIMESTAMPING_SIZE, parse_control, scm_timestamping
 #: Control-buffer size: room for SCM_TIMESTAMPING (48 B) + SCM_TIMESTAMP(NS) + RECVERR + PKTINFO.
 ANCBUFSIZE = 512
 
-CLOCKS = {"realtime": C.SO_TS_REALTIME, "monotonic": C.SO_TS_MONOTONIC}
+CLOCKS = {"realtime": C.SO_TS_REALTIME, "monotonic": C.SO_TS_MONOTONIC}  # FreeBSD's SO_TS_CLOCK values
 
 
 class UnsupportedError(OSError):
@@ -66,6 +66,22 @@ def _table() -> C.PlatformConstants:
 
 
 _REFUSALS = (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def clock_option(table: C.PlatformConstants, clock: str) -> tuple[str, int, int] | None:
+    """(name, option, value) that selects ``clock`` for the stamps, or None.
+
+    NetBSD (our series) has SO_TIMESTAMP_CLOCK, taking a clockid_t for every
+    software stamp; FreeBSD has SO_TS_CLOCK, whose values pick SO_TIMESTAMP's
+    message format and clock.
+    """
+    if table.SO_TIMESTAMP_CLOCK is not None:
+        clockid = table.CLOCK_MONOTONIC if clock == "monotonic" else table.CLOCK_REALTIME
+        assert clockid is not None, f"{table.name}: SO_TIMESTAMP_CLOCK without clock ids"
+        return "SO_TIMESTAMP_CLOCK", table.SO_TIMESTAMP_CLOCK, clockid
+    if table.SO_TS_CLOCK is not None:
+        return "SO_TS_CLOCK", table.SO_TS_CLOCK, CLOCKS[clock]
+    return None
 
 
 def _refused(sock: socket.socket, option: int, value: int) -> int:
@@ -129,10 +145,12 @@ def enable(
         raise ValueError("opt_id=True numbers TX stamps: it needs tx=True")
 
     if clock != "realtime":
-        if table.SO_TS_CLOCK is None:
-            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: {table.name} stamps only CLOCK_REALTIME (no SO_TS_CLOCK)")
-        if _refused(sock, table.SO_TS_CLOCK, CLOCKS[clock]):
-            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: this kernel refused SO_TS_CLOCK")
+        selector = clock_option(table, clock)
+        if selector is None:
+            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: {table.name} stamps only CLOCK_REALTIME")
+        clock_name, clock_opt, clock_value = selector
+        if _refused(sock, clock_opt, clock_value):
+            raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: this kernel refused {clock_name}")
 
     flags = _flags(software, hardware, tx, opt_id)
     option = table.SO_TIMESTAMPING

@@ -10,7 +10,7 @@ from typing import Any
 from . import constants as C
 from .batch import HAVE_RECVMMSG
 from .control import parse_control
-from .core import ANCBUFSIZE, UnsupportedError, enable, tx_timestamps
+from .core import ANCBUFSIZE, UnsupportedError, clock_option, enable, tx_timestamps
 
 SIOCETHTOOL = 0x8946
 ETHTOOL_GET_TS_INFO = 0x41
@@ -126,8 +126,9 @@ def probe() -> dict[str, Any]:
         _try_option("SO_TIMESTAMPNS", table.SO_TIMESTAMPNS, 1),
         _try_option("SO_TIMESTAMPING", table.SO_TIMESTAMPING, rx_sw),
     ]
-    if table.SO_TS_CLOCK is not None:
-        report["options"].append(_try_option("SO_TS_CLOCK", table.SO_TS_CLOCK, C.SO_TS_REALTIME))
+    selector = clock_option(table, "realtime")
+    if selector is not None:
+        report["options"].append(_try_option(*selector))
     report["tx"] = _tx_probe() if table.MSG_ERRQUEUE is not None else {"supported": False, "error": "no MSG_ERRQUEUE"}
     try:
         rx, tx = _pair(socket.AF_INET6)

@@ -28,7 +28,7 @@
 
 /*
  * Socket timestamping: SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING
- * (Linux flag bits and records, software stamps) and SO_TS_CLOCK.
+ * (Linux flag bits and records, software stamps) and SO_TIMESTAMP_CLOCK.
  *
  * RX: link layers stamp a frame as it enters the stack (SO_TSTAMP_RX
  * in ether_input and looutput) into m_pkthdr.tstamp_sw, but only
@@ -46,12 +46,19 @@
  *
  * TX: a datagram asking for TX_SOFTWARE gets a packet tag; the stamp
  * is taken when the tagged packet is handed to a driver (SO_TSTAMP_TX
- * in ifq_enqueue and looutput).  The sender holds softnet_lock across
- * ip_output(), and so does the hand-off on that path, so one slot
- * under that lock carries the stamp back; the serial in the tag makes
- * sure a packet sent later (e.g. held for ARP) cannot fill it.  The
- * record is then queued on the socket's error queue, read with
- * recvmsg(MSG_ERRQUEUE), bounded by SO_RCVBUF.
+ * in ifq_enqueue and looutput).  One datagram at a time owns the
+ * hand-off slot, under so_tstamp_txlock (a spin mutex: the hand-off
+ * may run at IPL_NET); the serial in the tag makes sure a packet sent
+ * later (e.g. held for ARP) cannot fill it.  The record is then queued
+ * on the socket's error queue, read with recvmsg(MSG_ERRQUEUE), and
+ * charged to the receive buffer the way sbappendaddr() charges a
+ * datagram (bytes against sb_hiwat, storage against sb_mbmax).
+ *
+ * Contexts.  The per-socket state is allocated in process context
+ * (setsockopt, sendmsg) and freed by soput(), which runs in a soft
+ * interrupt when TCP tears a connection down from tcp_input(): it
+ * comes from a pool cache at IPL_SOFTNET, not kmem(9), which must not
+ * be used from soft interrupts.  Error queue records are mbufs.
  */
 
 #include <sys/cdefs.h>
@@ -66,8 +73,9 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/atomic.h>
 #include <sys/domain.h>
 #include <sys/errno.h>
-#include <sys/kmem.h>
 #include <sys/mbuf.h>
+#include <sys/mutex.h>
+#include <sys/pool.h>
 #include <sys/poll.h>
 #include <sys/protosw.h>
 #include <sys/so_tstamp.h>
@@ -104,19 +112,36 @@ __KERNEL_RCSID(0, "$NetBSD$");
 volatile u_int	so_tstamp_rx_users;
 volatile u_int	so_tstamp_tx_armed;
 
+static pool_cache_t	so_tstamp_cache;	/* of struct so_tstamp */
+static u_int		so_tstamp_nstates;	/* allocated */
+
 /*
- * The TX hand-off slot and its serial; protected by softnet_lock,
- * see so_tstamp_tx_begin().
+ * The TX hand-off slot; all fields under so_tstamp_txlock.
+ * so_tstamp_tx_armed mirrors "armed" for the unlocked test in
+ * SO_TSTAMP_TX(): the sender sets it before its packet can reach a
+ * driver, on its own call chain.
  */
+static kmutex_t	so_tstamp_txlock;
 static struct {
-	uint64_t	serial;
-	uint64_t	ns;
+	uint64_t	serial;		/* of the armed datagram's tag */
+	uint64_t	ns;		/* its hand-off stamp */
+	bool		armed;
 	bool		stamped;
 } so_tstamp_txslot;
 static uint64_t	so_tstamp_txserial;
 
 /* Error queue records dropped because SO_RCVBUF was exhausted. */
 static uint64_t	so_tstamp_errq_drops;
+
+/* Called once from soinit(). */
+void
+so_tstamp_init(void)
+{
+
+	so_tstamp_cache = pool_cache_init(sizeof(struct so_tstamp), 0, 0, 0,
+	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
+	mutex_init(&so_tstamp_txlock, MUTEX_DEFAULT, IPL_NET);
+}
 
 static inline uint64_t
 tstamp_now(void)
@@ -148,7 +173,7 @@ tstamp_clock(const struct so_tstamp *st, uint64_t ns, struct timespec *ts)
 	struct timespec off;
 
 	tstamp_ns2ts(ns, ts);
-	if (st != NULL && st->st_clock == SO_TS_MONOTONIC)
+	if (st != NULL && st->st_clock == CLOCK_MONOTONIC)
 		return;
 	do {
 		getbinuptime(&up);
@@ -171,50 +196,67 @@ tstamp_addcontrol(struct mbuf **mp, void *p, int size, int type, int level)
 }
 
 /*
- * Storage of an error queue record, charged like sballoc() does.
+ * What an error queue record costs the receive buffer: its bytes (as
+ * sballoc() adds to sb_cc) and its storage (as it adds to sb_mbcnt).
  */
-static u_long
-tstamp_recsize(const struct mbuf *m)
+static void
+tstamp_reccost(const struct mbuf *m, u_long *bytes, u_long *storage)
 {
-	u_long size = 0;
 
+	*bytes = *storage = 0;
 	for (; m != NULL; m = m->m_next) {
-		size += MSIZE;
+		*bytes += m->m_len;
+		*storage += MSIZE;
 		if (m->m_flags & M_EXT)
-			size += m->m_ext.ext_size;
+			*storage += m->m_ext.ext_size;
 	}
-	return size;
 }
 
+static struct so_tstamp *
+tstamp_alloc(int prflags)
+{
+	struct so_tstamp *st;
+
+	if ((st = pool_cache_get(so_tstamp_cache, prflags)) == NULL)
+		return NULL;
+	memset(st, 0, sizeof(*st));
+	st->st_clock = CLOCK_REALTIME;
+	st->st_sendflags = -1;
+	atomic_inc_uint(&so_tstamp_nstates);
+	return st;
+}
+
+/* Any context up to IPL_SOFTNET. */
 static void
-tstamp_init(struct so_tstamp *st)
+tstamp_release(struct so_tstamp *st)
 {
 
-	memset(st, 0, sizeof(*st));
-	st->st_clock = SO_TS_REALTIME;
-	st->st_sendflags = -1;
+	atomic_dec_uint(&so_tstamp_nstates);
+	pool_cache_put(so_tstamp_cache, st);
 }
 
 /*
  * Keep the socket's reference on so_tstamp_rx_users in step with its
- * options.  atomic_inc_uint() is a full barrier on the ports that
- * matter and membar_producer() covers the rest, so a frame arriving
- * after setsockopt() returns sees the count.
+ * options: only software stamps need the link layers to read the
+ * clock, so a socket asking for hardware RX stamps alone takes none.
+ * atomic_inc_uint() is a full barrier on the ports that matter and
+ * membar_producer() covers the rest, so a frame arriving after
+ * setsockopt() returns sees the count.
  */
 static void
 tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
 {
-	bool want;
+	bool sw;
 
-	want = (so->so_options & SO_TSTAMP_OPTIONS) != 0 || st->st_ns ||
-	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW ||
-	    (st->st_flags & SOF_RX_HW) == SOF_RX_HW;
-	st->st_rxwant = want;
-	if (want && !st->st_rxref) {
+	sw = (so->so_options & SO_TSTAMP_OPTIONS) != 0 || st->st_ns ||
+	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW;
+	st->st_rxwant = sw || (st->st_flags & SOF_RX_HW) == SOF_RX_HW ||
+	    st->st_rxqovfl;
+	if (sw && !st->st_rxref) {
 		atomic_inc_uint(&so_tstamp_rx_users);
 		membar_producer();
 		st->st_rxref = true;
-	} else if (!want && st->st_rxref) {
+	} else if (!sw && st->st_rxref) {
 		atomic_dec_uint(&so_tstamp_rx_users);
 		st->st_rxref = false;
 	}
@@ -234,12 +276,15 @@ tstamp_check(int opt, int val)
 		/* There is no PTP clock to bind to. */
 		if (val & SOF_TIMESTAMPING_BIND_PHC)
 			return EINVAL;
+		/* Statistics come only with records without payload. */
+		if ((val & SOF_TIMESTAMPING_OPT_STATS) &&
+		    (val & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
+			return EINVAL;
 		return 0;
-	case SO_TS_CLOCK:
+	case SO_TIMESTAMP_CLOCK:
 		switch (val) {
-		case SO_TS_REALTIME_MICRO:
-		case SO_TS_REALTIME:
-		case SO_TS_MONOTONIC:
+		case CLOCK_REALTIME:
+		case CLOCK_MONOTONIC:
 			return 0;
 		default:
 			return EINVAL;
@@ -250,10 +295,14 @@ tstamp_check(int opt, int val)
 }
 
 /*
- * Set SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING or SO_TS_CLOCK.
- * Called unlocked like the rest of sosetopt1(), returns locked.  The
- * value is checked before anything changes, so an error leaves the
- * socket as it was.
+ * Set SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING, SO_TIMESTAMP_CLOCK
+ * or SO_RXQ_OVFL.  Called unlocked like the rest of sosetopt1(),
+ * returns locked.  The value is checked before anything changes, so an
+ * error leaves the socket as it was.
+ *
+ * SO_TIMESTAMP and SO_TIMESTAMPNS select one receive stamp as on
+ * Linux: turning either on picks its format (the last one wins),
+ * turning either off turns both off.
  */
 int
 so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
@@ -271,11 +320,9 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 	if (error == 0)
 		error = tstamp_check(opt, val);
 	/* Allocate before locking; so_tstamp is only freed by soput(). */
-	if (error == 0 && (val != 0 || opt == SO_TS_CLOCK) &&
-	    so->so_tstamp == NULL) {
-		nst = kmem_alloc(sizeof(*nst), KM_SLEEP);
-		tstamp_init(nst);
-	}
+	if (error == 0 && (val != 0 || opt == SO_TIMESTAMP_CLOCK) &&
+	    so->so_tstamp == NULL)
+		nst = tstamp_alloc(PR_WAITOK);
 	solock(so);
 	if (error != 0)
 		goto out;
@@ -288,6 +335,12 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 	case SO_TIMESTAMPNS:
 		if (st != NULL)
 			st->st_ns = val != 0;
+		if (val == 0)
+			so->so_options &= ~SO_TSTAMP_OPTIONS;
+		break;
+	case SO_RXQ_OVFL:
+		if (st != NULL)
+			st->st_rxqovfl = val != 0;
 		break;
 	case SO_TIMESTAMPING:
 		if (st == NULL)
@@ -298,7 +351,7 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 			st->st_key = 0;
 		st->st_flags = val;
 		break;
-	case SO_TS_CLOCK:
+	case SO_TIMESTAMP_CLOCK:
 		st->st_clock = val;
 		break;
 	default:		/* SO_TIMESTAMP, SO_OTIMESTAMP */
@@ -306,6 +359,8 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 			so->so_options |= opt;
 		else
 			so->so_options &= ~opt;
+		if (st != NULL)
+			st->st_ns = false;
 		break;
 	}
 	if (st != NULL)
@@ -313,7 +368,7 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
  out:
 	KASSERT(solocked(so));
 	if (nst != NULL)
-		kmem_free(nst, sizeof(*nst));
+		tstamp_release(nst);
 	return error;
 }
 
@@ -327,17 +382,26 @@ so_tstamp_getopt(struct socket *so, struct sockopt *sopt)
 	switch (sopt->sopt_name) {
 	case SO_TIMESTAMPNS:
 		return sockopt_setint(sopt, st != NULL && st->st_ns);
+	case SO_RXQ_OVFL:
+		return sockopt_setint(sopt, st != NULL && st->st_rxqovfl);
 	case SO_TIMESTAMPING:
 		return sockopt_setint(sopt, st != NULL ? st->st_flags : 0);
-	case SO_TS_CLOCK:
+	case SO_TIMESTAMP_CLOCK:
 		return sockopt_setint(sopt,
-		    st != NULL ? st->st_clock : SO_TS_REALTIME);
+		    st != NULL ? st->st_clock : CLOCK_REALTIME);
+	case SO_ERRQUEUE_DROPS:
+		return sockopt_setint(sopt,
+		    st != NULL ? (int)st->st_errqdrops : 0);
 	default:
 		return ENOPROTOOPT;
 	}
 }
 
-/* Called from soput(): nobody else can see the socket any more. */
+/*
+ * Called from soput(): nobody else can see the socket any more.  That
+ * may be a soft interrupt (tcp_input() closing a connection), so
+ * nothing here may sleep or use kmem(9).
+ */
 void
 so_tstamp_free(struct socket *so)
 {
@@ -353,7 +417,7 @@ so_tstamp_free(struct socket *so)
 		m_freem(rec);
 	}
 	so->so_tstamp = NULL;
-	kmem_free(st, sizeof(*st));
+	tstamp_release(st);
 }
 
 void
@@ -365,8 +429,9 @@ so_tstamp_rx_stamp(struct mbuf *m)
 }
 
 /*
- * Append the socket's timestamp control messages for datagram m to
- * *mp; return the new tail.  All messages carry the same stamp.
+ * Append the socket's receive control messages for datagram m to *mp
+ * (timestamps, all of the same instant, and the SO_RXQ_OVFL count);
+ * return the new tail.
  */
 struct mbuf **
 so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
@@ -376,23 +441,26 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 	struct timespec ts;
 	struct timeval tv;
 	uint64_t ns;
-	bool sw, hw, ts_ns;
+	uint32_t drops;
+	bool sw, hw, ts_ns, ts_tv;
 	int flags;
 
 	flags = st != NULL ? st->st_flags : 0;
 	ts_ns = st != NULL && st->st_ns;
+	/* SO_TIMESTAMPNS replaces SO_TIMESTAMP's message, as on Linux. */
+	ts_tv = !ts_ns && (so->so_options & SO_TSTAMP_OPTIONS) != 0;
 	/* Report only what this socket asked to be generated. */
 	sw = (flags & SOF_RX_SW) == SOF_RX_SW;
 	hw = (flags & SOF_RX_HW) == SOF_RX_HW &&
 	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
-	if ((so->so_options & SO_TSTAMP_OPTIONS) == 0 && !ts_ns && !sw && !hw)
-		return mp;
+	if (!ts_tv && !ts_ns && !sw && !hw)
+		goto overflow;
 
 	if ((ns = m->m_pkthdr.tstamp_sw) == 0)
 		ns = tstamp_now();
 	tstamp_clock(st, ns, &ts);
 
-	if (so->so_options & SO_TSTAMP_OPTIONS) {
+	if (ts_tv) {
 		TIMESPEC_TO_TIMEVAL(&tv, &ts);
 #ifdef SO_OTIMESTAMP
 		if (so->so_options & SO_OTIMESTAMP) {
@@ -418,6 +486,16 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 		mp = tstamp_addcontrol(mp, &sts, sizeof(sts), SCM_TIMESTAMPING,
 		    SOL_SOCKET);
 	}
+ overflow:
+	/*
+	 * Datagrams the socket dropped so far for want of buffer space,
+	 * as on Linux only once there are some.  Read before this one is
+	 * appended, so a count belongs to the datagrams before it.
+	 */
+	if (st != NULL && st->st_rxqovfl &&
+	    (drops = (uint32_t)so->so_rcv.sb_overflowed) != 0)
+		mp = tstamp_addcontrol(mp, &drops, sizeof(drops),
+		    SCM_RXQ_OVFL, SOL_SOCKET);
 	return mp;
 }
 
@@ -429,9 +507,8 @@ tstamp_get_nosleep(struct socket *so)
 	KASSERT(solocked(so));
 	if ((st = so->so_tstamp) != NULL)
 		return st;
-	if ((st = kmem_alloc(sizeof(*st), KM_NOSLEEP)) == NULL)
+	if ((st = tstamp_alloc(PR_NOWAIT)) == NULL)
 		return NULL;
-	tstamp_init(st);
 	so->so_tstamp = st;
 	return st;
 }
@@ -504,8 +581,8 @@ so_tstamp_senddone(struct socket *so)
 
 /*
  * Protocol output, before ip_output()/ip6_output() with the socket
- * locked: decide whether datagram m gets a TX record, copy its
- * payload for the record and arm the hand-off slot.
+ * locked: decide which TX stamps datagram m gets, take its OPT_ID key,
+ * copy its payload for a software record and arm the hand-off slot.
  */
 void
 so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
@@ -513,9 +590,12 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 {
 	struct so_tstamp *st = so->so_tstamp;
 	struct m_tag *mt;
+	uint64_t serial;
 	int flags;
 
-	tx->tx_active = tx->tx_armed = false;
+	tx->tx_active = tx->tx_armed = tx->tx_keyed = tx->tx_hwtaken = false;
+	tx->tx_flags = 0;
+	tx->tx_key = 0;
 	tx->tx_payload = NULL;
 	if (__predict_true(st == NULL))
 		return;
@@ -524,78 +604,99 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	if (st->st_sendflags >= 0)
 		flags = (flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
 		    st->st_sendflags;
-	if ((flags & SOF_TIMESTAMPING_TX_SOFTWARE) == 0)
+	if ((flags & SOF_TIMESTAMPING_TX_RECORD_MASK) == 0)
 		return;
 
-	tx->tx_active = true;
 	tx->tx_flags = flags;
-	tx->tx_key = (flags & SOF_TIMESTAMPING_OPT_ID) ? st->st_key++ : 0;
+	if (flags & SOF_TIMESTAMPING_OPT_ID) {
+		tx->tx_key = st->st_key++;
+		tx->tx_keyed = true;
+	}
+	if ((flags & SOF_TIMESTAMPING_TX_SOFTWARE) == 0)
+		return;
+	tx->tx_active = true;
 	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
 		tx->tx_payload = m_copypacket(m, M_DONTWAIT);
 
 	/*
-	 * One datagram at a time owns the slot; a nested send, or a
-	 * socket not under softnet_lock, is stamped in tx_end.
+	 * One datagram at a time owns the slot; a nested send, or one
+	 * while another sender holds it, is stamped in tx_end.  The
+	 * unlocked look at so_tstamp_tx_armed only saves a tag.
 	 */
-	if (so->so_lock != softnet_lock || so_tstamp_tx_armed != 0)
+	if (so_tstamp_tx_armed != 0)
 		return;
 	mt = m_tag_get(PACKET_TAG_SO_TSTAMP, sizeof(uint64_t), M_NOWAIT);
 	if (mt == NULL)
 		return;
-	so_tstamp_txslot.serial = ++so_tstamp_txserial;
+	mutex_spin_enter(&so_tstamp_txlock);
+	if (so_tstamp_txslot.armed) {
+		mutex_spin_exit(&so_tstamp_txlock);
+		m_tag_free(mt);
+		return;
+	}
+	serial = so_tstamp_txslot.serial = ++so_tstamp_txserial;
 	so_tstamp_txslot.stamped = false;
-	memcpy(mt + 1, &so_tstamp_txslot.serial, sizeof(uint64_t));
-	m_tag_prepend(m, mt);
+	so_tstamp_txslot.armed = true;
 	so_tstamp_tx_armed = 1;
+	mutex_spin_exit(&so_tstamp_txlock);
+	memcpy(mt + 1, &serial, sizeof(serial));
+	m_tag_prepend(m, mt);
 	tx->tx_armed = true;
 }
 
 /*
- * The packet is about to be handed to a driver.  Only the sender's own
- * call chain holds softnet_lock while the slot is armed; anyone else
- * just drops a stale tag.
+ * The packet is about to be handed to a driver, in whatever context
+ * the interface's output runs (up to IPL_NET).  The tag's serial says
+ * whether it is the armed datagram; a stale tag is just dropped.
  */
 void
 so_tstamp_tx_handoff(struct mbuf *m)
 {
 	struct m_tag *mt;
-	uint64_t serial;
+	uint64_t ns, serial;
 
-	if ((m->m_flags & M_PKTHDR) == 0 || !mutex_owned(softnet_lock))
-		return;
-	if ((mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) == NULL)
+	if ((m->m_flags & M_PKTHDR) == 0 ||
+	    (mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) == NULL)
 		return;
 	memcpy(&serial, mt + 1, sizeof(serial));
-	if (serial == so_tstamp_txslot.serial && !so_tstamp_txslot.stamped) {
-		so_tstamp_txslot.ns = tstamp_now();
+	ns = tstamp_now();
+	mutex_spin_enter(&so_tstamp_txlock);
+	if (so_tstamp_txslot.armed && serial == so_tstamp_txslot.serial &&
+	    !so_tstamp_txslot.stamped) {
+		so_tstamp_txslot.ns = ns;
 		so_tstamp_txslot.stamped = true;
 	}
+	mutex_spin_exit(&so_tstamp_txlock);
 	m_tag_delete(m, mt);
 }
 
 /*
- * Append a finished record to the socket's error queue, charged with the
- * receive queue against SO_RCVBUF, like Linux.  A record that does not fit
- * is freed and counted.  The hardware stamp code (net/if_hwtstamp.c)
- * queues its records here too.  Returns 0 or ENOBUFS.
+ * Append a finished record to the socket's error queue.  It is charged
+ * together with the receive queue the way sbappendaddr() charges a
+ * datagram: its bytes against sb_hiwat, its storage against sb_mbmax.
+ * A record that does not fit is freed and counted, per socket
+ * (SO_ERRQUEUE_DROPS) and in kern.sotstamp.errq_drops.  The hardware
+ * stamp code (net/if_hwtstamp.c) queues its records here too.
+ * Returns 0 or ENOBUFS.
  */
 int
 so_tstamp_errq_append(struct socket *so, struct mbuf *rec)
 {
 	struct so_tstamp *st = so->so_tstamp;
-	u_long size;
+	struct sockbuf *sb = &so->so_rcv;
+	u_long bytes, storage;
 
 	KASSERT(solocked(so));
-	size = tstamp_recsize(rec);
+	tstamp_reccost(rec, &bytes, &storage);
 	if (st == NULL ||
-	    st->st_errqcc + so->so_rcv.sb_cc + size > so->so_rcv.sb_hiwat) {
-		if (st != NULL)
-			st->st_errqdrops++;
-		atomic_inc_64(&so_tstamp_errq_drops);
+	    st->st_errqcc + sb->sb_cc + bytes > sb->sb_hiwat ||
+	    st->st_errqmbcnt + sb->sb_mbcnt + storage > sb->sb_mbmax) {
+		so_tstamp_errq_dropped(so);
 		m_freem(rec);
 		return ENOBUFS;
 	}
-	st->st_errqcc += size;
+	st->st_errqcc += bytes;
+	st->st_errqmbcnt += storage;
 	rec->m_nextpkt = NULL;
 	if (st->st_errqtail != NULL)
 		st->st_errqtail->m_nextpkt = rec;
@@ -604,6 +705,17 @@ so_tstamp_errq_append(struct socket *so, struct mbuf *rec)
 	st->st_errqtail = rec;
 	sorwakeup(so);
 	return 0;
+}
+
+/* A record for so could not be queued (socket locked). */
+void
+so_tstamp_errq_dropped(struct socket *so)
+{
+
+	KASSERT(solocked(so));
+	if (so->so_tstamp != NULL)
+		so->so_tstamp->st_errqdrops++;
+	atomic_inc_64(&so_tstamp_errq_drops);
 }
 
 static void
@@ -635,37 +747,60 @@ tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 	}
 	eep = mp;
 	mp = tstamp_addcontrol(mp, &ee, sizeof(ee), type, level);
-	if (mp == eep)
-		goto drop;		/* a record without its header is useless */
+	if (mp == eep) {
+		/* A record without its header is useless. */
+		so_tstamp_errq_dropped(so);
+		m_freem(rec);
+		m_freem(tx->tx_payload);
+		tx->tx_payload = NULL;
+		return;
+	}
 	*mp = tx->tx_payload;
 	tx->tx_payload = NULL;
-
 	(void)so_tstamp_errq_append(so, rec);
-	return;
- drop:
-	st->st_errqdrops++;
-	atomic_inc_64(&so_tstamp_errq_drops);
-	m_freem(rec);
 }
 
 /*
- * Protocol output, after ip_output()/ip6_output() returned error.
+ * Protocol output, after ip_output()/ip6_output() returned error (and
+ * hwtstamp_tx_end() said whether a driver took a hardware request).
  */
 void
 so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 {
+	struct so_tstamp *st = so->so_tstamp;
+	const int swhw = SOF_TIMESTAMPING_TX_HARDWARE |
+	    SOF_TIMESTAMPING_OPT_TX_SWHW;
 	uint64_t ns = 0;
 
-	if (__predict_true(!tx->tx_active))
+	if (__predict_true(tx->tx_flags == 0))
 		return;
 	KASSERT(solocked(so));
 	if (tx->tx_armed) {
+		mutex_spin_enter(&so_tstamp_txlock);
 		if (so_tstamp_txslot.stamped)
 			ns = so_tstamp_txslot.ns;
+		so_tstamp_txslot.armed = false;
 		so_tstamp_tx_armed = 0;
+		mutex_spin_exit(&so_tstamp_txlock);
 	}
-	if (error != 0 || so->so_tstamp == NULL) {
+	/*
+	 * A datagram that was not sent gives its OPT_ID key back, as on
+	 * Linux, so keys count the datagrams that left.  The socket lock
+	 * was held since tx_begin: no other send took a key meanwhile.
+	 */
+	if (error != 0 && tx->tx_keyed && st != NULL &&
+	    st->st_key == tx->tx_key + 1)
+		st->st_key--;
+	if (!tx->tx_active || error != 0 || st == NULL ||
+	    (tx->tx_hwtaken && (tx->tx_flags & swhw) ==
+	    SOF_TIMESTAMPING_TX_HARDWARE)) {
+		/*
+		 * No software record: none asked for, the send failed, or
+		 * a driver stamps it and the socket did not ask for both
+		 * (OPT_TX_SWHW), as on Linux.
+		 */
 		m_freem(tx->tx_payload);
+		tx->tx_payload = NULL;
 		return;
 	}
 	/*
@@ -688,6 +823,7 @@ so_tstamp_errq_receive(struct socket *so, struct uio *uio,
 {
 	struct so_tstamp *st;
 	struct mbuf *rec, *ctl, **cp, *m;
+	u_long bytes, storage;
 	size_t len;
 	int error = 0, flags, outflags = MSG_ERRQUEUE;
 
@@ -708,7 +844,9 @@ so_tstamp_errq_receive(struct socket *so, struct uio *uio,
 		if ((st->st_errq = rec->m_nextpkt) == NULL)
 			st->st_errqtail = NULL;
 		rec->m_nextpkt = NULL;
-		st->st_errqcc -= tstamp_recsize(rec);
+		tstamp_reccost(rec, &bytes, &storage);
+		st->st_errqcc -= bytes;
+		st->st_errqmbcnt -= storage;
 	}
 	sounlock(so);
 
@@ -767,6 +905,11 @@ SYSCTL_SETUP(sysctl_kern_sotstamp_setup, "sysctl kern.sotstamp setup")
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "rx_users",
 	    SYSCTL_DESCR("Sockets that want receive software stamps"),
 	    NULL, 0, (int *)__UNVOLATILE(&so_tstamp_rx_users), 0,
+	    CTL_CREATE, CTL_EOL);
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "states",
+	    SYSCTL_DESCR("Sockets with timestamping state allocated"),
+	    NULL, 0, (int *)&so_tstamp_nstates, 0,
 	    CTL_CREATE, CTL_EOL);
 	sysctl_createv(clog, 0, &node, NULL,
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_QUAD, "errq_drops",

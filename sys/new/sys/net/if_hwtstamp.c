@@ -40,12 +40,17 @@
  * the stamp on the socket's error queue (hwts_errq_enqueue()) under
  * softnet_lock, the lock of every socket that may ask (checked at
  * request time); a socket that went away meanwhile
- * (hwtstamp_so_gone(), from soput()) just loses its requests.  Requests are numbered, not pointed to, so a copied or
- * long-dead tag (a frame dropped before any driver saw it, a copy of
- * a frame) names nothing or a request no longer waiting, and is
- * ignored.  Requests never taken by a driver (the frame was dropped,
- * or the interface cannot stamp) are reaped after HWTS_REQ_TIMEOUT, or
- * sooner, oldest first, when HWTS_REQ_MAX of them wait.
+ * (hwtstamp_so_gone(), from soput()) just loses its requests.
+ * Requests are numbered, not pointed to, so a copied or long-dead tag
+ * (a frame dropped before any driver saw it, a copy of a frame) names
+ * nothing or a request no longer waiting, and is ignored.  Requests
+ * never taken by a driver (the frame was dropped, or the interface
+ * cannot stamp) are reaped after HWTS_REQ_TIMEOUT.  A socket has at
+ * most HWTS_REQ_PER_SOCKET requests pending and the table at most
+ * HWTS_REQ_MAX; past either bound a socket's new request replaces its
+ * own oldest one no driver took, never another socket's, so a socket
+ * flooding requests on an interface that cannot stamp costs nobody
+ * else their stamps.
  *
  * RX.  hwtstamp_rx_set() puts the raw stamp into the mbuf header
  * (m_pkthdr.tstamp_hw, M_TSTAMP_HW) where *_savecontrol() and bpf
@@ -78,6 +83,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <netinet/in.h>
 
 #define	HWTS_REQ_MAX		1024	/* requests waiting at most */
+#define	HWTS_REQ_PER_SOCKET	64	/* of them for one socket */
 #define	HWTS_REQ_TIMEOUT	(2 * hz) /* for a driver to take one */
 
 struct hwts_req {
@@ -103,7 +109,6 @@ static struct hwts_reqq	hwts_reqs = TAILQ_HEAD_INITIALIZER(hwts_reqs);
 static struct hwts_reqq	hwts_done = TAILQ_HEAD_INITIALIZER(hwts_done);
 static u_int		hwts_nreqs;
 static uint64_t		hwts_nextid = 1;
-static struct hwts_req	*hwts_cur;		/* of the datagram being sent */
 static struct socket	*hwts_busy;		/* hwts_softint() delivers */
 static struct pool	hwts_pool;		/* of struct hwts_req */
 static void		*hwts_sih;
@@ -121,7 +126,7 @@ static struct evcnt hwts_ev_reaped = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
 static struct evcnt hwts_ev_orphan = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
     NULL, "hwtstamp", "tx stamps for closed sockets");
 static struct evcnt hwts_ev_full = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
-    NULL, "hwtstamp", "tx requests refused, too many");
+    NULL, "hwtstamp", "tx requests refused, too many of the socket's taken");
 static struct evcnt hwts_ev_qfull = EVCNT_INITIALIZER(EVCNT_TYPE_MISC,
     NULL, "hwtstamp", "tx stamps dropped, SO_RCVBUF full");
 EVCNT_ATTACH_STATIC(hwts_ev_req);
@@ -150,18 +155,42 @@ hwts_init(void)
 }
 
 static struct hwts_req *
-hwts_lookup(const struct m_tag *mt)
+hwts_find(const struct hwts_reqq *q, uint64_t id)
 {
 	struct hwts_req *hr;
-	uint64_t id;
 
 	KASSERT(mutex_owned(&hwts_lock));
-	memcpy(&id, mt + 1, sizeof(id));
-	TAILQ_FOREACH(hr, &hwts_reqs, hr_link) {
+	TAILQ_FOREACH(hr, q, hr_link) {
 		if (hr->hr_id == id)
 			return hr;
 	}
 	return NULL;
+}
+
+static struct hwts_req *
+hwts_lookup(const struct m_tag *mt)
+{
+	uint64_t id;
+
+	memcpy(&id, mt + 1, sizeof(id));
+	return hwts_find(&hwts_reqs, id);
+}
+
+/*
+ * Request hr leaves the tables (hwts_lock held): its socket, if still
+ * there, has one fewer pending.  hwtstamp_so_gone() clears hr_so under
+ * this lock before the socket's so_tstamp is freed.
+ */
+static void
+hwts_unref(struct hwts_req *hr)
+{
+
+	KASSERT(mutex_owned(&hwts_lock));
+	if (hr->hr_so != NULL) {
+		KASSERT(hr->hr_so->so_tstamp != NULL);
+		KASSERT(hr->hr_so->so_tstamp->st_hwreqs > 0);
+		hr->hr_so->so_tstamp->st_hwreqs--;
+	}
 }
 
 static void
@@ -173,48 +202,44 @@ hwts_req_free(struct hwts_req *hr)
 }
 
 /*
- * The table is full: drop the oldest request no driver has taken.
- * Requests for frames sent where nothing stamps them (lo0, a NIC
- * without time stamping) would otherwise refuse new ones until
- * reaped.
+ * Socket so is at a bound: take its oldest request no driver has taken
+ * out of the table (hwts_lock held) and return it, or NULL if all of
+ * its requests are with a driver.  Requests for frames sent where
+ * nothing stamps them (lo0, a NIC without time stamping) would
+ * otherwise refuse the socket new ones until reaped.
  */
-static bool
-hwts_evict(void)
+static struct hwts_req *
+hwts_evict(struct socket *so)
 {
 	struct hwts_req *hr;
 
-	mutex_spin_enter(&hwts_lock);
+	KASSERT(mutex_owned(&hwts_lock));
 	TAILQ_FOREACH(hr, &hwts_reqs, hr_link)
-		if (hr->hr_state == HR_WAITING)
+		if (hr->hr_so == so && hr->hr_state == HR_WAITING)
 			break;
-	if (hr != NULL) {
-		TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
-		hwts_nreqs--;
-		if (hr == hwts_cur)
-			hwts_cur = NULL;
-	}
-	mutex_spin_exit(&hwts_lock);
 	if (hr == NULL)
-		return false;
-	hwts_ev_reaped.ev_count++;
-	hwts_req_free(hr);
-	return true;
+		return NULL;
+	TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
+	hwts_nreqs--;
+	hwts_unref(hr);
+	return hr;
 }
 
-/* Datagram m of so asks for a hardware TX stamp (socket locked). */
-static void
+/*
+ * Datagram m of so asks for a hardware TX stamp (socket locked);
+ * returns the request's number, 0 if it got none.
+ */
+static uint64_t
 hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 {
-	struct hwts_req *hr;
+	struct so_tstamp *st = so->so_tstamp;
+	struct hwts_req *hr, *old = NULL;
 	struct m_tag *mt;
+	uint64_t id;
 
 	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0)
-		return;
+		return 0;
 	RUN_ONCE(&hwts_once, hwts_init);
-	if (hwts_nreqs >= HWTS_REQ_MAX && !hwts_evict()) {
-		hwts_ev_full.ev_count++;
-		return;
-	}
 	hr = pool_get(&hwts_pool, PR_NOWAIT);
 	mt = m_tag_get(PACKET_TAG_HWTSTAMP_TX, sizeof(uint64_t), M_NOWAIT);
 	if (hr == NULL || mt == NULL) {
@@ -222,7 +247,7 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 			pool_put(&hwts_pool, hr);
 		if (mt != NULL)
 			m_tag_free(mt);
-		return;
+		return 0;
 	}
 	memset(hr, 0, sizeof(*hr));
 	hr->hr_so = so;
@@ -234,81 +259,70 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 	hr->hr_state = HR_WAITING;
 
 	mutex_spin_enter(&hwts_lock);
-	hr->hr_id = hwts_nextid++;
+	if ((st->st_hwreqs >= HWTS_REQ_PER_SOCKET ||
+	    hwts_nreqs >= HWTS_REQ_MAX) && (old = hwts_evict(so)) == NULL) {
+		mutex_spin_exit(&hwts_lock);
+		hwts_ev_full.ev_count++;
+		hwts_req_free(hr);
+		m_tag_free(mt);
+		return 0;
+	}
+	id = hr->hr_id = hwts_nextid++;
 	TAILQ_INSERT_TAIL(&hwts_reqs, hr, hr_link);
 	hwts_nreqs++;
+	st->st_hwreqs++;
 	mutex_spin_exit(&hwts_lock);
+	if (old != NULL) {
+		hwts_ev_reaped.ev_count++;
+		hwts_req_free(old);
+	}
 
-	memcpy(mt + 1, &hr->hr_id, sizeof(hr->hr_id));
+	memcpy(mt + 1, &id, sizeof(id));
 	m_tag_prepend(m, mt);
-	hwts_cur = hr;
 	hwts_ev_req.ev_count++;
 	if (!callout_pending(&hwts_reaper))
 		callout_schedule(&hwts_reaper, hz);
+	return id;
 }
 
 /*
  * Protocol output, before ip_output() and after so_tstamp_tx_begin()
  * (socket locked): a datagram asking for SOF_TIMESTAMPING_TX_HARDWARE
- * gets a request, with the OPT_ID key of its software record if it
- * has one.
+ * gets a request, with the OPT_ID key so_tstamp_tx_begin() took.
  */
 void
-hwtstamp_tx_begin(const struct so_tstamp_tx *tx, struct socket *so,
+hwtstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
     struct mbuf *m)
 {
-	struct so_tstamp *st = so->so_tstamp;
-	uint32_t key;
-	int flags;
 
-	hwts_cur = NULL;
-	if (__predict_true(st == NULL))
+	tx->tx_hwid = 0;
+	if (__predict_true((tx->tx_flags & SOF_TIMESTAMPING_TX_HARDWARE) == 0))
 		return;
 	KASSERT(solocked(so));
-	if (tx->tx_active) {
-		flags = tx->tx_flags;
-		key = tx->tx_key;
-	} else {
-		/* No software record: the flags as so_tstamp_tx_begin(). */
-		flags = st->st_flags;
-		if (st->st_sendflags >= 0)
-			flags = (flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
-			    st->st_sendflags;
-		if ((flags & SOF_TIMESTAMPING_TX_HARDWARE) == 0)
-			return;
-		key = (flags & SOF_TIMESTAMPING_OPT_ID) ? st->st_key++ : 0;
-	}
-	if (flags & SOF_TIMESTAMPING_TX_HARDWARE)
-		hwts_request(so, m, key, flags);
+	tx->tx_hwid = hwts_request(so, m, tx->tx_key, tx->tx_flags);
 }
 
-/* Did a driver take the request of the datagram just sent? */
+/*
+ * Did a driver take the request of the datagram just sent?  The sender
+ * holds softnet_lock, so hwts_softint() has not freed the request yet
+ * unless the reaper or an eviction did (then no driver took it).
+ */
 static bool
-hwts_sent_to_hw(void)
+hwts_sent_to_hw(uint64_t id)
 {
 	struct hwts_req *hr;
-	bool taken = false;
+	bool taken;
 
-	if (hwts_cur == NULL)
+	if (id == 0)
 		return false;
-	/*
-	 * The sender holds softnet_lock, so hwts_softint() has not freed
-	 * the request yet: it is on one of the two lists.
-	 */
 	mutex_spin_enter(&hwts_lock);
-	TAILQ_FOREACH(hr, &hwts_reqs, hr_link)
-		if (hr == hwts_cur)
-			break;
-	if (hr != NULL)
+	if ((hr = hwts_find(&hwts_reqs, id)) != NULL)
 		taken = hr->hr_state == HR_TAKEN;
 	else {
-		TAILQ_FOREACH(hr, &hwts_done, hr_link)
-			if (hr == hwts_cur)
-				break;
+		hr = hwts_find(&hwts_done, id);
 		taken = hr != NULL && hr->hr_ns != 0;
 	}
 	mutex_spin_exit(&hwts_lock);
-	hwts_cur = NULL;
 	return taken;
 }
 
@@ -322,48 +336,49 @@ hwts_so_has(struct socket *so, bool clear)
 	TAILQ_FOREACH(hr, &hwts_reqs, hr_link) {
 		if (hr->hr_so == so) {
 			found = true;
-			if (clear)
+			if (clear) {
+				hwts_unref(hr);
 				hr->hr_so = NULL;
+			}
 		}
 	}
 	TAILQ_FOREACH(hr, &hwts_done, hr_link) {
 		if (hr->hr_so == so) {
 			found = true;
-			if (clear)
+			if (clear) {
+				hwts_unref(hr);
 				hr->hr_so = NULL;
+			}
 		}
 	}
 	return found || hwts_busy == so;
 }
 
 /*
- * Protocol output, after it returned: the error for
- * so_tstamp_tx_end().  A datagram a driver stamps has no software
- * record unless it asked for both (OPT_TX_SWHW), as on Linux; an error
- * makes so_tstamp_tx_end() drop it.
+ * Protocol output, after it returned: note whether a driver took the
+ * hardware request, for so_tstamp_tx_end(), and pass the error on.
  */
 int
-hwtstamp_tx_end(const struct so_tstamp_tx *tx, int error)
+hwtstamp_tx_end(struct so_tstamp_tx *tx, int error)
 {
-	const int swhw = SOF_TIMESTAMPING_TX_HARDWARE |
-	    SOF_TIMESTAMPING_OPT_TX_SWHW;
-	bool taken;
 
-	taken = hwts_sent_to_hw();
-	if (error == 0 && taken && tx->tx_active &&
-	    (tx->tx_flags & swhw) == SOF_TIMESTAMPING_TX_HARDWARE)
-		return EALREADY;
+	if (__predict_true(tx->tx_hwid == 0))
+		return error;
+	tx->tx_hwtaken = hwts_sent_to_hw(tx->tx_hwid);
 	return error;
 }
 
 /*
- * Socket so is being freed (soput(), unlocked): forget it.  Taking
- * softnet_lock waits for hwts_softint() to finish with it.
+ * Socket so is being freed (soput()): forget it.  Taking softnet_lock
+ * waits for hwts_softint() to finish with it.  A socket that can have
+ * requests (its lock is softnet_lock) reaches soput() only from
+ * sofree(), which dropped that lock; the one caller holding it,
+ * sonewconn()'s failure path, frees a socket that never sent.
  */
 void
 hwtstamp_so_gone(struct socket *so)
 {
-	bool found, locked = false;
+	bool found;
 
 	if (hwts_sih == NULL)
 		return;			/* never initialised: no requests */
@@ -372,15 +387,12 @@ hwtstamp_so_gone(struct socket *so)
 	mutex_spin_exit(&hwts_lock);
 	if (!found)
 		return;
-	if (!mutex_owned(softnet_lock)) {
-		mutex_enter(softnet_lock);
-		locked = true;
-	}
+	KASSERT(!mutex_owned(softnet_lock));
+	mutex_enter(softnet_lock);
 	mutex_spin_enter(&hwts_lock);
 	(void)hwts_so_has(so, true);
 	mutex_spin_exit(&hwts_lock);
-	if (locked)
-		mutex_exit(softnet_lock);
+	mutex_exit(softnet_lock);
 }
 
 /*
@@ -511,7 +523,7 @@ hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
 		hwts_ev_qfull.ev_count++;
 	return;
  drop:
-	st->st_errqdrops++;
+	so_tstamp_errq_dropped(so);
 	hwts_ev_qfull.ev_count++;
 	m_freem(rec);
 }
@@ -527,6 +539,7 @@ hwts_softint(void *arg)
 		mutex_spin_enter(&hwts_lock);
 		if ((hr = TAILQ_FIRST(&hwts_done)) != NULL) {
 			TAILQ_REMOVE(&hwts_done, hr, hr_link);
+			hwts_unref(hr);
 			hwts_busy = hr->hr_so;
 		}
 		mutex_spin_exit(&hwts_lock);
@@ -563,9 +576,8 @@ hwts_reap(void *arg)
 		    hardclock_ticks - hr->hr_ticks > HWTS_REQ_TIMEOUT) {
 			TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
 			hwts_nreqs--;
+			hwts_unref(hr);
 			TAILQ_INSERT_TAIL(&dead, hr, hr_link);
-			if (hr == hwts_cur)
-				hwts_cur = NULL;
 		}
 	}
 	more = !TAILQ_EMPTY(&hwts_reqs);

@@ -107,15 +107,13 @@ struct m_tag;
  * called at IPL_NET, the socket is reached from a soft interrupt.
  * hwtstamp_rx_set() puts a raw hardware RX stamp into the mbuf.
  */
-#define	PACKET_TAG_HWTSTAMP_TX	0x4854	/* "HT": struct hwtstamp_txreq */
-
 struct socket;
 struct so_tstamp_tx;
 
 /* Protocols, around their output, socket locked (sys/so_tstamp.h) */
-void	hwtstamp_tx_begin(const struct so_tstamp_tx *, struct socket *,
+void	hwtstamp_tx_begin(struct so_tstamp_tx *, struct socket *,
 	    struct mbuf *);
-int	hwtstamp_tx_end(const struct so_tstamp_tx *, int);
+int	hwtstamp_tx_end(struct so_tstamp_tx *, int);
 /* soput() */
 void	hwtstamp_so_gone(struct socket *);
 

@@ -28,8 +28,8 @@
 
 /*
  * Kernel interface of socket timestamping (kern/uipc_tstamp.c):
- * SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING, SO_TS_CLOCK and the
- * socket error queue read with MSG_ERRQUEUE.
+ * SO_TIMESTAMP, SO_TIMESTAMPNS, SO_TIMESTAMPING, SO_TIMESTAMP_CLOCK and
+ * the socket error queue read with MSG_ERRQUEUE.
  */
 
 #ifndef _SYS_SO_TSTAMP_H_
@@ -47,20 +47,23 @@ struct uio;
 /*
  * Per-socket state, allocated the first time a timestamp option is
  * set so that sockets which never ask pay one NULL pointer.  Protected
- * by the socket lock.
+ * by the socket lock, except st_hwreqs (net/if_hwtstamp.c's lock).
  */
 struct so_tstamp {
 	int		st_flags;	/* SO_TIMESTAMPING SOF_* flags */
-	int		st_clock;	/* SO_TS_CLOCK */
+	int		st_clock;	/* SO_TIMESTAMP_CLOCK: a clockid_t */
 	int		st_sendflags;	/* per-sendmsg TX bits, -1 if none */
 	bool		st_ns;		/* SO_TIMESTAMPNS */
 	bool		st_rxwant;	/* some RX stamp is reported */
 	bool		st_rxref;	/* holds a so_tstamp_rx_users ref */
+	bool		st_rxqovfl;	/* SO_RXQ_OVFL */
 	uint32_t	st_key;		/* OPT_ID key of the next datagram */
 	struct mbuf	*st_errq;	/* error queue, linked by m_nextpkt */
 	struct mbuf	*st_errqtail;
-	u_long		st_errqcc;	/* storage charged to SO_RCVBUF */
-	u_long		st_errqdrops;	/* records dropped, queue full */
+	u_long		st_errqcc;	/* bytes charged to SO_RCVBUF */
+	u_long		st_errqmbcnt;	/* storage charged to SO_RCVBUF */
+	u_int		st_errqdrops;	/* records dropped: SO_ERRQUEUE_DROPS */
+	u_int		st_hwreqs;	/* hardware TX requests pending */
 };
 
 /*
@@ -70,9 +73,12 @@ struct so_tstamp {
 struct so_tstamp_tx {
 	struct mbuf	*tx_payload;	/* copy for the error queue */
 	uint32_t	tx_key;		/* OPT_ID key */
-	int		tx_flags;	/* effective SOF_* flags */
-	bool		tx_active;	/* a record will be queued */
+	int		tx_flags;	/* effective SOF_* flags, 0: no TX stamp */
+	bool		tx_keyed;	/* tx_key was taken from st_key */
+	bool		tx_active;	/* a software record is wanted */
 	bool		tx_armed;	/* owns the hand-off slot */
+	bool		tx_hwtaken;	/* a driver took the hardware request */
+	uint64_t	tx_hwid;	/* the hardware request, 0 if none */
 };
 
 /* Number of sockets wanting RX software stamps; gates the clock read. */
@@ -100,12 +106,16 @@ do {									\
 		so_tstamp_tx_handoff(m);				\
 } while (/* CONSTCOND */ 0)
 
-/* Does the socket want RX control messages from *_savecontrol()? */
+/*
+ * Does the socket want RX control messages from *_savecontrol()
+ * (timestamps or SO_RXQ_OVFL)?
+ */
 #define	SO_TSTAMP_RXWANT(so)						\
 	(((so)->so_options & SO_TIMESTAMP) != 0 ||			\
 	 ((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxwant))
 
 /* Socket layer (kern/uipc_socket*.c) */
+void	so_tstamp_init(void);
 int	so_tstamp_setopt(struct socket *, const struct sockopt *);
 int	so_tstamp_getopt(struct socket *, struct sockopt *);
 void	so_tstamp_free(struct socket *);
@@ -115,6 +125,7 @@ int	so_tstamp_errq_receive(struct socket *, struct uio *,
 	    struct mbuf **, int *);
 int	so_tstamp_poll(struct socket *, int);
 int	so_tstamp_errq_append(struct socket *, struct mbuf *);
+void	so_tstamp_errq_dropped(struct socket *);
 
 /* Protocols (netinet, netinet6) */
 struct mbuf **so_tstamp_savecontrol(struct socket *, struct mbuf *,

@@ -56,6 +56,10 @@
 #include <time.h>
 #include <unistd.h>
 
+/* After atf-c.h: <sys/mbuf.h> defines m_type, a field name there. */
+#include <sys/param.h>
+#include <sys/mbuf.h>
+
 #define	TS_RAWPROTO	253		/* RFC 3692 experimental protocol */
 #define	TS_NSEC		1000000000LL
 #define	TS_SLACK_NS	2000000LL	/* clock read granularity, TCG */
@@ -265,6 +269,29 @@ sysctl_uint(const char *name)
 
 	sysctl_get(name, &v, sizeof(v));
 	return v;
+}
+
+static inline void
+mbuf_types(struct mbstat *mbs)
+{
+	size_t len = sizeof(*mbs);
+
+	ATF_REQUIRE_MSG(sysctlbyname("kern.mbuf.stats", mbs, &len, NULL, 0)
+	    == 0, "kern.mbuf.stats: %s", strerror(errno));
+}
+
+/* Growth in mbufs of the types a datagram uses; counters wrap. */
+static inline int
+mbuf_growth(const struct mbstat *a, const struct mbstat *b)
+{
+	static const int types[] = { MT_DATA, MT_HEADER, MT_SONAME,
+	    MT_CONTROL };
+	size_t i;
+	int n = 0;
+
+	for (i = 0; i < __arraycount(types); i++)
+		n += (int16_t)(b->m_mtypes[types[i]] - a->m_mtypes[types[i]]);
+	return n;
 }
 
 /* The datagram paths under test. */

@@ -1,0 +1,247 @@
+/*	$NetBSD$	*/
+
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
+/*
+ * Linux programs ported unchanged: they compare cmsg_type with the
+ * option names (linuxptp's sk.c, Linux's own selftests), and a
+ * recorder learns how many datagrams the socket dropped from
+ * SO_RXQ_OVFL.  Behaviour from Linux's socket(7) and
+ * Documentation/networking/timestamping.rst.
+ */
+
+#include "tstamp_util.h"
+
+#define	ALLRX	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
+
+/*
+ * As Linux programs read their stamps: by the option's name.  The
+ * assertions are at compile time too, so a header that breaks the rule
+ * does not build.
+ */
+__CTASSERT(SCM_TIMESTAMPING == SO_TIMESTAMPING);
+__CTASSERT(SCM_TIMESTAMPNS == SO_TIMESTAMPNS);
+__CTASSERT(SCM_RXQ_OVFL == SO_RXQ_OVFL);
+
+ATF_TC(tstamp_cmsg_type_is_option);
+ATF_TC_HEAD(tstamp_cmsg_type_is_option, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "cmsg_type == SO_TIMESTAMPING and "
+	    "== SO_TIMESTAMPNS find the stamps, as in Linux programs");
+}
+ATF_TC_BODY(tstamp_cmsg_type_is_option, tc)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	union {
+		struct cmsghdr	align;
+		char		buf[512];
+	} cbuf;
+	char data[64];
+	int rs, s, nts = 0, nns = 0;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &ss, &sslen);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPING, ALLRX);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ATF_REQUIRE(sendto(s, "x", 1, 0, (struct sockaddr *)&ss, sslen) == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = data;
+	iov.iov_len = sizeof(data);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	ATF_REQUIRE(recvmsg(rs, &msg, 0) == 1);
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET)
+			continue;
+		if (cm->cmsg_type == SO_TIMESTAMPING &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(struct scm_timestamping)))
+			nts++;
+		if (cm->cmsg_type == SO_TIMESTAMPNS &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(struct timespec)))
+			nns++;
+	}
+	ATF_CHECK_EQ_MSG(nts, 1, "%d messages of type SO_TIMESTAMPING", nts);
+	ATF_CHECK_EQ_MSG(nns, 1, "%d messages of type SO_TIMESTAMPNS", nns);
+	close(s);
+	close(rs);
+}
+
+/* The SO_RXQ_OVFL count of r's datagram, 0 if it carried none. */
+static uint32_t
+recv_ovfl(int s, bool *got)
+{
+	struct msghdr msg;
+	struct iovec iov;
+	struct cmsghdr *cm;
+	union {
+		struct cmsghdr	align;
+		char		buf[256];
+	} cbuf;
+	char data[2048];
+	uint32_t n = 0;
+
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = data;
+	iov.iov_len = sizeof(data);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	*got = recvmsg(s, &msg, MSG_DONTWAIT) != -1;
+	if (!*got)
+		return 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SO_RXQ_OVFL &&
+		    cm->cmsg_len == CMSG_LEN(sizeof(n)))
+			memcpy(&n, CMSG_DATA(cm), sizeof(n));
+	return n;
+}
+
+/*
+ * A small SO_RCVBUF, 200 datagrams, then read: the datagrams read plus
+ * the drop count the last one reports make 200.  The count is read
+ * when a datagram is queued, so send one more after draining to learn
+ * the final count, as a recorder would see it on its next datagram.
+ */
+static void
+rxq_ovfl(const struct tsproto *p)
+{
+	enum { SENDS = 200 };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	char buf[512];
+	uint32_t drops = 0, n;
+	int rs, s, got = 0, sent = 0, small = 4096;
+	bool ok;
+
+	rs = proto_socket(p, &ss, &sslen);
+	ATF_REQUIRE(setsockopt(rs, SOL_SOCKET, SO_RCVBUF, &small,
+	    sizeof(small)) == 0);
+	setint(rs, SOL_SOCKET, SO_RXQ_OVFL, 1);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_RXQ_OVFL), 1);
+	s = socket(p->af, p->type, p->proto);
+	ATF_REQUIRE(s != -1);
+	memset(buf, 'o', sizeof(buf));
+	/* ENOBUFS: the stack's input queue, not the socket, was full. */
+	for (int i = 0; i < SENDS; i++) {
+		if (proto_send(p, s, &ss, sslen, buf, sizeof(buf), NULL, 0)
+		    != -1)
+			sent++;
+		else
+			ATF_REQUIRE_MSG(errno == ENOBUFS, "send: %s",
+			    strerror(errno));
+	}
+	for (;;) {
+		n = recv_ovfl(rs, &ok);
+		if (!ok)
+			break;
+		ATF_CHECK_MSG(n >= drops, "count went back: %u < %u", n,
+		    drops);
+		drops = n;
+		got++;
+	}
+	ATF_REQUIRE(proto_send(p, s, &ss, sslen, "last", 4, NULL, 0) != -1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	drops = recv_ovfl(rs, &ok);
+	ATF_REQUIRE(ok);
+	printf("%s: %d sent, %d received, %u dropped (SO_OVERFLOWED %d)\n",
+	    p->name, sent, got, drops, getint(rs, SOL_SOCKET, SO_OVERFLOWED));
+	ATF_CHECK_MSG(drops > 0, "nothing dropped: SO_RCVBUF too large?");
+	ATF_CHECK_EQ_MSG(got + (int)drops, sent, "%d received + %u dropped "
+	    "of %d sent", got, drops, sent);
+	close(s);
+	close(rs);
+}
+
+TSTAMP_PROTO_TC(tstamp_rxq_ovfl_udp4, rxq_ovfl, TSPROTO_UDP4)
+TSTAMP_PROTO_TC(tstamp_rxq_ovfl_udp6, rxq_ovfl, TSPROTO_UDP6)
+TSTAMP_PROTO_TC(tstamp_rxq_ovfl_raw4, rxq_ovfl, TSPROTO_RAW4)
+TSTAMP_PROTO_TC(tstamp_rxq_ovfl_raw6, rxq_ovfl, TSPROTO_RAW6)
+
+/* Linux attaches the count only once there are drops. */
+ATF_TC(tstamp_rxq_ovfl_none);
+ATF_TC_HEAD(tstamp_rxq_ovfl_none, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "no drops: no SO_RXQ_OVFL message; "
+	    "the option off: never one");
+}
+ATF_TC_BODY(tstamp_rxq_ovfl_none, tc)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct msghdr msg;
+	struct iovec iov;
+	union {
+		struct cmsghdr	align;
+		char		buf[256];
+	} cbuf;
+	char data[16];
+	int rs, s;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &ss, &sslen);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_RXQ_OVFL), 0);
+	setint(rs, SOL_SOCKET, SO_RXQ_OVFL, 1);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ATF_REQUIRE(sendto(s, "x", 1, 0, (struct sockaddr *)&ss, sslen) == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = data;
+	iov.iov_len = sizeof(data);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	ATF_REQUIRE(recvmsg(rs, &msg, 0) == 1);
+	ATF_CHECK_EQ_MSG(msg.msg_controllen, 0, "%u bytes of control data",
+	    (unsigned)msg.msg_controllen);
+	setint(rs, SOL_SOCKET, SO_RXQ_OVFL, 0);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_RXQ_OVFL), 0);
+	close(s);
+	close(rs);
+}
+
+ATF_TP_ADD_TCS(tp)
+{
+
+	ATF_TP_ADD_TC(tp, tstamp_cmsg_type_is_option);
+	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_raw4);
+	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_raw6);
+	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_none);
+	return atf_no_error();
+}
