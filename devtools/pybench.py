@@ -24,18 +24,22 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from devtools import capture_knee
 from devtools.demo import start_capture
 
 PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
-MODES = ["naive", "recv", "recv_batch"]
+MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo"]
 REPEATS = 5
 LABELS = {
     "naive": "Python recvfrom + time.time_ns() (no kernel stamp)",
     "recv": "sotimestamp.recv",
     "recv_batch": "sotimestamp.recv_batch (64)",
+    # a second control message per datagram: the slot-by-slot path (FreeBSD always takes it)
+    "recv_batch_pktinfo": "sotimestamp.recv_batch (64) with IP_PKTINFO",
 }
+IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # CPython leaves it out on Linux
 
 
 # --- the measured loops (run in a child process: `python -m devtools.pybench worker MODE K ROUNDS`) ---
@@ -51,6 +55,8 @@ def _receiver(mode: str) -> socket.socket:
     rx.bind(("127.0.0.1", 0))
     if mode != "naive":
         sotimestamp.enable(rx)
+    if mode == "recv_batch_pktinfo":
+        rx.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
     # A blocking socket, as a plain receive loop has (a Python timeout would add a
     # poll() per datagram); SO_RCVTIMEO only ends the drain if datagrams were lost.
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("@ll", 2, 0))
@@ -143,18 +149,17 @@ def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[fl
 
 def measure_capture_write(workdir: Path, batches: int = 300) -> float:
     """Microseconds per datagram for capture's write path: IP+UDP packet, EPB, file write."""
-    from sotimestamp.capture import CaptureResult, _write
     from sotimestamp.core import Packet
     from sotimestamp.pcapio import PcapngWriter
 
     packets = [Packet(b"x" * 64, ("127.0.0.1", 4000), time.time_ns() + i, None, "software") for i in range(64)]
     best = float("inf")
-    with PcapngWriter(open(workdir / "write.pcapng", "wb")) as writer:
-        result = CaptureResult("bench")
+    with PcapngWriter(open(workdir / "write.pcapng", "wb", buffering=0)) as writer:
         for _ in range(REPEATS):
             start = time.perf_counter()
             for _ in range(batches):
-                _write(writer, packets, ("127.0.0.1", 5000), result)
+                writer.write_packets(packets, ("127.0.0.1", 5000))
+            writer.flush()
             best = min(best, (time.perf_counter() - start) / (batches * len(packets)) * 1e6)
     return best
 
@@ -186,7 +191,7 @@ def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realti
     return out
 
 
-def run(k: int = 20000, rounds: int = 5) -> int:
+def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     """Run everything and print a Markdown table (README figures)."""
     with tempfile.TemporaryDirectory() as tmp:
         c_binary = build_c(Path(tmp))
@@ -204,6 +209,7 @@ def run(k: int = 20000, rounds: int = 5) -> int:
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = [measure_pacing(Path(tmp)), measure_pacing(Path(tmp), realtime=False)]
         write_us = measure_capture_write(Path(tmp))
+    knees = capture_knee.run(knee_seconds)
     ceiling = best.get("c")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
@@ -224,6 +230,8 @@ def run(k: int = 20000, rounds: int = 5) -> int:
         print(f"| {p['scheduling']} | {p['received']} | {p['p50_us']:.1f} | {p['p99_us']:.1f} | {p['max_us']:.1f} |")
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "
           f"about {1e6 / write_us:,.0f} datagrams/s on top of the receive path.")
+    if knees:
+        print("\n" + capture_knee.table(knees, knee_seconds))
     verdicts = []
     per = calls.get("recv_batch")
     if per is not None:
@@ -233,6 +241,19 @@ def run(k: int = 20000, rounds: int = 5) -> int:
         share = shares["recv_batch"]
         verdicts.append(f"recv_batch at {100 * share:.0f} % of the C loop (target >= 50 %): "
                         + ("met" if share >= 0.5 else "MISSED"))
+    if "recv_batch_pktinfo" in shares:
+        slow = shares["recv_batch_pktinfo"] / shares["recv_batch"]
+        verdicts.append(f"recv_batch with IP_PKTINFO at {100 * slow:.0f} % of recv_batch's rate (target >= 50 %): "
+                        + ("met" if slow >= 0.5 else "MISSED"))
+    for row in knees or []:
+        for size, floor in ((64, 400_000), (1400, 150_000)):
+            c, py = row.get(f"c {size}"), row.get(f"capture {size}")
+            if c is None or py is None:
+                continue
+            target = min(floor, 0.4 * c.rate) if size == 64 else floor
+            verdicts.append(f"capture knee {size} B {py.rate:,.0f}/s (target >= {target:,.0f}/s"
+                            + (", the lower of 400 000 and 40 % of the C loop" if size == 64 else "") + "): "
+                            + ("met" if py.rate >= target else "sender-bound" if py.sender_bound else "MISSED"))
     p99 = float(pacing[0]["p99_us"])
     verdicts.append(f"replay p99 {p99:.1f} us with {pacing[0]['scheduling']} (target <= 100 us): "
                     + ("met" if p99 <= 100 else "MISSED"))

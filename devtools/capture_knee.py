@@ -1,0 +1,183 @@
+"""`invoke bench`'s capture knee: the highest rate `sotimestamp capture` records with no
+kernel drop for SECONDS, next to a C recvmmsg receiver under the same sender.
+
+A trial: a receiver on 127.0.0.1 (either `sotimestamp capture ... --json`, or
+bench/recvmmsg_live.c, which reads every stamp but writes nothing), then
+bench/udp_blast.c sends SIZE-byte datagrams at RATE/s for SECONDS on an
+absolute 1 ms schedule.  It passes when the receiver got every datagram sent
+and the kernel dropped none (SO_MEMINFO).  The search multiplies the rate by
+STEP while trials pass, then bisects between the last pass and the first
+failure.  The sender shares the machine: when it cannot reach the rate asked
+(a loaded machine), the achieved rate is what counts, and a row whose every
+trial passed is marked "sender-bound".
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sotimestamp.cli import CAPTURING
+
+PROJECT = Path(__file__).resolve().parent.parent
+BENCH_SRC = PROJECT / "py-sotimestamp" / "bench"
+RCVBUF = 8 << 20  # both receivers ask for the same buffer (as root: SO_RCVBUFFORCE)
+STEP = 1.5
+BISECTIONS = 2
+START = {64: 100_000, 1400: 50_000}
+
+
+@dataclass
+class Trial:
+    rate: float  # asked
+    achieved: float  # sent / the sender's seconds
+    sent: int
+    received: int
+    dropped: int
+
+    @property
+    def clean(self) -> bool:
+        return self.dropped == 0 and self.received == self.sent
+
+
+@dataclass
+class Knee:
+    receiver: str
+    size: int
+    trials: list[Trial] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        """The highest achieved rate of a clean trial (0 if none was)."""
+        return max((t.achieved for t in self.trials if t.clean), default=0.0)
+
+    @property
+    def sender_bound(self) -> bool:
+        return bool(self.trials) and all(t.clean for t in self.trials)
+
+
+def build(workdir: Path) -> dict[str, Path] | None:
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if not cc or not sys.platform.startswith("linux"):
+        return None
+    out = {}
+    for name in ("udp_blast", "recvmmsg_live"):
+        out[name] = workdir / name
+        subprocess.run([cc, "-O2", "-Wall", "-o", str(out[name]), str(BENCH_SRC / f"{name}.c")], check=True)
+    return out
+
+
+def _start_capture(args: list[str]) -> tuple[subprocess.Popen[str], int]:
+    """`sotimestamp capture ARGS` (stdout and stderr piped) and its port, once it says it is capturing."""
+    proc = subprocess.Popen([sys.executable, "-m", "sotimestamp", "capture", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    ready = CAPTURING.match(line)
+    if not ready:
+        proc.kill()
+        raise RuntimeError(f"capture did not start: {line.strip()} {proc.communicate()[1].strip()}")
+    return proc, int(ready.group("port"))
+
+
+def _blast(bins: dict[str, Path], port: int, size: int, rate: float, seconds: float) -> tuple[int, float]:
+    res = subprocess.run([str(bins["udp_blast"]), "127.0.0.1", str(port), str(size), f"{rate:.0f}", str(seconds)],
+                         capture_output=True, text=True, check=True)
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    return int(out["sent"]), float(out["seconds"])
+
+
+def trial(receiver: str, bins: dict[str, Path], size: int, rate: float, seconds: float, workdir: Path) -> Trial:
+    if receiver == "c":
+        proc = subprocess.Popen([str(bins["recvmmsg_live"]), str(RCVBUF), "1"], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout is not None
+        port = json.loads(proc.stdout.readline())["port"]
+        sent, spent = _blast(bins, port, size, rate, seconds)
+        out = json.loads(proc.communicate(timeout=60)[0].strip().splitlines()[-1])
+        received, dropped = int(out["received"]), int(out["dropped"])
+    else:
+        capture, port = _start_capture(["127.0.0.1:0", "--buffer-size", str(RCVBUF), "--json",
+                                        "-o", str(workdir / "knee.pcapng")])
+        sent, spent = _blast(bins, port, size, rate, seconds)
+        time.sleep(0.5)  # what is queued still drains after SIGINT, but let the loop catch up
+        capture.send_signal(signal.SIGINT)
+        stdout, _err = capture.communicate(timeout=60)
+        out = json.loads(stdout)
+        received, dropped = int(out["captured"]), int(out["kernel_dropped"] or 0)
+    return Trial(rate, sent / spent, sent, received, dropped)
+
+
+def knee(receiver: str, bins: dict[str, Path], size: int, seconds: float, workdir: Path,
+         start: float | None = None, log: bool = True) -> Knee:
+    """Raise the rate by STEP while trials are clean, then bisect BISECTIONS times."""
+    result = Knee(receiver, size)
+
+    def run(rate: float) -> Trial:
+        t = trial(receiver, bins, size, rate, seconds, workdir)
+        result.trials.append(t)
+        if log:
+            print(f"  knee {receiver} {size} B: asked {t.rate:,.0f}/s, sent {t.achieved:,.0f}/s, "
+                  f"received {t.received}/{t.sent}, dropped {t.dropped}", file=sys.stderr)
+        return t
+
+    rate = start or START.get(size, 50_000)
+    good, bad = 0.0, None
+    while bad is None:
+        t = run(rate)
+        if not t.clean:
+            bad = rate
+        elif t.achieved < 0.9 * rate:
+            return result  # the sender cannot go faster on this machine: the receiver kept up
+        else:
+            good, rate = rate, rate * STEP
+    for _ in range(BISECTIONS):
+        rate = (good + bad) / 2
+        if run(rate).clean:
+            good = rate
+        else:
+            bad = rate
+    return result
+
+
+def run(seconds: float = 10.0, runs: int = 3, sizes: tuple[int, ...] = (64, 1400)) -> list[dict[str, Knee]] | None:
+    """``runs`` rounds; in each, for each size, the C receiver's knee then capture's (side by side)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        bins = build(Path(tmp))
+        if bins is None:
+            return None
+        rounds: list[dict[str, Knee]] = []
+        for _ in range(runs):
+            row: dict[str, Knee] = {}
+            for size in sizes:
+                for receiver in ("c", "capture"):
+                    row[f"{receiver} {size}"] = knee(receiver, bins, size, seconds, Path(tmp))
+            rounds.append(row)
+    return rounds
+
+
+def table(rounds: list[dict[str, Knee]], seconds: float) -> str:
+    lines = [f"Capture knee: the highest rate received with 0 kernel drops over {seconds:g} s "
+             f"(127.0.0.1, paced C sender, {RCVBUF >> 20} MiB receive buffers, {os.cpu_count()} CPUs, "
+             f"load average {os.getloadavg()[0]:.1f}):", "",
+             "| run | size | C recvmmsg loop /s | sotimestamp capture /s | capture / C |",
+             "| ---: | ---: | ---: | ---: | ---: |"]
+    for i, row in enumerate(rounds, 1):
+        for size in sorted({k.size for k in row.values()}):
+            c, py = row[f"c {size}"], row[f"capture {size}"]
+            ratio = f"{py.rate / c.rate:.0%}" if c.rate else "-"
+            mark = lambda k: f"{k.rate:,.0f}" + (" (sender-bound)" if k.sender_bound else "")  # noqa: E731
+            lines.append(f"| {i} | {size} B | {mark(c)} | {mark(py)} | {ratio} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    secs = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
+    found = run(secs)
+    print(table(found, secs) if found else "capture knee: needs Linux and a C compiler")
