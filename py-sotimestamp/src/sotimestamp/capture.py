@@ -13,9 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
-from typing import Any, BinaryIO
-
-from typing_extensions import Self
+from typing import Any, BinaryIO, final
 
 from .batch import recv_batch
 from .core import (
@@ -204,6 +202,7 @@ def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = 
     return Receiver(sock, Endpoint(_unscoped(group)[0] if group else _unscoped(bind.host)[0], port), notes)
 
 
+@final  # __enter__ returns this very class
 class _StopFlag:
     """SIGINT/SIGTERM set a flag (the capture loop checks it between batches)."""
 
@@ -211,7 +210,7 @@ class _StopFlag:
         self.signal: str | None = None
         self.saved: dict[int, Any] = {}
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> _StopFlag:
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 self.saved[sig] = signal.signal(sig, self._handle)

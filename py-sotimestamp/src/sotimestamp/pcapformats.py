@@ -19,9 +19,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from .constants import NS_PER_S
+
 COMMENT_PREFIX = "sotimestamp: ts="
 CHUNK = 1 << 20
-NS = 1_000_000_000
+NS = NS_PER_S
 
 # (ts_ns, stamp source or None, link type, frame); quoted because an alias is evaluated and 3.9 has no X | None
 Frame = tuple[int, "str | None", int, bytes]

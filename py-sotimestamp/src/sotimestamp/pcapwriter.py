@@ -21,9 +21,7 @@ import socket
 import struct
 import time
 from collections.abc import Sequence
-from typing import Any, BinaryIO
-
-from typing_extensions import Self
+from typing import Any, BinaryIO, final
 
 from . import __version__
 from .core import Packet
@@ -209,6 +207,7 @@ _EPB_START_TS = struct.Struct("<12sII")  # the block's start, then the 64-bit ti
 _V6_CHECKSUM = struct.Struct("!H")
 
 
+@final  # __enter__ returns this very class
 class PcapngWriter:
     """Append datagrams with their stamps to a pcapng file (nanosecond resolution).
 
@@ -336,7 +335,7 @@ class PcapngWriter:
         self.sync()
         self._stream.close()
 
-    def __enter__(self) -> Self:
+    def __enter__(self) -> PcapngWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:
