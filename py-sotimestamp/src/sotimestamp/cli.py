@@ -107,26 +107,37 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no 'capturing on ADDR:PORT' line, progress bar or summary on stderr")
 
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
-                       description="Send each UDP payload of FILE to --to at its recorded offset from the first "
-                                   "one, divided by --speed. Send times follow one absolute schedule, so "
-                                   "lateness never accumulates.")
-    p.add_argument("file", metavar="FILE")
+                       description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes) "
+                                   "to --to at its recorded offset from the first one, divided by --speed. Send "
+                                   "times follow one absolute schedule, so lateness never accumulates. Sends the "
+                                   "kernel refuses (no receiver, too long for the destination) are counted and the "
+                                   "first of each kind named; the exit status is then 1. SIGINT or SIGTERM ends "
+                                   "the replay with its summary (exit status 130 or 143).")
+    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap; a file cut short is read up to its "
+                                                "last whole packet, with a warning)")
     p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="pace factor (2 = twice as fast)")
     p.add_argument("--loop", action="store_true", help="repeat until interrupted")
     p.add_argument("--iface", metavar="IF", help="interface for a multicast destination")
     p.add_argument("--realtime", action="store_true", help="run under SCHED_FIFO (root) so other load cannot delay sends")
-    p.add_argument("--quiet", action="store_true", help="no progress bar or summary on stderr")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or summary on stderr (the summary is still printed if sends failed "
+                        "or a signal ended the replay)")
 
     p = sub.add_parser("stats", help="count, duration, rate, inter-arrival percentiles, gaps (and a plot)",
-                       description="Read a pcapng recording and print count, duration, rate, stamp sources, "
-                                   "inter-arrival percentiles and the largest gaps. With --reference, also "
-                                   "the pacing error of this file (a re-captured replay) against the original.")
-    p.add_argument("file", metavar="FILE")
+                       description="Read a recording (pcapng, or classic pcap as tcpdump writes) and print "
+                                   "count, duration, rate, stamp sources, inter-arrival percentiles and the "
+                                   "largest gaps, with a progress bar when stderr is a terminal. With "
+                                   "--reference, also the pacing error of this file (a re-captured replay) "
+                                   "against the original, over the datagrams matched by payload, and how many "
+                                   "were lost or extra.")
+    p.add_argument("file", metavar="FILE", help="the recording (a file cut short is read up to its last whole "
+                                                "packet, with a warning)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
     p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
-    p.add_argument("--reference", metavar="ORIGINAL", help="the recording FILE is a replay of: report pacing errors")
+    p.add_argument("--reference", metavar="ORIGINAL",
+                   help="the recording FILE is a replay of: report pacing errors, lost and extra datagrams")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="the replay's --speed (with --reference)")
     return parser
 

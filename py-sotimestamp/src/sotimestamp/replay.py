@@ -1,13 +1,18 @@
 """Send a capture's payloads again at the recorded pace (an absolute schedule).
 
 Waiting for a send time is a sleep until shortly before it, then a spin.  Under
-SCHED_FIFO the spin must stay short: a real-time task that keeps its CPU for
-95 % of a second (``kernel.sched_rt_runtime_us``) is stopped by the kernel for
-the rest of it, which is a 50 ms hole in the schedule.  So the real-time
-margin is tens of microseconds (a FIFO task wakes that promptly), and a loop
-that has not slept for :data:`RT_MAX_BUSY_NS` (running late, a dense burst)
-sleeps briefly on purpose.  A normal task wakes up to its timer slack (50 us)
-and more late, so it keeps a wider margin and never needs to give way.
+SCHED_FIFO the spin must not take the CPU for good: a real-time task that
+runs for 95 % of a second (``kernel.sched_rt_runtime_us``) is stopped by the
+kernel for the rest of it, a 50 ms hole in the schedule ("sched: RT
+throttling activated").  At 20 000 datagrams/s the gaps (50 us) are shorter
+than a sleep's wake-up latency tail, so a plain sleep-then-spin spins all the
+time.  Instead, whenever the next send is more than :data:`RT_NAP_MIN_NS`
+away, the loop naps: it asks for a 1 us sleep, and the kernel's wake-up
+latency (~15 us, measured under load) is time the CPU is given away, a third
+of each gap.  Should the loop still run :data:`RT_MAX_BUSY_NS` without
+sleeping (it is late, a dense burst), it sleeps briefly on purpose.  A normal
+task wakes up to its timer slack (50 us) and more late, so it keeps a wider
+margin and never needs to give way.
 """
 from __future__ import annotations
 
@@ -25,9 +30,11 @@ from .endpoint import Endpoint
 from .pcapread import Record
 
 SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
-RT_SPIN_NS = 40_000  # under SCHED_FIFO (wakes within a few us of its deadline)
-RT_MAX_BUSY_NS = 20_000_000  # under SCHED_FIFO, never run longer than this without sleeping
-RT_BREATHER_S = 0.0002  # ... and then sleep this long (1 % of the time, far from the 5 % RT throttling keeps)
+RT_SPIN_NS = 70_000  # under SCHED_FIFO: past the p99 of a sleep's wake-up latency on a loaded 2-CPU VM (~60 us)
+RT_NAP_MIN_NS = 35_000  # under SCHED_FIFO, nap when the send time is further than this (a nap takes ~15-20 us)
+RT_NAP_S = 1e-6
+RT_MAX_BUSY_NS = 50_000_000  # under SCHED_FIFO, never run longer than this without sleeping ...
+RT_BREATHER_S = 0.005  # ... and then sleep this long: 10 % idle, twice what RT throttling wants
 
 # send errors, by what they mean for the datagram: (name, errno values)
 FAULT_KINDS = {
@@ -138,11 +145,13 @@ class Pacer:
         """Sleep, then spin, until ``perf_counter_ns()`` reaches ``target_ns``; returns the time reached."""
         clock = time.perf_counter_ns
         now = clock()
-        left = target_ns - now
-        if left > self.margin_ns:
-            now = self._sleep((left - self.margin_ns) / 1e9)
-        elif self.realtime and now - self.slept_at > RT_MAX_BUSY_NS:
-            now = self._sleep(RT_BREATHER_S)
+        if target_ns - now > self.margin_ns:
+            now = self._sleep((target_ns - now - self.margin_ns) / 1e9)
+        if self.realtime:
+            if target_ns - now > RT_NAP_MIN_NS:
+                now = self._sleep(RT_NAP_S)
+            elif now - self.slept_at > RT_MAX_BUSY_NS:
+                now = self._sleep(RT_BREATHER_S)
         while now < target_ns:
             now = clock()
         return now

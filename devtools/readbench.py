@@ -1,0 +1,155 @@
+"""`invoke bench`, the reading side: `sotimestamp stats` on a long recording next to capinfos,
+and `sotimestamp replay`'s pacing with and without --realtime.
+
+stats and capinfos read the same generated file (N datagrams of 64 bytes at 100 000/s with
+jitter) in the same round, one after the other, ROUNDS times: the ratio of the
+two times is what is judged, since other load on the machine slows both alike.
+Peak memory is the stats process's own (``os.wait4``'s rusage of that child),
+not the largest child the bench ever had (``RUSAGE_CHILDREN``).
+
+Pacing: a generated recording at RATE datagrams/s is replayed by `sotimestamp
+replay` into `sotimestamp capture` (two processes, as a user runs them); the
+error is each arrival stamp minus the recorded schedule, over the datagrams
+matched by payload (a datagram the capture lost does not shift the rest).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+ROUNDS = 3
+TARGET_RATIO = 3.0
+TARGET_RSS_MB = 100.0
+# (datagrams/s, --realtime, p99 target in us or None): the issue's two targets, and their counterparts
+PACING_RUNS = [(20_000, True, 100.0), (20_000, False, None), (1_000, False, 200.0), (1_000, True, None)]
+
+
+def write_recording(path: Path, n: int, step_ns: int = 10_000) -> Path:
+    """N datagrams ``step_ns`` apart with up to 2 us of jitter: inter-arrival times as varied as captured ones
+    (sorting them is a part of stats' time; a few distinct values would flatter it)."""
+    from sotimestamp.core import Packet
+    from sotimestamp.pcapio import PcapngWriter
+
+    base = time.time_ns()
+    src, dst = ("127.0.0.1", 4000), ("127.0.0.1", 5000)
+    with PcapngWriter(open(path, "wb")) as writer:
+        for start in range(0, n, 1000):
+            writer.write_packets([Packet(b"%08d" % i + b"x" * 56, src, base + i * step_ns + i * 2654435761 % 2_000_003, None,
+                                         "software") for i in range(start, min(n, start + 1000))], dst)
+    return path
+
+
+def _timed(argv: List[str]) -> Tuple[float, float, int]:
+    """Wall seconds, peak RSS (MB) and exit status of one child running ``argv``."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in kilobytes on Linux and NetBSD (bytes on macOS)
+    rss_mb = usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)
+    return seconds, rss_mb, proc.returncode
+
+
+def stats_vs_capinfos(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS) -> Dict[str, Any]:
+    """Per round: stats seconds, capinfos seconds, their ratio, and stats' peak RSS."""
+    path = write_recording(workdir / "long.pcapng", n)
+    capinfos = shutil.which("capinfos")
+    runs: List[Dict[str, Optional[float]]] = []
+    for _ in range(rounds):
+        stats_s, rss_mb, status = _timed([sys.executable, "-m", "sotimestamp", "stats", str(path)])
+        if status != 0:
+            raise RuntimeError(f"sotimestamp stats {path} exited {status}")
+        cap_s = _timed([capinfos, str(path)])[0] if capinfos else None
+        runs.append({"stats_s": stats_s, "capinfos_s": cap_s, "ratio": stats_s / cap_s if cap_s else None,
+                     "rss_mb": rss_mb})
+    return {"packets": n, "bytes": path.stat().st_size, "runs": runs}
+
+
+def report_stats(result: Dict[str, Any]) -> List[str]:
+    """Markdown lines for the README, and the verdicts."""
+    lines = [f"`sotimestamp stats` on {result['packets']:,} datagrams ({result['bytes'] / 2**20:.0f} MiB pcapng) "
+             "next to `capinfos` on the same file, same round:", "",
+             "| round | stats s | capinfos s | ratio | stats peak RSS MB |", "| ---: | ---: | ---: | ---: | ---: |"]
+    for i, run in enumerate(result["runs"], 1):
+        cap = "-" if run["capinfos_s"] is None else f"{run['capinfos_s']:.2f}"
+        ratio = "-" if run["ratio"] is None else f"{run['ratio']:.2f}"
+        lines.append(f"| {i} | {run['stats_s']:.2f} | {cap} | {ratio} | {run['rss_mb']:.0f} |")
+    ratios = sorted(r["ratio"] for r in result["runs"] if r["ratio"] is not None)
+    worst_rss = max(r["rss_mb"] for r in result["runs"])
+    verdicts = [f"stats peak RSS {worst_rss:.0f} MB (target <= {TARGET_RSS_MB:.0f} MB): "
+                + ("met" if worst_rss <= TARGET_RSS_MB else "MISSED")]
+    if ratios:
+        median = ratios[len(ratios) // 2]
+        verdicts.append(f"stats at {median:.2f}x capinfos' time, median of {len(ratios)} rounds "
+                        f"(target <= {TARGET_RATIO:.0f}x): " + ("met" if median <= TARGET_RATIO else "MISSED"))
+    return lines + [""] + ["- " + v for v in verdicts]
+
+
+def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, Any]:
+    """|arrival stamp - schedule| percentiles (us) of one replay at ``rate``, how many arrived,
+    and the scheduling the replay got."""
+    from devtools.demo import start_capture
+    from sotimestamp.matching import match
+    from sotimestamp.pcapio import PcapngWriter, read_records
+    from sotimestamp.stats import schedule_errors, summarize
+
+    n = int(rate * seconds)
+    step = 1_000_000_000 // rate
+    base = time.time_ns()
+    original = workdir / f"pace-{rate}-{realtime}.pcapng"
+    with PcapngWriter(open(original, "wb")) as writer:
+        for i in range(n):
+            writer.write(b"pace %d" % i, ("127.0.0.1", 9), ("127.0.0.1", 9), base + i * step, "software")
+    again = workdir / f"again-{rate}-{realtime}.pcapng"
+    cli = [sys.executable, "-m", "sotimestamp"]
+    capture, port = start_capture(["127.0.0.1:0", "--count", str(n), "--duration", str(seconds + 30),
+                                   "-o", str(again)])
+    replay = subprocess.run(cli + ["replay", str(original), "--to", f"127.0.0.1:{port}"]
+                            + (["--realtime"] if realtime else []), capture_output=True, text=True, check=True)
+    capture.communicate(timeout=seconds + 60)
+    sent = [(i, base + i * step, b"pace %d" % i) for i in range(n)]
+    arrived = [(r.index, r.ts_ns, r.payload) for r in read_records(str(again)) if r.payload is not None]
+    matched = match(sent, arrived)
+    errors = schedule_errors(matched.reference_ns, matched.observed_ns)
+    out: Dict[str, Any] = dict(summarize([abs(e) for e in errors]))
+    out.update(rate=rate, received=len(arrived), lost=len(matched.lost),
+               scheduling="SCHED_FIFO" if "SCHED_FIFO" in replay.stderr else "normal")
+    return out
+
+
+def pacing_runs(workdir: Path, seconds: float = 3.0) -> List[Dict[str, Any]]:
+    return [dict(measure_pacing(workdir, rate, seconds, realtime), target=target)
+            for rate, realtime, target in PACING_RUNS]
+
+
+def report_pacing(runs: List[Dict[str, Any]], seconds: float = 3.0) -> List[str]:
+    lines = [f"Replay pacing for {seconds:g} s, |arrival stamp - schedule| over the datagrams matched by payload "
+             "(schedule start aligned on the median error):", "",
+             "| datagrams/s | scheduling | received | lost | p50 us | p99 us | max us | target p99 |",
+             "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    verdicts = []
+    for p in runs:
+        target = p["target"]
+        lines.append(f"| {p['rate']:,} | {p['scheduling']} | {p['received']} | {p['lost']} | {p['p50_us']:.1f} | "
+                     f"{p['p99_us']:.1f} | {p['max_us']:.1f} | {'-' if target is None else f'<= {target:.0f} us'} |")
+        if target is not None:
+            verdicts.append(f"replay p99 {p['p99_us']:.1f} us at {p['rate']:,}/s with {p['scheduling']} "
+                            f"(target <= {target:.0f} us): " + ("met" if p["p99_us"] <= target else "MISSED"))
+    return lines + [""] + ["- " + v for v in verdicts]
+
+
+if __name__ == "__main__":
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        if sys.argv[1:2] == ["pacing"]:
+            print("\n".join(report_pacing(pacing_runs(Path(tmp)))))
+        else:
+            n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+            print("\n".join(report_stats(stats_vs_capinfos(Path(tmp), n))))
