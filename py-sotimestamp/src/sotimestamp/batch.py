@@ -179,6 +179,25 @@ class _Batch:
             pos += _align(length)
         return out
 
+    def nothing_timed_after_stamp(self, i: int, controllen: int, drops: DropCounter | None) -> bool:
+        """Slot ``i`` starts with one SCM_TIMESTAMPING (Linux puts it first): True when what follows
+        it carries no other stamp (IP_PKTINFO, IP_TOS, ...); an SO_RXQ_OVFL there goes to ``drops``."""
+        pos = i * ANCBUFSIZE + self.fast_space
+        end = i * ANCBUFSIZE + controllen
+        controls = self.controls
+        hdr_size = _CMSG.size
+        while pos + hdr_size <= end:
+            length, level, kind = _CMSG.unpack_from(controls, pos)
+            if length < hdr_size:
+                break
+            if level == socket.SOL_SOCKET:
+                if kind != self.ovfl_type:
+                    return False
+                if drops is not None:
+                    drops.saw(_U32.unpack_from(controls, pos + _align(hdr_size))[0])
+            pos += _align(length)
+        return True
+
     def slot_stamps(self, i: int, controllen: int, drops: DropCounter | None) -> tuple[int | None, int | None]:
         """(software, hardware) ns of slot ``i`` when its stamp is not alone in its control buffer
         (IP_PKTINFO, SO_RXQ_OVFL after a drop, FreeBSD's messages): SCM_TIMESTAMPING and the
@@ -325,7 +344,8 @@ def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[
     controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
     for i, ((_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot) in \
             enumerate(zip(headers, _addresses(batch, got), controls, batch.slots)):
-        if controllen == space and clen == length_ok and kind == scm and level == sol:
+        if clen == length_ok and kind == scm and level == sol and (
+                controllen == space or batch.nothing_timed_after_stamp(i, controllen, drops)):
             if s2 or n2:  # ts[2]: a raw hardware stamp
                 append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, "hardware")))
             elif s0 or n0:
