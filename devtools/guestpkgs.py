@@ -163,8 +163,10 @@ def stage_wheel(wheel: Path, stage: Path) -> None:
         extra.unlink()
 
 
-def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str, str]) -> Package:
-    """A wheel.mk package from one of our pkgsrc directories."""
+def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str, str],
+                   sdist: Path | None = None) -> Package:
+    """A wheel.mk package from one of our pkgsrc directories (``sdist``: where its
+    post-install finds the man pages)."""
     mk = makefile_vars(pkgdir / "Makefile")
     distname = mk["DISTNAME"][0]
     subst = {"PYSITELIB": PYSITELIB, "PYVERSSUFFIX": PYVERSSUFFIX, "PYPKGPREFIX": PYPKGPREFIX,
@@ -179,6 +181,17 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
     script = stage / "usr/pkg/bin/sotimestamp"
     if script.exists():
         script.rename(script.with_name(f"sotimestamp-{PYVERSSUFFIX}"))
+    # ... and one sotimestamp(1) per Python version, from the sdist
+    if sdist is not None:
+        from devtools.release_pkgsrc import man_page_path, sdist_man_pages
+
+        with tarfile.open(sdist) as tar:
+            for page in sdist_man_pages(sdist):
+                source = tar.extractfile(f"{sdist.name.removesuffix('.tar.gz')}/man/{page}")
+                assert source is not None
+                dest = stage / "usr/pkg" / man_page_path(page).replace("${PYVERSSUFFIX}", PYVERSSUFFIX)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(source.read())
     dist_info = next((stage / "usr/pkg" / PYSITELIB).glob("*.dist-info")).name
     subst["WHEEL_INFODIR"] = dist_info
     install_script = deinstall_script = None
@@ -469,7 +482,8 @@ def build_all(src: Path, out: Path) -> list[Path]:
                      "tqdm from its wheel, standing in for pkgsrc's misc/py-tqdm.\n",
                      tqdm_stage, depends=[PYTHON_DEPEND]),
         python_package(pcapng_wheel(pkgsrc, downloads), pkgsrc / "net/py-pcapng", work, {}),
-        python_package(wheel, pkgsrc / "net/py-sotimestamp", work, {}),
+        python_package(wheel, pkgsrc / "net/py-sotimestamp", work, {},
+                       sdist=next(p for p in rel.files if p.name == f"sotimestamp-{rel.version}.tar.gz")),
         kernel_package(kernel_tar, pkgsrc / "sysutils/netbsd-sotimestamp-kernel", work),
         alternatives_package(work),
     ]

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from devtools import release_distinfo as distinfo
 from devtools.release_pkgsrc import (
-    KERNEL_PKG, PACKAGES, PCAPNG_PKG, PLIST_RCSID, PY_PKG, Makefile, MkLine, WheelInfo, plist_for_wheel, read_wheel,
+    KERNEL_PKG, PACKAGES, PCAPNG_PKG, PLIST_RCSID, PY_PKG, Makefile, MkLine, WheelInfo, man_page_path, plist_for_wheel,
+    read_wheel, sdist_man_pages,
 )
 
 RCSID = distinfo.RCSID
@@ -341,6 +342,18 @@ def check_python_makefile(rep: _Report, path: Path, mk: Makefile, wheel: WheelIn
             line = f"bin/{script} @PREFIX@/bin/{script}-@PYVERSSUFFIX@"
             if not alt.is_file() or line not in alt.read_text().splitlines():
                 rep.add(alt, None, f"ALTERNATIVES must have '{line}'")
+    post_install = mk.target("post-install")
+    for page in sdist_man_pages(art.sdist) if art else []:
+        # installed by post-install from the sdist, one per Python version, linked by ALTERNATIVES
+        source, dest = f"${{WRKSRC}}/man/{page}", man_page_path(page).replace("man/", "${PKGMANDIR}/", 1)
+        body = " ".join(ln.text for ln in post_install or [])
+        if source not in body or dest not in body:
+            rep.add(path, None, f"post-install must install {source} as ${{DESTDIR}}${{PREFIX}}/{dest}")
+        target = man_page_path(page).replace("${PYVERSSUFFIX}", "@PYVERSSUFFIX@")
+        line = f"{man_page_path(page, versioned=False)} @PREFIX@/{target}"
+        alt = path.parent / "ALTERNATIVES"
+        if not alt.is_file() or line not in alt.read_text().splitlines():
+            rep.add(alt, None, f"ALTERNATIVES must have '{line}'")
 
 
 def check_kernel_makefile(rep: _Report, path: Path, mk: Makefile) -> None:
@@ -402,7 +415,8 @@ def check_package(rep: _Report, root: Path, pkg: str, art: Artifacts | None, tem
         check_python_makefile(rep, d / "Makefile", mk, wheel, art)
         _check_distname(rep, d / "Makefile", mk, "sotimestamp", version)
         if has_plist:
-            check_plist_file(rep, d / "PLIST", plist_for_wheel(wheel) if wheel else None)
+            pages = sdist_man_pages(art.sdist) if art else []
+            check_plist_file(rep, d / "PLIST", plist_for_wheel(wheel, pages) if wheel else None)
         if (d / "MESSAGE").is_file():
             check_message(rep, d / "MESSAGE", re.compile(r"sotimestamp\S* probe"), "how to check the kernel: sotimestamp probe")
         distfiles = {art.sdist.name: art.sdist.read_bytes()} if art else None
@@ -502,7 +516,7 @@ def run(project: Path, fix: bool = False) -> None:
         built = release.build_artifacts(project, version, epoch, Path(tmp))
         if fix:
             plist = repo / PY_PKG / "PLIST"
-            plist.write_text(plist_for_wheel(read_wheel(built.art.wheel)))
+            plist.write_text(plist_for_wheel(read_wheel(built.art.wheel), sdist_man_pages(built.art.sdist)))
             print(f"wrote {plist.relative_to(project)} from {built.art.wheel.name}")
         findings = [f"pkgsrc/{f}" for f in check_tree(repo, built.art, template_ok=True)]
         findings += [f"(release tree) {f}" for f in check_tree(built.tree, built.art)]

@@ -30,7 +30,8 @@ from devtools import config as cfg
 from devtools import pkglint
 from devtools import release_distinfo as distinfo
 from devtools.release_archive import normalize_sdist, normalize_wheel, write_gz, write_tar_gz
-from devtools.release_pkgsrc import KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, set_distname_version
+from devtools.release_pkgsrc import (KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, sdist_man_pages,
+                                     set_distname_version)
 
 PYPROJECT = "py-sotimestamp/pyproject.toml"
 SOURCES = ("py-sotimestamp", "sys", "pkgsrc", "tests/python")
@@ -160,7 +161,7 @@ def build_pkgsrc_tree(src: Path, tree: Path, version: str, sdist: Path, wheel: P
             raise ReleaseError(f"pkgsrc/{pkg}/Makefile: {e}") from None
         (tree / pkg / "distinfo").write_text(
             distinfo.render({distfile.name: distfile.read_bytes()}, distinfo.package_patches(tree / pkg)))
-    (tree / PY_PKG / "PLIST").write_text(plist_for_wheel(read_wheel(wheel)))
+    (tree / PY_PKG / "PLIST").write_text(plist_for_wheel(read_wheel(wheel), sdist_man_pages(sdist)))
 
 
 @dataclass(frozen=True)

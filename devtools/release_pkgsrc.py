@@ -1,13 +1,17 @@
 """What our pkgsrc files are made of: the two packages, a small reader for
 their Makefiles, and the PLIST a wheel implies (lang/python/wheel.mk
 conventions: `${PYSITELIB}/...`, `${PYSITELIB}/${WHEEL_INFODIR}/...`, a
-`.pyc`/`.pyo` line per module, console scripts as bin/NAME-${PYVERSSUFFIX})."""
+`.pyc`/`.pyo` line per module, console scripts as bin/NAME-${PYVERSSUFFIX}, and
+the sdist's man pages as man/manN/NAME-${PYVERSSUFFIX}.N, which post-install
+puts there and ALTERNATIVES links as man/manN/NAME.N, as it does the script)."""
 from __future__ import annotations
 
 import configparser
 import email.parser
 import re
+import tarfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -153,9 +157,23 @@ def read_wheel(path: Path) -> WheelInfo:
     )
 
 
-def plist_for_wheel(info: WheelInfo) -> str:
-    """The PLIST text net/py-sotimestamp must have for this wheel."""
-    entries: set[str] = set()
+def sdist_man_pages(sdist: Path) -> list[str]:
+    """The man pages an sdist carries, NAME.N directly under its man/ directory."""
+    with tarfile.open(sdist) as tar:
+        names = tar.getnames()
+    return sorted(Path(n).name for n in names if re.fullmatch(r"[^/]+/man/[^/]+\.[1-9]", n))
+
+
+def man_page_path(page: str, versioned: bool = True) -> str:
+    """Where net/py-sotimestamp installs man page NAME.N (relative to PREFIX): one per Python
+    version, as the console script, and the unversioned name as its ALTERNATIVES link."""
+    name, section = page.rsplit(".", 1)
+    return f"man/man{section}/{name}-${{PYVERSSUFFIX}}.{section}" if versioned else f"man/man{section}/{page}"
+
+
+def plist_for_wheel(info: WheelInfo, man_pages: Iterable[str] = ()) -> str:
+    """The PLIST text net/py-sotimestamp must have for this wheel and these man pages."""
+    entries: set[str] = {man_page_path(page) for page in man_pages}
     for name in info.files:
         top, _, rest = name.partition("/")
         if top == info.dist_info:

@@ -6,6 +6,7 @@ import hashlib
 import os
 import re
 import shutil
+import tarfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -58,8 +59,13 @@ def test_committed_plist_matches_the_wheel(released: Released, tree: Path) -> No
         else:
             want |= {f"${{PYSITELIB}}/{n}"} | ({f"${{PYSITELIB}}/{n}c", f"${{PYSITELIB}}/{n}o"} if n.endswith(".py") else set())
     want |= {f"bin/{s}-${{PYVERSSUFFIX}}" for s in scripts}
+    with tarfile.open(released.dist / f"sotimestamp-{released.version}.tar.gz") as tar:  # what post-install adds
+        pages = [n.rsplit("/", 1)[1] for n in tar.getnames() if re.fullmatch(r"[^/]+/man/[^/]+\.1", n)]
+    assert pages == ["sotimestamp.1"]
+    want |= {f"man/man1/{p[:-2]}-${{PYVERSSUFFIX}}.1" for p in pages}
     committed = (released.repo / "pkgsrc" / PY / "PLIST").read_text().splitlines()
     assert committed[0] == "@comment $NetBSD$"
+    assert "man/man1/sotimestamp-${PYVERSSUFFIX}.1" in committed  # linked as man/man1/sotimestamp.1 (ALTERNATIVES)
     assert set(committed[1:]) == want, "run `invoke pkglint --fix` to rewrite the PLIST"
     assert committed[1:] == sorted(committed[1:])
     assert (tree / PY / "PLIST").read_text() == (released.repo / "pkgsrc" / PY / "PLIST").read_text()
@@ -132,6 +138,11 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                               .replace("@comment $NetBSD$\n", "@comment $NetBSD$\nbin/sotimestamp-${PYVERSSUFFIX}\n")),
                        "should be sorted before"),
     "plist-rcsid": (_sub(f"{PY}/PLIST", r"^@comment \$NetBSD\$\n", ""), "first line"),
+    "plist-no-man-page": (_sub(f"{PY}/PLIST", r"^man/man1/sotimestamp-.*\n", ""), "missing from PLIST"),
+    # the man page: post-install installs it from the sdist, ALTERNATIVES links it
+    "makefile-no-man-install": (_sub(f"{PY}/Makefile", r"^\t\$\{INSTALL_MAN\}.*\\\n.*\n", ""),
+                                "post-install must install ${WRKSRC}/man/sotimestamp.1"),
+    "alternatives-no-man-page": (_sub(f"{PY}/ALTERNATIVES", r"^man/.*\n", ""), "ALTERNATIVES must have 'man/man1"),
     # distinfo
     "distinfo-hash": (_edit(f"{PY}/distinfo", _flip_hex), "SHA512 of"),
     "distinfo-size": (_sub(f"{KERNEL}/distinfo", r"^(Size \(.*\) = )\d+", r"\g<1>1"), "Size of"),
