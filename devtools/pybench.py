@@ -10,6 +10,7 @@ minus the recorded schedule.
 """
 from __future__ import annotations
 
+import collections
 import json
 import os
 import re
@@ -30,7 +31,7 @@ from devtools.demo import start_capture
 PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
-MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo"]
+MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo", "capture"]
 REPEATS = 5
 LABELS = {
     "naive": "Python recvfrom + time.time_ns() (no kernel stamp)",
@@ -38,6 +39,8 @@ LABELS = {
     "recv_batch": "sotimestamp.recv_batch (64)",
     # a second control message per datagram: the slot-by-slot path (FreeBSD always takes it)
     "recv_batch_pktinfo": "sotimestamp.recv_batch (64) with IP_PKTINFO",
+    # capture's loop: recv_batch with the drop counter, pcapng blocks written to a file
+    "capture": "sotimestamp capture's loop (recv_batch + pcapng file)",
 }
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # CPython leaves it out on Linux
 
@@ -66,9 +69,19 @@ def _receiver(mode: str) -> socket.socket:
 def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
     import sotimestamp
 
+    from sotimestamp.core import DropCounter
+    from sotimestamp.pcapwriter import PcapngWriter
+    from sotimestamp.recorder import record_batch
+
     rx = _receiver(mode)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dest = rx.getsockname()
+    drops = DropCounter()
+    sources: collections.Counter[str] = collections.Counter()
+    if mode == "capture":
+        sotimestamp.core.enable_drop_count(rx)
+    out = tempfile.TemporaryFile(buffering=0)  # a file, as capture writes one (deleted on exit)
+    writer = PcapngWriter(out)  # type: ignore[arg-type]
     payload = b"x" * 64
     total = 0
     spent = 0.0
@@ -88,6 +101,10 @@ def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
                 while got < k:
                     sotimestamp.recv(rx, 2048)
                     got += 1
+            elif mode == "capture":
+                while got < k:
+                    got += record_batch(rx, writer, dest, min(64, k - got), 65535, drops, sources)
+                writer.flush()
             else:
                 while got < k:
                     got += len(sotimestamp.recv_batch(rx, min(64, k - got), 2048))

@@ -147,6 +147,8 @@ class _Batch:
         table = C.current()
         self.fast_type = table.SCM_TIMESTAMPING if table is not None and table.SCM_TIMESTAMPING else -1
         self.ovfl_type = table.SCM_RXQ_OVFL if table is not None and table.SCM_RXQ_OVFL else -1
+        # (cmsg_len, level, type) of a first control message that is one 64-bit SCM_TIMESTAMPING
+        self.lone_stamp = (_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, self.fast_type)
         self.addresses: dict[bytes, Any] = {}
 
     def reset(self, n: int) -> None:
@@ -299,6 +301,14 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535,
         raise ValueError("max_packets must be at least 1")
     if not HAVE_RECVMMSG:
         return _recv_batch_fallback(sock, max_packets, bufsize, drops)
+    batch, got = receive_slots(sock, max_packets, bufsize)
+    return _packets(batch, got, drops)
+
+
+def receive_slots(sock: socket.socket, max_packets: int, bufsize: int) -> tuple[_Batch, int]:
+    """The ``recvmmsg()`` step of :func:`recv_batch` (which see for the waiting): this thread's
+    buffers and how many slots were filled, for a caller that reads them with :func:`slot_rows`
+    (capture turns them into pcapng blocks without making :class:`Packet` objects)."""
     batch = _get_batch(max_packets, bufsize)
     got = _recvmmsg_once(sock, batch, max_packets)
     if got == 0:
@@ -309,7 +319,21 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535,
         while got == 0:
             _wait_readable(sock, deadline)
             got = _recvmmsg_once(sock, batch, max_packets)
-    return _packets(batch, got, drops)
+    return batch, got
+
+
+#: (message header fields, source address, first control message, payload slot) of one slot
+SlotRow = tuple[tuple[int, int, int], Any, tuple[int, int, int, int, int, int, int], memoryview]
+
+
+def slot_rows(batch: _Batch, got: int) -> Iterator[SlotRow]:
+    """Per filled slot: ((namelen, controllen, msg_len), address, (cmsg_len, level, type,
+    ts[0] s, ts[0] ns, ts[2] s, ts[2] ns) of the first control message read as an
+    SCM_TIMESTAMPING, the whole payload slot).  The slot is a lone stamp when
+    ``controllen == batch.fast_space`` and ``(cmsg_len, level, type) == batch.lone_stamp``."""
+    headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
+    controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
+    return zip(headers, _addresses(batch, got), controls, batch.slots)
 
 
 def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
@@ -337,14 +361,12 @@ def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[
     slots with equal payloads compare equal, so they must not be looked up)."""
     out: list[Packet] = []
     append = out.append
-    space, length_ok, sol, scm = batch.fast_space, _align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, batch.fast_type
+    space, lone_stamp = batch.fast_space, batch.lone_stamp
     ns = NS_PER_S
     new = tuple.__new__
-    headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
-    controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
     for i, ((_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot) in \
-            enumerate(zip(headers, _addresses(batch, got), controls, batch.slots)):
-        if clen == length_ok and kind == scm and level == sol and (
+            enumerate(slot_rows(batch, got)):
+        if (clen, level, kind) == lone_stamp and (
                 controllen == space or batch.nothing_timed_after_stamp(i, controllen, drops)):
             if s2 or n2:  # ts[2]: a raw hardware stamp
                 append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, "hardware")))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import collections
 import errno
 import ipaddress
-import operator
 import signal
 import socket
 import sys
@@ -15,7 +14,6 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, BinaryIO, final
 
-from .batch import recv_batch
 from .core import (
     DropCounter,
     enable,
@@ -28,6 +26,7 @@ from .core import (
 )
 from .endpoint import Endpoint
 from .pcapwriter import PcapngWriter, WriteFailed
+from .recorder import record_batch
 
 #: The receive buffer asked for when --buffer-size is not given.
 RCVBUF = 8 << 20
@@ -36,7 +35,6 @@ BATCH = 64
 #: The slot size of the receive buffers: the largest UDP payload.
 MAX_DATAGRAM = 65535
 STDOUT = "-"
-_SOURCE = operator.attrgetter("source")
 
 
 class SetupError(OSError):
@@ -61,7 +59,7 @@ def _step(what: str) -> Iterator[None]:
 class CaptureResult:
     path: str
     packets: int = 0
-    sources: collections.Counter[str | None] = field(default_factory=collections.Counter)
+    sources: collections.Counter[str] = field(default_factory=collections.Counter)
     seconds: float = 0.0
     stopped_by: str = "count"
     #: datagrams the kernel dropped because the receive buffer was full; None where it cannot tell
@@ -293,13 +291,11 @@ def capture(
                         sock.settimeout(wait)
                     want = BATCH if count is None else min(BATCH, count - writer.packets)
                     try:
-                        packets = recv_batch(sock, want, MAX_DATAGRAM, drops)
+                        got = record_batch(sock, writer, dst, want, MAX_DATAGRAM, drops, result.sources)
                     except (socket.timeout, BlockingIOError, InterruptedError):
                         writer.flush()  # idle: what waits goes to the file
                         continue
-                    writer.write_packets(packets, dst)
-                    result.sources.update(map(_SOURCE, packets))
-                    bar.update(len(packets))
+                    bar.update(got)
                 _drain(sock, writer, dst, result, count, drops)
             result.dropped = kernel_drops(sock, drops)
             received = None if result.dropped is None else writer.packets + result.dropped
@@ -312,8 +308,6 @@ def capture(
             _close_after_write_error(writer, start_ns, result)
         result.packets = writer.saved
         result.seconds = time.monotonic() - start
-    if None in result.sources:  # no kernel stamp: the writer stamped them with the time it wrote them
-        result.sources["user"] += result.sources.pop(None)
     return result
 
 
@@ -340,8 +334,6 @@ def _drain(sock: socket.socket, writer: PcapngWriter, dst: tuple[Any, ...], resu
     while count is None or writer.packets < count:
         want = BATCH if count is None else min(BATCH, count - writer.packets)
         try:
-            packets = recv_batch(sock, want, MAX_DATAGRAM, drops)
+            record_batch(sock, writer, dst, want, MAX_DATAGRAM, drops, result.sources)
         except (BlockingIOError, socket.timeout, InterruptedError):
             return
-        writer.write_packets(packets, dst)
-        result.sources.update(map(_SOURCE, packets))

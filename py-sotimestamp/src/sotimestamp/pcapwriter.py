@@ -162,7 +162,7 @@ def build_datagram(src: Address, dst: Address, payload: bytes, ident: int = 0) -
     return _ip_udp_header(src, dst, len(payload), ident, csum) + payload
 
 
-class _FlowBlocks:
+class FlowBlocks:
     """The constant parts of the blocks of one (source, destination, payload length, stamp source):
     everything of an EPB but the timestamp, the payload and (IPv6) the UDP checksum.
 
@@ -186,6 +186,14 @@ class _FlowBlocks:
         self.tail = _PAD[caplen % 4] + options + _TRAILER.pack(total)
         self.checksum_base = udp_const + 2 * (8 + payload_len)
 
+    def checksum(self, payload: Any) -> bytes:
+        """IPv6's UDP checksum field for ``payload`` (bytes or a memoryview)."""
+        return _V6_CHECKSUM.pack(_fold(self.checksum_base + _payload_sum(payload)))
+
+    def block_start(self, ts_ns: int) -> bytes:
+        """The block's first 20 bytes: type, length, interface, the 64-bit timestamp."""
+        return EPB_START_TS.pack(self.start, ts_ns >> 32, ts_ns & 0xFFFFFFFF)
+
 
 #: Bytes of blocks gathered before one write(): a few hundred datagrams per system call.
 WRITE_SIZE = 256 << 10
@@ -203,7 +211,8 @@ def _whole_blocks(data: memoryview) -> tuple[int, int]:
         pos += total
         packets += block_type == 6
     return pos, packets
-_EPB_START_TS = struct.Struct("<12sII")  # the block's start, then the 64-bit timestamp
+#: An Enhanced Packet Block's first 20 bytes: FlowBlocks.start, then the 64-bit timestamp (high, low)
+EPB_START_TS = struct.Struct("<12sII")
 _V6_CHECKSUM = struct.Struct("!H")
 
 
@@ -227,7 +236,7 @@ class PcapngWriter:
         # blocks of several batches, written together: fewer, larger write() calls
         self._pending: list[bytes] = []
         self._pending_bytes = self._pending_packets = 0
-        self._flows: dict[Any, dict[tuple[Any, int, str | None], _FlowBlocks]] = {}
+        self._flows: dict[Any, dict[tuple[Any, int, str | None], FlowBlocks]] = {}
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
                   + interface_description("sotimestamp", description))
 
@@ -248,20 +257,42 @@ class PcapngWriter:
         self.saved += packets
         self.whole_bytes += len(data)
 
+    def flows_to(self, dst: Address) -> dict[tuple[Any, int, str | None], FlowBlocks]:
+        """The block templates of datagrams sent to ``dst``, by (source address, payload length,
+        stamp source); :meth:`flow` fills it."""
+        flows = self._flows.get(dst)
+        if flows is None:
+            flows = self._flows[dst] = {}
+        elif len(flows) > 4096:  # a stream of ever new senders or sizes: start again
+            flows.clear()
+        return flows
+
+    @staticmethod
+    def flow(flows: dict[tuple[Any, int, str | None], FlowBlocks], src: Address, dst: Address, length: int,
+             source: str | None) -> FlowBlocks:
+        """The templates for (``src``, ``length``, ``source``), made on first use."""
+        made = flows[(src, length, source)] = FlowBlocks(src, dst, length, source or "user")
+        return made
+
+    def add_blocks(self, blocks: bytes, count: int) -> None:
+        """Add ``count`` whole datagram blocks; they are written with the ones before them once
+        :data:`WRITE_SIZE` bytes are waiting, or by :meth:`flush`."""
+        self._pending.append(blocks)
+        self._pending_bytes += len(blocks)
+        self.packets += count
+        self._pending_packets += count
+        if self._pending_bytes >= WRITE_SIZE:
+            self._write_pending()
+
     def write_packets(self, packets: Sequence[Packet], dst: Address) -> None:
-        """Add received datagrams (sent to ``dst``) to the file; they are written in one ``write()``
-        with the batches before them once :data:`WRITE_SIZE` bytes are waiting, or by :meth:`flush`.
+        """Add received datagrams (sent to ``dst``); a block is only ever written whole.
 
         The stamp is the hardware one, else the software one, else (the kernel gave
         none) the time of this call, marked ``user``."""
         parts: list[Any] = []
         add = parts.extend
-        flows = self._flows.get(dst)
-        if flows is None:
-            flows = self._flows[dst] = {}
-        elif len(flows) > 4096:
-            flows.clear()
-        start_ts = _EPB_START_TS.pack
+        flows = self.flows_to(dst)
+        start_ts = EPB_START_TS.pack
         now = 0
         for data, src, sw, hw, source in packets:
             if hw is not None:
@@ -270,23 +301,15 @@ class PcapngWriter:
                 ts = sw
             else:  # one user-space time for the whole batch
                 ts = now = now or time.time_ns()
-            key = (src, len(data), source)
-            flow = flows.get(key)
-            if flow is None:
-                flow = flows[key] = _FlowBlocks(src, dst, len(data), source or "user")
+            length = len(data)
+            flow = flows.get((src, length, source)) or self.flow(flows, src, dst, length, source)
             if flow.v6:
-                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts,
-                     _V6_CHECKSUM.pack(_fold(flow.checksum_base + _payload_sum(data))), data, flow.tail))
+                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, flow.checksum(data), data,
+                     flow.tail))
             else:
                 add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, data, flow.tail))
         if parts:
-            chunk = b"".join(parts)
-            self._pending.append(chunk)
-            self._pending_bytes += len(chunk)
-            self.packets += len(packets)
-            self._pending_packets += len(packets)
-            if self._pending_bytes >= WRITE_SIZE:
-                self._write_pending()
+            self.add_blocks(b"".join(parts), len(packets))
 
     def _write_pending(self) -> None:
         if self._pending:
