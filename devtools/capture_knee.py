@@ -8,8 +8,8 @@ absolute 1 ms schedule.  It passes when the receiver got every datagram sent
 and the kernel dropped none (SO_MEMINFO).  The search multiplies the rate by
 STEP while trials pass, then bisects between the last pass and the first
 failure.  The sender shares the machine: when it cannot reach the rate asked
-(a loaded machine), the achieved rate is what counts, and a row whose every
-trial passed is marked "sender-bound".
+(a loaded machine), the achieved rate is what counts, the search stops there
+and the row is marked "sender-bound": the receiver's knee is at least that.
 """
 from __future__ import annotations
 
@@ -60,7 +60,8 @@ class Knee:
 
     @property
     def sender_bound(self) -> bool:
-        return bool(self.trials) and all(t.clean for t in self.trials)
+        """The search stopped because the sender fell short of the rate asked, not at a drop."""
+        return bool(self.trials) and self.trials[-1].achieved < 0.95 * self.trials[-1].rate
 
 
 def build(workdir: Path) -> dict[str, Path] | None:
@@ -131,10 +132,10 @@ def knee(receiver: str, bins: dict[str, Path], size: int, seconds: float, workdi
     good, bad = 0.0, None
     while bad is None:
         t = run(rate)
+        if t.achieved < 0.95 * rate:
+            return result  # the sender cannot go faster on this machine: no higher rate can be tried
         if not t.clean:
             bad = rate
-        elif t.achieved < 0.9 * rate:
-            return result  # the sender cannot go faster on this machine: the receiver kept up
         else:
             good, rate = rate, rate * STEP
     for _ in range(BISECTIONS):

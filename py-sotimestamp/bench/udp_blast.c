@@ -2,7 +2,8 @@
  * The sender of `invoke bench`'s capture knee: SIZE-byte UDP datagrams to
  * HOST:PORT at RATE per second for SECONDS, paced on an absolute schedule in
  * 1 ms ticks (one sendmmsg() per tick), so a late tick never lowers the rate.
- * Each payload starts with its sequence number.  Linux only; built at bench
+ * A sender that cannot keep up sends steadily flat out rather than in
+ * catch-up bursts.  Each payload starts with its sequence number.  Linux only; built at bench
  * time with the host compiler.
  *
  *   udp_blast HOST PORT SIZE RATE SECONDS  ->  {"sent": N, "seconds": S}
@@ -52,12 +53,20 @@ int main(int argc, char **argv) {
 		msgs[i].msg_hdr = (struct msghdr){.msg_iov = &iovs[i], .msg_iovlen = 1};
 	}
 	long total = (long)(rate * seconds), sent = 0;
+	/* A late tick sends at most two ticks' worth: a sender that falls behind
+	 * (a loaded machine) then runs steadily flat out, instead of in bursts that
+	 * would overflow a receiver a steady stream of the same rate would not. */
+	long most = (long)(2 * rate * TICK_NS / 1e9);
+	if (most < 1)
+		most = 1;
 	int64_t start = now_ns();
 	for (long tick = 1; sent < total; tick++) {
 		int64_t due_ns = start + tick * TICK_NS;
 		long due = (long)(rate * (double)(tick * TICK_NS) / 1e9);
 		if (due > total)
 			due = total;
+		if (due > sent + most)
+			due = sent + most;
 		while (sent < due) {
 			int n = due - sent > MAXBURST ? MAXBURST : (int)(due - sent);
 			for (int i = 0; i < n; i++)

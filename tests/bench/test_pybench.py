@@ -38,6 +38,8 @@ def test_capture_knee_trial_counts_every_datagram(tmp_path: Path) -> None:
         t = capture_knee.trial(receiver, bins, 64, 5_000, 0.4, tmp_path)
         assert t.sent == 2_000 and t.clean, (receiver, t)
         assert 4_000 < t.achieved < 6_000, (receiver, t)
-    knee = capture_knee.Knee("capture", 64, [t, capture_knee.Trial(9e9, 1e5, 10, 9, 1)])
-    assert knee.rate == t.achieved and not knee.sender_bound
+    knee = capture_knee.Knee("capture", 64, [t, capture_knee.Trial(7_500, 7_490, 10, 9, 1)])
+    assert knee.rate == t.achieved and not knee.sender_bound  # stopped at a drop
+    short = capture_knee.Knee("c", 64, [t, capture_knee.Trial(7_500, 6_000, 10, 10, 0)])
+    assert short.rate == 6_000 and short.sender_bound  # stopped where the sender fell short
     assert "| 1 | 64 B |" in capture_knee.table([{"c 64": knee, "capture 64": knee}], 0.4)
