@@ -4,9 +4,8 @@ Receive rate: K stamped 64-byte datagrams are queued on a loopback socket, then
 drained; only the drain is timed (the capacity of the receive path, with the
 sender out of the picture), ROUNDS times.  System calls per datagram: the same
 drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
-recvmsg, recvmmsg, poll/select).  Replay pacing: a generated 1 000 datagrams/s
-recording is replayed to a stamping receiver; the error is each arrival stamp
-minus the recorded schedule.
+recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
+with and without --realtime, and `stats` against capinfos: devtools/readbench.py.
 """
 from __future__ import annotations
 
@@ -23,10 +22,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
-from devtools import capture_knee
-from devtools.demo import start_capture
+from devtools import capture_knee, readbench
 
 PROJECT = Path(__file__).resolve().parent.parent
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
@@ -181,31 +179,8 @@ def measure_capture_write(workdir: Path, batches: int = 300) -> float:
     return best
 
 
-def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, Any]:
-    """Replay a generated `rate`/s recording with `sotimestamp replay` into `sotimestamp capture`
-    (two processes, as a user runs them); |arrival stamp - schedule| percentiles."""
-    from sotimestamp.pcapio import PcapngWriter, read_records
-    from sotimestamp.stats import schedule_errors, summarize
-
-    n = int(rate * seconds)
-    step = 1_000_000_000 // rate
-    base = time.time_ns()
-    original = workdir / f"pace-{realtime}.pcapng"
-    with PcapngWriter(open(original, "wb")) as writer:
-        for i in range(n):
-            writer.write(b"pace %d" % i, ("127.0.0.1", 9), ("127.0.0.1", 9), base + i * step, "software")
-    again = workdir / f"again-{realtime}.pcapng"
-    cli = [sys.executable, "-m", "sotimestamp"]
-    capture, port = start_capture(["127.0.0.1:0", "--count", str(n), "--duration", "60", "-o", str(again)])
-    replay = subprocess.run(cli + ["replay", str(original), "--to", f"127.0.0.1:{port}"]
-                            + (["--realtime"] if realtime else []), capture_output=True, text=True, check=True)
-    _out, _summary = capture.communicate(timeout=90)
-    arrivals = [r.ts_ns for r in read_records(str(again))]
-    errors = schedule_errors([base + i * step for i in range(n)], arrivals)
-    out: Dict[str, Any] = dict(summarize([abs(e) for e in errors]))
-    out["received"] = len(arrivals)
-    out["scheduling"] = "SCHED_FIFO" if "SCHED_FIFO" in replay.stderr else "normal"
-    return out
+# Replay pacing (and stats against capinfos) is measured by the reading side's bench.
+measure_pacing = readbench.measure_pacing
 
 
 def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
@@ -224,7 +199,8 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         shares = {mode: statistics.median(r / c for r, c in zip(runs[mode], runs.get("c", runs[mode])))
                   for mode in modes}
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
-        pacing = [measure_pacing(Path(tmp)), measure_pacing(Path(tmp), realtime=False)]
+        pacing = readbench.pacing_runs(Path(tmp))
+        reading = readbench.stats_vs_capinfos(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
     knees = capture_knee.run(knee_seconds)
     ceiling = best.get("c")
@@ -239,17 +215,14 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         pct = f"{100 * shares[mode]:.0f} %" if ceiling else "-"
         per = calls[mode]
         print(f"| {label} | {best[mode]:,.0f} | {pct} | {'n/a (no strace)' if per is None else f'{per:.4f}'} |")
-    print("\nReplay pacing at 1 000 datagrams/s for 3 s, |arrival stamp - schedule| "
-          "(schedule start aligned on the median error):\n")
-    print("| scheduling | received | p50 us | p99 us | max us |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    for p in pacing:
-        print(f"| {p['scheduling']} | {p['received']} | {p['p50_us']:.1f} | {p['p99_us']:.1f} | {p['max_us']:.1f} |")
+    verdicts = []
+    for lines, said in (readbench.report_pacing(pacing), readbench.report_stats(reading)):
+        print("\n" + "\n".join(lines))
+        verdicts += said
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "
           f"about {1e6 / write_us:,.0f} datagrams/s on top of the receive path.")
     if knees:
         print("\n" + capture_knee.table(knees, knee_seconds))
-    verdicts = []
     per = calls.get("recv_batch")
     if per is not None:
         verdicts.append(f"recv_batch syscalls/datagram {per:.4f} (target <= {1 / 32:.4f}): "
@@ -271,9 +244,6 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
             verdicts.append(f"capture knee {size} B {py.rate:,.0f}/s (target >= {target:,.0f}/s"
                             + (", the lower of 400 000 and 40 % of the C loop" if size == 64 else "") + "): "
                             + ("met" if py.rate >= target else "sender-bound" if py.sender_bound else "MISSED"))
-    p99 = float(pacing[0]["p99_us"])
-    verdicts.append(f"replay p99 {p99:.1f} us with {pacing[0]['scheduling']} (target <= 100 us): "
-                    + ("met" if p99 <= 100 else "MISSED"))
     print()
     for line in verdicts:
         print("- " + line)

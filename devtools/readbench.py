@@ -71,7 +71,7 @@ def stats_vs_capinfos(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS) -
     return {"packets": n, "bytes": path.stat().st_size, "runs": runs}
 
 
-def report_stats(result: Dict[str, Any]) -> List[str]:
+def report_stats(result: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """Markdown lines for the README, and the verdicts."""
     lines = [f"`sotimestamp stats` on {result['packets']:,} datagrams ({result['bytes'] / 2**20:.0f} MiB pcapng) "
              "next to `capinfos` on the same file, same round:", "",
@@ -88,7 +88,7 @@ def report_stats(result: Dict[str, Any]) -> List[str]:
         median = ratios[len(ratios) // 2]
         verdicts.append(f"stats at {median:.2f}x capinfos' time, median of {len(ratios)} rounds "
                         f"(target <= {TARGET_RATIO:.0f}x): " + ("met" if median <= TARGET_RATIO else "MISSED"))
-    return lines + [""] + ["- " + v for v in verdicts]
+    return lines, verdicts
 
 
 def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, Any]:
@@ -128,7 +128,7 @@ def pacing_runs(workdir: Path, seconds: float = 3.0) -> List[Dict[str, Any]]:
             for rate, realtime, target in PACING_RUNS]
 
 
-def report_pacing(runs: List[Dict[str, Any]], seconds: float = 3.0) -> List[str]:
+def report_pacing(runs: List[Dict[str, Any]], seconds: float = 3.0) -> Tuple[List[str], List[str]]:
     lines = [f"Replay pacing for {seconds:g} s, |arrival stamp - schedule| over the datagrams matched by payload "
              "(schedule start aligned on the median error):", "",
              "| datagrams/s | scheduling | received | lost | p50 us | p99 us | max us | target p99 |",
@@ -141,7 +141,7 @@ def report_pacing(runs: List[Dict[str, Any]], seconds: float = 3.0) -> List[str]
         if target is not None:
             verdicts.append(f"replay p99 {p['p99_us']:.1f} us at {p['rate']:,}/s with {p['scheduling']} "
                             f"(target <= {target:.0f} us): " + ("met" if p["p99_us"] <= target else "MISSED"))
-    return lines + [""] + ["- " + v for v in verdicts]
+    return lines, verdicts
 
 
 if __name__ == "__main__":
@@ -149,7 +149,7 @@ if __name__ == "__main__":
 
     with tempfile.TemporaryDirectory() as tmp:
         if sys.argv[1:2] == ["pacing"]:
-            print("\n".join(report_pacing(pacing_runs(Path(tmp)))))
+            lines, verdicts = report_pacing(pacing_runs(Path(tmp)))
         else:
-            n = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-            print("\n".join(report_stats(stats_vs_capinfos(Path(tmp), n))))
+            lines, verdicts = report_stats(stats_vs_capinfos(Path(tmp), int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000))
+        print("\n".join(lines + [""] + ["- " + v for v in verdicts]))

@@ -1,0 +1,28 @@
+"""The reading side of `invoke bench` on a small scale: the figures come out and add up
+(the figures themselves are the bench's job)."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from devtools import readbench
+
+
+def test_stats_against_capinfos_gives_a_ratio_and_the_childs_peak(tmp_path: Path) -> None:
+    result = readbench.stats_vs_capinfos(tmp_path, n=3000, rounds=2)
+    assert result["packets"] == 3000 and len(result["runs"]) == 2
+    for run in result["runs"]:
+        assert run["stats_s"] > 0 and 5 < run["rss_mb"] < 1000  # a Python process's own peak, in MB
+        if shutil.which("capinfos"):
+            assert run["capinfos_s"] > 0 and abs(run["ratio"] - run["stats_s"] / run["capinfos_s"]) < 1e-9
+    lines, verdicts = readbench.report_stats(result)
+    assert len([line for line in lines if line.startswith("| ") and line[2].isdigit()]) == 2
+    assert any("peak RSS" in v for v in verdicts)
+
+
+def test_pacing_over_matched_datagrams(tmp_path: Path) -> None:
+    out = readbench.measure_pacing(tmp_path, rate=2000, seconds=0.2, realtime=False)
+    assert out["rate"] == 2000 and out["received"] == 400 and out["lost"] == 0
+    assert 0 <= out["p50_us"] <= out["p99_us"] <= out["max_us"]
+    lines, verdicts = readbench.report_pacing([dict(out, target=200.0)], seconds=0.2)
+    assert "| 2,000 | normal | 400 | 0 |" in "\n".join(lines) and "at 2,000/s" in verdicts[0]
