@@ -16,7 +16,7 @@ import struct
 
 import pytest
 
-from sotimestamp import parse_control
+from sotimestamp import for_platform, parse_control
 
 SOL_SOCKET = socket.SOL_SOCKET  # 1 on Linux; the BSD value 0xffff is used in the BSD fixtures
 BSD_SOL_SOCKET = 0xFFFF
@@ -94,11 +94,13 @@ def test_unrelated_messages_ignored() -> None:
     assert s.source is None and s.messages == ()
 
 
-# --- NetBSD, constructed from the documented layouts (sys/ABI.md) ----------------
+# --- NetBSD, constructed from the documented layouts (sys/ABI.md; test_constants checks the numbers) ------
+
+NETBSD = for_platform("netbsd")
 
 def test_netbsd_scm_timestamping() -> None:
     data = struct.pack("=qqqqqq", 1700000000, 123456789, 0, 0, 1700000001, 5)
-    s = parse_control([(BSD_SOL_SOCKET, 0x40, data)], "netbsd10")
+    s = parse_control([(BSD_SOL_SOCKET, NETBSD.SCM_TIMESTAMPING, data)], "netbsd10")
     assert s.software_ns == 1700000000_123456789 and s.hardware_ns == 1700000001_000000005
     assert s.messages == ("SCM_TIMESTAMPING",)
 
@@ -106,7 +108,7 @@ def test_netbsd_scm_timestamping() -> None:
 def test_netbsd_scm_timestampns_and_timestamp() -> None:
     ns = struct.pack("=qq", 1700000000, 42)
     tv = struct.pack("=qi4x", 1700000000, 999999)  # NetBSD suseconds_t is an int
-    s = parse_control([(BSD_SOL_SOCKET, 0x08, tv), (BSD_SOL_SOCKET, 0x20, ns)], "netbsd")
+    s = parse_control([(BSD_SOL_SOCKET, 0x08, tv), (BSD_SOL_SOCKET, NETBSD.SCM_TIMESTAMPNS, ns)], "netbsd")
     assert s.software_ns == 1700000000_000000042 and s.resolution_ns == 1
     s = parse_control([(BSD_SOL_SOCKET, 0x08, tv)], "netbsd")
     assert s.software_ns == 1700000000_999999000 and s.resolution_ns == 1000
@@ -115,9 +117,11 @@ def test_netbsd_scm_timestampns_and_timestamp() -> None:
 def test_netbsd_tx_record() -> None:
     ee = struct.pack("=IBBBBII", errno.ENOMSG, 4, 0, 0, 0, 0, 7)
     stamp = struct.pack("=6q", 1700000000, 1, 0, 0, 0, 0)
-    s = parse_control([(BSD_SOL_SOCKET, 0x40, stamp), (socket.IPPROTO_IP, 40, ee)], "netbsd")
+    s = parse_control([(BSD_SOL_SOCKET, NETBSD.SCM_TIMESTAMPING, stamp), (socket.IPPROTO_IP, NETBSD.IP_RECVERR, ee)],
+                      "netbsd")
     assert (s.tx_key, s.tx_type, s.software_ns) == (7, 0, 1700000000_000000001)
-    s = parse_control([(BSD_SOL_SOCKET, 0x40, stamp), (socket.IPPROTO_IPV6, 70, ee)], "netbsd")
+    s = parse_control([(BSD_SOL_SOCKET, NETBSD.SCM_TIMESTAMPING, stamp),
+                       (socket.IPPROTO_IPV6, NETBSD.IPV6_RECVERR, ee)], "netbsd")
     assert s.tx_key == 7 and s.messages[-1] == "IPV6_RECVERR"
 
 
@@ -150,4 +154,4 @@ def test_freebsd_time_info_marks_hardware() -> None:
 
 def test_short_message_is_an_error() -> None:
     with pytest.raises(ValueError, match="too short"):
-        parse_control([(BSD_SOL_SOCKET, 0x20, b"\0\0\0")], "netbsd")
+        parse_control([(BSD_SOL_SOCKET, NETBSD.SCM_TIMESTAMPNS, b"\0\0\0")], "netbsd")
