@@ -1,18 +1,20 @@
 """Send a capture's payloads again at the recorded pace (an absolute schedule).
 
 Waiting for a send time is a sleep until shortly before it, then a spin.  Under
-SCHED_FIFO the spin must not take the CPU for good: a real-time task that
-runs for 95 % of a second (``kernel.sched_rt_runtime_us``) is stopped by the
-kernel for the rest of it, a 50 ms hole in the schedule ("sched: RT
-throttling activated").  At 20 000 datagrams/s the gaps (50 us) are shorter
-than a sleep's wake-up latency tail, so a plain sleep-then-spin spins all the
-time.  Instead, whenever the next send is more than :data:`RT_NAP_MIN_NS`
-away, the loop naps: it asks for a 1 us sleep, and the kernel's wake-up
-latency (~15 us, measured under load) is time the CPU is given away, a third
-of each gap.  Should the loop still run :data:`RT_MAX_BUSY_NS` without
-sleeping (it is late, a dense burst), it sleeps briefly on purpose.  A normal
-task wakes up to its timer slack (50 us) and more late, so it keeps a wider
-margin and never needs to give way.
+SCHED_FIFO the spin must not keep the CPU: a real-time task that runs for
+95 % of a second (``kernel.sched_rt_runtime_us``) is stopped by the kernel
+for the rest of it, a 50 ms hole in the schedule ("sched: RT throttling
+activated").  At 20 000 datagrams/s the gaps are 50 us, so every gap must
+include a real sleep.  A sleep request shorter than about 10 us does not
+block at all (the timer has expired before the task is switched out; it is
+all CPU time, ~19 us of it on a 2-CPU VM), and a longer one returns about
+:data:`RT_WAKE_NS` after its deadline.  So under SCHED_FIFO the loop asks to
+sleep until :data:`RT_WAKE_NS` before the send time whenever that sleep is
+at least :data:`RT_MIN_SLEEP_NS`, and spins the rest: about a third of each
+50 us gap is then idle.  Should it still run :data:`RT_MAX_BUSY_NS` without
+sleeping (late, or a dense burst), it sleeps briefly on purpose.  A normal
+task wakes its timer slack (50 us) and more late, so it keeps a wider margin
+and never needs to give way.
 """
 from __future__ import annotations
 
@@ -30,9 +32,8 @@ from .endpoint import Endpoint
 from .pcapread import Record
 
 SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
-RT_SPIN_NS = 70_000  # under SCHED_FIFO: past the p99 of a sleep's wake-up latency on a loaded 2-CPU VM (~60 us)
-RT_NAP_MIN_NS = 35_000  # under SCHED_FIFO, nap when the send time is further than this (a nap takes ~15-20 us)
-RT_NAP_S = 1e-6
+RT_WAKE_NS = 25_000  # under SCHED_FIFO: a sleep returns ~17 us late (median, loaded 2-CPU VM), and spins the rest
+RT_MIN_SLEEP_NS = 10_000  # under SCHED_FIFO, a shorter sleep would not block (all CPU, no idle): spin instead
 RT_MAX_BUSY_NS = 50_000_000  # under SCHED_FIFO, never run longer than this without sleeping ...
 RT_BREATHER_S = 0.005  # ... and then sleep this long: 10 % idle, twice what RT throttling wants
 
@@ -126,7 +127,8 @@ class Pacer:
     """Waits for send times; see the module's docstring for why it sleeps as it does."""
 
     def __init__(self, realtime: bool, stop: StopRequest) -> None:
-        self.margin_ns = RT_SPIN_NS if realtime else SPIN_NS
+        self.margin_ns = RT_WAKE_NS if realtime else SPIN_NS
+        self.min_sleep_ns = RT_MIN_SLEEP_NS if realtime else 1
         self.realtime = realtime
         self.stop = stop
         self.slept_at = time.perf_counter_ns()
@@ -145,13 +147,11 @@ class Pacer:
         """Sleep, then spin, until ``perf_counter_ns()`` reaches ``target_ns``; returns the time reached."""
         clock = time.perf_counter_ns
         now = clock()
-        if target_ns - now > self.margin_ns:
-            now = self._sleep((target_ns - now - self.margin_ns) / 1e9)
-        if self.realtime:
-            if target_ns - now > RT_NAP_MIN_NS:
-                now = self._sleep(RT_NAP_S)
-            elif now - self.slept_at > RT_MAX_BUSY_NS:
-                now = self._sleep(RT_BREATHER_S)
+        sleep_ns = target_ns - now - self.margin_ns
+        if sleep_ns >= self.min_sleep_ns:
+            now = self._sleep(sleep_ns / 1e9)
+        elif self.realtime and now - self.slept_at > RT_MAX_BUSY_NS:
+            now = self._sleep(RT_BREATHER_S)
         while now < target_ns:
             now = clock()
         return now
