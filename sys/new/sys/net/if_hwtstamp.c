@@ -76,6 +76,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/so_tstamp.h>
 #include <sys/socket.h>
 #include <sys/socketvar.h>
+#include <sys/sysctl.h>
 
 #include <net/errqueue.h>
 #include <net/if_hwtstamp.h>
@@ -598,4 +599,22 @@ hwtstamp_rx_set(struct mbuf *m, uint64_t ns)
 	KASSERT((m->m_flags & M_PKTHDR) != 0);
 	m->m_pkthdr.tstamp_hw = ns;
 	m->m_pkthdr.tstamp_flags |= M_TSTAMP_HW;
+}
+
+/* kern.sotstamp.hw_pending, next to kern/uipc_tstamp.c's counters. */
+SYSCTL_SETUP(sysctl_kern_sotstamp_hw_setup, "sysctl kern.sotstamp.hw_pending")
+{
+	const struct sysctlnode *node = NULL;
+
+	/* The node may exist already: sysctl_createv() then returns it. */
+	sysctl_createv(clog, 0, NULL, &node,
+	    CTLFLAG_PERMANENT, CTLTYPE_NODE, "sotstamp",
+	    SYSCTL_DESCR("Socket timestamping"),
+	    NULL, 0, NULL, 0, CTL_KERN, CTL_CREATE, CTL_EOL);
+	if (node == NULL)
+		return;
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "hw_pending",
+	    SYSCTL_DESCR("Hardware TX stamp requests no driver has finished"),
+	    NULL, 0, (int *)&hwts_nreqs, 0, CTL_CREATE, CTL_EOL);
 }

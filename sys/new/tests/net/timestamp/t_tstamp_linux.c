@@ -144,7 +144,7 @@ rxq_ovfl(const struct tsproto *p)
 	socklen_t sslen;
 	char buf[512];
 	uint32_t drops = 0, n;
-	int rs, s, got = 0, sent = 0, small = 4096;
+	int rs, s, i, got = 0, sent = 0, small = 4096;
 	bool ok;
 
 	rs = proto_socket(p, &ss, &sslen);
@@ -156,7 +156,7 @@ rxq_ovfl(const struct tsproto *p)
 	ATF_REQUIRE(s != -1);
 	memset(buf, 'o', sizeof(buf));
 	/* ENOBUFS: the stack's input queue, not the socket, was full. */
-	for (int i = 0; i < SENDS; i++) {
+	for (i = 0; i < SENDS; i++) {
 		if (proto_send(p, s, &ss, sslen, buf, sizeof(buf), NULL, 0)
 		    != -1)
 			sent++;
