@@ -429,20 +429,19 @@ so_tstamp_rx_stamp(struct mbuf *m)
 }
 
 /*
- * Append the socket's receive control messages for datagram m to *mp
- * (timestamps, all of the same instant, and the SO_RXQ_OVFL count);
- * return the new tail.
+ * Append the socket's receive timestamps to *mp, all of the same
+ * instant: software stamp swns (uptime; 0: take it now) and, if hw, the
+ * raw hardware stamp hwns.  Return the new tail.
  */
-struct mbuf **
-so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
+static struct mbuf **
+tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
+    struct mbuf **mp)
 {
 	const struct so_tstamp *st = so->so_tstamp;
 	struct scm_timestamping sts;
 	struct timespec ts;
 	struct timeval tv;
-	uint64_t ns;
-	uint32_t drops;
-	bool sw, hw, ts_ns, ts_tv;
+	bool sw, ts_ns, ts_tv;
 	int flags;
 
 	flags = st != NULL ? st->st_flags : 0;
@@ -451,14 +450,11 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 	ts_tv = !ts_ns && (so->so_options & SO_TSTAMP_OPTIONS) != 0;
 	/* Report only what this socket asked to be generated. */
 	sw = (flags & SOF_RX_SW) == SOF_RX_SW;
-	hw = (flags & SOF_RX_HW) == SOF_RX_HW &&
-	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
+	hw = hw && (flags & SOF_RX_HW) == SOF_RX_HW;
 	if (!ts_tv && !ts_ns && !sw && !hw)
-		goto overflow;
+		return mp;
 
-	if ((ns = m->m_pkthdr.tstamp_sw) == 0)
-		ns = tstamp_now();
-	tstamp_clock(st, ns, &ts);
+	tstamp_clock(st, swns != 0 ? swns : tstamp_now(), &ts);
 
 	if (ts_tv) {
 		TIMESPEC_TO_TIMEVAL(&tv, &ts);
@@ -482,20 +478,10 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 		if (sw)
 			sts.ts[0] = ts;
 		if (hw)
-			tstamp_ns2ts(m->m_pkthdr.tstamp_hw, &sts.ts[2]);
+			tstamp_ns2ts(hwns, &sts.ts[2]);
 		mp = tstamp_addcontrol(mp, &sts, sizeof(sts), SCM_TIMESTAMPING,
 		    SOL_SOCKET);
 	}
- overflow:
-	/*
-	 * Datagrams the socket dropped so far for want of buffer space,
-	 * as on Linux only once there are some.  Read before this one is
-	 * appended, so a count belongs to the datagrams before it.
-	 */
-	if (st != NULL && st->st_rxqovfl &&
-	    (drops = (uint32_t)so->so_rcv.sb_overflowed) != 0)
-		mp = tstamp_addcontrol(mp, &drops, sizeof(drops),
-		    SCM_RXQ_OVFL, SOL_SOCKET);
 	return mp;
 }
 
@@ -511,6 +497,126 @@ tstamp_get_nosleep(struct socket *so)
 		return NULL;
 	so->so_tstamp = st;
 	return st;
+}
+
+/*
+ * Stream sockets (TCP).  A read returns the stamp of the most recent
+ * segment whose data it returns, as on Linux.  The receive buffer
+ * merges segments, so each socket keeps marks: where in its byte stream
+ * a segment ended and its stamps.  When all TSTAMP_MARKS are in use
+ * the newest mark is extended, so a read ending inside its range gets
+ * the later stamp.  Bytes that arrived before stamping was asked for
+ * have no mark and get no stamp.
+ */
+static void
+tstamp_stream_reset(struct socket *so, struct so_tstamp *st)
+{
+
+	st->st_rcvd = st->st_read = 0;
+	st->st_base = so->so_rcv.sb_cc;	/* unmarked bytes */
+	st->st_nmarks = st->st_mhead = 0;
+}
+
+/*
+ * tcp_input() appends segment m to so's receive buffer (socket
+ * locked, soft interrupt).
+ */
+void
+so_tstamp_stream_rx(struct socket *so, struct mbuf *m)
+{
+	struct so_tstamp *st;
+	struct so_tstamp_mark *mk;
+	u_int len;
+
+	/* An accepted socket inherits SO_TIMESTAMP but not the state. */
+	if ((st = so->so_tstamp) == NULL &&
+	    (st = tstamp_get_nosleep(so)) == NULL)
+		return;
+	if (!st->st_stream) {
+		st->st_stream = true;
+		tstamp_stream_reset(so, st);
+	}
+	if ((len = m_length(m)) == 0)
+		return;
+	st->st_rcvd += len;
+	if (st->st_nmarks == TSTAMP_MARKS) {
+		mk = &st->st_marks[(st->st_mhead + st->st_nmarks - 1) %
+		    TSTAMP_MARKS];
+	} else {
+		mk = &st->st_marks[(st->st_mhead + st->st_nmarks) %
+		    TSTAMP_MARKS];
+		mk->mk_start = st->st_base + st->st_rcvd - len;
+		st->st_nmarks++;
+	}
+	mk->mk_end = st->st_base + st->st_rcvd;
+	mk->mk_sw = (m->m_flags & M_PKTHDR) && m->m_pkthdr.tstamp_sw != 0 ?
+	    m->m_pkthdr.tstamp_sw : tstamp_now();
+	mk->mk_hw = (m->m_flags & M_PKTHDR) &&
+	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
+	mk->mk_hwns = mk->mk_hw ? m->m_pkthdr.tstamp_hw : 0;
+}
+
+/*
+ * soreceive() returned n bytes of a stream socket (locked): the
+ * control messages of the segment the last of them came from.
+ */
+void
+so_tstamp_stream_read(struct socket *so, size_t n, int flags,
+    struct mbuf **controlp)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	const struct so_tstamp_mark *mk, *found = NULL;
+	uint64_t end;
+	u_int i;
+
+	KASSERT(solocked(so));
+	if (st == NULL || !st->st_stream || n == 0)
+		return;
+	end = st->st_read + n;
+	for (i = 0; i < st->st_nmarks; i++) {
+		mk = &st->st_marks[(st->st_mhead + i) % TSTAMP_MARKS];
+		if (mk->mk_start < end && end <= mk->mk_end) {
+			found = mk;
+			break;
+		}
+	}
+	if (found != NULL && controlp != NULL && *controlp == NULL &&
+	    SO_TSTAMP_RXWANT(so))
+		(void)tstamp_rxcontrol(so, found->mk_sw, found->mk_hw,
+		    found->mk_hwns, controlp);
+	if (flags & MSG_PEEK)
+		return;
+	st->st_read = end;
+	while (st->st_nmarks > 0 &&
+	    st->st_marks[st->st_mhead].mk_end <= end) {
+		st->st_mhead = (st->st_mhead + 1) % TSTAMP_MARKS;
+		st->st_nmarks--;
+	}
+}
+
+/*
+ * Append the socket's receive control messages for datagram m to *mp
+ * (timestamps and the SO_RXQ_OVFL count); return the new tail.
+ */
+struct mbuf **
+so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
+{
+	const struct so_tstamp *st = so->so_tstamp;
+	uint32_t drops;
+
+	mp = tstamp_rxcontrol(so, m->m_pkthdr.tstamp_sw,
+	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0,
+	    m->m_pkthdr.tstamp_hw, mp);
+	/*
+	 * Datagrams the socket dropped so far for want of buffer space,
+	 * as on Linux only once there are some.  Read before this one is
+	 * appended, so a count belongs to the datagrams before it.
+	 */
+	if (st != NULL && st->st_rxqovfl &&
+	    (drops = (uint32_t)so->so_rcv.sb_overflowed) != 0)
+		mp = tstamp_addcontrol(mp, &drops, sizeof(drops),
+		    SCM_RXQ_OVFL, SOL_SOCKET);
+	return mp;
 }
 
 /*

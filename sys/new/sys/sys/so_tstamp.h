@@ -44,6 +44,17 @@ struct socket;
 struct sockopt;
 struct uio;
 
+/* Where a received segment ends in a stream socket's bytes, its stamps. */
+struct so_tstamp_mark {
+	uint64_t	mk_start;	/* first byte, stream offset */
+	uint64_t	mk_end;		/* one past the last byte */
+	uint64_t	mk_sw;		/* software stamp (uptime ns) */
+	uint64_t	mk_hwns;	/* raw hardware stamp, if mk_hw */
+	bool		mk_hw;
+};
+
+#define	TSTAMP_MARKS	8		/* marks kept per stream socket */
+
 /*
  * Per-socket state, allocated the first time a timestamp option is
  * set so that sockets which never ask pay one NULL pointer.  Protected
@@ -64,6 +75,14 @@ struct so_tstamp {
 	u_long		st_errqmbcnt;	/* storage charged to SO_RCVBUF */
 	u_int		st_errqdrops;	/* records dropped: SO_ERRQUEUE_DROPS */
 	u_int		st_hwreqs;	/* hardware TX requests pending */
+	/* Stream sockets: see so_tstamp_stream_rx(). */
+	bool		st_stream;	/* marks are kept */
+	uint64_t	st_base;	/* unmarked bytes at the start */
+	uint64_t	st_rcvd;	/* bytes appended since */
+	uint64_t	st_read;	/* bytes read since */
+	u_int		st_nmarks;
+	u_int		st_mhead;	/* oldest mark */
+	struct so_tstamp_mark st_marks[TSTAMP_MARKS];
 };
 
 /*
@@ -114,6 +133,13 @@ do {									\
 	(((so)->so_options & SO_TIMESTAMP) != 0 ||			\
 	 ((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxwant))
 
+/* tcp_input(), before it appends segment m to the receive buffer. */
+#define	SO_TSTAMP_STREAM_RX(so, m)					\
+do {									\
+	if (__predict_false(SO_TSTAMP_RXWANT(so)))			\
+		so_tstamp_stream_rx((so), (m));				\
+} while (/* CONSTCOND */ 0)
+
 /* Socket layer (kern/uipc_socket*.c) */
 void	so_tstamp_init(void);
 int	so_tstamp_setopt(struct socket *, const struct sockopt *);
@@ -124,6 +150,8 @@ void	so_tstamp_senddone(struct socket *);
 int	so_tstamp_errq_receive(struct socket *, struct uio *,
 	    struct mbuf **, int *);
 int	so_tstamp_poll(struct socket *, int);
+void	so_tstamp_stream_rx(struct socket *, struct mbuf *);
+void	so_tstamp_stream_read(struct socket *, size_t, int, struct mbuf **);
 int	so_tstamp_errq_append(struct socket *, struct mbuf *);
 void	so_tstamp_errq_dropped(struct socket *);
 

@@ -38,7 +38,9 @@
  *    RX_SOFTWARE on (Linux: "warn_on_fail", it may leak).
  *  - No sleep after setsockopt(): enabling is synchronous.
  * A socket with SOFTWARE|RX_SOFTWARE stays open throughout so that
- * stamping is globally on and leaks would show.  TCP is not stamped.
+ * stamping is globally on and leaks would show.  TCP (Linux's third
+ * path) is stamped too: a read returns the stamp of the last segment
+ * whose data it returns; the options are set on the accepted socket.
  */
 
 #include "tstamp_util.h"
@@ -83,10 +85,21 @@ run_case(const struct tsproto *p, const struct rxcase *c)
 	socklen_t sslen, ssendlen;
 	struct tsmsg r;
 	int64_t before, after;
-	int rs, ss_, err;
+	int rs, ss_, ls = -1, err;
 
-	rs = proto_socket(p, &ss, &sslen);
-	ss_ = proto_socket(p, &ssend, &ssendlen);
+	if (p->type == SOCK_STREAM) {
+		ls = proto_socket(p, &ss, &sslen);
+		ATF_REQUIRE(listen(ls, 1) == 0);
+		ss_ = socket(p->af, SOCK_STREAM, 0);
+		ATF_REQUIRE(ss_ != -1);
+		ATF_REQUIRE_MSG(connect(ss_, (struct sockaddr *)&ss, sslen)
+		    == 0, "connect: %s", strerror(errno));
+		rs = accept(ls, NULL, NULL);
+		ATF_REQUIRE_MSG(rs != -1, "accept: %s", strerror(errno));
+	} else {
+		rs = proto_socket(p, &ss, &sslen);
+		ss_ = proto_socket(p, &ssend, &ssendlen);
+	}
 	if (c->tstamp)
 		setint(rs, SOL_SOCKET, SO_TIMESTAMP, 1);
 	if (c->tstampns)
@@ -130,6 +143,8 @@ run_case(const struct tsproto *p, const struct rxcase *c)
 		    r.tv.tv_usec == r.ns.tv_nsec / 1000);
 	close(rs);
 	close(ss_);
+	if (ls != -1)
+		close(ls);
 }
 
 static void
@@ -151,6 +166,8 @@ TSTAMP_PROTO_TC(rxtimestamp_matrix_udp6, run_matrix, TSPROTO_UDP6)
 TSTAMP_PROTO_TC(rxtimestamp_matrix_raw4, run_matrix, TSPROTO_RAW4)
 TSTAMP_PROTO_TC(rxtimestamp_matrix_raw6, run_matrix, TSPROTO_RAW6)
 TSTAMP_PROTO_TC(rxtimestamp_matrix_icmp6, run_matrix, TSPROTO_ICMP6)
+TSTAMP_PROTO_TC(rxtimestamp_matrix_tcp4, run_matrix, TSPROTO_TCP4)
+TSTAMP_PROTO_TC(rxtimestamp_matrix_tcp6, run_matrix, TSPROTO_TCP6)
 
 ATF_TP_ADD_TCS(tp)
 {
@@ -160,5 +177,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, rxtimestamp_matrix_raw4);
 	ATF_TP_ADD_TC(tp, rxtimestamp_matrix_raw6);
 	ATF_TP_ADD_TC(tp, rxtimestamp_matrix_icmp6);
+	ATF_TP_ADD_TC(tp, rxtimestamp_matrix_tcp4);
+	ATF_TP_ADD_TC(tp, rxtimestamp_matrix_tcp6);
 	return atf_no_error();
 }

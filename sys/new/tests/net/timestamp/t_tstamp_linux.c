@@ -234,6 +234,94 @@ ATF_TC_BODY(tstamp_rxq_ovfl_none, tc)
 	close(rs);
 }
 
+/*
+ * TCP, as Linux does it: a read returns the stamp of the most recent
+ * segment whose data it returns.  Two segments 100 ms apart; reading
+ * the first byte alone gives the first segment's stamp, a read that
+ * ends in the second gives the second's.
+ */
+static void
+tcp_last_segment(int af)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct tsmsg r;
+	int64_t t0, t1, t2;
+	int ls, cs, as;
+
+	ls = bound_socket(af, SOCK_STREAM, 0, &ss, &sslen);
+	ATF_REQUIRE(listen(ls, 1) == 0);
+	cs = socket(af, SOCK_STREAM, 0);
+	ATF_REQUIRE(cs != -1);
+	ATF_REQUIRE(connect(cs, (struct sockaddr *)&ss, sslen) == 0);
+	as = accept(ls, NULL, NULL);
+	ATF_REQUIRE(as != -1);
+	setint(as, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+
+	t0 = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(write(cs, "ab", 2) == 2);
+	t1 = now_ns(CLOCK_REALTIME);
+	usleep(100000);
+	ATF_REQUIRE(write(cs, "cd", 2) == 2);
+	t2 = now_ns(CLOCK_REALTIME);
+	usleep(100000);
+
+	/* One byte of the first segment. */
+	memset(&r, 0, sizeof(r));
+	{
+		struct msghdr msg;
+		struct iovec iov;
+		union {
+			struct cmsghdr	align;
+			char		buf[256];
+		} cbuf;
+
+		memset(&msg, 0, sizeof(msg));
+		iov.iov_base = r.data;
+		iov.iov_len = 1;
+		msg.msg_iov = &iov;
+		msg.msg_iovlen = 1;
+		msg.msg_control = cbuf.buf;
+		msg.msg_controllen = sizeof(cbuf.buf);
+		ATF_REQUIRE(recvmsg(as, &msg, 0) == 1);
+		sort_cmsgs(&msg, &r);
+	}
+	ATF_REQUIRE_EQ_MSG(r.nns, 1, "no SCM_TIMESTAMPNS on a TCP read");
+	check_between("first segment", t0, ts_ns(&r.ns), t1);
+	/* The rest: it ends in the second segment. */
+	ATF_REQUIRE_EQ(recv_ts(as, 0, &r), 0);
+	ATF_CHECK_EQ(r.len, 3);
+	ATF_REQUIRE_EQ(r.nns, 1);
+	check_between("second segment", t1, ts_ns(&r.ns), t2);
+	close(as);
+	close(cs);
+	close(ls);
+}
+
+ATF_TC(tstamp_tcp_last_segment_v4);
+ATF_TC_HEAD(tstamp_tcp_last_segment_v4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "TCP over IPv4: the stamp of the last "
+	    "segment a read returns data of");
+}
+ATF_TC_BODY(tstamp_tcp_last_segment_v4, tc)
+{
+
+	tcp_last_segment(AF_INET);
+}
+
+ATF_TC(tstamp_tcp_last_segment_v6);
+ATF_TC_HEAD(tstamp_tcp_last_segment_v6, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "TCP over IPv6: the stamp of the last "
+	    "segment a read returns data of");
+}
+ATF_TC_BODY(tstamp_tcp_last_segment_v6, tc)
+{
+
+	tcp_last_segment(AF_INET6);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -243,5 +331,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_raw4);
 	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_raw6);
 	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_none);
+	ATF_TP_ADD_TC(tp, tstamp_tcp_last_segment_v4);
+	ATF_TP_ADD_TC(tp, tstamp_tcp_last_segment_v6);
 	return atf_no_error();
 }

@@ -307,6 +307,8 @@ struct tsproto {
 #define	TSPROTO_RAW4	{ "raw4", AF_INET, SOCK_RAW, TS_RAWPROTO }
 #define	TSPROTO_RAW6	{ "raw6", AF_INET6, SOCK_RAW, TS_RAWPROTO }
 #define	TSPROTO_ICMP6	{ "icmp6", AF_INET6, SOCK_RAW, IPPROTO_ICMPV6 }
+#define	TSPROTO_TCP4	{ "tcp4", AF_INET, SOCK_STREAM, 0 }
+#define	TSPROTO_TCP6	{ "tcp6", AF_INET6, SOCK_STREAM, 0 }
 
 /*
  * Send buf from s to "to" as a datagram of p; for ICMPv6 as the
@@ -323,8 +325,11 @@ proto_send(const struct tsproto *p, int s, const struct sockaddr_storage *to,
 	struct icmp6_hdr icmp6;
 
 	memset(&msg, 0, sizeof(msg));
-	msg.msg_name = __UNCONST(to);
-	msg.msg_namelen = tolen;
+	/* A stream socket is connected: no address. */
+	if (p->type != SOCK_STREAM) {
+		msg.msg_name = __UNCONST(to);
+		msg.msg_namelen = tolen;
+	}
 	msg.msg_iov = iov;
 	msg.msg_control = control;
 	msg.msg_controllen = controllen;
