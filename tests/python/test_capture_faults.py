@@ -183,6 +183,13 @@ def test_write_error_leaves_whole_blocks_and_says_how_many(tmp_path: Path) -> No
     assert info.returncode == 0 and f"Number of packets:   {saved}" in info.stdout, info.stderr
 
 
+def test_no_room_even_for_the_header_is_a_one_line_error(tmp_path: Path) -> None:
+    out = tmp_path / "tiny.pcapng"
+    res = subprocess.run(CLI + ["capture", "127.0.0.1:0", "--count", "1", "-o", str(out)],
+                         capture_output=True, text=True, timeout=30, preexec_fn=_file_size_limit(64))
+    assert _last_error(res) == f"sotimestamp: error: write {out}: File too large"
+
+
 # --- row 5: errors that say what failed ------------------------------------------------
 
 def _last_error(res: subprocess.CompletedProcess) -> str:

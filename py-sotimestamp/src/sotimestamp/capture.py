@@ -265,7 +265,8 @@ def capture(
     result.rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     drops = DropCounter()
     with sock, _open_output(output) as stream, _StopFlag() as stop:
-        writer = PcapngWriter(stream, f"udp {receiver.destination}")
+        with _step(f"write {'standard output' if output == STDOUT else output}"):
+            writer = PcapngWriter(stream, f"udp {receiver.destination}")
         if ready is not None:
             ready(sock)
         start_ns = time.time_ns()
