@@ -238,7 +238,9 @@ def test_reference_with_a_real_replay_missing_one(tmp_path: Path) -> None:
     full = _pacing(write_pcapng(tmp_path / "full.pcapng", recaptured), original)
     dropped = _pacing(write_pcapng(tmp_path / "drop.pcapng", recaptured[:30] + recaptured[31:]), original)
     assert dropped["lost"] == 1 and dropped["first_lost"]["index"] == 30 and dropped["compared"] == 59
-    assert dropped["max_us"] <= full["max_us"]  # one error fewer, none made larger
+    # One error fewer; the others move only as much as the schedule's alignment on their
+    # median does (by index, every datagram after the lost one would be 2 ms off).
+    assert dropped["p99_us"] <= full["p99_us"] + 100 and dropped["p50_us"] <= full["p50_us"] + 100
 
 
 # --- 7. a reader that goes away --------------------------------------------------
