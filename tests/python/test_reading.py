@@ -113,6 +113,14 @@ def test_classic_pcap_written_by_editcap(tmp_path: Path, fmt: str, resolution_ns
     assert res.returncode == 0 and res.stderr == "", res.stderr
     data = json.loads(res.stdout)
     assert data["packets"] == data["udp_datagrams"] == 50 and data["sources"] == {"unknown": 50}
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as rx:
+        rx.bind(("127.0.0.1", 0))
+        rx.settimeout(5)
+        res = run("replay", str(converted), "--to", f"127.0.0.1:{rx.getsockname()[1]}", "--speed", "10")
+        assert res.returncode == 0 and "sent 50 datagrams" in res.stderr, res.stderr
+        assert [rx.recv(2048) for _ in range(50)] == [p for _ts, p in stamped]
 
 
 def _classic(order: str, magic: int, link_type: int, packets: List[Tuple[int, int, bytes]]) -> bytes:
