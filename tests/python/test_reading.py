@@ -92,6 +92,13 @@ def test_corrupt_block_is_still_an_error(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with pytest.raises(PcapFileError, match="corrupt block at byte"):
         list(read_records(str(path)))
+    shb_end = int.from_bytes(data[4:8], "little")
+    first_epb = shb_end + int.from_bytes(data[shb_end + 4:shb_end + 8], "little")  # after the section and interface
+    assert data[first_epb:first_epb + 4] == b"\x06\x00\x00\x00"
+    data[first_epb + 4:first_epb + 8] = (0x7FFFFFF0).to_bytes(4, "little")  # a length no block has
+    path.write_bytes(bytes(data))
+    with pytest.raises(PcapFileError, match=f"corrupt block at byte {first_epb}: block length"):
+        list(read_records(str(path)))  # damage, not a file cut short: not buffered to the end first
 
 
 # --- 2. classic pcap ------------------------------------------------------------

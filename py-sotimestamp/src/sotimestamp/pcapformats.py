@@ -44,6 +44,9 @@ _BYTE_ORDER = {b"\x4d\x3c\x2b\x1a": "<", b"\x1a\x2b\x3c\x4d": ">"}
 _EPB_FIXED = {order: struct.Struct(order + "IIIIII") for order in "<>"}
 _HEAD = {order: struct.Struct(order + "II") for order in "<>"}
 _MAX_SOURCES = 1024  # distinct option byte strings remembered (a foreign file may make each one unique)
+# 64 MiB: no link layer has frames that long.  A longer block or record is a damaged
+# header, not a file cut short (which would otherwise be buffered to its end first).
+MAX_PACKET_BYTES = 0x4000000
 
 
 @dataclass
@@ -125,6 +128,8 @@ def pcapng_frames(path: str, stream: BinaryIO, progress: Progress, on_truncated:
                 interfaces, sources = [], {}
             nxt = pos + total
             if nxt > end:
+                if total > MAX_PACKET_BYTES:
+                    raise PcapFileError(f"{path}: corrupt block at byte {offset + pos}: block length {total}")
                 break  # the rest of this block is in the next chunk
             if total < 12 or total % 4 or head.unpack_from(buf, nxt - 8)[1] != total:
                 raise PcapFileError(f"{path}: corrupt block at byte {offset + pos}: its lengths ({total}) "
@@ -197,7 +202,7 @@ def pcap_frames(path: str, stream: BinaryIO, progress: Progress, on_truncated: T
         end = len(buf)
         while pos + 16 <= end:
             seconds, fraction, caplen, _origlen = record.unpack_from(buf, pos)
-            if caplen > 0x4000000:  # 64 MiB: no link layer has frames that long; the header is garbage
+            if caplen > MAX_PACKET_BYTES:
                 raise PcapFileError(f"{path}: corrupt record at byte {offset + pos}: captured length {caplen}")
             nxt = pos + 16 + caplen
             if nxt > end:
