@@ -150,6 +150,8 @@ def test_hand_built_classic_pcap_either_byte_order(tmp_path: Path, order: str, m
     assert [r.ts_ns for r in records] == [1_700_000_000 * 10**9 + 250 * scale, 1_700_000_001 * 10**9 + 7 * scale]
     assert records[0].payload == b"over ethernet" and records[0].dst == ("192.0.2.2", 9)
     assert records[1].payload is None  # ARP: read, not UDP
+    counted = json.loads(run("stats", str(path), "--json").stdout)
+    assert counted["packets"] == 2 and counted["udp_datagrams"] == 1
     path.write_bytes(path.read_bytes()[:-5])  # cut inside the second record
     told: List[str] = []
     assert [r.payload for r in read_records(str(path), on_truncated=told.append)] == [b"over ethernet"]
