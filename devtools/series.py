@@ -175,7 +175,10 @@ def apply_all(src: Path, sysdir: Path, *, say=print) -> int:
         _replica(src, series, scratch)
         for name in series.new_files:
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(series.sysdir / "new" / name, scratch / name)
+            # copyfile: the tree's copy is new now. Keeping the project file's
+            # mtime (copy2) would let make keep objects built from an older copy.
+            shutil.copyfile(series.sysdir / "new" / name, scratch / name)
+            shutil.copymode(series.sysdir / "new" / name, scratch / name)
         for p in series.patches:
             if not _run_patch(scratch, p):
                 raise TreeError(f"refusing: {p.name} does not apply (tree left untouched)")

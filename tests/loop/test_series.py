@@ -148,3 +148,24 @@ def test_patch_swaps_a_changed_series_and_keeps_untouched_mtimes(
     # and unchanged: a no-op
     apply_recorded(tree, sysdir, cache, say=said.append)
     assert "already applied" in said[-1]
+
+
+def test_changed_new_file_is_newer_than_objects_built_before_the_swap(
+        tree: Path, sysdir: Path, tmp_path: Path) -> None:
+    """A new file edited in sys/new/ before the last build must not arrive in the tree
+    with that older mtime: make would keep the object built from the old content
+    (found when a LOCKDEBUG kernel linked without uipc_tstamp.c's new functions)."""
+    import os
+    import time
+    from devtools.series import apply_recorded
+    cache = tmp_path / "cache"
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    project_file = sysdir / "new" / "sys" / "net" / "net_tstamp.h"
+    project_file.write_text("/* new, edited */\n")
+    edited_at = 10**18            # edited long ago, compared to ...
+    os.utime(project_file, ns=(edited_at, edited_at))
+    built_at = time.time_ns()      # ... an object built from the old content since
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    in_tree = tree / "sys" / "net" / "net_tstamp.h"
+    assert in_tree.read_text() == "/* new, edited */\n"
+    assert in_tree.stat().st_mtime_ns >= built_at - 10**9

@@ -33,8 +33,9 @@
  * TX.  A datagram whose socket asked for SOF_TIMESTAMPING_TX_HARDWARE
  * gets a request (struct hwts_req) on a global list and a packet tag
  * naming it by number (hwtstamp_tx_begin(), called by the protocols
- * next to so_tstamp_tx_begin()).  A driver able to stamp takes the tag off the frame when
- * it hands the frame to the NIC (hwtstamp_tx_take()) and later gives
+ * next to so_tstamp_tx_begin()).  A driver able to stamp takes the
+ * tag off the frame when it hands the frame to the NIC
+ * (hwtstamp_tx_take()) and later gives
  * it back with the stamp (hwtstamp_tx_deliver()) or without
  * (hwtstamp_tx_discard()), at IPL_NET.  A soft interrupt then queues
  * the stamp on the socket's error queue (hwts_errq_enqueue()) under

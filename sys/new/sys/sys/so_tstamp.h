@@ -92,7 +92,7 @@ struct so_tstamp {
 struct so_tstamp_tx {
 	struct mbuf	*tx_payload;	/* copy for the error queue */
 	uint32_t	tx_key;		/* OPT_ID key */
-	int		tx_flags;	/* effective SOF_* flags, 0: no TX stamp */
+	int		tx_flags;	/* effective SOF_* flags; 0: none */
 	bool		tx_keyed;	/* tx_key was taken from st_key */
 	bool		tx_active;	/* a software record is wanted */
 	bool		tx_armed;	/* owns the hand-off slot */

@@ -140,10 +140,12 @@ ATF_TC_BODY(tstamp_monotonic_clock, tc)
 
 	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
 	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
-	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TIMESTAMP_CLOCK), CLOCK_REALTIME);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TIMESTAMP_CLOCK),
+	    CLOCK_REALTIME);
 	enable_all(rs);
 	setint(rs, SOL_SOCKET, SO_TIMESTAMP_CLOCK, CLOCK_MONOTONIC);
-	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TIMESTAMP_CLOCK), CLOCK_MONOTONIC);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TIMESTAMP_CLOCK),
+	    CLOCK_MONOTONIC);
 
 	before = now_ns(CLOCK_MONOTONIC);
 	ATF_REQUIRE(sendto(ss, "m", 1, 0, (struct sockaddr *)&rss, rlen) == 1);
@@ -201,7 +203,8 @@ ATF_TC_BODY(tstamp_sockopt_roundtrip, tc)
 	setint(s, SOL_SOCKET, SO_TIMESTAMP, 1);
 	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMP), 1);
 	setint(s, SOL_SOCKET, SO_TIMESTAMP_CLOCK, CLOCK_MONOTONIC);
-	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMP_CLOCK), CLOCK_MONOTONIC);
+	ATF_CHECK_EQ(getint(s, SOL_SOCKET, SO_TIMESTAMP_CLOCK),
+	    CLOCK_MONOTONIC);
 
 	/* Linux 5.18's struct form is accepted too. */
 	sts.flags = ALLRX;
