@@ -61,7 +61,8 @@ class Knee:
     @property
     def sender_bound(self) -> bool:
         """The search stopped because the sender fell short of the rate asked, not at a drop."""
-        return bool(self.trials) and self.trials[-1].achieved < 0.95 * self.trials[-1].rate
+        last = self.trials[-1] if self.trials else None
+        return last is not None and last.clean and last.achieved < 0.95 * last.rate
 
 
 def build(workdir: Path) -> dict[str, Path] | None:
@@ -132,10 +133,10 @@ def knee(receiver: str, bins: dict[str, Path], size: int, seconds: float, workdi
     good, bad = 0.0, None
     while bad is None:
         t = run(rate)
-        if t.achieved < 0.95 * rate:
-            return result  # the sender cannot go faster on this machine: no higher rate can be tried
         if not t.clean:
             bad = rate
+        elif t.achieved < 0.95 * rate:
+            return result  # clean, but the sender cannot go faster on this machine
         else:
             good, rate = rate, rate * STEP
     for _ in range(BISECTIONS):

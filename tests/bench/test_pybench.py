@@ -42,4 +42,6 @@ def test_capture_knee_trial_counts_every_datagram(tmp_path: Path) -> None:
     assert knee.rate == t.achieved and not knee.sender_bound  # stopped at a drop
     short = capture_knee.Knee("c", 64, [t, capture_knee.Trial(7_500, 6_000, 10, 10, 0)])
     assert short.rate == 6_000 and short.sender_bound  # stopped where the sender fell short
+    short_and_dropping = capture_knee.Knee("c", 64, [t, capture_knee.Trial(7_500, 6_000, 10, 9, 1)])
+    assert short_and_dropping.rate == t.achieved and not short_and_dropping.sender_bound
     assert "| 1 | 64 B |" in capture_knee.table([{"c 64": knee, "capture 64": knee}], 0.4)
