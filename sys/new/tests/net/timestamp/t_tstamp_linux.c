@@ -34,6 +34,8 @@
  * Documentation/networking/timestamping.rst.
  */
 
+#include <netinet/tcp.h>
+
 #include "tstamp_util.h"
 
 #define	ALLRX	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
@@ -257,6 +259,8 @@ tcp_last_segment(int af)
 	as = accept(ls, NULL, NULL);
 	ATF_REQUIRE(as != -1);
 	setint(as, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	/* Else Nagle holds "cd" until the delayed ACK of "ab". */
+	setint(cs, IPPROTO_TCP, TCP_NODELAY, 1);
 
 	t0 = now_ns(CLOCK_REALTIME);
 	ATF_REQUIRE(write(cs, "ab", 2) == 2);
