@@ -21,7 +21,6 @@ import hashlib
 import json
 import shutil
 import tarfile
-import urllib.request
 from pathlib import Path
 
 from devtools import config, fetched
@@ -49,14 +48,7 @@ def _sha256(data: bytes) -> str:
 
 def sqlite_tarball() -> Path:
     """The pinned npm tarball, downloaded once into the cache and checked."""
-    dest = fetched.directory() / Path(SQLITE_URL).name
-    if not dest.exists():
-        print(f"bridge: downloading {SQLITE_URL}", flush=True)
-        tmp = dest.with_suffix(".part")
-        with urllib.request.urlopen(SQLITE_URL, timeout=120) as resp, open(tmp, "wb") as out:
-            shutil.copyfileobj(resp, out)
-        tmp.rename(dest)
-    return fetched.check(dest, SQLITE_NPM_SHA256)
+    return fetched.download(SQLITE_URL, SQLITE_NPM_SHA256)
 
 
 def _amalgamation() -> dict[str, bytes]:

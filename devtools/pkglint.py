@@ -13,6 +13,11 @@ import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+from packaging.version import Version
+
 from devtools import release_distinfo as distinfo
 from devtools.release_pkgsrc import (
     KERNEL_PKG, PACKAGES, PCAPNG_PKG, PLIST_RCSID, PY_PKG, Makefile, MkLine, WheelInfo, man_page_path, plist_for_wheel,
@@ -286,6 +291,28 @@ def _dep_names(mk: Makefile, var: str) -> list[tuple[str, str]]:
     return out
 
 
+def _floor(specifier: SpecifierSet) -> Version | None:
+    """The lower bound a specifier set puts on versions (>= or ==), if any."""
+    floors = [Version(s.version) for s in specifier if s.operator in (">=", "==", "~=")]
+    return max(floors) if floors else None
+
+
+def depends_floor_problem(requirement: Requirement, pattern: str) -> str | None:
+    """Why a pkgsrc DEPENDS pattern (``${PYPKGPREFIX}-tqdm>=4.60``) does not carry
+    the floor of the wheel's requirement (``tqdm>=4.60``), or None.  pkgsrc and
+    PEP 440 versions compare alike for plain release numbers, which is all we use."""
+    m = re.search(r">=\s*([0-9][0-9A-Za-z.]*)", pattern)
+    want = _floor(requirement.specifier)
+    have = Version(m.group(1)) if m else None
+    if want is None:
+        return None
+    if have is None:
+        return f"DEPENDS {pattern} has no floor, the wheel needs {requirement}"
+    if have != want:
+        return f"DEPENDS {pattern} floor {have} differs from the wheel's {requirement}"
+    return None
+
+
 def _pyver_tuple(v: str) -> tuple[int, int]:
     return (int(v[0]), int(v[1:]))
 
@@ -331,11 +358,16 @@ def check_python_makefile(rep: _Report, path: Path, mk: Makefile, wheel: WheelIn
                                 f"{wheel.requires_python or 'unset'}")
     deps = _dep_names(mk, "DEPENDS")
     for req in wheel.requires:
-        name = re.split(r"[\s<>=!~;\[(]", req, maxsplit=1)[0]
-        key = name.lower().replace("_", "-")
+        requirement = Requirement(req)
+        key = canonicalize_name(requirement.name)
         want = PKGSRC_DEPS.get(key, f"/py-{key}")
-        if not any(p == want or p.endswith(want) for _, p in deps):
+        matching = [pattern for pattern, p in deps if p == want or p.endswith(want)]
+        if not matching:
             rep.add(path, None, f"DEPENDS lacks {req} (wheel Requires-Dist)")
+            continue
+        problem = depends_floor_problem(requirement, matching[0])
+        if problem:
+            rep.add(path, None, problem)
     if wheel.scripts and mk.target("post-install") is not None:
         alt = path.parent / "ALTERNATIVES"
         for script in wheel.scripts:

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.version import InvalidVersion, Version
+
 from devtools import config as cfg
 from devtools import pkglint
 from devtools import release_distinfo as distinfo
@@ -80,6 +82,13 @@ def package_version(project: Path) -> str:
     version = metadata(project).get("project", {}).get("version")
     if not isinstance(version, str) or not version:
         raise ReleaseError(f"{PYPROJECT} has no [project] version")
+    try:
+        parsed = Version(version)
+    except InvalidVersion:
+        raise ReleaseError(f"{PYPROJECT}: version {version!r} is not a PEP 440 version") from None
+    if str(parsed) != version:
+        # pip, the wheel and pkgsrc's DISTNAME would each spell it differently.
+        raise ReleaseError(f"{PYPROJECT}: write version {version!r} as {str(parsed)!r}")
     return version
 
 

@@ -161,3 +161,43 @@ def test_kernel_sources_are_the_series_files_generic_is_built_from() -> None:
     paths = ["sys/kern/uipc_tstamp.c", "sys/rump/librump/rumpnet/Makefile.rumpnet",
              "tests/net/timestamp/t_tstamp_rx.c", "share/man/man4/wm.4", "sys/dev/pci/if_wm.c"]
     assert release.kernel_sources(paths) == ["sys/kern/uipc_tstamp.c", "sys/dev/pci/if_wm.c"]
+
+
+@pytest.mark.parametrize("written, why", [
+    ("0.1", None),
+    ("1.0.0rc1", None),
+    ("0.1.0-beta", "write version '0.1.0-beta' as '0.1.0b0'"),
+    ("01.2", "write version '01.2' as '1.2'"),
+    ("latest", "is not a PEP 440 version"),
+])
+def test_release_version_must_be_a_canonical_pep440_version(tmp_path: Path, written: str, why: str | None) -> None:
+    """pip, the wheel's file name and pkgsrc's DISTNAME must spell the version alike."""
+    from devtools.release import ReleaseError, package_version
+
+    (tmp_path / "py-sotimestamp").mkdir()
+    (tmp_path / "py-sotimestamp" / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "{written}"\n')
+    if why is None:
+        assert package_version(tmp_path) == written
+    else:
+        with pytest.raises(ReleaseError, match=why):
+            package_version(tmp_path)
+
+
+@pytest.mark.parametrize("requirement, pattern, problem", [
+    ("tqdm>=4.60", "${PYPKGPREFIX}-tqdm>=4.60", None),
+    ("tqdm>=4.60", "${PYPKGPREFIX}-tqdm>=4.60.0", None),
+    ("tqdm>=4.60", "${PYPKGPREFIX}-tqdm>=4.50", "floor 4.50 differs from the wheel's tqdm>=4.60"),
+    ("tqdm>=4.60", "${PYPKGPREFIX}-tqdm-[0-9]*", "has no floor, the wheel needs tqdm>=4.60"),
+    ("tqdm", "${PYPKGPREFIX}-tqdm-[0-9]*", None),
+    ("tqdm>=4.60,<5", "${PYPKGPREFIX}-tqdm>=4.60", None),
+])
+def test_pkgsrc_depends_floor_matches_the_wheel(requirement: str, pattern: str, problem: str | None) -> None:
+    from packaging.requirements import Requirement
+
+    from devtools.pkglint import depends_floor_problem
+
+    found = depends_floor_problem(Requirement(requirement), pattern)
+    if problem is None:
+        assert found is None
+    else:
+        assert found is not None and problem in found
