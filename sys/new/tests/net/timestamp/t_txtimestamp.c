@@ -40,6 +40,7 @@
 #include <stdlib.h>
 
 #include "tstamp_util.h"
+#include "harness.h"
 
 /* After atf-c.h: <sys/mbuf.h> defines m_type, a field name there. */
 #include <sys/param.h>
@@ -384,8 +385,8 @@ tx_wm0(const struct tsproto *p)
 	close(t.s);
 }
 
-TSTAMP_PROTO_TC(txtimestamp_wm0_udp4, tx_wm0, TSPROTO_UDP4)
-TSTAMP_PROTO_TC(txtimestamp_wm0_udp6, tx_wm0, TSPROTO_UDP6)
+HARNESS_PROTO_TC(txtimestamp_wm0_udp4, tx_wm0, TSPROTO_UDP4)
+HARNESS_PROTO_TC(txtimestamp_wm0_udp6, tx_wm0, TSPROTO_UDP6)
 
 static void
 mbuf_types(struct mbstat *mbs)
