@@ -523,9 +523,12 @@ wm_ts_rxfilter(int filter, int *applied, uint32_t *rxctl, uint32_t *rxcfg,
 	case HWTSTAMP_FILTER_PTP_V2_EVENT:
 	case HWTSTAMP_FILTER_PTP_V2_SYNC:
 	case HWTSTAMP_FILTER_PTP_V2_DELAY_REQ:
-		/* The 82576 picks by layer only for all event messages. */
+		/*
+		 * The 82576 picks by layer only for all event messages.
+		 * TSYNCRXCFG is for QEMU, which stamps only its type.
+		 */
 		*rxctl |= TSYNCRXCTL_TYPE_EVENT_V2;
-		*rxcfg = PTP_MSGT_SYNC << TSYNCRXCFG_MSGT_SHIFT;	/* QEMU */
+		*rxcfg = PTP_MSGT_SYNC << TSYNCRXCFG_MSGT_SHIFT;
 		*l2 = *l4 = true;
 		*applied = HWTSTAMP_FILTER_PTP_V2_EVENT;
 		break;

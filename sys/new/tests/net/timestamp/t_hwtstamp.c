@@ -328,7 +328,8 @@ ATF_TC_BODY(hw_clock_advances_at_system_rate, tc)
 	/* CLOCK_REALTIME (the default) works as well. */
 	hw_sysoff(CLOCK_REALTIME, 2, &r);
 	ATF_CHECK(r.hso_ts[0].hss_before.tv_sec > 1000000000);
-	ATF_CHECK(hw_ts2ns(&r.hso_ts[1].hss_nic) > hw_ts2ns(&b.hso_ts[0].hss_nic));
+	ATF_CHECK(hw_ts2ns(&r.hso_ts[1].hss_nic) >
+	    hw_ts2ns(&b.hso_ts[0].hss_nic));
 
 	/* Bad requests */
 	memset(&r, 0, sizeof(r));

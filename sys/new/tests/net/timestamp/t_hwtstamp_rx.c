@@ -145,8 +145,9 @@ bpf_collect(int fd, struct cap *caps, int n)
 			const uint8_t *f = (const uint8_t *)p + bh->bh_hdrlen;
 
 			if (bh->bh_caplen >= 14 + 32) {
-				caps[got].ns = bh->bh_tstamp.bt_sec * 1000000000LL
-				    + (int64_t)bh->bh_tstamp.bt_frac;
+				caps[got].ns = bh->bh_tstamp.bt_sec *
+				    1000000000LL +
+				    (int64_t)bh->bh_tstamp.bt_frac;
 				caps[got].seq = (f[14 + 30] << 8) | f[14 + 31];
 				got++;
 			}

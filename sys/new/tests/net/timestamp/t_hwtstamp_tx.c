@@ -531,9 +531,9 @@ ATF_TC_BODY(hw_tx_unstamped_not_held, tc)
 			if (bh->bh_caplen >= ETHER_HDR_LEN + 28 + sizeof(t) &&
 			    got < HOL_N) {
 				memcpy(&t, f + ETHER_HDR_LEN + 28, sizeof(t));
-				held[got++] = bh->bh_tstamp.bt_sec *
-				    1000000000LL + (int64_t)bh->bh_tstamp.bt_frac
-				    - t;
+				held[got++] = (int64_t)bh->bh_tstamp.bt_sec *
+				    1000000000 +
+				    (int64_t)bh->bh_tstamp.bt_frac - t;
 			}
 			p += BPF_WORDALIGN(bh->bh_hdrlen + bh->bh_caplen);
 		}
