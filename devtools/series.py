@@ -175,7 +175,9 @@ def apply_all(src: Path, sysdir: Path, *, say=print) -> int:
         _replica(src, series, scratch)
         for name in series.new_files:
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(series.sysdir / "new" / name, scratch / name)
+            # A fresh mtime, not sys/new's: an edit made in sys/new before
+            # the last kernel build must still look newer than its objects.
+            shutil.copyfile(series.sysdir / "new" / name, scratch / name)
         for p in series.patches:
             if not _run_patch(scratch, p):
                 raise TreeError(f"refusing: {p.name} does not apply (tree left untouched)")

@@ -148,3 +148,23 @@ def test_patch_swaps_a_changed_series_and_keeps_untouched_mtimes(
     # and unchanged: a no-op
     apply_recorded(tree, sysdir, cache, say=said.append)
     assert "already applied" in said[-1]
+
+
+def test_new_file_edited_before_a_build_looks_newer_than_its_objects(
+        tree: Path, sysdir: Path, tmp_path: Path) -> None:
+    """sys/new/X edited at T, kernel built from the old X at T+1, then `invoke
+    patch`: X in the tree must be newer than T+1, or make keeps the stale object."""
+    import os
+    import time
+    from devtools.series import apply_recorded
+    cache = tmp_path / "cache"
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    new = sysdir / "new" / "sys" / "net" / "net_tstamp.h"
+    new.write_text("/* new, edited */\n")
+    edited = time.time() - 60
+    os.utime(new, (edited, edited))          # the edit, before the build
+    built = time.time() - 30                 # the object built from the old file
+    apply_recorded(tree, sysdir, cache, say=lambda *_: None)
+    got = tree / "sys" / "net" / "net_tstamp.h"
+    assert got.read_text() == "/* new, edited */\n"
+    assert got.stat().st_mtime > built
