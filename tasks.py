@@ -68,12 +68,13 @@ def kernel(c, config=None):
 
 @task(help={"extra": "directory of extra *.c test files to run in the same guest",
             "timeout": "seconds to wait for the guest's results",
-            "config": "test kernel config (default SOTSTEST; SOTSTEST_LOCKDEBUG, SOTSTEST_MPSAFE)"})
+            "config": "test kernel config to boot (SOTSTEST or one including it: SOTSTEST_MPSAFE, SOTSTEST_LOCKDEBUG); "
+                      "default SOTSTEST"})
 def vmtest(c, extra=None, timeout=900, config="SOTSTEST"):
     """Build the in-guest tests, boot the test kernel in QEMU, report N passed, N failed."""
     from devtools import vmtest as vmtest_mod
     with cfg.tree_lock():
-        rc = vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout), kernel_config=config)
+        rc = vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout), config_name=config)
     raise SystemExit(rc)
 
 

@@ -1,4 +1,5 @@
-"""`invoke vmtest`: build the guest tests, boot SOTSTEST under QEMU, count.
+"""`invoke vmtest`: build the guest tests, boot SOTSTEST (or another test
+kernel config, `--config`) under QEMU, count.
 
 Output: every result line as it arrives, then `N passed, N failed` last.
 Exit status: 0 only if the guest finished with no failure and no panic.
@@ -21,6 +22,10 @@ from devtools.series import Series, State, states
 from devtools.tree import TreeError, check_pinned
 
 MIN_QEMU = (8, 1)  # igb (82576) with SYSTIM and TX/RX stamp latches
+DEFAULT_CONFIG = "SOTSTEST"
+# A vmtest kernel has SOTSTEST's memory-disk root and serial console: it is
+# SOTSTEST or a config that includes it (SOTSTEST_MPSAFE).
+_INCLUDES_SOTSTEST = re.compile(r'^include\s+"arch/amd64/conf/SOTSTEST"', re.M)
 
 
 def qemu_binary() -> str:
@@ -52,22 +57,33 @@ def require_applied(src: Path) -> None:
         raise TreeError(f"series not applied to {src} ({', '.join(missing[:3])}...): run `invoke patch`")
 
 
-def run(src: Path, *, extra: str | None = None, timeout: int = 900,
-        kernel_config: str = "SOTSTEST") -> int:
+def test_kernel(src: Path, name: str = DEFAULT_CONFIG) -> Path:
+    """The built kernel of config `name`, which must be a vmtest config."""
+    conf = src / "sys" / "arch" / "amd64" / "conf" / name
+    if "/" in name or not conf.is_file():
+        raise TreeError(f"no kernel config {name} in {conf.parent}")
+    if name != DEFAULT_CONFIG and not _INCLUDES_SOTSTEST.search(conf.read_text(errors="replace")):
+        raise TreeError(f"{name} is not a test kernel config: it must be {DEFAULT_CONFIG} or include "
+                        f"\"arch/amd64/conf/{DEFAULT_CONFIG}\" (memory-disk root, serial console)")
+    kernel = build.kernel_path(src, name)
+    if not kernel.exists():
+        raise TreeError(f"no test kernel {kernel}: run `invoke kernel --config {name}`")
+    return kernel
+
+
+def run(src: Path, *, extra: str | None = None, timeout: int = 900, config_name: str = DEFAULT_CONFIG) -> int:
     check_pinned(src)
     require_applied(src)
-    kernel = build.kernel_path(src, kernel_config)
-    if not kernel.exists():
-        raise TreeError(f"no test kernel {kernel}: run `invoke kernel --config {kernel_config}`")
+    kernel = test_kernel(src, config_name)
     qemu = qemu_binary()
     t0 = time.monotonic()
     build.guest_libs(src)
     programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None)
-    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}-{kernel_config}")
-    print(f"guest image: {len(programs)} test programs, built in {time.monotonic() - t0:.0f} s", flush=True)
-    print(f"kernel: {kernel_config}", flush=True)
+    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}")
+    print(f"guest image: {len(programs)} test programs, kernel {config_name}, built in "
+          f"{time.monotonic() - t0:.0f} s", flush=True)
     report = boot_and_watch(qemu, iso, timeout,
-                            config.cache() / "logs" / f"vmtest-console-{src.name}-{kernel_config}.log")
+                            config.cache() / "logs" / f"vmtest-console-{src.name}-{config_name}.log")
     return finish(report)
 
 

@@ -5,8 +5,9 @@
 # It lives on the extras ISO (mounted on /mnt) so the commands typed on the
 # serial console stay short (a tty line holds 255 characters).
 #
-# Output the host parses: "@@ATF DIR <atf-report csv line>", pytest's own
-# summary line, and "removed-clean".
+# Output the host parses: "@@ATF DIR <atf-report csv line>" (@@ATFBARE
+# for the run without the harness variable), pytest's own summary line,
+# and "removed-clean".
 
 set -u
 PY=/usr/pkg/bin/python3.11
@@ -38,15 +39,26 @@ net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
 	sysctl -w kern.sbmax=16777216 &&
 	ifconfig wm0 inet 169.254.1.2 netmask 255.255.0.0 up && sleep 3 && ifconfig wm0
 	;;
-atf)	# one atf-run | atf-report per directory (a report reads one run)
+atf|atf-bare)	# one atf-run | atf-report per directory (a report reads
+	# one run).  atf: with the harness variable (this guest is the
+	# harness: wm0 on 169.254.1.2/16, the host answers @@SEND);
+	# atf-bare: without it, as on a machine without the harness.
+	step=$1
 	shift
-	rm -f /tmp/atf.csv
+	vars="-v sotimestamp.harness=yes"
+	tag=@@ATF
+	if [ $step = atf-bare ]; then
+		vars=
+		tag=@@ATFBARE
+	fi
+	t=${TMPDIR:-/tmp}
+	rm -f $t/atf.csv
 	for d in "$@"; do
-		(cd /usr/tests/$d && atf-run | atf-report -o ticker:- \
-		    -o csv:/tmp/atf-one.csv)
-		sed "s|^|$d |" /tmp/atf-one.csv >> /tmp/atf.csv
+		(cd ${TESTSBASE:-/usr/tests}/$d && atf-run $vars | \
+		    atf-report -o ticker:- -o csv:$t/atf-one.csv)
+		sed "s|^|$d |" $t/atf-one.csv >> $t/atf.csv
 	done
-	sed 's/^/@@ATF /' /tmp/atf.csv
+	sed "s/^/$tag /" $t/atf.csv
 	;;
 pytest)
 	rm -rf /tmp/pytests && cp -R /mnt/pytests /tmp/pytests &&

@@ -10,7 +10,10 @@
  *	skip name: why
  *	@@DONE			all ran; the host stops QEMU
  *
- * /tests/atf/ holds ATF test programs (each case run as `prog -r res case`),
+ * /tests/atf/ holds ATF test programs (each case run as
+ * `prog -v sotimestamp.harness=yes -v sotimestamp.wm_loopback=yes -r res
+ * case`: this guest is the harness the wm0 and host cases need, and its
+ * kernels have options WM_MAC_LOOPBACK),
  * /tests/plain/ holds plain programs that print their own ok/FAIL lines.
  */
 
@@ -41,6 +44,10 @@
 #include <unistd.h>
 
 #define CASE_TIMEOUT	600	/* seconds; a hung case is killed */
+
+/* ATF configuration variables (tests/net/timestamp/harness.h) */
+#define HARNESS_VAR	"sotimestamp.harness"
+#define LOOPBACK_VAR	"sotimestamp.wm_loopback"
 
 static void
 console(void)
@@ -226,16 +233,18 @@ run_atf_case(const char *prog, const char *base, const char *tc,
     int *passed, int *failed, int *skipped)
 {
 	char res[512], *nl;
-	char *argv[5];
+	char *argv[6];
 	FILE *f;
 	int status;
 
 	printf("@@RUN %s:%s\n", base, tc);
 	unlink("/tmp/atf.res");
 	argv[0] = __UNCONST(prog);
-	argv[1] = __UNCONST("-r/tmp/atf.res");
-	argv[2] = __UNCONST(tc);
-	argv[3] = NULL;
+	argv[1] = __UNCONST("-v" HARNESS_VAR "=yes");
+	argv[2] = __UNCONST("-v" LOOPBACK_VAR "=yes");
+	argv[3] = __UNCONST("-r/tmp/atf.res");
+	argv[4] = __UNCONST(tc);
+	argv[5] = NULL;
 	status = run(argv, CASE_TIMEOUT);
 	res[0] = '\0';
 	if ((f = fopen("/tmp/atf.res", "r")) != NULL) {

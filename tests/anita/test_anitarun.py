@@ -44,3 +44,48 @@ def test_tally_check_records_both_outcomes() -> None:
 def test_ansi_colours_are_stripped_before_counting() -> None:
     coloured = "\x1b[32m\x1b[1m72 passed\x1b[0m, \x1b[33m15 skipped\x1b[0m\x1b[32m in 138.16s (0:02:18)\x1b[0m"
     assert a.pytest_counts(a._ANSI.sub("", coloured)) == {"passed": 72, "skipped": 15}  # -q: no rules
+
+
+def _fake_atf(tmp_path, monkeypatch):
+    """A /usr/tests stand-in and atf-run/atf-report that record how they ran."""
+    base = tmp_path / "usr-tests"
+    (base / "net" / "timestamp").mkdir(parents=True)
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (bin_ / "atf-run").write_text(f'#!/bin/sh\necho "$PWD $*" >> {tmp_path}/atf-run.args\n')
+    (bin_ / "atf-report").write_text(
+        "#!/bin/sh\ncat >/dev/null\n"
+        'for a; do case $a in csv:*) echo "tc, 1.0, t_hwtstamp, hw_info, skipped, why" > "${a#csv:}";; esac; done\n')
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_}:/usr/bin:/bin")
+    monkeypatch.setenv("TESTSBASE", str(base))
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    return base
+
+
+def test_anita_atf_step_sets_the_harness_variable_and_bare_does_not(tmp_path, monkeypatch) -> None:
+    import subprocess
+    base = _fake_atf(tmp_path, monkeypatch)
+    out = subprocess.run(["sh", str(a.STEPS), "atf", "net/timestamp"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "@@ATF net/timestamp tc, 1.0, t_hwtstamp, hw_info, skipped, why" in out
+    out = subprocess.run(["sh", str(a.STEPS), "atf-bare", "net/timestamp"], capture_output=True, text=True,
+                         check=True).stdout
+    assert "@@ATFBARE net/timestamp tc, 1.0, t_hwtstamp, hw_info, skipped, why" in out
+    runs = (tmp_path / "atf-run.args").read_text().splitlines()
+    assert runs == [f"{base}/net/timestamp -v {a.HARNESS_VAR}=yes", f"{base}/net/timestamp "]
+
+
+def test_check_bare_wants_skips_and_no_failure() -> None:
+    ok = ("@@ATFBARE net/timestamp tc, 1.0, t_hwtstamp, hw_info, skipped, needs wm0\n"
+          "@@ATFBARE net/timestamp tc, 1.1, t_tstamp_rx, rx_udp4, passed\n")
+    t = a.Tally()
+    bare = a.check_bare(ok, t)
+    assert (len(bare.passed), len(bare.skipped), t.failed) == (1, 1, [])
+    t = a.Tally()
+    a.check_bare(ok + "@@ATFBARE net/timestamp tc, 1.2, t_hwtstamp_tx, hw_tx, failed, timed out\n", t)
+    assert len(t.failed) == 1 and "failed" in t.failed[0][1]
+    t = a.Tally()
+    a.check_bare("@@ATFBARE net/timestamp tc, 1.1, t_tstamp_rx, rx_udp4, passed\n", t)
+    assert len(t.failed) == 1  # nothing skipped: the harness cases ran or are gone

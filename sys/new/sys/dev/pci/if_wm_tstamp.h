@@ -35,16 +35,16 @@
 #define _DEV_PCI_IF_WM_TSTAMP_H_
 
 struct ifnet;
+struct ifaltq;
 struct mbuf;
 struct wm_tstamp;
 
 /* Advanced TX data descriptor: latch this frame's send time (82575+). */
 #define	WM_NQTX_CMD_TSTAMP	(1U << 19)
 
-/* What wm_ts_tx_check() says about the frame at the head of the queue. */
+/* What wm_ts_tx_dequeue() says about the frame it returns. */
 #define	WM_TS_TX_PLAIN		0	/* send, no stamp */
 #define	WM_TS_TX_STAMP		1	/* send with WM_NQTX_CMD_TSTAMP */
-#define	WM_TS_TX_HOLD		2	/* leave it queued: a stamp is pending */
 
 struct wm_tstamp *wm_ts_attach(device_t, struct ifnet *, bus_space_tag_t,
 	    bus_space_handle_t, int);
@@ -54,8 +54,8 @@ void	wm_ts_stop(struct wm_tstamp *);
 void	wm_ts_tick(struct wm_tstamp *);
 int	wm_ts_ioctl(struct wm_tstamp *, u_long, void *);
 
-bool	wm_ts_tx_advanced(const struct wm_tstamp *);
-int	wm_ts_tx_check(struct wm_tstamp *, struct mbuf *);
+bool	wm_ts_tx_advanced(struct wm_tstamp *);
+struct mbuf *wm_ts_tx_dequeue(struct wm_tstamp *, struct ifaltq *, int *);
 void	wm_ts_tx_queued(struct wm_tstamp *, struct mbuf *);
 void	wm_ts_tx_unable(struct wm_tstamp *, struct mbuf *);
 void	wm_ts_tx_done(struct wm_tstamp *, struct mbuf *);

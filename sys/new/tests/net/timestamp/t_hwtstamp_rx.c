@@ -1,11 +1,39 @@
 /*	$NetBSD$	*/
 
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
 /*
  * Hardware receive stamps of layer 2 PTPv2 frames on wm0 (82576 under
  * QEMU's igb), read through bpf(4) with BIOCSTSTAMP: frames sent by
  * the host ("@@SEND ptp2 SEQ COUNT") and frames looped back inside
- * the NIC (ifconfig wm0 link0: MAC loopback).  QEMU stamps only PTPv2
- * frames whose messageType is TSYNCRXCFG's (Sync here).
+ * the NIC (ifconfig wm0 link0: MAC loopback, in kernels with options
+ * WM_MAC_LOOPBACK).  QEMU stamps only PTPv2 frames whose messageType
+ * is TSYNCRXCFG's (Sync here), and only layer 2 ones: it does not
+ * emulate the UDP (port 319) filter.
  */
 
 #include <net/bpf.h>
@@ -54,9 +82,9 @@ own_mac(uint8_t mac[ETHER_ADDR_LEN])
 	ATF_REQUIRE(found);
 }
 
-/* A bpf descriptor on wm0 that sees received PTP frames only. */
+/* A bpf descriptor on ifname that sees received PTP frames only. */
 static int
-bpf_open(u_int tstamp)
+bpf_open(const char *ifname, u_int tstamp)
 {
 	static struct bpf_insn prog[] = {
 		BPF_STMT(BPF_LD + BPF_H + BPF_ABS, 12),
@@ -73,7 +101,7 @@ bpf_open(u_int tstamp)
 	fd = open("/dev/bpf", O_RDWR);
 	ATF_REQUIRE_MSG(fd != -1, "/dev/bpf: %s", strerror(errno));
 	memset(&ifr, 0, sizeof(ifr));
-	strlcpy(ifr.ifr_name, IFNAME, sizeof(ifr.ifr_name));
+	strlcpy(ifr.ifr_name, ifname, sizeof(ifr.ifr_name));
 	ATF_REQUIRE(ioctl(fd, BIOCSETIF, &ifr) == 0);
 	ATF_REQUIRE(ioctl(fd, BIOCIMMEDIATE, &one) == 0);
 	ATF_REQUIRE(ioctl(fd, BIOCSSEESENT, &zero) == 0);
@@ -117,8 +145,9 @@ bpf_collect(int fd, struct cap *caps, int n)
 			const uint8_t *f = (const uint8_t *)p + bh->bh_hdrlen;
 
 			if (bh->bh_caplen >= 14 + 32) {
-				caps[got].ns = bh->bh_tstamp.bt_sec * 1000000000LL
-				    + (int64_t)bh->bh_tstamp.bt_frac;
+				caps[got].ns = bh->bh_tstamp.bt_sec *
+				    1000000000LL +
+				    (int64_t)bh->bh_tstamp.bt_frac;
 				caps[got].seq = (f[14 + 30] << 8) | f[14 + 31];
 				got++;
 			}
@@ -166,35 +195,34 @@ check_stamps(const struct cap *caps, int n, int64_t lo, int64_t hi,
 	}
 }
 
-ATF_TC(hw_rx_ptp2_from_host_bpf);
-ATF_TC_HEAD(hw_rx_ptp2_from_host_bpf, tc)
-{
-	atf_tc_set_md_var(tc, "descr",
-	    "PTPv2 Sync frames from the host come through bpf "
-	    "(BPF_T_NANOTIME|BPF_T_HWSTAMP) with hardware stamps between "
-	    "NIC clock reads before the request and after the reads");
-}
-ATF_TC_BODY(hw_rx_ptp2_from_host_bpf, tc)
+/*
+ * PTPv2 Sync frames from the host, one at a time (the 82576 latches
+ * one RX stamp; a frame arriving before the driver has read it gets
+ * none), with RX filter "filter" (applied as "applied"): each has a
+ * hardware stamp between NIC clock reads before the request and after
+ * the last frame.
+ */
+static void
+from_host(int filter, int applied, uint16_t seq0)
 {
 	struct cap caps[NFRAMES];
+	struct hwtstamp_config cfg;
 	int64_t lo, hi;
 	int fd, n;
 
-	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_PTP_V2_L2_SYNC, NULL);
-	fd = bpf_open(BPF_T_NANOTIME | BPF_T_HWSTAMP);
+	hw_set(HWTSTAMP_TX_OFF, filter, &cfg);
+	ATF_REQUIRE_EQ_MSG(cfg.rx_filter, applied, "filter %d applied as %d",
+	    filter, cfg.rx_filter);
+	fd = bpf_open(IFNAME, BPF_T_NANOTIME | BPF_T_HWSTAMP);
 	lo = nic_now();
-	/*
-	 * One frame at a time: the 82576 latches one RX stamp, a frame
-	 * arriving before the driver has read it gets none.
-	 */
 	for (n = 0; n < NFRAMES; n++) {
-		host_request("@@SEND ptp2 %u 1\n", 1000 + n);
+		host_request("@@SEND ptp2 %u 1\n", seq0 + n);
 		if (bpf_collect(fd, caps + n, 1) != 1)
 			break;
 	}
 	hi = nic_now();
 	ATF_REQUIRE_EQ_MSG(n, NFRAMES, "got %d of %d frames", n, NFRAMES);
-	check_stamps(caps, n, lo, hi, 1000);
+	check_stamps(caps, n, lo, hi, seq0);
 	printf("first stamp %lld ns after the first clock read, last %lld "
 	    "ns before the second\n", (long long)(caps[0].ns - lo),
 	    (long long)(hi - caps[n - 1].ns));
@@ -202,12 +230,50 @@ ATF_TC_BODY(hw_rx_ptp2_from_host_bpf, tc)
 	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
 }
 
+ATF_TC(hw_rx_ptp2_from_host_bpf);
+ATF_TC_HEAD(hw_rx_ptp2_from_host_bpf, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "PTPv2 Sync frames from the host come through bpf "
+	    "(BPF_T_NANOTIME|BPF_T_HWSTAMP) with hardware stamps between "
+	    "NIC clock reads before the request and after the reads");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(hw_rx_ptp2_from_host_bpf, tc)
+{
+
+	harness_require(tc);
+	from_host(HWTSTAMP_FILTER_PTP_V2_L2_SYNC,
+	    HWTSTAMP_FILTER_PTP_V2_L2_SYNC, 1000);
+}
+
+ATF_TC(hw_rx_ptp2_l4_filter_stamps_l2);
+ATF_TC_HEAD(hw_rx_ptp2_l4_filter_stamps_l2, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "HWTSTAMP_FILTER_PTP_V2_L4_EVENT is applied as PTP_V2_EVENT "
+	    "(layer 4 filter for UDP port 319 plus the layer 2 one, as "
+	    "Linux's igb does) and stamps layer 2 PTPv2 frames from the "
+	    "host; QEMU does not emulate the UDP filter, so stamps of PTP "
+	    "over UDP are not tested here");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(hw_rx_ptp2_l4_filter_stamps_l2, tc)
+{
+
+	harness_require(tc);
+	from_host(HWTSTAMP_FILTER_PTP_V2_L4_EVENT,
+	    HWTSTAMP_FILTER_PTP_V2_EVENT, 4000);
+}
+
 ATF_TC(hw_rx_ptp2_mac_loopback_bpf);
 ATF_TC_HEAD(hw_rx_ptp2_mac_loopback_bpf, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
 	    "PTPv2 Sync frames written to bpf come back through the NIC's "
-	    "MAC loopback (link0) with hardware RX stamps");
+	    "MAC loopback (link0 with options WM_MAC_LOOPBACK) with "
+	    "hardware RX stamps");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_rx_ptp2_mac_loopback_bpf, tc)
 {
@@ -216,10 +282,14 @@ ATF_TC_BODY(hw_rx_ptp2_mac_loopback_bpf, tc)
 	int64_t lo, hi;
 	int fd, i, n;
 
+	harness_require(tc);
+	if (!harness_var_yes(tc, "sotimestamp.wm_loopback"))
+		atf_tc_skip("needs a kernel with options WM_MAC_LOOPBACK; "
+		    "set -v sotimestamp.wm_loopback=yes");
 	own_mac(mac);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_PTP_V2_L2_EVENT, NULL);
 	hw_ifflag(IFF_LINK0, true);
-	fd = bpf_open(BPF_T_NANOTIME | BPF_T_HWSTAMP);
+	fd = bpf_open(IFNAME, BPF_T_NANOTIME | BPF_T_HWSTAMP);
 	lo = nic_now();
 	for (i = 0; i < NFRAMES; i++) {
 		ptp_sync_frame(f, mac, mac, 2000 + i);
@@ -242,6 +312,7 @@ ATF_TC_HEAD(hw_rx_filter_none_gives_no_stamp, tc)
 	    "with hardware RX stamping off, PTP frames reach bpf with a "
 	    "zero hardware stamp, and BPF_T_NANOTIME alone gives the "
 	    "realtime capture time");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_rx_filter_none_gives_no_stamp, tc)
 {
@@ -249,9 +320,10 @@ ATF_TC_BODY(hw_rx_filter_none_gives_no_stamp, tc)
 	struct timespec t0, t1;
 	int fd, fd2, n, i;
 
+	harness_require(tc);
 	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
-	fd = bpf_open(BPF_T_NANOTIME | BPF_T_HWSTAMP);
-	fd2 = bpf_open(BPF_T_NANOTIME);
+	fd = bpf_open(IFNAME, BPF_T_NANOTIME | BPF_T_HWSTAMP);
+	fd2 = bpf_open(IFNAME, BPF_T_NANOTIME);
 	clock_gettime(CLOCK_REALTIME, &t0);
 	host_request("@@SEND ptp2 %u %d\n", 3000, 4);
 	n = bpf_collect(fd, caps, 4);
@@ -277,13 +349,14 @@ ATF_TC_HEAD(hw_bpf_tstamp_bad_values, tc)
 	atf_tc_set_md_var(tc, "descr",
 	    "BIOCSTSTAMP refuses formats it does not have and "
 	    "BPF_T_HWSTAMP without BPF_T_NANOTIME");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_bpf_tstamp_bad_values, tc)
 {
 	u_int v;
 	int fd;
 
-	fd = bpf_open(BPF_T_MICROTIME);
+	fd = bpf_open("lo0", BPF_T_MICROTIME);
 	v = BPF_T_HWSTAMP;
 	ATF_CHECK_ERRNO(EINVAL, ioctl(fd, BIOCSTSTAMP, &v) == -1);
 	v = 2;		/* FreeBSD's BPF_T_BINTIME */
@@ -297,6 +370,7 @@ ATF_TC_BODY(hw_bpf_tstamp_bad_values, tc)
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, hw_rx_ptp2_from_host_bpf);
+	ATF_TP_ADD_TC(tp, hw_rx_ptp2_l4_filter_stamps_l2);
 	ATF_TP_ADD_TC(tp, hw_rx_ptp2_mac_loopback_bpf);
 	ATF_TP_ADD_TC(tp, hw_rx_filter_none_gives_no_stamp);
 	ATF_TP_ADD_TC(tp, hw_bpf_tstamp_bad_values);

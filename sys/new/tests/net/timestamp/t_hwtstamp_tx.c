@@ -1,5 +1,31 @@
 /*	$NetBSD$	*/
 
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
 /*
  * Hardware TX stamps of UDP datagrams sent over wm0 (82576 under
  * QEMU's igb), delivered on the socket error queue as ts[2] of
@@ -10,6 +36,10 @@
 
 #include <sys/wait.h>
 
+#include <net/bpf.h>
+#include <net/if_ether.h>
+
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -112,6 +142,7 @@ ATF_TC_HEAD(hw_tx_udp4_100000_stamps_none_lost, tc)
 	    "100000 UDP datagrams sent over wm0 with TX hardware stamping "
 	    "give 100000 hardware stamps, OPT_ID keys in order, none lost");
 	atf_tc_set_md_var(tc, "timeout", "600");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_tx_udp4_100000_stamps_none_lost, tc)
 {
@@ -121,6 +152,7 @@ ATF_TC_BODY(hw_tx_udp4_100000_stamps_none_lost, tc)
 	uint32_t expect = 0;
 	int s, sent, got, i, n, late = 0;
 
+	harness_require(tc);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
 	s = tx_socket(SOF_TIMESTAMPING_TX_HARDWARE |
 	    SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_ID |
@@ -179,6 +211,7 @@ ATF_TC_HEAD(hw_tx_opt_tx_swhw_gives_both, tc)
 	    "stamp within HW_SW_BOUND_NS of the software one once moved to "
 	    "CLOCK_REALTIME with SIOCGHWTSOFFSET; without OPT_TX_SWHW only "
 	    "the hardware record");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_tx_opt_tx_swhw_gives_both, tc)
 {
@@ -190,6 +223,7 @@ ATF_TC_BODY(hw_tx_opt_tx_swhw_gives_both, tc)
 	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
 	    SOF_TIMESTAMPING_OPT_TSONLY;
 
+	harness_require(tc);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
 	s = tx_socket(base | SOF_TIMESTAMPING_OPT_TX_SWHW);
 	off = nic_to_realtime();
@@ -255,12 +289,14 @@ ATF_TC_HEAD(hw_tx_disabled_stops_ts2, tc)
 	atf_tc_set_md_var(tc, "descr",
 	    "with hardware TX stamping off on wm0 no hardware record "
 	    "comes; software records still do");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_tx_disabled_stops_ts2, tc)
 {
 	static struct tsmsg recs[16];
 	int s, i, n;
 
+	harness_require(tc);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
 	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
 	s = tx_socket(SOF_TIMESTAMPING_TX_HARDWARE |
@@ -336,12 +372,14 @@ ATF_TC_HEAD(hw_tx_ifdown_with_stamps_pending, tc)
 	atf_tc_set_md_var(tc, "descr",
 	    "ifconfig wm0 down and up while stamped datagrams are in "
 	    "flight, 20 times: no panic, stamping works afterwards");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_tx_ifdown_with_stamps_pending, tc)
 {
 	pid_t pid;
 	int i, status;
 
+	harness_require(tc);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_PTP_V2_L2_EVENT, NULL);
 	pid = sender();
 	for (i = 0; i < 20; i++) {
@@ -362,12 +400,14 @@ ATF_TC_HEAD(hw_tx_toggle_under_traffic, tc)
 	atf_tc_set_md_var(tc, "descr",
 	    "hardware TX stamping switched on and off 200 times while "
 	    "stamped datagrams flow: no panic, stamping works afterwards");
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_tx_toggle_under_traffic, tc)
 {
 	pid_t pid;
 	int i, status;
 
+	harness_require(tc);
 	pid = sender();
 	for (i = 0; i < 200; i++) {
 		hw_set(i % 2 == 0 ? HWTSTAMP_TX_ON : HWTSTAMP_TX_OFF,
@@ -380,6 +420,231 @@ ATF_TC_BODY(hw_tx_toggle_under_traffic, tc)
 	stamps_still_work();
 }
 
+/*
+ * Head of line: datagrams of a socket that wants no stamp must not wait
+ * behind stamp-wanting ones while a stamp is due (the 82576 latches one
+ * at a time).  bpf sees an outgoing frame when wm(4) hands it to the
+ * chip; each datagram carries its send time.
+ */
+#define	HOL_PORT	7777
+#define	HOL_N		1000
+#define	HOL_BOUND_NS	250000000LL	/* well under the 1 s stamp timeout */
+
+static int
+bpf_outgoing(void)
+{
+	static struct bpf_insn prog[] = {
+		BPF_STMT(BPF_LD + BPF_H + BPF_ABS, 12),
+		BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, ETHERTYPE_IP, 0, 5),
+		BPF_STMT(BPF_LD + BPF_B + BPF_ABS, ETHER_HDR_LEN + 9),
+		BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, IPPROTO_UDP, 0, 3),
+		BPF_STMT(BPF_LD + BPF_H + BPF_ABS, ETHER_HDR_LEN + 20 + 2),
+		BPF_JUMP(BPF_JMP + BPF_JEQ + BPF_K, HOL_PORT, 0, 1),
+		BPF_STMT(BPF_RET + BPF_K, 0xffff),
+		BPF_STMT(BPF_RET + BPF_K, 0),
+	};
+	struct bpf_program bp = { __arraycount(prog), prog };
+	struct ifreq ifr;
+	struct timeval tmo = { 2, 0 };
+	u_int one = 1, blen = 512 * 1024, tstamp = BPF_T_NANOTIME;
+	int fd;
+
+	fd = open("/dev/bpf", O_RDWR);
+	ATF_REQUIRE_MSG(fd != -1, "/dev/bpf: %s", strerror(errno));
+	ATF_REQUIRE(ioctl(fd, BIOCSBLEN, &blen) == 0);
+	memset(&ifr, 0, sizeof(ifr));
+	strlcpy(ifr.ifr_name, HW_IFNAME, sizeof(ifr.ifr_name));
+	ATF_REQUIRE(ioctl(fd, BIOCSETIF, &ifr) == 0);
+	ATF_REQUIRE(ioctl(fd, BIOCIMMEDIATE, &one) == 0);
+	ATF_REQUIRE(ioctl(fd, BIOCSSEESENT, &one) == 0);
+	ATF_REQUIRE(ioctl(fd, BIOCSETF, &bp) == 0);
+	ATF_REQUIRE(ioctl(fd, BIOCSRTIMEOUT, &tmo) == 0);
+	ATF_REQUIRE(ioctl(fd, BIOCSTSTAMP, &tstamp) == 0);
+	return fd;
+}
+
+static int
+cmp_i64(const void *a, const void *b)
+{
+	const int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+ATF_TC(hw_tx_unstamped_not_held);
+ATF_TC_HEAD(hw_tx_unstamped_not_held, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "while another socket sends datagrams with TX hardware stamps, "
+	    "datagrams without a stamp request reach wm0's chip (seen by "
+	    "bpf) within HOL_BOUND_NS of their send; prints the figures");
+	atf_tc_set_md_var(tc, "require.user", "root");
+	atf_tc_set_md_var(tc, "timeout", "300");
+}
+ATF_TC_BODY(hw_tx_unstamped_not_held, tc)
+{
+	static int64_t held[HOL_N];
+	static char buf[512 * 1024];
+	struct sockaddr_storage ss;
+	struct timespec now;
+	socklen_t len;
+	int64_t t;
+	pid_t pid;
+	ssize_t n;
+	int fd, s, i, got, status;
+
+	harness_require(tc);
+	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	len = mkaddr(AF_INET, HOST4, HOL_PORT, &ss);
+	ATF_REQUIRE(connect(s, (struct sockaddr *)&ss, len) == 0);
+	/* Resolve the host's address before bpf looks. */
+	ATF_REQUIRE(send(s, "arp", 3, 0) == 3);
+	usleep(200000);
+	fd = bpf_outgoing();
+	pid = sender();
+	usleep(500000);		/* the sender is running */
+	for (i = 0; i < HOL_N; i++) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		t = ts_ns(&now);
+		if (send(s, &t, sizeof(t), 0) != sizeof(t)) {
+			/* if_snd full (ENOBUFS): try again */
+			usleep(1000);
+			i--;
+			continue;
+		}
+	}
+	usleep(200000);
+	kill(pid, SIGKILL);
+	(void)waitpid(pid, &status, 0);
+	for (got = 0; got < HOL_N; ) {
+		char *p;
+
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		for (p = buf; p < buf + n; ) {
+			struct bpf_xhdr *bh = (struct bpf_xhdr *)p;
+			const char *f = p + bh->bh_hdrlen;
+
+			if (bh->bh_caplen >= ETHER_HDR_LEN + 28 + sizeof(t) &&
+			    got < HOL_N) {
+				memcpy(&t, f + ETHER_HDR_LEN + 28, sizeof(t));
+				held[got++] = (int64_t)bh->bh_tstamp.bt_sec *
+				    1000000000 +
+				    (int64_t)bh->bh_tstamp.bt_frac - t;
+			}
+			p += BPF_WORDALIGN(bh->bh_hdrlen + bh->bh_caplen);
+		}
+	}
+	close(fd);
+	close(s);
+	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
+	ATF_REQUIRE_EQ_MSG(got, HOL_N, "bpf saw %d of %d datagrams", got,
+	    HOL_N);
+	qsort(held, got, sizeof(held[0]), cmp_i64);
+	printf("unstamped datagrams, send to chip while another socket "
+	    "sends stamped ones (%d): median %lld us, p99 %lld us, max "
+	    "%lld us\n", got, (long long)held[got / 2] / 1000,
+	    (long long)held[got * 99 / 100] / 1000,
+	    (long long)held[got - 1] / 1000);
+	ATF_CHECK_MSG(held[got - 1] < HOL_BOUND_NS, "a datagram was held "
+	    "%lld ms", (long long)held[got - 1] / 1000000);
+}
+
+/*
+ * The NIC clock across a chip reset: stamps and clock reads after
+ * ifconfig wm0 down; up are later than all before, and the clock keeps
+ * pace with the system clock across the reset.
+ */
+#define	DOWNUP_DRIFT_NS	20000000LL
+
+static int64_t
+max_tx_stamp(int n)
+{
+	static struct tsmsg recs[16];
+	int64_t prev = 0;
+	int s, i, k, got;
+
+	ATF_REQUIRE(n <= 16);
+	s = tx_socket(SOF_TIMESTAMPING_TX_HARDWARE |
+	    SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_ID |
+	    SOF_TIMESTAMPING_OPT_TSONLY);
+	for (i = 0; i < n; i++)
+		ATF_REQUIRE(send(s, "t", 1, 0) == 1);
+	for (got = 0; got < n; got += k) {
+		k = drain(s, recs + got, n - got, 2000);
+		if (k == 0)
+			break;
+	}
+	ATF_REQUIRE_EQ_MSG(got, n, "%d stamps for %d datagrams", got, n);
+	for (i = 0; i < got; i++) {
+		ATF_CHECK_MSG(ts_ns(&recs[i].ts.ts[2]) > prev,
+		    "stamp %d not after the one before", i);
+		prev = ts_ns(&recs[i].ts.ts[2]);
+	}
+	close(s);
+	return prev;
+}
+
+static int64_t
+mid(const struct hwtstamp_sysoff_sample *ss)
+{
+
+	return (hw_ts2ns(&ss->hss_before) + hw_ts2ns(&ss->hss_after)) / 2;
+}
+
+ATF_TC(hw_clock_monotonic_across_down_up);
+ATF_TC_HEAD(hw_clock_monotonic_across_down_up, tc)
+{
+	atf_tc_set_md_var(tc, "descr",
+	    "3 times: TX hardware stamps and NIC clock reads before "
+	    "ifconfig wm0 down; up are earlier than all after it, and the "
+	    "NIC clock advances with the system clock across it (within "
+	    "DOWNUP_DRIFT_NS)");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(hw_clock_monotonic_across_down_up, tc)
+{
+	struct hwtstamp_sysoff a, b;
+	int64_t last, drift, t;
+	int round;
+
+	harness_require(tc);
+	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
+	last = max_tx_stamp(5);
+	for (round = 0; round < 3; round++) {
+		hw_sysoff(CLOCK_MONOTONIC, 1, &a);
+		ATF_CHECK_MSG(hw_ts2ns(&a.hso_ts[0].hss_nic) > last,
+		    "round %d: NIC clock %lld not after the last stamp %lld",
+		    round, (long long)hw_ts2ns(&a.hso_ts[0].hss_nic),
+		    (long long)last);
+		hw_ifflag(IFF_UP, false);
+		usleep(300000);
+		hw_ifflag(IFF_UP, true);
+		hw_sysoff(CLOCK_MONOTONIC, 1, &b);
+		drift = (hw_ts2ns(&b.hso_ts[0].hss_nic) -
+		    hw_ts2ns(&a.hso_ts[0].hss_nic)) -
+		    (mid(&b.hso_ts[0]) - mid(&a.hso_ts[0]));
+		printf("round %d: NIC clock minus system clock moved %lld us "
+		    "across down/up\n", round, (long long)drift / 1000);
+		ATF_CHECK_MSG(hw_ts2ns(&b.hso_ts[0].hss_nic) >
+		    hw_ts2ns(&a.hso_ts[0].hss_nic), "round %d: NIC clock "
+		    "went back across down/up", round);
+		ATF_CHECK_MSG(drift > -DOWNUP_DRIFT_NS &&
+		    drift < DOWNUP_DRIFT_NS, "round %d: NIC clock moved %lld "
+		    "ms against the system clock", round,
+		    (long long)drift / 1000000);
+		sleep(2);	/* link up again */
+		t = max_tx_stamp(5);
+		ATF_CHECK_MSG(t > hw_ts2ns(&b.hso_ts[0].hss_nic), "round %d: "
+		    "stamps after down/up not after the clock read", round);
+		last = t;
+	}
+	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 	ATF_TP_ADD_TC(tp, hw_tx_udp4_100000_stamps_none_lost);
@@ -387,5 +652,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, hw_tx_disabled_stops_ts2);
 	ATF_TP_ADD_TC(tp, hw_tx_ifdown_with_stamps_pending);
 	ATF_TP_ADD_TC(tp, hw_tx_toggle_under_traffic);
+	ATF_TP_ADD_TC(tp, hw_tx_unstamped_not_held);
+	ATF_TP_ADD_TC(tp, hw_clock_monotonic_across_down_up);
 	return atf_no_error();
 }

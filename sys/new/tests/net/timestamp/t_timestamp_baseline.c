@@ -1,5 +1,31 @@
 /*	$NetBSD$	*/
 
+/*-
+ * Copyright (c) 2026 The NetBSD Foundation, Inc.
+ * All rights reserved.
+ *
+ * Redistribution and use in source and binary forms, with or without
+ * modification, are permitted provided that the following conditions
+ * are met:
+ * 1. Redistributions of source code must retain the above copyright
+ *    notice, this list of conditions and the following disclaimer.
+ * 2. Redistributions in binary form must reproduce the above copyright
+ *    notice, this list of conditions and the following disclaimer in the
+ *    documentation and/or other materials provided with the distribution.
+ *
+ * THIS SOFTWARE IS PROVIDED BY THE NETBSD FOUNDATION, INC. AND CONTRIBUTORS
+ * ``AS IS'' AND ANY EXPRESS OR IMPLIED WARRANTIES, INCLUDING, BUT NOT LIMITED
+ * TO, THE IMPLIED WARRANTIES OF MERCHANTABILITY AND FITNESS FOR A PARTICULAR
+ * PURPOSE ARE DISCLAIMED.  IN NO EVENT SHALL THE FOUNDATION OR CONTRIBUTORS
+ * BE LIABLE FOR ANY DIRECT, INDIRECT, INCIDENTAL, SPECIAL, EXEMPLARY, OR
+ * CONSEQUENTIAL DAMAGES (INCLUDING, BUT NOT LIMITED TO, PROCUREMENT OF
+ * SUBSTITUTE GOODS OR SERVICES; LOSS OF USE, DATA, OR PROFITS; OR BUSINESS
+ * INTERRUPTION) HOWEVER CAUSED AND ON ANY THEORY OF LIABILITY, WHETHER IN
+ * CONTRACT, STRICT LIABILITY, OR TORT (INCLUDING NEGLIGENCE OR OTHERWISE)
+ * ARISING IN ANY WAY OUT OF THE USE OF THIS SOFTWARE, EVEN IF ADVISED OF THE
+ * POSSIBILITY OF SUCH DAMAGE.
+ */
+
 /*
  * SO_TIMESTAMP as the 2015 kernel already has it, on UDP over lo0 and over
  * wm0 (datagrams sent by the host), IPv4 and IPv6: the SCM_TIMESTAMP stamp
@@ -7,7 +33,9 @@
  * from the host) and a time read after recvmsg() returned.
  *
  * Frames from the host: the test prints "@@SEND udp4|udp6 PORT COUNT" on
- * stdout and the vmtest host driver sends COUNT datagrams to wm0.
+ * the console and the harness on the host (invoke vmtest, invoke anita)
+ * sends COUNT datagrams to wm0; those cases skip unless the ATF
+ * configuration variable sotimestamp.harness is "yes" (harness.h).
  */
 
 #include <sys/param.h>
@@ -23,6 +51,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "host_request.h"
 
 static int
@@ -170,9 +199,12 @@ ATF_TC_HEAD(so_timestamp_udp4_wm0, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
 	    "SO_TIMESTAMP, UDP/IPv4 from the host over wm0");
+	/* the request goes to the console */
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(so_timestamp_udp4_wm0, tc)
 {
+	harness_require(tc);
 	host_case(AF_INET, "udp4");
 }
 
@@ -181,9 +213,12 @@ ATF_TC_HEAD(so_timestamp_udp6_wm0, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
 	    "SO_TIMESTAMP, UDP/IPv6 from the host over wm0");
+	/* the request goes to the console */
+	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(so_timestamp_udp6_wm0, tc)
 {
+	harness_require(tc);
 	host_case(AF_INET6, "udp6");
 }
 

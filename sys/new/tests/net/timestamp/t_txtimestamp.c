@@ -40,6 +40,7 @@
 #include <stdlib.h>
 
 #include "tstamp_util.h"
+#include "harness.h"
 
 #define	TXSW	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_TX_SOFTWARE)
 #define	NPKT	4
@@ -380,8 +381,8 @@ tx_wm0(const struct tsproto *p)
 	close(t.s);
 }
 
-TSTAMP_PROTO_TC(txtimestamp_wm0_udp4, tx_wm0, TSPROTO_UDP4)
-TSTAMP_PROTO_TC(txtimestamp_wm0_udp6, tx_wm0, TSPROTO_UDP6)
+HARNESS_PROTO_TC(txtimestamp_wm0_udp4, tx_wm0, TSPROTO_UDP4)
+HARNESS_PROTO_TC(txtimestamp_wm0_udp6, tx_wm0, TSPROTO_UDP6)
 
 ATF_TC(txtimestamp_errqueue_bounded);
 ATF_TC_HEAD(txtimestamp_errqueue_bounded, tc)
