@@ -323,6 +323,7 @@ ATF_TC_HEAD(tstamp_rx_users_refcount, tc)
 {
 	atf_tc_set_md_var(tc, "descr", "the global stamping count follows "
 	    "sockets' options and their close");
+	atf_tc_set_md_var(tc, "require.user", "root");	/* a raw socket */
 }
 ATF_TC_BODY(tstamp_rx_users_refcount, tc)
 {

@@ -455,6 +455,7 @@ ATF_TC_HEAD(txtimestamp_fuzz, tc)
 {
 	atf_tc_set_md_var(tc, "descr", "10000 random timestamping inputs");
 	atf_tc_set_md_var(tc, "timeout", "600");
+	atf_tc_set_md_var(tc, "require.user", "root");	/* raw sockets */
 }
 ATF_TC_BODY(txtimestamp_fuzz, tc)
 {

@@ -350,12 +350,16 @@ proto_send(const struct tsproto *p, int s, const struct sockaddr_storage *to,
 	return sendmsg(s, &msg, 0);
 }
 
-/* A test case that runs fn on one datagram path. */
+/* A test case that runs fn on one path; raw sockets need root. */
 #define	TSTAMP_PROTO_TC(id, fn, proto)					\
 ATF_TC(id);								\
 ATF_TC_HEAD(id, tc)							\
 {									\
+	static const struct tsproto p = proto;				\
+									\
 	atf_tc_set_md_var(tc, "descr", #fn " on " #proto);		\
+	if (p.type == SOCK_RAW)						\
+		atf_tc_set_md_var(tc, "require.user", "root");		\
 }									\
 ATF_TC_BODY(id, tc)							\
 {									\
