@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools import config, sets
+from devtools import config
+from devtools.installed import sets
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sotimestamp.cli import CAPTURING
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 BENCH_SRC = PROJECT / "py-sotimestamp" / "bench"
 RCVBUF = 8 << 20  # both receivers ask for the same buffer (as root: SO_RCVBUFFORCE)
 STEP = 1.5

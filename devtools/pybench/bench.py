@@ -5,7 +5,7 @@ drained; only the drain is timed (the capacity of the receive path, with the
 sender out of the picture), ROUNDS times.  System calls per datagram: the same
 drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
 recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
-with and without --realtime, and `stats` against capinfos: devtools/readbench.py.
+with and without --realtime, and `stats` against capinfos: devtools/pybench/readbench.py.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from devtools import capture_knee, readbench
+from devtools.pybench import capture_knee, readbench
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
 MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo", "capture"]
@@ -43,7 +43,7 @@ LABELS = {
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # CPython leaves it out on Linux
 
 
-# --- the measured loops (run in a child process: `python -m devtools.pybench worker MODE K ROUNDS`) ---
+# --- the measured loops (run in a child process: `python -m devtools.pybench.bench worker MODE K ROUNDS`) ---
 
 def _receiver(mode: str) -> socket.socket:
     import sotimestamp
@@ -128,7 +128,7 @@ def _command(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> List[s
     if mode == "c":
         assert c_binary is not None
         return [str(c_binary), str(k), str(rounds), "64"]
-    return [sys.executable, "-m", "devtools.pybench", "worker", mode, str(k), str(rounds)]
+    return [sys.executable, "-m", "devtools.pybench.bench", "worker", mode, str(k), str(rounds)]
 
 
 def _fifo_prefix() -> List[str]:

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from devtools import config
-from devtools.tree import TreeError, check_pinned
+from devtools.loop.tree import TreeError, check_pinned
 
 HOST_ENV = {
     "make_cv_sys_gnu_glob": "yes",
