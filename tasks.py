@@ -49,6 +49,19 @@ def unpatch(c):
         series.reverse_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())
 
 
+@task(help={"patch": "a patch of sys/series, e.g. 030-inet-timestamps.diff",
+            "done": "regenerate PATCH from the scratch copy (git diff --no-prefix), if the series then applies",
+            "add": "bring this tree file (tree-relative path) into the scratch copy to change it",
+            "abort": "throw the scratch copy away"})
+def refresh(c, patch, done=False, add=None, abort=False):
+    """Change one patch: a scratch copy of the pristine files with the series up to PATCH
+    applied; edit there; --done rewrites sys/patches/PATCH once the whole series applies
+    with patch --fuzz=0.  Only reads NETBSDSRCDIR."""
+    from devtools.loop import refresh as refresh_mod
+    raise SystemExit(refresh_mod.main(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache(), patch,
+                                      done=done, add=add, abort_=abort))
+
+
 @task
 def tools(c):
     """Build the cross toolchain with build.sh (-U -m amd64 tools)."""
