@@ -23,7 +23,7 @@ SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", re.M)
 def _why_not() -> str | None:
     src = os.environ.get("NETBSDSRCDIR")
     if not src:
-        return "NETBSDSRCDIR not set: no NetBSD tree here (see README: getting the tree)"
+        return "NETBSDSRCDIR not set: no NetBSD tree here (see docs/loop.md: getting the NetBSD tree)"
     if not (Path(src) / "sys" / "sys" / "param.h").exists():
         return f"NETBSDSRCDIR={src} is not a NetBSD tree"
     if not (config.tooldir() / "bin" / "x86_64--netbsd-gcc").exists():
