@@ -10,9 +10,9 @@ import tarfile
 import time
 from pathlib import Path
 
+from devtools import config
 from devtools.installed import bridges
 from devtools.loop import build, series
-from devtools import config
 from devtools.loop.tree import TreeError, check_pinned
 
 # Lean where the tests allow: no X11, debug sets, CTF, profiled/lint/compat

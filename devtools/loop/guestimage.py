@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from devtools.loop import build
-from devtools import config
 from devtools.loop.tree import TreeError
 
 OUR_TESTS = Path("tests/net/timestamp")  # in the patched tree

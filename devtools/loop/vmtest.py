@@ -15,8 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-from devtools.loop import build, guestimage
 from devtools import config
+from devtools.loop import build, guestimage
 from devtools.loop.console import ConsoleReport
 from devtools.loop.hostnet import HostNet
 from devtools.loop.series import Series, State, states

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.loop import build, vmtest
 from devtools import config
+from devtools.loop import build, vmtest
 from devtools.loop.tree import TreeError
 
 CONF = config.project_sys() / "new" / "sys" / "arch" / "amd64" / "conf"
