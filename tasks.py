@@ -58,6 +58,8 @@ def refresh(c, patch, done=False, add=None, abort=False):
     applied; edit there; --done rewrites sys/patches/PATCH once the whole series applies
     with patch --fuzz=0.  Only reads NETBSDSRCDIR."""
     from devtools.loop import refresh as refresh_mod
+    if patch.startswith("-"):  # invoke takes `invoke refresh --help` as PATCH=--help
+        raise SystemExit("usage: invoke refresh PATCH [--add PATH | --done | --abort] (see invoke --help refresh)")
     raise SystemExit(refresh_mod.main(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache(), patch,
                                       done=done, add=add, abort_=abort))
 
