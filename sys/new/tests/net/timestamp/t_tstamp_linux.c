@@ -76,13 +76,8 @@ ATF_TC_BODY(tstamp_cmsg_type_is_option, tc)
 	ATF_REQUIRE(s != -1);
 	ATF_REQUIRE(sendto(s, "x", 1, 0, (struct sockaddr *)&ss, sslen) == 1);
 	ATF_REQUIRE(wait_readable(rs, 5000));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = data;
-	iov.iov_len = sizeof(data);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf.buf;
-	msg.msg_controllen = sizeof(cbuf.buf);
+	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf,
+	    sizeof(cbuf.buf));
 	ATF_REQUIRE(recvmsg(rs, &msg, 0) == 1);
 	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level != SOL_SOCKET)
@@ -114,13 +109,8 @@ recv_ovfl(int s, bool *got)
 	char data[2048];
 	uint32_t n = 0;
 
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = data;
-	iov.iov_len = sizeof(data);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf.buf;
-	msg.msg_controllen = sizeof(cbuf.buf);
+	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf,
+	    sizeof(cbuf.buf));
 	*got = recvmsg(s, &msg, MSG_DONTWAIT) != -1;
 	if (!*got)
 		return 0;
@@ -220,13 +210,8 @@ ATF_TC_BODY(tstamp_rxq_ovfl_none, tc)
 	ATF_REQUIRE(s != -1);
 	ATF_REQUIRE(sendto(s, "x", 1, 0, (struct sockaddr *)&ss, sslen) == 1);
 	ATF_REQUIRE(wait_readable(rs, 5000));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = data;
-	iov.iov_len = sizeof(data);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf.buf;
-	msg.msg_controllen = sizeof(cbuf.buf);
+	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf,
+	    sizeof(cbuf.buf));
 	ATF_REQUIRE(recvmsg(rs, &msg, 0) == 1);
 	ATF_CHECK_EQ_MSG(msg.msg_controllen, 0, "%u bytes of control data",
 	    (unsigned)msg.msg_controllen);
@@ -280,13 +265,8 @@ tcp_last_segment(int af)
 			char		buf[256];
 		} cbuf;
 
-		memset(&msg, 0, sizeof(msg));
-		iov.iov_base = r.data;
-		iov.iov_len = 1;
-		msg.msg_iov = &iov;
-		msg.msg_iovlen = 1;
-		msg.msg_control = cbuf.buf;
-		msg.msg_controllen = sizeof(cbuf.buf);
+		msg_setup(&msg, &iov, r.data, 1, cbuf.buf,
+		    sizeof(cbuf.buf));
 		ATF_REQUIRE(recvmsg(as, &msg, 0) == 1);
 		sort_cmsgs(&msg, &r);
 	}

@@ -488,25 +488,32 @@ ATF_TC_BODY(tstamp_hwreq_per_socket_bound, tc)
 }
 
 /*
- * Stress: rounds of random sockets (UDP, raw, TCP; v4, v6) with random
- * stamping options, data in flight, unread error queue records, ended
- * by random paths.  Afterwards the mbufs of the types a socket uses
- * and the timestamping states are back to where they started.
+ * Stress: rounds of random sockets (UDP, raw, TCP over v4 and v6;
+ * local) with random stamping options, data in flight, unread error
+ * queue records, ended by random paths.  Afterwards the mbufs of the
+ * types a socket uses and the timestamping states are back to where
+ * they started.
  */
 static int
 stress_socket(int *peer, int *lsp)
 {
-	static const int fams[] = { AF_INET, AF_INET6 };
+	static const int fams[] = { AF_INET, AF_INET6, AF_LOCAL };
 	static const int types[] = { SOCK_DGRAM, SOCK_RAW, SOCK_STREAM };
 	struct sockaddr_storage ss;
 	socklen_t sslen;
 	struct tcppair t;
-	int af, type, s, opt, v;
+	int af, type, s, opt, v, sv[2];
 
-	af = fams[arc4random_uniform(2)];
+	af = fams[arc4random_uniform(3)];
 	type = types[arc4random_uniform(3)];
 	*peer = *lsp = -1;
-	if (type == SOCK_STREAM) {
+	if (af == AF_LOCAL) {
+		/* Local sockets: no stamps, but the state is allocated. */
+		ATF_REQUIRE(socketpair(AF_LOCAL, type == SOCK_STREAM ?
+		    SOCK_STREAM : SOCK_DGRAM, 0, sv) == 0);
+		s = sv[0];
+		*peer = sv[1];
+	} else if (type == SOCK_STREAM) {
 		tcp_pair(&t, af);
 		s = t.cs;
 		*peer = t.as;

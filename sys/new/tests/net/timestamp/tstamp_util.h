@@ -211,6 +211,21 @@ sort_cmsgs(struct msghdr *msg, struct tsmsg *r)
 	}
 }
 
+/* msg for one buffer of data and a control buffer. */
+static inline void
+msg_setup(struct msghdr *msg, struct iovec *iov, void *data, size_t len,
+    void *cbuf, size_t cbuflen)
+{
+
+	memset(msg, 0, sizeof(*msg));
+	iov->iov_base = data;
+	iov->iov_len = len;
+	msg->msg_iov = iov;
+	msg->msg_iovlen = 1;
+	msg->msg_control = cbuf;
+	msg->msg_controllen = cbuflen;
+}
+
 /* recvmsg() into r; returns 0 or errno. */
 static inline int
 recv_ts(int s, int flags, struct tsmsg *r)
@@ -223,13 +238,8 @@ recv_ts(int s, int flags, struct tsmsg *r)
 	} cbuf;
 
 	memset(r, 0, sizeof(*r));
-	memset(&msg, 0, sizeof(msg));
-	iov.iov_base = r->data;
-	iov.iov_len = sizeof(r->data);
-	msg.msg_iov = &iov;
-	msg.msg_iovlen = 1;
-	msg.msg_control = cbuf.buf;
-	msg.msg_controllen = sizeof(cbuf.buf);
+	msg_setup(&msg, &iov, r->data, sizeof(r->data), cbuf.buf,
+	    sizeof(cbuf.buf));
 	r->len = recvmsg(s, &msg, flags);
 	if (r->len == -1)
 		return errno;
