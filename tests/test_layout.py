@@ -131,3 +131,58 @@ def test_cycle_finder_finds_a_direct_and_a_transitive_cycle(tmp_path: Path) -> N
     (pkg / "loop" / "c.py").write_text("import devtools.loop.c\nfrom devtools.loop.b import f\n")
     assert find_cycle(import_graph(pkg)) == ["devtools.loop.b", "devtools.loop.c", "devtools.loop.b"]
 
+
+
+def top_level_names(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.parse(path.read_text(), str(path)).body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names |= {(a.asname or a.name).split(".")[0] for a in node.names}
+    return names
+
+
+def unresolved_imports(files: list[Path], root: Path = DEVTOOLS) -> list[str]:
+    """`from devtools.X import NAME` where NAME is neither a module nor defined
+    in X (what a module moved into a stage package leaves behind in code
+    written before the move), and `import devtools.X` of no module."""
+    mods = modules(root)
+    problems = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == "devtools":
+                assert node.module is not None
+                if node.module not in mods:
+                    problems.append(f"{path.name}:{node.lineno}: no module {node.module}")
+                    continue
+                defined = top_level_names(mods[node.module])
+                for alias in node.names:
+                    if f"{node.module}.{alias.name}" not in mods and alias.name not in defined:
+                        problems.append(f"{path.name}:{node.lineno}: {node.module} has no {alias.name}")
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.split(".")[0] == "devtools" and alias.name not in mods:
+                        problems.append(f"{path.name}:{node.lineno}: no module {alias.name}")
+    return problems
+
+
+def test_every_devtools_import_resolves() -> None:
+    files = [*DEVTOOLS.rglob("*.py"), *(PROJECT / "tests").rglob("*.py"), PROJECT / "tasks.py"]
+    assert unresolved_imports(sorted(files)) == []
+
+
+def test_unresolved_import_is_named(tmp_path: Path) -> None:
+    pkg = tmp_path / "devtools"
+    (pkg / "pybench").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "pybench" / "__init__.py").write_text('"""a stage"""\n')
+    (pkg / "pybench" / "bench.py").write_text("def _fifo_prefix():\n    return []\n")
+    user = pkg / "pybench" / "knee.py"
+    user.write_text("def f():\n    from devtools.pybench import _fifo_prefix\n    from devtools.pybench.bench import _fifo_prefix as ok\n"
+                    "    from devtools.pybench import bench\n    import devtools.pybench.gone\n")
+    assert unresolved_imports([user], pkg) == ["knee.py:2: devtools.pybench has no _fifo_prefix",
+                                               "knee.py:5: no module devtools.pybench.gone"]

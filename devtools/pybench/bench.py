@@ -131,16 +131,8 @@ def _command(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> List[s
     return [sys.executable, "-m", "devtools.pybench.bench", "worker", mode, str(k), str(rounds)]
 
 
-def _fifo_prefix() -> List[str]:
-    """`chrt -f 10` when it works here (root): other load then cannot preempt the drains."""
-    chrt = shutil.which("chrt")
-    if chrt and subprocess.run([chrt, "-f", "10", "true"], capture_output=True).returncode == 0:
-        return [chrt, "-f", "10"]
-    return []
-
-
 def measure_rate(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> Dict[str, float]:
-    out = subprocess.run(_fifo_prefix() + _command(mode, k, rounds, c_binary), cwd=PROJECT, check=True,
+    out = subprocess.run(capture_knee.fifo_prefix() + _command(mode, k, rounds, c_binary), cwd=PROJECT, check=True,
                          capture_output=True, text=True).stdout
     data = json.loads(out.strip().splitlines()[-1])
     return {"datagrams": data["datagrams"], "rate": data["datagrams"] / data["seconds"]}
@@ -206,7 +198,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     ceiling = best.get("c")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
-          f"median of {REPEATS} interleaved runs{' under SCHED_FIFO (chrt -f 10)' if _fifo_prefix() else ''} "
+          f"median of {REPEATS} interleaved runs{' under SCHED_FIFO (chrt -f 10)' if capture_knee.fifo_prefix() else ''} "
           f"({os.cpu_count()} CPUs, load average {load:.1f}):\n")
     print("| receive path | datagrams/s | % of C loop (median of per-round ratios) | syscalls/datagram |")
     print("| --- | ---: | ---: | ---: |")
