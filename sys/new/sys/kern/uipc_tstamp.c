@@ -44,9 +44,10 @@
  * the socket's clock at delivery.  The hardware stamp (tstamp_hw,
  * valid with M_TSTAMP_HW) is for drivers and is reported raw.
  *
- * TX: a datagram asking for TX_SOFTWARE gets a packet tag; the stamp
- * is taken when the tagged packet is handed to a driver (SO_TSTAMP_TX
- * in ifq_enqueue and looutput).  One datagram at a time owns the
+ * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a packet tag;
+ * the stamp is taken when the tagged packet is handed to the interface
+ * (SO_TSTAMP_TX in ifq_enqueue and looutput), and both records (SCHED
+ * first) carry it: drivers do not report their dequeue yet.  One datagram at a time owns the
  * hand-off slot, under so_tstamp_txlock (a spin mutex: the hand-off
  * may run at IPL_NET); the serial in the tag makes sure a packet sent
  * later (e.g. held for ARP) cannot fill it.  The record is then queued
@@ -718,7 +719,8 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 		tx->tx_key = st->st_key++;
 		tx->tx_keyed = true;
 	}
-	if ((flags & SOF_TIMESTAMPING_TX_SOFTWARE) == 0)
+	if ((flags & (SOF_TIMESTAMPING_TX_SOFTWARE |
+	    SOF_TIMESTAMPING_TX_SCHED)) == 0)
 		return;
 	tx->tx_active = true;
 	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
@@ -824,8 +826,13 @@ so_tstamp_errq_dropped(struct socket *so)
 	atomic_inc_64(&so_tstamp_errq_drops);
 }
 
+/*
+ * Queue a software TX record of kind info (SCM_TSTAMP_SCHED or _SND)
+ * for tx, stamped ns, with payload (consumed; NULL with OPT_TSONLY).
+ */
 static void
-tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
+tstamp_errq_enqueue(struct socket *so, const struct so_tstamp_tx *tx,
+    uint64_t ns, uint32_t info, struct mbuf *payload)
 {
 	struct so_tstamp *st = so->so_tstamp;
 	struct sock_extended_err ee;
@@ -842,7 +849,7 @@ tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 	memset(&ee, 0, sizeof(ee));
 	ee.ee_errno = ENOMSG;
 	ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
-	ee.ee_info = SCM_TSTAMP_SND;
+	ee.ee_info = info;
 	ee.ee_data = tx->tx_key;
 	if (so->so_proto->pr_domain->dom_family == AF_INET6) {
 		level = IPPROTO_IPV6;
@@ -857,12 +864,10 @@ tstamp_errq_enqueue(struct socket *so, struct so_tstamp_tx *tx, uint64_t ns)
 		/* A record without its header is useless. */
 		so_tstamp_errq_dropped(so);
 		m_freem(rec);
-		m_freem(tx->tx_payload);
-		tx->tx_payload = NULL;
+		m_freem(payload);
 		return;
 	}
-	*mp = tx->tx_payload;
-	tx->tx_payload = NULL;
+	*mp = payload;
 	(void)so_tstamp_errq_append(so, rec);
 }
 
@@ -876,7 +881,9 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	struct so_tstamp *st = so->so_tstamp;
 	const int swhw = SOF_TIMESTAMPING_TX_HARDWARE |
 	    SOF_TIMESTAMPING_OPT_TX_SWHW;
+	struct mbuf *payload;
 	uint64_t ns = 0;
+	bool sched, snd;
 
 	if (__predict_true(tx->tx_flags == 0))
 		return;
@@ -897,16 +904,19 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	if (error != 0 && tx->tx_keyed && st != NULL &&
 	    st->st_key == tx->tx_key + 1)
 		st->st_key--;
-	if (!tx->tx_active || error != 0 || st == NULL ||
-	    (tx->tx_hwtaken && (tx->tx_flags & swhw) ==
-	    SOF_TIMESTAMPING_TX_HARDWARE)) {
-		/*
-		 * No software record: none asked for, the send failed, or
-		 * a driver stamps it and the socket did not ask for both
-		 * (OPT_TX_SWHW), as on Linux.
-		 */
-		m_freem(tx->tx_payload);
-		tx->tx_payload = NULL;
+	/*
+	 * The SND record gives way to the hardware one when a driver
+	 * stamps the datagram, unless the socket asked for both
+	 * (OPT_TX_SWHW), as on Linux; the SCHED record never does.
+	 */
+	sched = (tx->tx_flags & SOF_TIMESTAMPING_TX_SCHED) != 0;
+	snd = (tx->tx_flags & SOF_TIMESTAMPING_TX_SOFTWARE) != 0 &&
+	    !(tx->tx_hwtaken && (tx->tx_flags & swhw) ==
+	    SOF_TIMESTAMPING_TX_HARDWARE);
+	payload = tx->tx_payload;
+	tx->tx_payload = NULL;
+	if (!tx->tx_active || error != 0 || st == NULL || (!sched && !snd)) {
+		m_freem(payload);
 		return;
 	}
 	/*
@@ -916,7 +926,17 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	 */
 	if (ns == 0)
 		ns = tstamp_now();
-	tstamp_errq_enqueue(so, tx, ns);
+	/*
+	 * SCHED is the hand-off to the interface's send queue.  SND is
+	 * taken at the same point: drivers do not report when they
+	 * dequeue a datagram yet, so SCHED == SND here.
+	 */
+	if (sched)
+		tstamp_errq_enqueue(so, tx, ns, SCM_TSTAMP_SCHED,
+		    snd && payload != NULL ?
+		    m_copypacket(payload, M_DONTWAIT) : payload);
+	if (snd)
+		tstamp_errq_enqueue(so, tx, ns, SCM_TSTAMP_SND, payload);
 }
 
 /*

@@ -306,6 +306,63 @@ ATF_TC_BODY(tstamp_tcp_last_segment_v6, tc)
 	tcp_last_segment(AF_INET6);
 }
 
+/*
+ * TX_SCHED, as Linux: a record with ee_info SCM_TSTAMP_SCHED when the
+ * datagram is handed to the interface's queue, before the SND record
+ * of TX_SOFTWARE, both with the datagram's OPT_ID key, SCHED <= SND.
+ */
+static void
+tx_sched(const struct tsproto *p)
+{
+	enum { SENDS = 8 };
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct tsmsg r;
+	int64_t before, after, sched;
+	int rs, s, i;
+
+	rs = proto_socket(p, &ss, &sslen);
+	s = socket(p->af, p->type, p->proto);
+	ATF_REQUIRE(s != -1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY);
+	for (i = 0; i < SENDS; i++) {
+		before = now_ns(CLOCK_REALTIME);
+		ATF_REQUIRE(proto_send(p, s, &ss, sslen, "sched", 5, NULL, 0)
+		    != -1);
+		after = now_ns(CLOCK_REALTIME);
+		ATF_REQUIRE_EQ_MSG(recv_ts(s, MSG_ERRQUEUE, &r), 0,
+		    "%s: no SCHED record for send %d", p->name, i);
+		ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SCHED);
+		ATF_CHECK_EQ(r.ee.ee_data, (uint32_t)i);
+		ATF_REQUIRE_EQ(r.nts, 1);
+		sched = ts_ns(&r.ts.ts[0]);
+		check_between("SCHED", before, sched, after);
+		ATF_REQUIRE_EQ_MSG(recv_ts(s, MSG_ERRQUEUE, &r), 0,
+		    "%s: no SND record for send %d", p->name, i);
+		ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SND);
+		ATF_CHECK_EQ(r.ee.ee_data, (uint32_t)i);
+		ATF_REQUIRE_EQ(r.nts, 1);
+		ATF_CHECK_MSG(sched <= ts_ns(&r.ts.ts[0]), "SCHED after SND");
+		check_between("SND", before, ts_ns(&r.ts.ts[0]), after);
+	}
+	ATF_CHECK_EQ(recv_ts(s, MSG_ERRQUEUE, &r), EAGAIN);
+
+	/* TX_SCHED alone: SCHED records only. */
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY);
+	ATF_REQUIRE(proto_send(p, s, &ss, sslen, "only", 4, NULL, 0) != -1);
+	ATF_REQUIRE_EQ(recv_ts(s, MSG_ERRQUEUE, &r), 0);
+	ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SCHED);
+	ATF_CHECK_EQ(recv_ts(s, MSG_ERRQUEUE, &r), EAGAIN);
+	close(s);
+	close(rs);
+}
+
+TSTAMP_PROTO_TC(tstamp_tx_sched_udp4, tx_sched, TSPROTO_UDP4)
+TSTAMP_PROTO_TC(tstamp_tx_sched_udp6, tx_sched, TSPROTO_UDP6)
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -317,5 +374,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_rxq_ovfl_none);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_last_segment_v4);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_last_segment_v6);
+	ATF_TP_ADD_TC(tp, tstamp_tx_sched_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_tx_sched_udp6);
 	return atf_no_error();
 }
