@@ -27,8 +27,8 @@ def setup(c):
 @task
 def tree(c):
     """Check NETBSDSRCDIR is the pinned tree (7.99.10) and list applied patches."""
-    from devtools import tree as tree_mod
-    tree_mod.report(cfg.netbsdsrcdir())
+    from devtools.loop import series
+    series.report(cfg.netbsdsrcdir())
 
 
 @task
@@ -36,7 +36,7 @@ def patch(c):
     """Apply sys/series (and sys/new files) to NETBSDSRCDIR, all or nothing.
     If an older version of the series is applied, swap it (unchanged files keep
     their mtimes, so `invoke kernel` rebuilds only what changed)."""
-    from devtools import series
+    from devtools.loop import series
     with cfg.tree_lock():
         series.apply_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())
 
@@ -44,15 +44,30 @@ def patch(c):
 @task
 def unpatch(c):
     """Reverse what `invoke patch` applied (as recorded then), all or nothing."""
-    from devtools import series
+    from devtools.loop import series
     with cfg.tree_lock():
         series.reverse_recorded(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache())
+
+
+@task(help={"patch": "a patch of sys/series, e.g. 030-inet-timestamps.diff",
+            "done": "regenerate PATCH from the scratch copy (git diff --no-prefix), if the series then applies",
+            "add": "bring this tree file (tree-relative path) into the scratch copy to change it",
+            "abort": "throw the scratch copy away"})
+def refresh(c, patch, done=False, add=None, abort=False):
+    """Change one patch: a scratch copy of the pristine files with the series up to PATCH
+    applied; edit there; --done rewrites sys/patches/PATCH once the whole series applies
+    with patch --fuzz=0.  Only reads NETBSDSRCDIR."""
+    from devtools.loop import refresh as refresh_mod
+    if patch.startswith("-"):  # invoke takes `invoke refresh --help` as PATCH=--help
+        raise SystemExit("usage: invoke refresh PATCH [--add PATH | --done | --abort] (see invoke --help refresh)")
+    raise SystemExit(refresh_mod.main(cfg.netbsdsrcdir(), cfg.project_sys(), cfg.cache(), patch,
+                                      done=done, add=add, abort_=abort))
 
 
 @task
 def tools(c):
     """Build the cross toolchain with build.sh (-U -m amd64 tools)."""
-    from devtools import build
+    from devtools.loop import build
     with cfg.tree_lock():
         build.tools(cfg.netbsdsrcdir())
 
@@ -60,7 +75,7 @@ def tools(c):
 @task(iterable=["config"], help={"config": "kernel config name (repeatable); default: GENERIC and SOTSTEST"})
 def kernel(c, config=None):
     """Build kernels from the patched tree (build.sh -u kernel=NAME), incrementally."""
-    from devtools import build
+    from devtools.loop import build
     with cfg.tree_lock():
         for name in config or ["GENERIC", "SOTSTEST"]:
             build.kernel(cfg.netbsdsrcdir(), name)
@@ -72,7 +87,7 @@ def kernel(c, config=None):
                       "default SOTSTEST"})
 def vmtest(c, extra=None, timeout=900, config="SOTSTEST"):
     """Build the in-guest tests, boot the test kernel in QEMU, report N passed, N failed."""
-    from devtools import vmtest as vmtest_mod
+    from devtools.loop import vmtest as vmtest_mod
     with cfg.tree_lock():
         rc = vmtest_mod.run(cfg.netbsdsrcdir(), extra=extra, timeout=int(timeout), config_name=config)
     raise SystemExit(rc)
@@ -83,7 +98,7 @@ def vmtest(c, extra=None, timeout=900, config="SOTSTEST"):
 @task(help={"count": "datagrams to generate (default 1000)", "keep": "directory to keep the pcapng files in"})
 def demo(c, count=1000, keep=None):
     """Loopback capture -> stats -> replay round trip with generated traffic; stats printed."""
-    from devtools import demo as demo_mod
+    from devtools.pybench import demo as demo_mod
     raise SystemExit(demo_mod.run(int(count), keep))
 
 
@@ -93,11 +108,11 @@ def bench(c, k=20000, rounds=5, guest=False):
     """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing.
     With --guest: stamping on/off cost and syscalls/datagram in the patched guest (@@BENCH lines)."""
     if guest:
-        from devtools import vmtest as vmtest_mod
+        from devtools.loop import vmtest as vmtest_mod
         with cfg.tree_lock():
             src = cfg.netbsdsrcdir()
             raise SystemExit(vmtest_mod.run(src, extra=str(src / "tests/net/timestamp/bench")))
-    from devtools import pybench
+    from devtools.pybench import bench as pybench
     raise SystemExit(pybench.run(int(k), int(rounds)))
 
 
@@ -107,15 +122,15 @@ def bench(c, k=20000, rounds=5, guest=False):
             "allow_dirty": "release from a work tree with uncommitted changes"})
 def release(c, version=None, allow_dirty=False):
     """Write dist/: sdist, wheel, kernel and pkgsrc tarballs (+ GENERIC if built), SHA512/SHA256."""
-    from devtools import release as release_mod
+    from devtools.release import dist as release_mod
     release_mod.main(version, allow_dirty)
 
 
 @task(help={"fix": "rewrite pkgsrc/net/py-sotimestamp/PLIST from the wheel first"})
 def pkglint(c, fix=False):
     """Check pkgsrc/ like pkglint would (order, RCS ids, PLIST vs wheel, distinfo vs tarballs)."""
-    from devtools import pkglint as pkglint_mod
-    pkglint_mod.run(cfg.PROJECT, fix=fix)
+    from devtools.release import lint
+    lint.run(cfg.PROJECT, fix=fix)
 
 
 # --- release sets and anita ----------------------------------------------
@@ -124,7 +139,7 @@ def pkglint(c, fix=False):
 def sets(c):
     """build.sh release from the patched tree (bridges applied first) into the cache:
     sets with the patched GENERIC and our ATF tests, and installation/cdrom/boot-com.iso."""
-    from devtools import sets as sets_mod
+    from devtools.installed import sets as sets_mod
     with cfg.tree_lock():
         sets_mod.build_sets(cfg.netbsdsrcdir())
 
@@ -132,7 +147,7 @@ def sets(c):
 @task
 def unbridge(c):
     """Reverse the build bridges `invoke sets` applied (the SQLite amalgamation)."""
-    from devtools import bridges
+    from devtools.installed import bridges
     with cfg.tree_lock():
         bridges.reverse(cfg.netbsdsrcdir())
 
@@ -142,7 +157,7 @@ def guestpython(c):
     """Cross-build CPython 3.11.2 (+ libffi, for _ctypes) for the NetBSD guest against
     the release DESTDIR of `invoke sets`, into a staging root in the cache (usr/pkg/...).
     No tree lock: it only reads the DESTDIR (a running `invoke sets` holds the lock)."""
-    from devtools import guestpython as guestpython_mod
+    from devtools.installed import guestpython as guestpython_mod
     guestpython_mod.build(cfg.netbsdsrcdir())
 
 
@@ -151,7 +166,7 @@ def guestpython(c):
 def anita(c, full=False, reinstall=False):
     """Install the `invoke sets` release with anita (QEMU, igb as wm0), pkg_add our packages,
     run our ATF tests and the py-sotimestamp suite in the installed system; N passed, N failed."""
-    from devtools import anitarun, guestpkgs
+    from devtools.installed import anitarun, guestpkgs
     with cfg.tree_lock():
         src = cfg.netbsdsrcdir()
         if reinstall:

@@ -24,7 +24,7 @@ def project_sys() -> Path:
 def netbsdsrcdir() -> Path:
     value = os.environ.get("NETBSDSRCDIR")
     if not value:
-        raise ConfigError("NETBSDSRCDIR is not set: point it at the pinned NetBSD tree (see README)")
+        raise ConfigError("NETBSDSRCDIR is not set: point it at the pinned NetBSD tree (see docs/loop.md)")
     return Path(value).resolve()
 
 

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools import config, sets
+from devtools import config
+from devtools.installed import sets
 
 SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 
@@ -24,7 +25,7 @@ SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed$", re.M)
 def _why_not() -> str | None:
     src = os.environ.get("NETBSDSRCDIR")
     if not src:
-        return "NETBSDSRCDIR not set: no NetBSD tree here (see README: getting the tree)"
+        return "NETBSDSRCDIR not set: no NetBSD tree here (see docs/loop.md: getting the NetBSD tree)"
     release = sets.amd64_dir(Path(src).resolve()) / "installation" / "cdrom" / "boot-com.iso"
     if not release.exists():
         return f"no release in {release.parents[2]} (run `invoke sets`)"

@@ -2,7 +2,7 @@
 summary line, and the marked lines in console output."""
 from __future__ import annotations
 
-from devtools import anitarun as a
+from devtools.installed import anitarun as a
 
 
 def test_atf_csv_counts_cases_and_broken_programs() -> None:

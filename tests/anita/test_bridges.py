@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools import bridges
-from devtools.tree import TreeError
+from devtools.installed import bridges
+from devtools.loop.tree import TreeError
 from tests.loop.conftest import tree_hash
 
 MAKEFILE = "# $NetBSD$\n\nLIB=\tsqlite3\nCFLAGS+=\t-DNDEBUG\n\n.include <bsd.lib.mk>\n"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools import fetched
-from devtools.tree import TreeError
+from devtools.installed import fetched
+from devtools.loop.tree import TreeError
 
 
 def test_check_passes_the_pinned_file_and_names_a_changed_one(tmp_path: Path) -> None:

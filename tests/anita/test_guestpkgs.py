@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools import config, guestpkgs as g
-from devtools.tree import TreeError
+from devtools import config
+from devtools.installed import guestpkgs as g
+from devtools.loop.tree import TreeError
 
 PKGSRC = config.PROJECT / "pkgsrc"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from devtools import pybench
+from devtools.pybench import bench as pybench
 
 
 def test_pacing_measures_every_replayed_datagram(tmp_path: Path) -> None:
@@ -29,7 +29,7 @@ def test_capture_write_path_is_measured(tmp_path: Path) -> None:
 def test_capture_knee_trial_counts_every_datagram(tmp_path: Path) -> None:
     """One short trial per receiver at a rate any machine holds: all received, none dropped,
     and the achieved rate is the sender's (the knee search itself needs 10 s trials)."""
-    from devtools import capture_knee
+    from devtools.pybench import capture_knee
 
     bins = capture_knee.build(tmp_path)
     if bins is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from devtools import readbench
+from devtools.pybench import readbench
 
 
 def test_stats_against_capinfos_gives_a_ratio_and_the_childs_peak(tmp_path: Path) -> None:

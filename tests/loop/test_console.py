@@ -1,8 +1,8 @@
 """Reading the guest console: results, requests, panics, the summary line."""
 from __future__ import annotations
 
-from devtools.console import ConsoleReport, SendRequest
-from devtools.vmtest import finish
+from devtools.loop.console import ConsoleReport, SendRequest
+from devtools.loop.vmtest import finish
 
 
 def feed(lines: list[str]) -> ConsoleReport:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import socket
 import struct
 
-from devtools.hostnet import (GUEST_IP6, GUEST_MAC, HOST_IP4, HOST_MAC, PTP_CLOCK_ID, _csum, arp_reply,
+from devtools.loop.hostnet import (GUEST_IP6, GUEST_MAC, HOST_IP4, HOST_MAC, PTP_CLOCK_ID, _csum, arp_reply,
                               ptp2_sync_frame, udp4_frame, udp6_frame)
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools.series import Series, State, apply_all, reverse_all, states
-from devtools.tree import TreeError, check_pinned, report
+from devtools.loop.series import Series, State, apply_all, report, reverse_all, states
+from devtools.loop.tree import TreeError, check_pinned
 
 from .conftest import make_series, make_tree, tree_hash
 
@@ -113,7 +113,7 @@ def test_patch_building_on_an_earlier_one_is_handled(tree: Path, sysdir: Path) -
 
 def test_unpatch_reverses_what_was_applied_even_after_the_series_changed(
         tree: Path, sysdir: Path, tmp_path: Path) -> None:
-    from devtools.series import apply_recorded, reverse_recorded
+    from devtools.loop.series import apply_recorded, reverse_recorded
     from .conftest import diff
     cache = tmp_path / "cache"
     pristine = tree_hash(tree)
@@ -130,7 +130,7 @@ def test_unpatch_reverses_what_was_applied_even_after_the_series_changed(
 def test_patch_swaps_a_changed_series_and_keeps_untouched_mtimes(
         tree: Path, sysdir: Path, tmp_path: Path) -> None:
     import os
-    from devtools.series import apply_recorded
+    from devtools.loop.series import apply_recorded
     from .conftest import diff
     cache = tmp_path / "cache"
     apply_recorded(tree, sysdir, cache, say=lambda *_: None)
@@ -157,7 +157,7 @@ def test_changed_new_file_is_newer_than_objects_built_before_the_swap(
     (found when a LOCKDEBUG kernel linked without uipc_tstamp.c's new functions)."""
     import os
     import time
-    from devtools.series import apply_recorded
+    from devtools.loop.series import apply_recorded
     cache = tmp_path / "cache"
     apply_recorded(tree, sysdir, cache, say=lambda *_: None)
     project_file = sysdir / "new" / "sys" / "net" / "net_tstamp.h"

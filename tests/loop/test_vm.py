@@ -23,7 +23,7 @@ SUMMARY = re.compile(r"^(\d+) passed, (\d+) failed(?:, (\d+) skipped)?$", re.M)
 def _why_not() -> str | None:
     src = os.environ.get("NETBSDSRCDIR")
     if not src:
-        return "NETBSDSRCDIR not set: no NetBSD tree here (see README: getting the tree)"
+        return "NETBSDSRCDIR not set: no NetBSD tree here (see docs/loop.md: getting the NetBSD tree)"
     if not (Path(src) / "sys" / "sys" / "param.h").exists():
         return f"NETBSDSRCDIR={src} is not a NetBSD tree"
     if not (config.tooldir() / "bin" / "x86_64--netbsd-gcc").exists():
@@ -86,8 +86,8 @@ def test_extra_cases_are_counted_and_a_failure_is_named(clean_run, tmp_path: Pat
 def test_broken_patch_leaves_the_real_tree_byte_identical(tmp_path: Path) -> None:
     """Our series with its last patch corrupted: refused, the tree's files unchanged."""
     import hashlib
-    from devtools.series import Series, apply_all
-    from devtools.tree import TreeError
+    from devtools.loop.series import Series, apply_all
+    from devtools.loop.tree import TreeError
 
     src = Path(os.environ["NETBSDSRCDIR"])
     broken = tmp_path / "sys"

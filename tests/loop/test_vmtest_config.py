@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from devtools import build, config, vmtest
-from devtools.tree import TreeError
+from devtools import config
+from devtools.loop import build, vmtest
+from devtools.loop.tree import TreeError
 
 CONF = config.project_sys() / "new" / "sys" / "arch" / "amd64" / "conf"
 

@@ -2,7 +2,7 @@
 
 These run in the anita guest (`invoke anita`), where the installed system has
 the patched kernel and headers, and wm0 is QEMU's igb wired to the host's
-devtools/hostnet.py (guest 169.254.1.2, host 169.254.1.1).  Elsewhere they
+devtools/loop/hostnet.py (guest 169.254.1.2, host 169.254.1.1).  Elsewhere they
 skip.
 """
 from __future__ import annotations

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from devtools import pkglint
-from devtools.release_distinfo import patch_sha1
+from devtools.release import lint, pkglint
+from devtools.release.distinfo import patch_sha1
 from tests.release.helpers import Released, clone, run_invoke
 
 PY = "net/py-sotimestamp"
@@ -189,7 +189,7 @@ def test_invoke_pkglint_passes_on_a_clean_clone_and_fails_on_a_broken_one(tmp_pa
                     reason="real pkglint: set PKGLINT (binary) and PKGSRCDIR (a pkgsrc tree)")
 def test_real_pkglint_finds_no_order_or_layout_problems(tree: Path, tmp_path: Path) -> None:
     """Only diagnostics explained by the pkglint version's age may remain."""
-    version, output, _ = pkglint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]),
+    version, output, _ = lint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]),
                                                   tree, tmp_path / "real")
     allowed = ("RMD160", "TEST_DEPENDS is defined but not used", "Manual page missing", "errors and",
                "warnings found", "Run \"pkglint", "Looks fine")
@@ -205,6 +205,6 @@ def test_real_pkglint_and_ours_agree_on_a_varorder_break(released: Released, tre
     mk = tree / KERNEL / "Makefile"
     mk.write_text(mk.read_text().replace("CATEGORIES=\tsysutils\n", "").replace(
         "COMMENT=", "CATEGORIES=\tsysutils\nCOMMENT="))
-    _, output, _ = pkglint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]), tree, tmp_path / "r")
+    _, output, _ = lint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]), tree, tmp_path / "r")
     assert "CATEGORIES appears too late" in output
     assert any("canonical order" in str(f) for f in pkglint.check_tree(tree, _artifacts(released)))

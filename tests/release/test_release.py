@@ -139,7 +139,7 @@ def test_a_kernel_of_this_series_is_shipped(tmp_path: Path, monkeypatch: pytest.
     """With NETBSDSRCDIR set and its GENERIC built from this series (the tree
     comparison is stubbed: no NetBSD tree here), netbsd-GENERIC-V.gz is the
     kernel, gzipped reproducibly, and in the checksum files."""
-    from devtools import release
+    from devtools.release import dist as release
 
     repo = clone(tmp_path / "repo")
     cache, tree, kernel = _stand_in_kernel(tmp_path)
@@ -156,7 +156,7 @@ def test_a_kernel_of_this_series_is_shipped(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_kernel_sources_are_the_series_files_generic_is_built_from() -> None:
-    from devtools import release
+    from devtools.release import dist as release
 
     paths = ["sys/kern/uipc_tstamp.c", "sys/rump/librump/rumpnet/Makefile.rumpnet",
              "tests/net/timestamp/t_tstamp_rx.c", "share/man/man4/wm.4", "sys/dev/pci/if_wm.c"]
@@ -172,7 +172,7 @@ def test_kernel_sources_are_the_series_files_generic_is_built_from() -> None:
 ])
 def test_release_version_must_be_a_canonical_pep440_version(tmp_path: Path, written: str, why: str | None) -> None:
     """pip, the wheel's file name and pkgsrc's DISTNAME must spell the version alike."""
-    from devtools.release import ReleaseError, package_version
+    from devtools.release.dist import ReleaseError, package_version
 
     (tmp_path / "py-sotimestamp").mkdir()
     (tmp_path / "py-sotimestamp" / "pyproject.toml").write_text(f'[project]\nname = "x"\nversion = "{written}"\n')
@@ -194,7 +194,7 @@ def test_release_version_must_be_a_canonical_pep440_version(tmp_path: Path, writ
 def test_pkgsrc_depends_floor_matches_the_wheel(requirement: str, pattern: str, problem: str | None) -> None:
     from packaging.requirements import Requirement
 
-    from devtools.pkglint import depends_floor_problem
+    from devtools.release.pkglint import depends_floor_problem
 
     found = depends_floor_problem(Requirement(requirement), pattern)
     if problem is None:

@@ -13,7 +13,7 @@ import requests
 from tqdm import tqdm
 
 from devtools import config
-from devtools.tree import TreeError
+from devtools.loop.tree import TreeError
 
 
 def directory() -> Path:

@@ -10,8 +10,10 @@ import tarfile
 import time
 from pathlib import Path
 
-from devtools import bridges, build, config, series
-from devtools.tree import TreeError, check_pinned
+from devtools import config
+from devtools.installed import bridges
+from devtools.loop import build, series
+from devtools.loop.tree import TreeError, check_pinned
 
 # Lean where the tests allow: no X11, debug sets, CTF, profiled/lint/compat
 # libraries, gdb or HTML man pages.  ATF and the tests set stay.  build.sh -V

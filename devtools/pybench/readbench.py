@@ -94,7 +94,7 @@ def report_stats(result: Dict[str, Any]) -> Tuple[List[str], List[str]]:
 def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True) -> Dict[str, Any]:
     """|arrival stamp - schedule| percentiles (us) of one replay at ``rate``, how many arrived,
     and the scheduling the replay got."""
-    from devtools.demo import start_capture
+    from devtools.pybench.demo import start_capture
     from sotimestamp.matching import match
     from sotimestamp.pcapio import PcapngWriter, read_records
     from sotimestamp.stats import schedule_errors, summarize

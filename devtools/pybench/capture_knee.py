@@ -26,7 +26,7 @@ from pathlib import Path
 
 from sotimestamp.cli import CAPTURING
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 BENCH_SRC = PROJECT / "py-sotimestamp" / "bench"
 RCVBUF = 8 << 20  # both receivers ask for the same buffer (as root: SO_RCVBUFFORCE)
 STEP = 1.5
@@ -76,17 +76,19 @@ def build(workdir: Path) -> dict[str, Path] | None:
     return out
 
 
-def _fifo() -> list[str]:
-    """`chrt -f 10` where it works (root), as for the drains: the background load then cannot
-    preempt sender or receiver, and the knee is the receiver's, not the machine's load's."""
-    from devtools.pybench import _fifo_prefix
-
-    return _fifo_prefix()
+def fifo_prefix() -> list[str]:
+    """`chrt -f 10` where it works (root), for the drains (bench.py) and here: the background
+    load then cannot preempt sender or receiver, and the knee is the receiver's, not the machine's
+    load's.  Here, not in bench.py, which imports this module: no import cycle."""
+    chrt = shutil.which("chrt")
+    if chrt and subprocess.run([chrt, "-f", "10", "true"], capture_output=True).returncode == 0:
+        return [chrt, "-f", "10"]
+    return []
 
 
 def _start_capture(args: list[str]) -> tuple[subprocess.Popen[str], int]:
     """`sotimestamp capture ARGS` (stdout and stderr piped) and its port, once it says it is capturing."""
-    proc = subprocess.Popen([*_fifo(), sys.executable, "-m", "sotimestamp", "capture", *args],
+    proc = subprocess.Popen([*fifo_prefix(), sys.executable, "-m", "sotimestamp", "capture", *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     line = proc.stderr.readline()
@@ -98,7 +100,7 @@ def _start_capture(args: list[str]) -> tuple[subprocess.Popen[str], int]:
 
 
 def _blast(bins: dict[str, Path], port: int, size: int, rate: float, seconds: float) -> tuple[int, float]:
-    res = subprocess.run([*_fifo(), str(bins["udp_blast"]), "127.0.0.1", str(port), str(size), f"{rate:.0f}", str(seconds)],
+    res = subprocess.run([*fifo_prefix(), str(bins["udp_blast"]), "127.0.0.1", str(port), str(size), f"{rate:.0f}", str(seconds)],
                          capture_output=True, text=True, check=True)
     out = json.loads(res.stdout.strip().splitlines()[-1])
     return int(out["sent"]), float(out["seconds"])
@@ -106,7 +108,7 @@ def _blast(bins: dict[str, Path], port: int, size: int, rate: float, seconds: fl
 
 def trial(receiver: str, bins: dict[str, Path], size: int, rate: float, seconds: float, workdir: Path) -> Trial:
     if receiver == "c":
-        proc = subprocess.Popen([*_fifo(), str(bins["recvmmsg_live"]), str(RCVBUF), "1"], stdout=subprocess.PIPE,
+        proc = subprocess.Popen([*fifo_prefix(), str(bins["recvmmsg_live"]), str(RCVBUF), "1"], stdout=subprocess.PIPE,
                                 text=True)
         assert proc.stdout is not None
         port = json.loads(proc.stdout.readline())["port"]
@@ -174,7 +176,7 @@ def run(seconds: float = 10.0, runs: int = 3, sizes: tuple[int, ...] = (64, 1400
 
 
 def table(rounds: list[dict[str, Knee]], seconds: float) -> str:
-    fifo = " sender and receivers under SCHED_FIFO (chrt -f 10)," if _fifo() else ""
+    fifo = " sender and receivers under SCHED_FIFO (chrt -f 10)," if fifo_prefix() else ""
     lines = [f"Capture knee: the highest rate received with 0 kernel drops over {seconds:g} s "
              f"(127.0.0.1, paced C sender,{fifo} {RCVBUF >> 20} MiB receive buffers, {os.cpu_count()} CPUs, "
              f"load average {os.getloadavg()[0]:.1f}):", "",

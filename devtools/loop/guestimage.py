@@ -7,11 +7,11 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools import build, config
-from devtools.tree import TreeError
+from devtools.loop import build
+from devtools.loop.tree import TreeError
 
 OUR_TESTS = Path("tests/net/timestamp")  # in the patched tree
-RUNNER = config.PROJECT / "devtools" / "guest" / "init.c"
+RUNNER = Path(__file__).resolve().parent / "guest" / "init.c"
 MD_ROOT_SECTORS = 65536  # MEMORY_DISK_ROOT_SIZE of SOTSTEST
 
 # Device nodes the guest needs (amd64 majors: cons 0, mem 2, bpf 23).

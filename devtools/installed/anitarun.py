@@ -10,7 +10,7 @@ boot-com.iso (TCG: this kernel hangs under KVM here) and keeps the disk image
 
 At boot the guest gets, besides its disk:
   - an ISO with the packages, the Python test suite and pytest (cd0);
-  - an igb NIC (wm0) whose other end is devtools/hostnet.py on 127.0.0.1,
+  - an igb NIC (wm0) whose other end is devtools/loop/hostnet.py on 127.0.0.1,
     which answers the tests' "@@SEND" requests on the serial console.
 """
 from __future__ import annotations
@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from devtools import config, fetched, sets
-from devtools.tree import TreeError
+from devtools import config
+from devtools.installed import fetched, sets
+from devtools.loop.tree import TreeError
 
 ANITA_COMMIT = "f3e8b3d074f0a2637da2a77fe53a3ef850d854e6"  # "Fix incorrect exit status from anita test"
 # comp: our headers (the Python tests read them); man: our man pages.
@@ -41,7 +42,7 @@ ATF_DIRS = ["net/timestamp", "net/net"]
 # The ATF configuration variable that lets the cases needing wm0 and the
 # host's answers run (tests/net/timestamp/harness.h); set by the `atf` step.
 HARNESS_VAR = "sotimestamp.harness"
-STEPS = config.PROJECT / "devtools" / "guest" / "anita-steps.sh"
+STEPS = Path(__file__).resolve().parent / "anita-steps.sh"
 
 _SEND = re.compile(rb"@@SEND (udp4|udp6|ptp2) (\d+) (\d+)")
 _PANIC = re.compile(rb"panic: |uvm_fault\(|db\{\d+\}> ")
@@ -54,7 +55,7 @@ _PYTEST_SUMMARY = re.compile(r"^=*\s*((?:\d+ \w+(?:, )?)+) in [\d.]+s\b.*$", re.
 # --- anita itself --------------------------------------------------------------
 
 # What the anita run needs here besides anita: pexpect (anita's one dependency)
-# and installer (wheel.mk's wheel installer, devtools/guestpkgs.py).  Both are
+# and installer (wheel.mk's wheel installer, devtools/installed/guestpkgs.py).  Both are
 # pinned in requirements-dev.txt, so the tests that use them run in CI too.
 HOST_MODULES = ("pexpect", "installer")
 
@@ -350,8 +351,8 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
 
 
 def run(src: Path, packages: list[Path], *, full: bool = False) -> int:
-    from devtools.hostnet import HostNet
-    from devtools.vmtest import qemu_binary
+    from devtools.loop.hostnet import HostNet
+    from devtools.loop.vmtest import qemu_binary
 
     qemu_binary()  # QEMU >= 8.1 (igb)
     sets.check_release(src)

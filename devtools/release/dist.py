@@ -29,10 +29,9 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from devtools import config as cfg
-from devtools import pkglint
-from devtools import release_distinfo as distinfo
-from devtools.release_archive import normalize_sdist, normalize_wheel, write_gz, write_tar_gz
-from devtools.release_pkgsrc import (KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, sdist_man_pages,
+from devtools.release import distinfo, pkglint
+from devtools.release.archive import normalize_sdist, normalize_wheel, write_gz, write_tar_gz
+from devtools.release.pkgsrc import (KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, sdist_man_pages,
                                      set_distname_version)
 
 PYPROJECT = "py-sotimestamp/pyproject.toml"
@@ -216,8 +215,8 @@ def _kernel_mismatch(src: Path, sysdir: Path, kernel: Path) -> str | None:
     """Why the kernel in the object directory is not this release's, or None:
     the tree must have exactly this series (and new files) applied, and the
     kernel must be newer than every patched kernel source."""
-    from devtools import series as series_mod
-    from devtools.tree import TreeError
+    from devtools.loop import series as series_mod
+    from devtools.loop.tree import TreeError
     try:
         ser = series_mod.Series.load(sysdir)
         states = series_mod.states(src, ser)
@@ -239,7 +238,7 @@ def kernel_image(version: str, sysdir: Path) -> tuple[Path | None, str]:
     release's series, or None and why not."""
     if not os.environ.get("NETBSDSRCDIR"):
         return None, "netbsd-GENERIC: skipped, NETBSDSRCDIR is not set"
-    from devtools.build import kernel_path
+    from devtools.loop.build import kernel_path
     src = cfg.netbsdsrcdir()
     kernel = kernel_path(src, "GENERIC")
     if not kernel.is_file():

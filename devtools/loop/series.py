@@ -24,7 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.tree import TreeError, check_pinned
+from devtools import config
+from devtools.loop.tree import TreeError, check_pinned
 
 
 class State(enum.Enum):
@@ -257,3 +258,20 @@ def reverse_recorded(src: Path, sysdir: Path, cache: Path, *, say=print) -> int:
     if rec.exists():
         shutil.rmtree(rec)
     return rc
+
+
+def report(src: Path, *, say=print) -> int:
+    """`invoke tree`: is src the pinned tree, and which series items are applied?
+    A half-patched or conflicting tree is refused."""
+    check_pinned(src)
+    series = Series.load(config.project_sys())
+    st = states(src, series)
+    for name, state in st.items():
+        say(f"{state.value:12} {name}")
+    applied = sum(s is State.APPLIED for s in st.values())
+    if applied and applied != len(st):
+        raise TreeError(f"{src} is half-patched: {applied} of {len(st)} series items applied")
+    if any(s is State.CONFLICT for s in st.values()):
+        raise TreeError(f"{src}: some series items conflict with the tree")
+    say(f"{src}: NetBSD 7.99.10, series {'applied' if applied else 'not applied'} ({len(st)} items)")
+    return 0

@@ -15,11 +15,12 @@ import threading
 import time
 from pathlib import Path
 
-from devtools import build, config, guestimage
-from devtools.console import ConsoleReport
-from devtools.hostnet import HostNet
-from devtools.series import Series, State, states
-from devtools.tree import TreeError, check_pinned
+from devtools import config
+from devtools.loop import build, guestimage
+from devtools.loop.console import ConsoleReport
+from devtools.loop.hostnet import HostNet
+from devtools.loop.series import Series, State, states
+from devtools.loop.tree import TreeError, check_pinned
 
 MIN_QEMU = (8, 1)  # igb (82576) with SYSTIM and TX/RX stamp latches
 DEFAULT_CONFIG = "SOTSTEST"

@@ -10,7 +10,7 @@ series they are applied by a task, recorded outside the tree, and reversible:
    single-threaded (-DSQLITE_THREADSAFE=0: the 2015 lib Makefile does not link
    libpthread, and the newer amalgamation needs it otherwise).
 2. The set lists name ./etc/weekly.d/whatisdb, which the snapshot lacks: that
-   one is a build flag (SLOPPY_FLIST=yes), not a file, see devtools/sets.py.
+   one is a build flag (SLOPPY_FLIST=yes), not a file, see devtools/installed/sets.py.
 
 A tree that has its own sqlite3.c (a complete checkout) needs no bridge and
 gets none.
@@ -23,8 +23,9 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from devtools import config, fetched
-from devtools.tree import TreeError
+from devtools import config
+from devtools.installed import fetched
+from devtools.loop.tree import TreeError
 
 SQLITE_NPM = "better-sqlite3"
 SQLITE_NPM_VERSION = "13.2.0"  # ships SQLite 3.54.1

@@ -47,9 +47,10 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from devtools import config, fetched, sets
-from devtools.build import require_tools, run_logged
-from devtools.tree import SERIES_RELEASE, TreeError
+from devtools import config
+from devtools.installed import fetched, sets
+from devtools.loop.build import require_tools, run_logged
+from devtools.loop.tree import SERIES_RELEASE, TreeError
 
 PREFIX = "/usr/pkg"
 HOST = "x86_64--netbsd"

@@ -1,4 +1,4 @@
-"""Is NETBSDSRCDIR the pinned tree, and how much of our series is in it?"""
+"""Is NETBSDSRCDIR the pinned tree?  (Which series items it holds: series.report.)"""
 from __future__ import annotations
 
 import re
@@ -39,20 +39,3 @@ def check_pinned(src: Path) -> None:
     if not (src / "build.sh").is_file():
         raise TreeError(f"NETBSDSRCDIR={src} has no build.sh")
 
-
-def report(src: Path, *, say=print) -> int:
-    from devtools import config
-    from devtools.series import Series, State, states
-
-    check_pinned(src)
-    series = Series.load(config.project_sys())
-    st = states(src, series)
-    for name, state in st.items():
-        say(f"{state.value:12} {name}")
-    applied = sum(s is State.APPLIED for s in st.values())
-    if applied and applied != len(st):
-        raise TreeError(f"{src} is half-patched: {applied} of {len(st)} series items applied")
-    if any(s is State.CONFLICT for s in st.values()):
-        raise TreeError(f"{src}: some series items conflict with the tree")
-    say(f"{src}: NetBSD 7.99.10, series {'applied' if applied else 'not applied'} ({len(st)} items)")
-    return 0

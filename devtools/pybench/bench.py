@@ -5,7 +5,7 @@ drained; only the drain is timed (the capacity of the receive path, with the
 sender out of the picture), ROUNDS times.  System calls per datagram: the same
 drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
 recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
-with and without --realtime, and `stats` against capinfos: devtools/readbench.py.
+with and without --realtime, and `stats` against capinfos: devtools/pybench/readbench.py.
 """
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-from devtools import capture_knee, readbench
+from devtools.pybench import capture_knee, readbench
 
-PROJECT = Path(__file__).resolve().parent.parent
+PROJECT = Path(__file__).resolve().parents[2]
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
 MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo", "capture"]
@@ -43,7 +43,7 @@ LABELS = {
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # CPython leaves it out on Linux
 
 
-# --- the measured loops (run in a child process: `python -m devtools.pybench worker MODE K ROUNDS`) ---
+# --- the measured loops (run in a child process: `python -m devtools.pybench.bench worker MODE K ROUNDS`) ---
 
 def _receiver(mode: str) -> socket.socket:
     import sotimestamp
@@ -128,19 +128,11 @@ def _command(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> List[s
     if mode == "c":
         assert c_binary is not None
         return [str(c_binary), str(k), str(rounds), "64"]
-    return [sys.executable, "-m", "devtools.pybench", "worker", mode, str(k), str(rounds)]
-
-
-def _fifo_prefix() -> List[str]:
-    """`chrt -f 10` when it works here (root): other load then cannot preempt the drains."""
-    chrt = shutil.which("chrt")
-    if chrt and subprocess.run([chrt, "-f", "10", "true"], capture_output=True).returncode == 0:
-        return [chrt, "-f", "10"]
-    return []
+    return [sys.executable, "-m", "devtools.pybench.bench", "worker", mode, str(k), str(rounds)]
 
 
 def measure_rate(mode: str, k: int, rounds: int, c_binary: Optional[Path]) -> Dict[str, float]:
-    out = subprocess.run(_fifo_prefix() + _command(mode, k, rounds, c_binary), cwd=PROJECT, check=True,
+    out = subprocess.run(capture_knee.fifo_prefix() + _command(mode, k, rounds, c_binary), cwd=PROJECT, check=True,
                          capture_output=True, text=True).stdout
     data = json.loads(out.strip().splitlines()[-1])
     return {"datagrams": data["datagrams"], "rate": data["datagrams"] / data["seconds"]}
@@ -206,7 +198,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     ceiling = best.get("c")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
-          f"median of {REPEATS} interleaved runs{' under SCHED_FIFO (chrt -f 10)' if _fifo_prefix() else ''} "
+          f"median of {REPEATS} interleaved runs{' under SCHED_FIFO (chrt -f 10)' if capture_knee.fifo_prefix() else ''} "
           f"({os.cpu_count()} CPUs, load average {load:.1f}):\n")
     print("| receive path | datagrams/s | % of C loop (median of per-round ratios) | syscalls/datagram |")
     print("| --- | ---: | ---: | ---: |")

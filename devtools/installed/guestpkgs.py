@@ -22,7 +22,7 @@ Packages made:
                                which makes net/py-sotimestamp's ALTERNATIVES
                                link bin/sotimestamp
   python311-3.11.2             stand-in for lang/python311: our cross build
-                               (devtools/guestpython.py)
+                               (devtools/installed/guestpython.py)
 """
 from __future__ import annotations
 
@@ -35,9 +35,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devtools import config, fetched
-from devtools.tree import SERIES_RELEASE
-from devtools.tree import TreeError
+from devtools import config
+from devtools.installed import fetched
+from devtools.loop.tree import SERIES_RELEASE
+from devtools.loop.tree import TreeError
 
 PREFIX = "/usr/pkg"
 PYVERSSUFFIX = "3.11"
@@ -183,7 +184,7 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
         script.rename(script.with_name(f"sotimestamp-{PYVERSSUFFIX}"))
     # ... and one sotimestamp(1) per Python version, from the sdist
     if sdist is not None:
-        from devtools.release_pkgsrc import man_page_path, sdist_man_pages
+        from devtools.release.pkgsrc import man_page_path, sdist_man_pages
 
         with tarfile.open(sdist) as tar:
             for page in sdist_man_pages(sdist):
@@ -382,7 +383,7 @@ def pkg_create(pkg: Package, out_dir: Path) -> Path:
     (meta / "comment").write_text(pkg.comment.strip('"') + "\n")
     (meta / "descr").write_text(pkg.descr)
     (meta / "build-info").write_text(build_info(pkg))
-    (meta / "build-version").write_text(f"{pkg.pkgpath}: sotimestamp devtools/guestpkgs.py\n")
+    (meta / "build-version").write_text(f"{pkg.pkgpath}: sotimestamp devtools/installed/guestpkgs.py\n")
     plist = [f"@name {pkg.pkgname}"] + [f"@pkgdep {d}" for d in pkg.depends] + sorted(pkg.plist)
     (meta / "plist").write_text("\n".join(plist) + "\n")
     root = pkg.stage / PREFIX.lstrip("/")
@@ -450,7 +451,8 @@ def tqdm_wheel(downloads: Path) -> Path:
 def build_all(src: Path, out: Path) -> list[Path]:
     """The six packages into out/ (rebuilt each time: they are small but
     python311, which takes ~1 min to pack)."""
-    from devtools import guestpython, release
+    from devtools.installed import guestpython
+    from devtools.release import dist as release
 
     work = config.cache() / "guestpkgs-work"
     shutil.rmtree(work, ignore_errors=True)
@@ -475,7 +477,7 @@ def build_all(src: Path, out: Path) -> list[Path]:
         tree_package("python311-3.11.2", "lang/python311",
                      "Interpreted, interactive, object-oriented programming language",
                      "CPython 3.11.2 cross-built for NetBSD/amd64 with the tree's toolchain\n"
-                     "(sotimestamp devtools/guestpython.py), standing in for lang/python311.\n",
+                     "(sotimestamp devtools/installed/guestpython.py), standing in for lang/python311.\n",
                      py_stage),
         tree_package(f"{PYPKGPREFIX}-tqdm-{TQDM_VERSION}", "misc/py-tqdm",
                      "Fast, Extensible Progress Meter",

@@ -3,7 +3,7 @@
 Host compatibility: the 2015 tree's tools need one setting on a current
 glibc host (its bundled GNU make 3.81 must be told the host glob is
 GNU-compatible); HOST_CFLAGS/HOST_CXXFLAGS keep older C/C++ dialects that
-today's gcc defaults reject (see README for which are needed).
+today's gcc defaults reject (see docs/loop.md, host compatibility, for which are needed).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from devtools import config
-from devtools.tree import TreeError, check_pinned
+from devtools.loop.tree import TreeError, check_pinned
 
 HOST_ENV = {
     "make_cv_sys_gnu_glob": "yes",

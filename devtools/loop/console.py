@@ -1,6 +1,6 @@
 """Read the guest's serial console: count results, notice panics and requests.
 
-The runner's line protocol (devtools/guest/init.c):
+The runner's line protocol (devtools/loop/guest/init.c):
     @@RUN name | ok name | FAIL name: why | skip name: why | @@DONE
     @@SEND udp4|udp6 PORT COUNT     a test asks the host for frames on wm0
     @@SEND ptp2 SEQ COUNT           ... or for PTPv2 Sync frames, sequenceId SEQ..
