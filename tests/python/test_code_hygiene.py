@@ -6,7 +6,11 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[2] / "py-sotimestamp" / "src" / "sotimestamp"
+import sotimestamp
+
+# The package's own sources: src/ in the repository (editable install), site-packages
+# on an installed system (the anita guest runs these tests there too).
+SRC = Path(sotimestamp.__file__).resolve().parent
 
 
 def _modules() -> dict[str, ast.Module]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,11 @@ from sotimestamp.cli import build_parser
 from conftest import need_tool
 
 HERE = Path(__file__).resolve().parent
-# In the repository (tests/python -> py-sotimestamp/man) and in the sdist pkgsrc's
-# do-test runs (tests/ and man/ side by side).
-CANDIDATES = [HERE.parent.parent / "py-sotimestamp" / "man" / "sotimestamp.1", HERE.parent / "man" / "sotimestamp.1"]
+# In the repository (tests/python -> py-sotimestamp/man), in the sdist pkgsrc's
+# do-test runs (tests/ and man/ side by side), and installed by net/py-sotimestamp
+# (PREFIX/man/man1/sotimestamp-X.Y.1, the name ALTERNATIVES links sotimestamp.1 to).
+CANDIDATES = [HERE.parent.parent / "py-sotimestamp" / "man" / "sotimestamp.1", HERE.parent / "man" / "sotimestamp.1",
+              Path(sys.prefix) / "man" / "man1" / f"sotimestamp-{sys.version_info[0]}.{sys.version_info[1]}.1"]
 
 
 def man_page() -> Path:

@@ -45,6 +45,10 @@ def header_defines(*headers: str) -> Dict[str, int]:
             out[m.group(1)] = int(m.group(2), 0)
         for m in re.finditer(r"^#define\s+(SOF_TIMESTAMPING_\w+)\s+\(1\s*<<\s*(\d+)\)", text, re.M):
             out[m.group(1)] = 1 << int(m.group(2))
+        # Aliases: SCM_TIMESTAMPING is defined as SO_TIMESTAMPING, as on Linux.
+        for m in re.finditer(r"^#define\s+(\w+)\s+([A-Z_][A-Z0-9_]*)\s*(?:/\*.*)?$", text, re.M):
+            if m.group(2) in out:
+                out[m.group(1)] = out[m.group(2)]
     return out
 
 

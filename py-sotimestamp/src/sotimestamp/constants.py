@@ -95,6 +95,8 @@ class PlatformConstants:
     SCM_RXQ_OVFL: int | None = None
     #: getsockopt(SOL_SOCKET) of u32 counters; index 8 (SK_MEMINFO_DROPS) counts drops (Linux 4.6+).
     SO_MEMINFO: int | None = None
+    #: getsockopt(SOL_SOCKET) int: datagrams dropped for a full receive buffer (NetBSD).
+    SO_OVERFLOWED: int | None = None
     #: SO_RCVBUF past the sysctl limit (Linux, needs CAP_NET_ADMIN).
     SO_RCVBUFFORCE: int | None = None
     #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
@@ -127,7 +129,7 @@ NETBSD = PlatformConstants(
     SO_TIMESTAMPNS=0x1030, SCM_TIMESTAMPNS=0x1030,
     SO_TIMESTAMPING=0x1031, SCM_TIMESTAMPING=0x1031,
     SO_TIMESTAMP_CLOCK=0x1032, CLOCK_REALTIME=0, CLOCK_MONOTONIC=3,
-    SO_RXQ_OVFL=0x1033, SCM_RXQ_OVFL=0x1033, SO_ERRQUEUE_DROPS=0x1034,
+    SO_RXQ_OVFL=0x1033, SCM_RXQ_OVFL=0x1033, SO_ERRQUEUE_DROPS=0x1034, SO_OVERFLOWED=0x1009,
     MSG_ERRQUEUE=0x00800000, IP_RECVERR=89, IPV6_RECVERR=89,
     timeval16="=qi4x",
 )

@@ -300,8 +300,8 @@ _SK_MEMINFO_DROPS = 8
 
 def kernel_drops(sock: socket.socket, counter: DropCounter | None = None) -> int | None:
     """Datagrams the kernel dropped for ``sock`` so far: the larger of what SO_RXQ_OVFL said
-    (``counter``) and Linux's SO_MEMINFO drop count, which also sees drops after the last
-    datagram read.  None when neither is available."""
+    (``counter``) and Linux's SO_MEMINFO drop count or NetBSD's SO_OVERFLOWED, which also
+    see drops after the last datagram read.  None when none is available."""
     table = C.current()
     seen = counter.value if counter is not None else None
     if table is not None and table.SO_MEMINFO is not None:
@@ -312,6 +312,13 @@ def kernel_drops(sock: socket.socket, counter: DropCounter | None = None) -> int
         if len(raw) >= 4 * (_SK_MEMINFO_DROPS + 1):
             (dropped,) = struct.unpack_from("=I", raw, 4 * _SK_MEMINFO_DROPS)
             return max(int(dropped), seen or 0)
+    if table is not None and table.SO_OVERFLOWED is not None:
+        # NetBSD: the same counter SO_RXQ_OVFL reports, as an int option.
+        try:
+            overflowed = sock.getsockopt(socket.SOL_SOCKET, table.SO_OVERFLOWED)
+        except OSError:
+            return seen
+        return max(overflowed & 0xFFFFFFFF, seen or 0)
     return seen
 
 

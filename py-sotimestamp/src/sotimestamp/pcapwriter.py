@@ -250,12 +250,31 @@ class PcapngWriter:
                 wrote = self._stream.write(view[done:])
                 done += len(data) - done if wrote is None else wrote
         except OSError as exc:
+            if _whole_blocks(view[:done])[0] == done:
+                done += self._put_blockwise(view[done:])
             whole_bytes, whole_packets = _whole_blocks(view[:done])
             self.saved += whole_packets
             self.whole_bytes += whole_bytes
             raise WriteFailed(exc, self.saved) from exc
         self.saved += packets
         self.whole_bytes += len(data)
+
+    def _put_blockwise(self, rest: memoryview) -> int:
+        """After a failed write(): ``rest`` one block per write() as far as it goes; the bytes
+        written.  Some systems refuse a whole write() that would pass a limit (NetBSD at
+        RLIMIT_FSIZE) where Linux writes up to it; this keeps every block that fits either way."""
+        pos = 0
+        while pos + 8 <= len(rest):
+            total = _BLOCK_HEAD.unpack_from(rest, pos)[1]
+            block, done = rest[pos:pos + total], 0
+            try:
+                while done < total:
+                    wrote = self._stream.write(block[done:])
+                    done += total - done if wrote is None else wrote
+            except OSError:
+                return pos + done
+            pos += total
+        return pos
 
     def flows_to(self, dst: Address) -> dict[tuple[Any, int, str | None], FlowBlocks]:
         """The block templates of datagrams sent to ``dst``, by (source address, payload length,
