@@ -328,9 +328,14 @@ def test_buffer_size_on_a_real_socket(tmp_path: Path) -> None:
     else:
         assert f"warning: --buffer-size {want}: the kernel gave a receive buffer of {got} bytes" in stderr
         assert rmem_max is None or got <= 2 * rmem_max
-    tiny = start_capture("127.0.0.1:0", tmp_path / "t.pcapng", "--buffer-size", "100", "--duration", "0.2")[0]
-    _o, err = tiny.communicate(timeout=30)
-    assert "warning: --buffer-size 100: the kernel raised the receive buffer to its minimum" in err
+    tiny = start_capture("127.0.0.1:0", tmp_path / "t.pcapng", "--buffer-size", "100", "--duration", "0.2",
+                         "--json")[0]
+    out_tiny, err = tiny.communicate(timeout=30)
+    if json.loads(out_tiny)["receive_buffer"] > (200 if full == 2 * want else 100):
+        # Linux raises it to its minimum (SOCK_MIN_RCVBUF); NetBSD takes 100 as it is
+        assert "warning: --buffer-size 100: the kernel raised the receive buffer to its minimum" in err
+    else:
+        assert "warning" not in err
 
 
 
