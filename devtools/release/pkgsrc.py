@@ -3,7 +3,7 @@ their Makefiles, and the PLIST a wheel implies (lang/python/wheel.mk
 conventions: `${PYSITELIB}/...`, `${PYSITELIB}/${WHEEL_INFODIR}/...`, a
 `.pyc`/`.pyo` line per module, console scripts as bin/NAME-${PYVERSSUFFIX}, and
 the sdist's man pages as man/manN/NAME-${PYVERSSUFFIX}.N, which post-install
-puts there and ALTERNATIVES links as man/manN/NAME.N, as it does the script)."""
+puts there; pkg_alternatives links scripts only)."""
 from __future__ import annotations
 
 import configparser
@@ -166,7 +166,7 @@ def sdist_man_pages(sdist: Path) -> list[str]:
 
 def man_page_path(page: str, versioned: bool = True) -> str:
     """Where net/py-sotimestamp installs man page NAME.N (relative to PREFIX): one per Python
-    version, as the console script, and the unversioned name as its ALTERNATIVES link."""
+    version, as the console script (``versioned=False``: the plain name)."""
     name, section = page.rsplit(".", 1)
     return f"man/man{section}/{name}-${{PYVERSSUFFIX}}.{section}" if versioned else f"man/man{section}/{page}"
 

@@ -17,7 +17,7 @@ from conftest import need_tool
 HERE = Path(__file__).resolve().parent
 # In the repository (tests/python -> py-sotimestamp/man), in the sdist pkgsrc's
 # do-test runs (tests/ and man/ side by side), and installed by net/py-sotimestamp
-# (PREFIX/man/man1/sotimestamp-X.Y.1, the name ALTERNATIVES links sotimestamp.1 to).
+# (PREFIX/man/man1/sotimestamp-X.Y.1, one per Python version).
 CANDIDATES = [HERE.parent.parent / "py-sotimestamp" / "man" / "sotimestamp.1", HERE.parent / "man" / "sotimestamp.1",
               Path(sys.prefix) / "man" / "man1" / f"sotimestamp-{sys.version_info[0]}.{sys.version_info[1]}.1"]
 
