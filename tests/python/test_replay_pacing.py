@@ -42,3 +42,26 @@ def test_realtime_never_asks_for_a_sleep_too_short_to_block(monkeypatch: pytest.
 def test_normal_scheduling_keeps_its_wide_margin(monkeypatch: pytest.MonkeyPatch) -> None:
     slept = _sleeps_per_wait(False, 1_000_000, 20, monkeypatch)
     assert slept and all(s * 1e9 <= 1_000_000 - replay.SPIN_NS for s in slept)
+
+
+def test_a_long_wait_sleeps_in_slices_a_signal_can_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 60 s gap is slept in slices of SLEEP_SLICE_S, so a stop request that the sleep itself
+    does not end (the NetBSD guest: SIGINT did not cut a 60 s sleep short) ends the wait within
+    one slice; the handler raises Interrupted between slices, as it does for a real signal."""
+    stop = replay.StopRequest()
+    pacer = replay.Pacer(False, stop)
+    real_sleep = time.sleep
+    slices: List[float] = []
+
+    def sleep_that_no_signal_cuts(seconds: float) -> None:
+        slices.append(seconds)
+        real_sleep(seconds)
+        if len(slices) == 2:
+            stop(2, None)  # SIGINT's handler, run once the slice is over
+
+    monkeypatch.setattr(replay.time, "sleep", sleep_that_no_signal_cuts)
+    started = time.monotonic()
+    with pytest.raises(replay.Interrupted):
+        pacer.wait_until(time.perf_counter_ns() + 60 * 10**9)
+    assert time.monotonic() - started < 2 * replay.SLEEP_SLICE_S + 0.5
+    assert all(s <= replay.SLEEP_SLICE_S for s in slices) and len(slices) == 2

@@ -36,6 +36,7 @@ RT_WAKE_NS = 25_000  # under SCHED_FIFO: a sleep returns ~17 us late (median, lo
 RT_MIN_SLEEP_NS = 10_000  # under SCHED_FIFO, a shorter sleep would not block (all CPU, no idle): spin instead
 RT_MAX_BUSY_NS = 50_000_000  # under SCHED_FIFO, never run longer than this without sleeping ...
 RT_BREATHER_S = 0.005  # ... and then sleep this long: 10 % idle, twice what RT throttling wants
+SLEEP_SLICE_S = 0.25  # a long wait sleeps in slices of this, so a signal ends it within one
 
 # send errors, by what they mean for the datagram: (name, errno values)
 FAULT_KINDS = {
@@ -136,8 +137,15 @@ class Pacer:
     def _sleep(self, seconds: float) -> int:
         self.stop.sleeping = True
         try:
-            if self.stop.signum is None:
-                time.sleep(seconds)
+            # In slices of at most SLEEP_SLICE_S: the signal handler runs (and ends the
+            # replay) between them even where a long sleep outlives the signal, as a 60 s
+            # wait outlived SIGINT in the NetBSD guest.  Only long gaps are cut.
+            end = time.perf_counter() + seconds
+            while self.stop.signum is None:
+                left = end - time.perf_counter()
+                if left <= 0:
+                    break
+                time.sleep(min(left, SLEEP_SLICE_S))
         finally:
             self.stop.sleeping = False
         self.slept_at = now = time.perf_counter_ns()
