@@ -140,12 +140,20 @@ class Pacer:
             # In slices of at most SLEEP_SLICE_S: the signal handler runs (and ends the
             # replay) between them even where a long sleep outlives the signal, as a 60 s
             # wait outlived SIGINT in the NetBSD guest.  Only long gaps are cut.
-            end = time.perf_counter() + seconds
-            while self.stop.signum is None:
-                left = end - time.perf_counter()
-                if left <= 0:
-                    break
-                time.sleep(min(left, SLEEP_SLICE_S))
+            if seconds <= SLEEP_SLICE_S:
+                if self.stop.signum is None:
+                    time.sleep(seconds)
+            else:
+                end = time.perf_counter() + seconds
+                while self.stop.signum is None:
+                    left = end - time.perf_counter()
+                    if left > SLEEP_SLICE_S:
+                        time.sleep(SLEEP_SLICE_S)
+                    else:
+                        # the rest in one sleep, unless too short to block (the caller spins)
+                        if left * 1e9 >= self.min_sleep_ns:
+                            time.sleep(left)
+                        break
         finally:
             self.stop.sleeping = False
         self.slept_at = now = time.perf_counter_ns()
