@@ -44,16 +44,20 @@
  * the socket's clock at delivery.  The hardware stamp (tstamp_hw,
  * valid with M_TSTAMP_HW) is for drivers and is reported raw.
  *
- * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a packet tag;
- * the stamp is taken when the tagged packet is handed to the interface
- * (SO_TSTAMP_TX in ifq_enqueue and looutput), and both records (SCHED
- * first) carry it: drivers do not report their dequeue yet.  One datagram at a time owns the
- * hand-off slot, under so_tstamp_txlock (a spin mutex: the hand-off
- * may run at IPL_NET); the serial in the tag makes sure a packet sent
- * later (e.g. held for ARP) cannot fill it.  The record is then queued
- * on the socket's error queue, read with recvmsg(MSG_ERRQUEUE), and
- * charged to the receive buffer the way sbappendaddr() charges a
- * datagram (bytes against sb_hiwat, storage against sb_mbmax).
+ * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a request
+ * (net/if_hwtstamp.c, with the hardware ones) and a packet tag naming
+ * it.  SCHED is stamped when the packet is handed to the interface's
+ * send queue (SO_TSTAMP_TX_SCHED in ifq_enqueue), SND when the driver
+ * hands it to the device (SO_TSTAMP_TX_SND: wm(4), and looutput for
+ * lo0); for an interface whose driver has no SND hook both are taken
+ * at the send queue.  If the driver took the packet before the
+ * protocol's output returned, both records are queued by
+ * so_tstamp_tx_end(); if the packet waits in the send queue, SCHED is
+ * queued there and SND by a soft interrupt once the driver took it.
+ * Records go on the socket's error queue, read with
+ * recvmsg(MSG_ERRQUEUE), and are charged to the receive buffer the
+ * way sbappendaddr() charges a datagram (bytes against sb_hiwat,
+ * storage against sb_mbmax).
  *
  * Contexts.  The per-socket state is allocated in process context
  * (setsockopt, sendmsg) and freed by soput(), which runs in a soft
@@ -88,8 +92,13 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/uio.h>
 
 #include <net/errqueue.h>
+#include <net/if.h>
+#include <net/if_hwtstamp.h>
 #include <net/net_tstamp.h>
 #include <netinet/in.h>
+#include <netinet/in_systm.h>
+#include <netinet/ip.h>
+#include <netinet/in_pcb.h>
 
 #ifdef COMPAT_50
 #include <compat/sys/time.h>
@@ -111,25 +120,17 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #endif
 
 volatile u_int	so_tstamp_rx_users;
-volatile u_int	so_tstamp_tx_armed;
+volatile u_int	so_tstamp_tx_pending;	/* net/if_hwtstamp.c's lock */
 
 static pool_cache_t	so_tstamp_cache;	/* of struct so_tstamp */
 static u_int		so_tstamp_nstates;	/* allocated */
 
 /*
- * The TX hand-off slot; all fields under so_tstamp_txlock.
- * so_tstamp_tx_armed mirrors "armed" for the unlocked test in
- * SO_TSTAMP_TX(): the sender sets it before its packet can reach a
- * driver, on its own call chain.
+ * Interfaces whose driver calls SO_TSTAMP_TX_SND, by if_index; an
+ * interface past the map gets SND with SCHED, as one without the hook.
  */
-static kmutex_t	so_tstamp_txlock;
-static struct {
-	uint64_t	serial;		/* of the armed datagram's tag */
-	uint64_t	ns;		/* its hand-off stamp */
-	bool		armed;
-	bool		stamped;
-} so_tstamp_txslot;
-static uint64_t	so_tstamp_txserial;
+#define	TSTAMP_SNDMAP_BITS	256
+static volatile uint32_t so_tstamp_sndmap[TSTAMP_SNDMAP_BITS / 32];
 
 /* Error queue records dropped because SO_RCVBUF was exhausted. */
 static uint64_t	so_tstamp_errq_drops;
@@ -141,7 +142,6 @@ so_tstamp_init(void)
 
 	so_tstamp_cache = pool_cache_init(sizeof(struct so_tstamp), 0, 0, 0,
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
-	mutex_init(&so_tstamp_txlock, MUTEX_DEFAULT, IPL_NET);
 }
 
 static inline uint64_t
@@ -432,14 +432,17 @@ so_tstamp_rx_stamp(struct mbuf *m)
 /*
  * Append the socket's receive timestamps to *mp, all of the same
  * instant: software stamp swns (uptime; 0: take it now) and, if hw, the
- * raw hardware stamp hwns.  Return the new tail.
+ * raw hardware stamp hwns, of datagram m (NULL: stream data).  Return
+ * the new tail.
  */
 static struct mbuf **
 tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
-    struct mbuf **mp)
+    const struct mbuf *m, struct mbuf **mp)
 {
 	const struct so_tstamp *st = so->so_tstamp;
 	struct scm_timestamping sts;
+	struct scm_ts_pktinfo pki;
+	const struct ifnet *ifp;
 	struct timespec ts;
 	struct timeval tv;
 	bool sw, ts_ns, ts_tv;
@@ -482,6 +485,19 @@ tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
 			tstamp_ns2ts(hwns, &sts.ts[2]);
 		mp = tstamp_addcontrol(mp, &sts, sizeof(sts), SCM_TIMESTAMPING,
 		    SOL_SOCKET);
+	}
+	/*
+	 * OPT_PKTINFO, as on Linux only with a hardware stamp: the
+	 * interface and the length at layer 2.  The datagram still
+	 * starts with its network header here (*_savecontrol()).
+	 */
+	if (hw && m != NULL && (flags & SOF_TIMESTAMPING_OPT_PKTINFO) &&
+	    (ifp = m->m_pkthdr.rcvif) != NULL) {
+		memset(&pki, 0, sizeof(pki));
+		pki.if_index = ifp->if_index;
+		pki.pkt_length = m->m_pkthdr.len + ifp->if_hdrlen;
+		mp = tstamp_addcontrol(mp, &pki, sizeof(pki),
+		    SCM_TIMESTAMPING_PKTINFO, SOL_SOCKET);
 	}
 	return mp;
 }
@@ -584,7 +600,7 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 	if (found != NULL && controlp != NULL && *controlp == NULL &&
 	    SO_TSTAMP_RXWANT(so))
 		(void)tstamp_rxcontrol(so, found->mk_sw, found->mk_hw,
-		    found->mk_hwns, controlp);
+		    found->mk_hwns, NULL, controlp);
 	if (flags & MSG_PEEK)
 		return;
 	st->st_read = end;
@@ -607,7 +623,7 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 
 	mp = tstamp_rxcontrol(so, m->m_pkthdr.tstamp_sw,
 	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0,
-	    m->m_pkthdr.tstamp_hw, mp);
+	    m->m_pkthdr.tstamp_hw, m, mp);
 	/*
 	 * Datagrams the socket dropped so far for want of buffer space,
 	 * as on Linux only once there are some.  Read before this one is
@@ -689,20 +705,20 @@ so_tstamp_senddone(struct socket *so)
 /*
  * Protocol output, before ip_output()/ip6_output() with the socket
  * locked: decide which TX stamps datagram m gets, take its OPT_ID key,
- * copy its payload for a software record and arm the hand-off slot.
+ * copy its payload for a software record and ask for its hand-off
+ * stamps.
  */
 void
 so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
     struct mbuf *m)
 {
 	struct so_tstamp *st = so->so_tstamp;
-	struct m_tag *mt;
-	uint64_t serial;
 	int flags;
 
-	tx->tx_active = tx->tx_armed = tx->tx_keyed = tx->tx_hwtaken = false;
+	tx->tx_active = tx->tx_keyed = tx->tx_hwtaken = false;
 	tx->tx_flags = 0;
-	tx->tx_key = 0;
+	tx->tx_key = tx->tx_dst4 = 0;
+	tx->tx_swid = 0;
 	tx->tx_payload = NULL;
 	if (__predict_true(st == NULL))
 		return;
@@ -719,63 +735,71 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 		tx->tx_key = st->st_key++;
 		tx->tx_keyed = true;
 	}
+	/*
+	 * OPT_CMSG: the destination for IP_PKTINFO.  A sendto() address
+	 * is connected for the duration of the send by udp_send() and
+	 * rip_send() before they get here.
+	 */
+	if ((flags & SOF_TIMESTAMPING_OPT_CMSG) &&
+	    so->so_proto->pr_domain->dom_family == AF_INET)
+		tx->tx_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
 	if ((flags & (SOF_TIMESTAMPING_TX_SOFTWARE |
 	    SOF_TIMESTAMPING_TX_SCHED)) == 0)
 		return;
 	tx->tx_active = true;
 	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
 		tx->tx_payload = m_copypacket(m, M_DONTWAIT);
-
-	/*
-	 * One datagram at a time owns the slot; a nested send, or one
-	 * while another sender holds it, is stamped in tx_end.  The
-	 * unlocked look at so_tstamp_tx_armed only saves a tag.
-	 */
-	if (so_tstamp_tx_armed != 0)
-		return;
-	mt = m_tag_get(PACKET_TAG_SO_TSTAMP, sizeof(uint64_t), M_NOWAIT);
-	if (mt == NULL)
-		return;
-	mutex_spin_enter(&so_tstamp_txlock);
-	if (so_tstamp_txslot.armed) {
-		mutex_spin_exit(&so_tstamp_txlock);
-		m_tag_free(mt);
-		return;
-	}
-	serial = so_tstamp_txslot.serial = ++so_tstamp_txserial;
-	so_tstamp_txslot.stamped = false;
-	so_tstamp_txslot.armed = true;
-	so_tstamp_tx_armed = 1;
-	mutex_spin_exit(&so_tstamp_txlock);
-	memcpy(mt + 1, &serial, sizeof(serial));
-	m_tag_prepend(m, mt);
-	tx->tx_armed = true;
+	tx->tx_swid = hwtstamp_sw_request(so, m, tx);
 }
 
-/*
- * The packet is about to be handed to a driver, in whatever context
- * the interface's output runs (up to IPL_NET).  The tag's serial says
- * whether it is the armed datagram; a stale tag is just dropped.
- */
+/* Driver attach/detach: ifp's driver calls SO_TSTAMP_TX_SND, or not. */
 void
-so_tstamp_tx_handoff(struct mbuf *m)
+so_tstamp_tx_driver(struct ifnet *ifp, bool snd)
+{
+	u_int i = ifp->if_index;
+
+	if (i >= TSTAMP_SNDMAP_BITS)
+		return;
+	if (snd)
+		atomic_or_32(&so_tstamp_sndmap[i / 32], 1U << (i % 32));
+	else
+		atomic_and_32(&so_tstamp_sndmap[i / 32], ~(1U << (i % 32)));
+}
+
+static bool
+tstamp_driver_snd(const struct ifnet *ifp)
+{
+	u_int i = ifp->if_index;
+
+	return i < TSTAMP_SNDMAP_BITS &&
+	    (so_tstamp_sndmap[i / 32] & (1U << (i % 32))) != 0;
+}
+
+/* SO_TSTAMP_TX_SCHED: m is handed to ifp's send queue (up to IPL_NET). */
+void
+so_tstamp_tx_sched(struct ifnet *ifp, struct mbuf *m)
+{
+
+	hwtstamp_sw_stamp(ifp, m, tstamp_now(), !tstamp_driver_snd(ifp));
+}
+
+/* SO_TSTAMP_TX_SND: ifp's driver hands m to the device (up to IPL_NET). */
+void
+so_tstamp_tx_snd(struct ifnet *ifp, struct mbuf *m)
+{
+
+	hwtstamp_sw_stamp(ifp, m, tstamp_now(), true);
+}
+
+/* SO_TSTAMP_TX_COPY: m is a copy (ip_mloopback), not the packet. */
+void
+so_tstamp_tx_copy(struct mbuf *m)
 {
 	struct m_tag *mt;
-	uint64_t ns, serial;
 
-	if ((m->m_flags & M_PKTHDR) == 0 ||
-	    (mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) == NULL)
-		return;
-	memcpy(&serial, mt + 1, sizeof(serial));
-	ns = tstamp_now();
-	mutex_spin_enter(&so_tstamp_txlock);
-	if (so_tstamp_txslot.armed && serial == so_tstamp_txslot.serial &&
-	    !so_tstamp_txslot.stamped) {
-		so_tstamp_txslot.ns = ns;
-		so_tstamp_txslot.stamped = true;
-	}
-	mutex_spin_exit(&so_tstamp_txlock);
-	m_tag_delete(m, mt);
+	if ((m->m_flags & M_PKTHDR) != 0 &&
+	    (mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) != NULL)
+		m_tag_delete(m, mt);
 }
 
 /*
@@ -827,48 +851,75 @@ so_tstamp_errq_dropped(struct socket *so)
 }
 
 /*
- * Queue a software TX record of kind info (SCM_TSTAMP_SCHED or _SND)
- * for tx, stamped ns, with payload (consumed; NULL with OPT_TSONLY).
+ * Build the TX record r (SCM_TIMESTAMPING with what the socket reports,
+ * with OPT_CMSG on IPv4 IP_PKTINFO and/or IP_RECVPKTINFO as the socket
+ * asked, IP_RECVERR or IPV6_RECVERR) with payload (consumed; NULL
+ * with OPT_TSONLY) and queue it on so's error queue.  Software
+ * records come from here and hardware ones from net/if_hwtstamp.c.
+ * Returns 0 or ENOBUFS (the record was dropped and counted).
  */
-static void
-tstamp_errq_enqueue(struct socket *so, const struct so_tstamp_tx *tx,
-    uint64_t ns, uint32_t info, struct mbuf *payload)
+int
+so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
+    struct mbuf *payload)
 {
 	struct so_tstamp *st = so->so_tstamp;
 	struct sock_extended_err ee;
 	struct scm_timestamping sts;
+	struct in_pktinfo ipi;
 	struct mbuf *rec = NULL, **mp = &rec, **eep;
-	int level, type;
+	bool sw, hw, v6;
+	int inpflags;
 
-	if (tx->tx_flags & SOF_TIMESTAMPING_SOFTWARE) {
+	KASSERT(solocked(so));
+	sw = r->tr_swns != 0 && (r->tr_flags & SOF_TIMESTAMPING_SOFTWARE);
+	hw = r->tr_hwns != 0 &&
+	    (r->tr_flags & SOF_TIMESTAMPING_RAW_HARDWARE);
+	if (sw || hw) {
 		memset(&sts, 0, sizeof(sts));
-		tstamp_clock(st, ns, &sts.ts[0]);
+		if (sw)
+			tstamp_clock(st, r->tr_swns, &sts.ts[0]);
+		if (hw)
+			tstamp_ns2ts(r->tr_hwns, &sts.ts[2]);
 		mp = tstamp_addcontrol(mp, &sts, sizeof(sts),
 		    SCM_TIMESTAMPING, SOL_SOCKET);
+	}
+	v6 = so->so_proto->pr_domain->dom_family == AF_INET6;
+	/*
+	 * OPT_CMSG: Linux gives IPv4 TX records the socket's IP_PKTINFO
+	 * message, naming the interface the packet left by; so do we,
+	 * for NetBSD's IP_RECVPKTINFO too.  The address is the datagram's
+	 * destination, as Linux's ipi_addr.
+	 */
+	if (!v6 && (r->tr_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
+	    (inpflags = sotoinpcb(so)->inp_flags &
+	    (INP_PKTINFO | INP_RECVPKTINFO)) != 0) {
+		memset(&ipi, 0, sizeof(ipi));
+		ipi.ipi_addr.s_addr = r->tr_dst4;
+		ipi.ipi_ifindex = r->tr_ifindex;
+		if (inpflags & INP_PKTINFO)
+			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
+			    IP_PKTINFO, IPPROTO_IP);
+		if (inpflags & INP_RECVPKTINFO)
+			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
+			    IP_RECVPKTINFO, IPPROTO_IP);
 	}
 	memset(&ee, 0, sizeof(ee));
 	ee.ee_errno = ENOMSG;
 	ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
-	ee.ee_info = info;
-	ee.ee_data = tx->tx_key;
-	if (so->so_proto->pr_domain->dom_family == AF_INET6) {
-		level = IPPROTO_IPV6;
-		type = IPV6_RECVERR;
-	} else {
-		level = IPPROTO_IP;
-		type = IP_RECVERR;
-	}
+	ee.ee_info = r->tr_info;
+	ee.ee_data = r->tr_key;
 	eep = mp;
-	mp = tstamp_addcontrol(mp, &ee, sizeof(ee), type, level);
+	mp = tstamp_addcontrol(mp, &ee, sizeof(ee),
+	    v6 ? IPV6_RECVERR : IP_RECVERR, v6 ? IPPROTO_IPV6 : IPPROTO_IP);
 	if (mp == eep) {
 		/* A record without its header is useless. */
 		so_tstamp_errq_dropped(so);
 		m_freem(rec);
 		m_freem(payload);
-		return;
+		return ENOBUFS;
 	}
 	*mp = payload;
-	(void)so_tstamp_errq_append(so, rec);
+	return so_tstamp_errq_append(so, rec);
 }
 
 /*
@@ -881,21 +932,14 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	struct so_tstamp *st = so->so_tstamp;
 	const int swhw = SOF_TIMESTAMPING_TX_HARDWARE |
 	    SOF_TIMESTAMPING_OPT_TX_SWHW;
-	struct mbuf *payload;
-	uint64_t ns = 0;
-	bool sched, snd;
+	struct so_tstamp_txrec r;
+	struct so_tstamp_sw sw;
+	struct mbuf *payload, *sndpl;
+	bool sched, snd, pending = false;
 
 	if (__predict_true(tx->tx_flags == 0))
 		return;
 	KASSERT(solocked(so));
-	if (tx->tx_armed) {
-		mutex_spin_enter(&so_tstamp_txlock);
-		if (so_tstamp_txslot.stamped)
-			ns = so_tstamp_txslot.ns;
-		so_tstamp_txslot.armed = false;
-		so_tstamp_tx_armed = 0;
-		mutex_spin_exit(&so_tstamp_txlock);
-	}
 	/*
 	 * A datagram that was not sent gives its OPT_ID key back, as on
 	 * Linux, so keys count the datagrams that left.  The socket lock
@@ -916,27 +960,50 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	payload = tx->tx_payload;
 	tx->tx_payload = NULL;
 	if (!tx->tx_active || error != 0 || st == NULL || (!sched && !snd)) {
+		if (tx->tx_swid != 0)
+			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
 		m_freem(payload);
 		return;
 	}
+	/* Each record gets its own copy of the payload. */
+	sndpl = NULL;
+	if (snd && !sched) {
+		sndpl = payload;
+		payload = NULL;
+	} else if (snd && payload != NULL)
+		sndpl = m_copypacket(payload, M_DONTWAIT);
+	if (tx->tx_swid != 0)
+		pending = hwtstamp_sw_end(tx->tx_swid, &sw, snd ? &sndpl : NULL);
+	else
+		memset(&sw, 0, sizeof(sw));
 	/*
-	 * No driver hand-off was seen: the interface has no hook (e.g. a
-	 * tunnel) or the packet waits for address resolution.  The stack
-	 * let go of it now.
+	 * No hand-off was seen: the packet waits for address resolution,
+	 * or went by a path without the hooks, or no request could be
+	 * had.  The stack let go of it now.
 	 */
-	if (ns == 0)
-		ns = tstamp_now();
-	/*
-	 * SCHED is the hand-off to the interface's send queue.  SND is
-	 * taken at the same point: drivers do not report when they
-	 * dequeue a datagram yet, so SCHED == SND here.
-	 */
-	if (sched)
-		tstamp_errq_enqueue(so, tx, ns, SCM_TSTAMP_SCHED,
-		    snd && payload != NULL ?
-		    m_copypacket(payload, M_DONTWAIT) : payload);
-	if (snd)
-		tstamp_errq_enqueue(so, tx, ns, SCM_TSTAMP_SND, payload);
+	if (sw.sw_schedns == 0)
+		sw.sw_schedns = tstamp_now();
+	if (sw.sw_sndns == 0)
+		sw.sw_sndns = sw.sw_schedns;
+
+	memset(&r, 0, sizeof(r));
+	r.tr_flags = tx->tx_flags;
+	r.tr_key = tx->tx_key;
+	r.tr_dst4 = tx->tx_dst4;
+	r.tr_ifindex = sw.sw_ifindex;
+	if (sched) {
+		r.tr_info = SCM_TSTAMP_SCHED;
+		r.tr_swns = sw.sw_schedns;
+		(void)so_tstamp_tx_record(so, &r, payload);
+	} else
+		m_freem(payload);
+	/* Pending: the packet is in a send queue, SND comes later. */
+	if (snd && !pending) {
+		r.tr_info = SCM_TSTAMP_SND;
+		r.tr_swns = sw.sw_sndns;
+		(void)so_tstamp_tx_record(so, &r, sndpl);
+	} else
+		m_freem(sndpl);
 }
 
 /*
@@ -1036,6 +1103,11 @@ SYSCTL_SETUP(sysctl_kern_sotstamp_setup, "sysctl kern.sotstamp setup")
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "states",
 	    SYSCTL_DESCR("Sockets with timestamping state allocated"),
 	    NULL, 0, (int *)&so_tstamp_nstates, 0,
+	    CTL_CREATE, CTL_EOL);
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "tx_pending",
+	    SYSCTL_DESCR("Software TX stamp requests waiting for a driver"),
+	    NULL, 0, (int *)__UNVOLATILE(&so_tstamp_tx_pending), 0,
 	    CTL_CREATE, CTL_EOL);
 	sysctl_createv(clog, 0, &node, NULL,
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_QUAD, "errq_drops",

@@ -53,6 +53,20 @@
  * flooding requests on an interface that cannot stamp costs nobody
  * else their stamps.
  *
+ * Software SND.  A datagram asking for TX_SOFTWARE or TX_SCHED gets a
+ * request in the same table (hwtstamp_sw_request(), from
+ * so_tstamp_tx_begin()) and a PACKET_TAG_SO_TSTAMP tag naming it.
+ * The hand-off to the send queue stamps SCHED, the driver's hand-off
+ * to the device stamps SND (hwtstamp_sw_stamp(), from the
+ * SO_TSTAMP_TX_* hooks).  When the driver took the packet before
+ * the sender's output returned, so_tstamp_tx_end() queues both records
+ * itself (hwtstamp_sw_end()); when the packet still waits in the send
+ * queue, the request keeps the SND record's payload and the soft
+ * interrupt queues the record once the driver took the packet, in
+ * whatever context that happens (the driver's start routine, its TX
+ * interrupt).  A packet dropped from the queue leaves its request to
+ * the reaper: no SND record, as on Linux.
+ *
  * RX.  hwtstamp_rx_set() puts the raw stamp into the mbuf header
  * (m_pkthdr.tstamp_hw, M_TSTAMP_HW) where *_savecontrol() and bpf
  * find it.
@@ -80,6 +94,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/sysctl.h>
 
 #include <net/errqueue.h>
+#include <net/if.h>
 #include <net/if_hwtstamp.h>
 #include <net/net_tstamp.h>
 #include <netinet/in.h>
@@ -94,11 +109,17 @@ struct hwts_req {
 	struct socket		*hr_so;		/* NULL: socket gone */
 	struct mbuf		*hr_payload;	/* for the record, or NULL */
 	uint64_t		hr_ns;		/* the stamp, 0 if none */
+	uint64_t		hr_schedns;	/* sw: SCHED stamp, 0 if none */
 	uint32_t		hr_key;		/* OPT_ID key */
+	uint32_t		hr_dst4;	/* sw: OPT_CMSG destination */
+	u_int			hr_ifindex;	/* sw: the interface */
 	int			hr_flags;	/* SOF_* of the datagram */
 	int			hr_ticks;	/* when asked */
+	bool			hr_sw;		/* software SND request */
+	bool			hr_async;	/* sw: the softint queues SND */
 	enum {
 		HR_WAITING,			/* tag on a frame */
+		HR_QUEUED,			/* sw: in a send queue */
 		HR_TAKEN,			/* a driver has the tag */
 		HR_DONE				/* in hwts_done */
 	}			hr_state;
@@ -109,7 +130,7 @@ TAILQ_HEAD(hwts_reqq, hwts_req);
 static kmutex_t		hwts_lock;		/* IPL_NET: all below */
 static struct hwts_reqq	hwts_reqs = TAILQ_HEAD_INITIALIZER(hwts_reqs);
 static struct hwts_reqq	hwts_done = TAILQ_HEAD_INITIALIZER(hwts_done);
-static u_int		hwts_nreqs;
+static u_int		hwts_nreqs;		/* hardware ones in hwts_reqs */
 static uint64_t		hwts_nextid = 1;
 static struct socket	*hwts_busy;		/* hwts_softint() delivers */
 static struct pool	hwts_pool;		/* of struct hwts_req */
@@ -195,6 +216,19 @@ hwts_unref(struct hwts_req *hr)
 	}
 }
 
+/* Request hr leaves hwts_reqs (hwts_lock held). */
+static void
+hwts_remove(struct hwts_req *hr)
+{
+
+	KASSERT(mutex_owned(&hwts_lock));
+	TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
+	if (hr->hr_sw)
+		so_tstamp_tx_pending--;
+	else
+		hwts_nreqs--;
+}
+
 static void
 hwts_req_free(struct hwts_req *hr)
 {
@@ -217,22 +251,23 @@ hwts_evict(struct socket *so)
 
 	KASSERT(mutex_owned(&hwts_lock));
 	TAILQ_FOREACH(hr, &hwts_reqs, hr_link)
-		if (hr->hr_so == so && hr->hr_state == HR_WAITING)
+		if (hr->hr_so == so && !hr->hr_sw &&
+		    hr->hr_state == HR_WAITING)
 			break;
 	if (hr == NULL)
 		return NULL;
-	TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
-	hwts_nreqs--;
+	hwts_remove(hr);
 	hwts_unref(hr);
 	return hr;
 }
 
 /*
- * Datagram m of so asks for a hardware TX stamp (socket locked);
- * returns the request's number, 0 if it got none.
+ * Datagram m of so asks for a hardware TX stamp, or (sw) a software
+ * one, socket locked; returns the request's number, 0 if it got none.
  */
 static uint64_t
-hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
+hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags,
+    bool sw)
 {
 	struct so_tstamp *st = so->so_tstamp;
 	struct hwts_req *hr, *old = NULL;
@@ -243,7 +278,8 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 		return 0;
 	RUN_ONCE(&hwts_once, hwts_init);
 	hr = pool_get(&hwts_pool, PR_NOWAIT);
-	mt = m_tag_get(PACKET_TAG_HWTSTAMP_TX, sizeof(uint64_t), M_NOWAIT);
+	mt = m_tag_get(sw ? PACKET_TAG_SO_TSTAMP : PACKET_TAG_HWTSTAMP_TX,
+	    sizeof(uint64_t), M_NOWAIT);
 	if (hr == NULL || mt == NULL) {
 		if (hr != NULL)
 			pool_put(&hwts_pool, hr);
@@ -256,13 +292,16 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 	hr->hr_key = key;
 	hr->hr_flags = flags;
 	hr->hr_ticks = hardclock_ticks;
-	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
+	hr->hr_sw = sw;
+	/* A software request gets its payload only if it outlives tx_end. */
+	if (!sw && (flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
 		hr->hr_payload = m_copypacket(m, M_DONTWAIT);
 	hr->hr_state = HR_WAITING;
 
 	mutex_spin_enter(&hwts_lock);
 	if ((st->st_hwreqs >= HWTS_REQ_PER_SOCKET ||
-	    hwts_nreqs >= HWTS_REQ_MAX) && (old = hwts_evict(so)) == NULL) {
+	    hwts_nreqs + so_tstamp_tx_pending >= HWTS_REQ_MAX) &&
+	    (old = hwts_evict(so)) == NULL) {
 		mutex_spin_exit(&hwts_lock);
 		hwts_ev_full.ev_count++;
 		hwts_req_free(hr);
@@ -271,7 +310,10 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 	}
 	id = hr->hr_id = hwts_nextid++;
 	TAILQ_INSERT_TAIL(&hwts_reqs, hr, hr_link);
-	hwts_nreqs++;
+	if (sw)
+		so_tstamp_tx_pending++;
+	else
+		hwts_nreqs++;
 	st->st_hwreqs++;
 	mutex_spin_exit(&hwts_lock);
 	if (old != NULL) {
@@ -281,7 +323,8 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags)
 
 	memcpy(mt + 1, &id, sizeof(id));
 	m_tag_prepend(m, mt);
-	hwts_ev_req.ev_count++;
+	if (!sw)
+		hwts_ev_req.ev_count++;
 	if (!callout_pending(&hwts_reaper))
 		callout_schedule(&hwts_reaper, hz);
 	return id;
@@ -301,7 +344,114 @@ hwtstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	if (__predict_true((tx->tx_flags & SOF_TIMESTAMPING_TX_HARDWARE) == 0))
 		return;
 	KASSERT(solocked(so));
-	tx->tx_hwid = hwts_request(so, m, tx->tx_key, tx->tx_flags);
+	tx->tx_hwid = hwts_request(so, m, tx->tx_key, tx->tx_flags, false);
+}
+
+/*
+ * so_tstamp_tx_begin(), socket locked: datagram m wants SCHED or SND
+ * records.  Returns the request's number, 0 if it got none (then the
+ * records are stamped when the sender's output returns).
+ */
+uint64_t
+hwtstamp_sw_request(struct socket *so, struct mbuf *m,
+    const struct so_tstamp_tx *tx)
+{
+	struct hwts_req *hr;
+	uint64_t id;
+
+	KASSERT(solocked(so));
+	id = hwts_request(so, m, tx->tx_key, tx->tx_flags, true);
+	if (id != 0) {
+		/* Only the sender changes these before it is queued. */
+		mutex_spin_enter(&hwts_lock);
+		if ((hr = hwts_find(&hwts_reqs, id)) != NULL)
+			hr->hr_dst4 = tx->tx_dst4;
+		mutex_spin_exit(&hwts_lock);
+	}
+	return id;
+}
+
+/*
+ * The SO_TSTAMP_TX_* hooks, up to IPL_NET: packet m reached the send
+ * queue of ifp (snd false) or its device (snd true), at uptime ns.
+ * The first SCHED and the first SND count; a copy of the packet
+ * carrying the same tag finds the request done and is ignored.
+ */
+void
+hwtstamp_sw_stamp(struct ifnet *ifp, struct mbuf *m, uint64_t ns, bool snd)
+{
+	struct m_tag *mt;
+	struct hwts_req *hr;
+	bool wake = false;
+
+	if ((m->m_flags & M_PKTHDR) == 0 || hwts_sih == NULL ||
+	    (mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) == NULL)
+		return;
+	mutex_spin_enter(&hwts_lock);
+	hr = hwts_lookup(mt);
+	if (hr != NULL && hr->hr_sw) {
+		if (hr->hr_state == HR_WAITING) {
+			hr->hr_schedns = ns;
+			hr->hr_ifindex = ifp->if_index;
+			hr->hr_state = HR_QUEUED;
+		}
+		if (snd) {
+			hwts_remove(hr);
+			hr->hr_ns = ns;
+			hr->hr_ifindex = ifp->if_index;
+			hr->hr_state = HR_DONE;
+			TAILQ_INSERT_TAIL(&hwts_done, hr, hr_link);
+			wake = hr->hr_async;
+		}
+	} else
+		hr = NULL;
+	mutex_spin_exit(&hwts_lock);
+	/* The driver still needs a tag it may take: keep it till SND. */
+	if (hr == NULL || snd)
+		m_tag_delete(m, mt);
+	if (wake)
+		softint_schedule(hwts_sih);
+}
+
+/*
+ * so_tstamp_tx_end(), socket locked: what became of software request
+ * id.  *sw gets the stamps seen so far.  With sndp (SND wanted, the
+ * datagram was sent) and SND still due, the request keeps waiting,
+ * takes *sndp (the SND record's payload, may be NULL) and returns
+ * true: the soft interrupt queues the record.  Otherwise the request
+ * is gone when this returns.
+ */
+bool
+hwtstamp_sw_end(uint64_t id, struct so_tstamp_sw *sw, struct mbuf **sndp)
+{
+	struct hwts_req *hr;
+	bool pending = false;
+
+	memset(sw, 0, sizeof(*sw));
+	mutex_spin_enter(&hwts_lock);
+	if ((hr = hwts_find(&hwts_done, id)) != NULL) {
+		/* The driver took it before the sender's output returned. */
+		TAILQ_REMOVE(&hwts_done, hr, hr_link);
+		sw->sw_sndns = hr->hr_ns;
+	} else if ((hr = hwts_find(&hwts_reqs, id)) != NULL) {
+		if (hr->hr_state == HR_QUEUED && sndp != NULL) {
+			hr->hr_payload = *sndp;
+			*sndp = NULL;
+			hr->hr_async = true;
+			pending = true;
+		} else
+			hwts_remove(hr);
+	}
+	if (hr != NULL) {
+		sw->sw_schedns = hr->hr_schedns;
+		sw->sw_ifindex = hr->hr_ifindex;
+		if (!pending)
+			hwts_unref(hr);
+	}
+	mutex_spin_exit(&hwts_lock);
+	if (hr != NULL && !pending)
+		hwts_req_free(hr);
+	return pending;
 }
 
 /*
@@ -453,8 +603,7 @@ hwts_finish(struct m_tag *mt, uint64_t ns)
 	mutex_spin_enter(&hwts_lock);
 	hr = hwts_lookup(mt);
 	if (hr != NULL) {
-		TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
-		hwts_nreqs--;
+		hwts_remove(hr);
 		hr->hr_ns = ns;
 		hr->hr_state = HR_DONE;
 		TAILQ_INSERT_TAIL(&hwts_done, hr, hr_link);
@@ -482,52 +631,35 @@ hwtstamp_tx_discard(struct m_tag *mt)
 }
 
 /*
- * The error queue record of a hardware TX stamp: SCM_TIMESTAMPING with
- * ts[2] (if RAW_HARDWARE is reported), IP_RECVERR or IPV6_RECVERR, the
- * payload.  Queued and charged to SO_RCVBUF by so_tstamp_errq_append()
- * of kern/uipc_tstamp.c, which also reads and uncharges them.
+ * The error queue record of a finished request: a hardware stamp, or a
+ * software SND stamp taken after the sender's output returned.  Built,
+ * charged to SO_RCVBUF and queued by kern/uipc_tstamp.c.
  */
 static void
 hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
 {
-	struct so_tstamp *st = so->so_tstamp;
-	struct sock_extended_err ee;
-	struct scm_timestamping sts;
-	struct mbuf *rec = NULL, **mp = &rec;
-	bool v6;
+	struct so_tstamp_txrec r;
+	int error;
 
 	KASSERT(solocked(so));
-	if (st == NULL)
-		return;
-	if (hr->hr_flags & SOF_TIMESTAMPING_RAW_HARDWARE) {
-		memset(&sts, 0, sizeof(sts));
-		sts.ts[2].tv_sec = hr->hr_ns / 1000000000;
-		sts.ts[2].tv_nsec = hr->hr_ns % 1000000000;
-		if ((*mp = sbcreatecontrol(&sts, sizeof(sts),
-		    SCM_TIMESTAMPING, SOL_SOCKET)) != NULL)
-			mp = &(*mp)->m_next;
-	}
-	memset(&ee, 0, sizeof(ee));
-	ee.ee_errno = ENOMSG;
-	ee.ee_origin = SO_EE_ORIGIN_TIMESTAMPING;
-	ee.ee_info = SCM_TSTAMP_SND;
-	ee.ee_data = hr->hr_key;
-	v6 = so->so_proto->pr_domain->dom_family == AF_INET6;
-	if ((*mp = sbcreatecontrol(&ee, sizeof(ee),
-	    v6 ? IPV6_RECVERR : IP_RECVERR,
-	    v6 ? IPPROTO_IPV6 : IPPROTO_IP)) == NULL)
-		goto drop;
-	(*mp)->m_next = hr->hr_payload;
+	memset(&r, 0, sizeof(r));
+	r.tr_flags = hr->hr_flags;
+	r.tr_key = hr->hr_key;
+	r.tr_info = SCM_TSTAMP_SND;
+	if (hr->hr_sw) {
+		r.tr_swns = hr->hr_ns;
+		r.tr_dst4 = hr->hr_dst4;
+		r.tr_ifindex = hr->hr_ifindex;
+	} else
+		r.tr_hwns = hr->hr_ns;
+	error = so_tstamp_tx_record(so, &r, hr->hr_payload);
 	hr->hr_payload = NULL;
-	if (so_tstamp_errq_append(so, rec) == 0)
+	if (hr->hr_sw)
+		return;
+	if (error == 0)
 		hwts_ev_stamp.ev_count++;
 	else
 		hwts_ev_qfull.ev_count++;
-	return;
- drop:
-	so_tstamp_errq_dropped(so);
-	hwts_ev_qfull.ev_count++;
-	m_freem(rec);
 }
 
 /* Queue finished requests' stamps on their sockets. */
@@ -539,7 +671,15 @@ hwts_softint(void *arg)
 	mutex_enter(softnet_lock);
 	for (;;) {
 		mutex_spin_enter(&hwts_lock);
-		if ((hr = TAILQ_FIRST(&hwts_done)) != NULL) {
+		/*
+		 * A software request done before its sender's output
+		 * returned is the sender's (hwtstamp_sw_end()); the sender
+		 * holds softnet_lock meanwhile, so none is seen here.
+		 */
+		TAILQ_FOREACH(hr, &hwts_done, hr_link)
+			if (!hr->hr_sw || hr->hr_async)
+				break;
+		if (hr != NULL) {
 			TAILQ_REMOVE(&hwts_done, hr, hr_link);
 			hwts_unref(hr);
 			hwts_busy = hr->hr_so;
@@ -574,10 +714,14 @@ hwts_reap(void *arg)
 	mutex_spin_enter(&hwts_lock);
 	for (hr = TAILQ_FIRST(&hwts_reqs); hr != NULL; hr = next) {
 		next = TAILQ_NEXT(hr, hr_link);
-		if (hr->hr_state == HR_WAITING &&
+		/*
+		 * A software request waiting this long lost its packet
+		 * (dropped from a send queue); a hardware one a driver
+		 * took is the driver's to finish.
+		 */
+		if ((hr->hr_state == HR_WAITING || hr->hr_sw) &&
 		    hardclock_ticks - hr->hr_ticks > HWTS_REQ_TIMEOUT) {
-			TAILQ_REMOVE(&hwts_reqs, hr, hr_link);
-			hwts_nreqs--;
+			hwts_remove(hr);
 			hwts_unref(hr);
 			TAILQ_INSERT_TAIL(&dead, hr, hr_link);
 		}

@@ -117,6 +117,22 @@ int	hwtstamp_tx_end(struct so_tstamp_tx *, int);
 /* soput() */
 void	hwtstamp_so_gone(struct socket *);
 
+/*
+ * Software SND requests (kern/uipc_tstamp.c): the same table, so that
+ * an SND stamp taken by a driver after sendmsg() returned still finds
+ * its socket.
+ */
+struct ifnet;
+struct so_tstamp_sw {
+	uint64_t	sw_schedns;	/* hand-off to the send queue, 0: none */
+	uint64_t	sw_sndns;	/* hand-off to the device, 0: none */
+	u_int		sw_ifindex;	/* the interface, 0: unknown */
+};
+uint64_t hwtstamp_sw_request(struct socket *, struct mbuf *,
+	    const struct so_tstamp_tx *);
+void	hwtstamp_sw_stamp(struct ifnet *, struct mbuf *, uint64_t, bool);
+bool	hwtstamp_sw_end(uint64_t, struct so_tstamp_sw *, struct mbuf **);
+
 /* Drivers, at IPL_NET or below */
 bool	hwtstamp_tx_wanted(struct mbuf *);
 struct m_tag *hwtstamp_tx_take(struct mbuf *);

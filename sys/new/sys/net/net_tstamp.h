@@ -89,7 +89,11 @@ struct scm_timestamping {
 	struct timespec	ts[3];
 };
 
-/* SCM_TIMESTAMPING_PKTINFO payload (not generated yet) */
+/*
+ * SCM_TIMESTAMPING_PKTINFO payload, with OPT_PKTINFO on packets that
+ * carry a hardware RX stamp: the receiving interface and the packet's
+ * length at layer 2.
+ */
 struct scm_ts_pktinfo {
 	uint32_t	if_index;
 	uint32_t	pkt_length;

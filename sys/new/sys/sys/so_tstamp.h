@@ -92,26 +92,46 @@ struct so_tstamp {
 struct so_tstamp_tx {
 	struct mbuf	*tx_payload;	/* copy for the error queue */
 	uint32_t	tx_key;		/* OPT_ID key */
+	uint32_t	tx_dst4;	/* OPT_CMSG: IPv4 destination */
 	int		tx_flags;	/* effective SOF_* flags; 0: none */
 	bool		tx_keyed;	/* tx_key was taken from st_key */
 	bool		tx_active;	/* a software record is wanted */
-	bool		tx_armed;	/* owns the hand-off slot */
 	bool		tx_hwtaken;	/* a driver took the hardware request */
+	uint64_t	tx_swid;	/* the software request, 0 if none */
 	uint64_t	tx_hwid;	/* the hardware request, 0 if none */
 };
 
+/*
+ * One TX record for the error queue, software or hardware
+ * (so_tstamp_tx_record()).
+ */
+struct so_tstamp_txrec {
+	int		tr_flags;	/* SOF_* flags of the datagram */
+	uint32_t	tr_key;		/* OPT_ID key: ee_data */
+	uint32_t	tr_info;	/* SCM_TSTAMP_SCHED or _SND: ee_info */
+	uint64_t	tr_swns;	/* software stamp (uptime ns), 0: none */
+	uint64_t	tr_hwns;	/* raw hardware stamp, 0: none */
+	uint32_t	tr_dst4;	/* OPT_CMSG: IPv4 destination */
+	u_int		tr_ifindex;	/* OPT_CMSG: interface, 0: unknown */
+};
+
+struct ifnet;
+
 /* Number of sockets wanting RX software stamps; gates the clock read. */
 extern volatile u_int	so_tstamp_rx_users;
-/* A TX stamp is waiting for its packet to reach a driver. */
-extern volatile u_int	so_tstamp_tx_armed;
+/* Software TX requests waiting for their packet's hand-off. */
+extern volatile u_int	so_tstamp_tx_pending;
 
 void	so_tstamp_rx_stamp(struct mbuf *);
-void	so_tstamp_tx_handoff(struct mbuf *);
+void	so_tstamp_tx_sched(struct ifnet *, struct mbuf *);
+void	so_tstamp_tx_snd(struct ifnet *, struct mbuf *);
+void	so_tstamp_tx_copy(struct mbuf *);
+void	so_tstamp_tx_driver(struct ifnet *, bool);
 
 /*
  * Link-layer hooks.  RX: the frame entered the stack (ether_input,
- * looutput).  TX: the frame is about to be handed to the driver.
- * Both cost one load and a predicted-not-taken branch when unused.
+ * looutput).  Each costs one load and a predicted-not-taken branch
+ * when unused.
  */
 #define	SO_TSTAMP_RX(m)							\
 do {									\
@@ -119,10 +139,34 @@ do {									\
 		so_tstamp_rx_stamp(m);					\
 } while (/* CONSTCOND */ 0)
 
-#define	SO_TSTAMP_TX(m)							\
+/*
+ * TX, Linux's two moments.  SCHED: the packet is handed to the
+ * interface's send queue (ifq_enqueue).  SND: the driver hands it to
+ * the device (Linux's skb_tx_timestamp()); a driver that calls
+ * SO_TSTAMP_TX_SND registers with so_tstamp_tx_driver() at attach,
+ * and for any other interface SND is taken with SCHED.  looutput is
+ * the loopback driver: both at once.
+ */
+#define	SO_TSTAMP_TX_SCHED(ifp, m)					\
 do {									\
-	if (__predict_false(so_tstamp_tx_armed != 0))			\
-		so_tstamp_tx_handoff(m);				\
+	if (__predict_false(so_tstamp_tx_pending != 0))			\
+		so_tstamp_tx_sched((ifp), (m));				\
+} while (/* CONSTCOND */ 0)
+
+#define	SO_TSTAMP_TX_SND(ifp, m)					\
+do {									\
+	if (__predict_false(so_tstamp_tx_pending != 0))			\
+		so_tstamp_tx_snd((ifp), (m));				\
+} while (/* CONSTCOND */ 0)
+
+/*
+ * A copy of an outgoing packet that is not the packet (ip_mloopback):
+ * it must not stamp the sender's request.
+ */
+#define	SO_TSTAMP_TX_COPY(m)						\
+do {									\
+	if (__predict_false(so_tstamp_tx_pending != 0))			\
+		so_tstamp_tx_copy(m);					\
 } while (/* CONSTCOND */ 0)
 
 /*
@@ -161,6 +205,8 @@ struct mbuf **so_tstamp_savecontrol(struct socket *, struct mbuf *,
 void	so_tstamp_tx_begin(struct so_tstamp_tx *, struct socket *,
 	    struct mbuf *);
 void	so_tstamp_tx_end(struct so_tstamp_tx *, struct socket *, int);
+int	so_tstamp_tx_record(struct socket *, const struct so_tstamp_txrec *,
+	    struct mbuf *);
 
 #endif /* _KERNEL */
 

@@ -35,8 +35,10 @@
  */
 
 #include <netinet/tcp.h>
+#include <poll.h>
 
 #include "tstamp_util.h"
+#include "hwtstamp_util.h"
 
 #define	ALLRX	(SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_RX_SOFTWARE)
 
@@ -358,10 +360,349 @@ tx_sched(const struct tsproto *p)
 	ATF_CHECK_EQ(recv_ts(s, MSG_ERRQUEUE, &r), EAGAIN);
 	close(s);
 	close(rs);
+	/* lo0 stamps SND in looutput: no request outlives its send. */
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.tx_pending"), 0);
 }
 
 TSTAMP_PROTO_TC(tstamp_tx_sched_udp4, tx_sched, TSPROTO_UDP4)
 TSTAMP_PROTO_TC(tstamp_tx_sched_udp6, tx_sched, TSPROTO_UDP6)
+
+/*
+ * TX_SND is taken when the driver hands the packet to the device, not
+ * when it enters the send queue.  wm0's link1 flag (test kernels,
+ * WM_MAC_LOOPBACK) holds frames in if_snd: a datagram sent meanwhile
+ * gets its SCHED record at once and its SND record only once the
+ * queue is released, stamped then.  The destination is a multicast
+ * group joined on wm0 (no ARP or ND to wait for) with
+ * IP_MULTICAST_LOOP on: the local copy ip_mloopback() makes goes
+ * through looutput at once and must not take the sender's SND.
+ */
+#define	SNDQ_HOLD_NS	(300 * 1000000LL)
+
+static int
+sndq_receiver(int af, struct sockaddr_storage *to, socklen_t *tolen)
+{
+	struct sockaddr_storage ss;
+	struct ip_mreq mr;
+	struct ipv6_mreq mr6;
+	struct in_addr ifa;
+	u_int ifindex;
+	int rs;
+
+	ifindex = if_nametoindex(HW_IFNAME);
+	ATF_REQUIRE(ifindex != 0);
+	/* The wildcard address, an unused port: the group's arrive. */
+	rs = socket(af, SOCK_DGRAM, 0);
+	ATF_REQUIRE(rs != -1);
+	*tolen = mkaddr(af, af == AF_INET ? "0.0.0.0" : "::", 0, &ss);
+	ATF_REQUIRE(bind(rs, (struct sockaddr *)&ss, *tolen) == 0);
+	ATF_REQUIRE(getsockname(rs, (struct sockaddr *)&ss, tolen) == 0);
+	*tolen = mkaddr(af, af == AF_INET ? "224.0.0.199" : "ff02::199",
+	    ntohs(af == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port :
+	    ((struct sockaddr_in6 *)&ss)->sin6_port), to);
+	if (af == AF_INET) {
+		ATF_REQUIRE(inet_pton(AF_INET, "169.254.1.2", &ifa) == 1);
+		memset(&mr, 0, sizeof(mr));
+		mr.imr_multiaddr = ((struct sockaddr_in *)to)->sin_addr;
+		mr.imr_interface = ifa;
+		ATF_REQUIRE_MSG(setsockopt(rs, IPPROTO_IP, IP_ADD_MEMBERSHIP,
+		    &mr, sizeof(mr)) == 0, "IP_ADD_MEMBERSHIP: %s",
+		    strerror(errno));
+	} else {
+		((struct sockaddr_in6 *)to)->sin6_scope_id = ifindex;
+		memset(&mr6, 0, sizeof(mr6));
+		mr6.ipv6mr_multiaddr = ((struct sockaddr_in6 *)to)->sin6_addr;
+		mr6.ipv6mr_interface = ifindex;
+		if (setsockopt(rs, IPPROTO_IPV6, IPV6_JOIN_GROUP, &mr6,
+		    sizeof(mr6)) == -1)
+			atf_tc_skip("wm0: IPV6_JOIN_GROUP: %s",
+			    strerror(errno));
+	}
+	return rs;
+}
+
+static int
+sndq_sender(int af)
+{
+	struct in_addr ifa;
+	u_int ifindex;
+	int s;
+
+	s = socket(af, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ifindex = if_nametoindex(HW_IFNAME);
+	if (af == AF_INET) {
+		ATF_REQUIRE(inet_pton(AF_INET, "169.254.1.2", &ifa) == 1);
+		ATF_REQUIRE(setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &ifa,
+		    sizeof(ifa)) == 0);
+		setint(s, IPPROTO_IP, IP_PKTINFO, 1);
+	} else
+		ATF_REQUIRE(setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF,
+		    &ifindex, sizeof(ifindex)) == 0);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY |
+	    SOF_TIMESTAMPING_OPT_CMSG);
+	return s;
+}
+
+/* One error queue record: its kind, key, stamp and IP_PKTINFO index. */
+struct sndq_rec {
+	uint32_t	info;
+	uint32_t	key;
+	int64_t		ns;
+	int		npktinfo;
+	u_int		ifindex;
+	struct in_addr	addr;
+};
+
+static int
+sndq_recv(int s, struct sndq_rec *q)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[512];
+	} cbuf;
+	struct sock_extended_err ee;
+	struct scm_timestamping sts;
+	struct in_pktinfo ipi;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	char data[64];
+	int nerr = 0, nts = 0;
+
+	memset(q, 0, sizeof(*q));
+	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf, sizeof(cbuf.buf));
+	if (recvmsg(s, &msg, MSG_ERRQUEUE) == -1)
+		return errno;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+	    cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SO_TIMESTAMPING) {
+			memcpy(&sts, CMSG_DATA(cm), sizeof(sts));
+			q->ns = ts_ns(&sts.ts[0]);
+			nts++;
+		} else if ((cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_RECVERR) ||
+		    (cm->cmsg_level == IPPROTO_IPV6 &&
+		    cm->cmsg_type == IPV6_RECVERR)) {
+			memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+			q->info = ee.ee_info;
+			q->key = ee.ee_data;
+			nerr++;
+		} else if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_PKTINFO) {
+			memcpy(&ipi, CMSG_DATA(cm), sizeof(ipi));
+			q->ifindex = ipi.ipi_ifindex;
+			q->addr = ipi.ipi_addr;
+			q->npktinfo++;
+		}
+	}
+	ATF_CHECK_EQ(nts, 1);
+	ATF_CHECK_EQ(nerr, 1);
+	return 0;
+}
+
+static void
+snd_after_queue(int af)
+{
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	struct sndq_rec sched, snd;
+	struct pollfd pfd;
+	char buf[64];
+	int64_t t0, t1, t2, t3;
+	u_int ifindex;
+	int rs, s;
+
+	ifindex = if_nametoindex(HW_IFNAME);
+	rs = sndq_receiver(af, &to, &tolen);
+	s = sndq_sender(af);
+
+	hw_ifflag(IFF_LINK1, true);
+	t0 = now_ns(CLOCK_REALTIME);
+	if (sendto(s, "held", 4, 0, (struct sockaddr *)&to, tolen) == -1) {
+		if (errno == EADDRNOTAVAIL)
+			atf_tc_skip("%s: no usable address", HW_IFNAME);
+		atf_tc_fail("sendto over %s: %s", HW_IFNAME, strerror(errno));
+	}
+	t1 = now_ns(CLOCK_REALTIME);
+
+	/* SCHED: into wm0's send queue, before sendto() returned. */
+	ATF_REQUIRE_EQ_MSG(sndq_recv(s, &sched), 0, "no SCHED record");
+	ATF_CHECK_EQ(sched.info, SCM_TSTAMP_SCHED);
+	ATF_CHECK_EQ(sched.key, 0);
+	check_between("SCHED", t0, sched.ns, t1);
+	/* The looped copy arrived; it did not stamp the held packet. */
+	ATF_CHECK_MSG(wait_readable(rs, 2000), "no looped-back copy");
+	ATF_CHECK_EQ(recv(rs, buf, sizeof(buf), MSG_DONTWAIT), 4);
+	usleep(SNDQ_HOLD_NS / 1000);
+	ATF_CHECK_EQ_MSG(sndq_recv(s, &snd), EAGAIN,
+	    "an SND record while the packet is held in the send queue");
+	ATF_CHECK(sysctl_uint("kern.sotstamp.tx_pending") >= 1);
+
+	/* Released: the driver takes the packet in the ioctl. */
+	t2 = now_ns(CLOCK_REALTIME);
+	hw_ifflag(IFF_LINK1, false);
+	t3 = now_ns(CLOCK_REALTIME);
+	pfd.fd = s;
+	pfd.events = 0;
+	ATF_REQUIRE_EQ_MSG(poll(&pfd, 1, 2000), 1, "no SND record");
+	ATF_REQUIRE_EQ_MSG(sndq_recv(s, &snd), 0, "no SND record");
+	ATF_CHECK_EQ(snd.info, SCM_TSTAMP_SND);
+	ATF_CHECK_EQ(snd.key, 0);
+	check_between("SND", t2, snd.ns, t3);
+	ATF_CHECK_MSG(snd.ns - sched.ns >= SNDQ_HOLD_NS,
+	    "SND %jd ns after SCHED: not after the wait in the queue",
+	    (intmax_t)(snd.ns - sched.ns));
+	if (af == AF_INET) {
+		/* OPT_CMSG: both records name wm0 and the group. */
+		ATF_CHECK_EQ(sched.npktinfo, 1);
+		ATF_CHECK_EQ(snd.npktinfo, 1);
+		ATF_CHECK_EQ(sched.ifindex, ifindex);
+		ATF_CHECK_EQ(snd.ifindex, ifindex);
+		ATF_CHECK_EQ(snd.addr.s_addr,
+		    ((struct sockaddr_in *)&to)->sin_addr.s_addr);
+	}
+	ATF_CHECK_EQ(sndq_recv(s, &snd), EAGAIN);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.tx_pending"), 0);
+	close(s);
+	close(rs);
+}
+
+#define	SNDQ_TC(id, af)							\
+ATF_TC_WITH_CLEANUP(id);						\
+ATF_TC_HEAD(id, tc)							\
+{									\
+	atf_tc_set_md_var(tc, "descr", "SCHED at the send queue, SND "	\
+	    "when wm0's driver takes the packet after a wait; the "	\
+	    "multicast loop copy takes neither (needs "		\
+	    HARNESS_VAR "=yes)");					\
+	atf_tc_set_md_var(tc, "require.user", "root");			\
+}									\
+ATF_TC_BODY(id, tc)							\
+{									\
+									\
+	harness_require(tc);						\
+	snd_after_queue(af);						\
+}									\
+ATF_TC_CLEANUP(id, tc)							\
+{									\
+									\
+	if (harness_var_yes(tc, HARNESS_VAR))				\
+		hw_ifflag(IFF_LINK1, false);				\
+}
+
+SNDQ_TC(tstamp_tx_snd_after_queue_udp4, AF_INET)
+SNDQ_TC(tstamp_tx_snd_after_queue_udp6, AF_INET6)
+
+/*
+ * OPT_CMSG: IPv4 TX records carry the socket's IP_PKTINFO (and
+ * NetBSD's IP_RECVPKTINFO) message: the interface the datagram left
+ * by and its destination.  Not without OPT_CMSG, not on IPv6.
+ */
+static void
+opt_cmsg_one(int af, int pktopt, bool cmsg, int want)
+{
+	static const struct tsproto p4 = TSPROTO_UDP4, p6 = TSPROTO_UDP6;
+	const struct tsproto *p = af == AF_INET ? &p4 : &p6;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	union {
+		struct cmsghdr	align;
+		char		buf[512];
+	} cbuf;
+	struct in_pktinfo ipi;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	char data[64];
+	int rs, s, n;
+
+	rs = proto_socket(p, &ss, &sslen);
+	s = socket(af, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	if (pktopt != 0)
+		setint(s, IPPROTO_IP, pktopt, 1);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE |
+	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY |
+	    (cmsg ? SOF_TIMESTAMPING_OPT_CMSG : 0));
+	ATF_REQUIRE(proto_send(p, s, &ss, sslen, "c", 1, NULL, 0) == 1);
+	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf, sizeof(cbuf.buf));
+	ATF_REQUIRE_MSG(recvmsg(s, &msg, MSG_ERRQUEUE) != -1, "%s: %s",
+	    p->name, strerror(errno));
+	n = 0;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL;
+	    cm = CMSG_NXTHDR(&msg, cm)) {
+		if (cm->cmsg_level != IPPROTO_IP ||
+		    (cm->cmsg_type != IP_PKTINFO &&
+		    cm->cmsg_type != IP_RECVPKTINFO))
+			continue;
+		n++;
+		ATF_CHECK_EQ(cm->cmsg_type, want);
+		ATF_REQUIRE_EQ(cm->cmsg_len, CMSG_LEN(sizeof(ipi)));
+		memcpy(&ipi, CMSG_DATA(cm), sizeof(ipi));
+		ATF_CHECK_EQ(ipi.ipi_ifindex, if_nametoindex("lo0"));
+		ATF_CHECK_EQ(ipi.ipi_addr.s_addr, htonl(INADDR_LOOPBACK));
+	}
+	ATF_CHECK_EQ_MSG(n, want != 0 ? 1 : 0,
+	    "%s, option %d, OPT_CMSG %d: %d pktinfo messages", p->name,
+	    pktopt, cmsg, n);
+	close(s);
+	close(rs);
+}
+
+ATF_TC(tstamp_opt_cmsg_pktinfo);
+ATF_TC_HEAD(tstamp_opt_cmsg_pktinfo, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "OPT_CMSG: IPv4 TX records carry "
+	    "IP_PKTINFO (lo0, the destination), only with OPT_CMSG");
+}
+ATF_TC_BODY(tstamp_opt_cmsg_pktinfo, tc)
+{
+
+	opt_cmsg_one(AF_INET, IP_PKTINFO, true, IP_PKTINFO);
+	opt_cmsg_one(AF_INET, IP_RECVPKTINFO, true, IP_RECVPKTINFO);
+	opt_cmsg_one(AF_INET, IP_PKTINFO, false, 0);
+	opt_cmsg_one(AF_INET, 0, true, 0);
+	opt_cmsg_one(AF_INET6, 0, true, 0);
+}
+
+/*
+ * OPT_PKTINFO: SCM_TIMESTAMPING_PKTINFO comes, as on Linux, only with
+ * a hardware RX stamp; a datagram stamped in software gets none.
+ */
+ATF_TC(tstamp_opt_pktinfo_needs_hw);
+ATF_TC_HEAD(tstamp_opt_pktinfo_needs_hw, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "OPT_PKTINFO adds no message to "
+	    "software-stamped datagrams; getsockopt returns the bit");
+}
+ATF_TC_BODY(tstamp_opt_pktinfo_needs_hw, tc)
+{
+	static const struct tsproto p = TSPROTO_UDP4;
+	const int f = ALLRX | SOF_TIMESTAMPING_RX_HARDWARE |
+	    SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_PKTINFO;
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	struct tsmsg r;
+	int rs, s;
+
+	rs = proto_socket(&p, &ss, &sslen);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPING, f);
+	ATF_CHECK_EQ(getint(rs, SOL_SOCKET, SO_TIMESTAMPING), f);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ATF_REQUIRE(proto_send(&p, s, &ss, sslen, "k", 1, NULL, 0) == 1);
+	ATF_REQUIRE_EQ(recv_ts(rs, 0, &r), 0);
+	ATF_CHECK_EQ(r.nts, 1);
+	ATF_CHECK_EQ_MSG(r.nother, 0, "%d unexpected messages", r.nother);
+	ATF_CHECK(r.ts.ts[0].tv_sec != 0);
+	ATF_CHECK_EQ(r.ts.ts[2].tv_sec, 0);
+	close(s);
+	close(rs);
+}
 
 ATF_TP_ADD_TCS(tp)
 {
@@ -376,5 +717,9 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_tcp_last_segment_v6);
 	ATF_TP_ADD_TC(tp, tstamp_tx_sched_udp4);
 	ATF_TP_ADD_TC(tp, tstamp_tx_sched_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp4);
+	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_opt_cmsg_pktinfo);
+	ATF_TP_ADD_TC(tp, tstamp_opt_pktinfo_needs_hw);
 	return atf_no_error();
 }

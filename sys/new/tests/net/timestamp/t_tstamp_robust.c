@@ -654,6 +654,8 @@ ATF_TC_BODY(tstamp_stress_counts, tc)
 	ATF_CHECK_MSG(grew <= 0, "%d mbufs more than before", grew);
 	ATF_CHECK_MSG(states1 <= states0, "stamping states %u -> %u",
 	    states0, states1);
+	/* No software TX request outlives its socket or its packet. */
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.tx_pending"), 0);
 }
 
 ATF_TP_ADD_TCS(tp)
