@@ -348,8 +348,10 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 			break;
 		/* OPT_ID keys count from 0 each time it is enabled. */
 		if ((val & SOF_TIMESTAMPING_OPT_ID) &&
-		    (st->st_flags & SOF_TIMESTAMPING_OPT_ID) == 0)
+		    (st->st_flags & SOF_TIMESTAMPING_OPT_ID) == 0) {
 			st->st_key = 0;
+			st->st_txbased = false;
+		}
 		st->st_flags = val;
 		break;
 	case SO_TIMESTAMP_CLOCK:
@@ -702,6 +704,17 @@ so_tstamp_senddone(struct socket *so)
 		so->so_tstamp->st_sendflags = -1;
 }
 
+/* The flags of the write being sent: the socket's, or sendmsg()'s. */
+static int
+tstamp_txflags(const struct so_tstamp *st)
+{
+
+	if (st->st_sendflags < 0)
+		return st->st_flags;
+	return (st->st_flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
+	    st->st_sendflags;
+}
+
 /*
  * Protocol output, before ip_output()/ip6_output() with the socket
  * locked: decide which TX stamps datagram m gets, take its OPT_ID key,
@@ -719,14 +732,12 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	tx->tx_flags = 0;
 	tx->tx_key = tx->tx_dst4 = 0;
 	tx->tx_swid = 0;
+	tx->tx_nmarks = 0;
 	tx->tx_payload = NULL;
 	if (__predict_true(st == NULL))
 		return;
 	KASSERT(solocked(so));
-	flags = st->st_flags;
-	if (st->st_sendflags >= 0)
-		flags = (flags & ~SOF_TIMESTAMPING_TX_RECORD_MASK) |
-		    st->st_sendflags;
+	flags = tstamp_txflags(st);
 	if ((flags & SOF_TIMESTAMPING_TX_RECORD_MASK) == 0)
 		return;
 
@@ -1004,6 +1015,211 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 		(void)so_tstamp_tx_record(so, &r, sndpl);
 	} else
 		m_freem(sndpl);
+}
+
+/*
+ * Stream sockets (TCP), TX, as Linux: a write asking for TX_SCHED,
+ * TX_SOFTWARE or TX_ACK gets a mark on its last byte; the first
+ * transmission of the segment carrying that byte gives the SCHED and
+ * SND records (so_tstamp_stream_out(), the same requests as datagrams),
+ * the peer's acknowledgement of it the ACK record.  With OPT_ID the key
+ * is the byte's offset in the stream, counted from the first byte
+ * written after OPT_ID was turned on (Linux's OPT_ID_TCP).  Records
+ * carry no payload.  All under the socket lock.
+ */
+#define	TSTAMP_SEQ_LT(a, b)	((int32_t)((a) - (b)) < 0)
+#define	TSTAMP_TXF_STREAM	(SOF_TIMESTAMPING_TX_SCHED | \
+				 SOF_TIMESTAMPING_TX_SOFTWARE | \
+				 SOF_TIMESTAMPING_TX_ACK)
+
+static inline struct so_tstamp_txmark *
+tstamp_txmark(struct so_tstamp *st, u_int i)
+{
+
+	return &st->st_txmarks[(st->st_txmhead + i) % TSTAMP_TXMARKS];
+}
+
+/* Forget the oldest mark. */
+static void
+tstamp_txmark_pop(struct so_tstamp *st)
+{
+
+	KASSERT(st->st_ntxm > 0);
+	st->st_txmhead = (st->st_txmhead + 1) % TSTAMP_TXMARKS;
+	st->st_ntxm--;
+}
+
+/*
+ * tcp_send(), before it appends m, whose first byte has sequence
+ * number seq, to the send buffer.
+ */
+void
+so_tstamp_stream_send(struct socket *so, uint32_t seq, const struct mbuf *m)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct so_tstamp_txmark *mk;
+	u_long len, storage;
+	int flags;
+
+	KASSERT(solocked(so));
+	if (st == NULL)
+		return;
+	tstamp_reccost(m, &len, &storage);
+	if (len == 0)
+		return;
+	if ((st->st_flags & SOF_TIMESTAMPING_OPT_ID) && !st->st_txbased) {
+		st->st_txbase = seq;
+		st->st_txbased = true;
+	}
+	flags = tstamp_txflags(st);
+	if ((flags & TSTAMP_TXF_STREAM) == 0)
+		return;
+	if (st->st_ntxm == TSTAMP_TXMARKS) {
+		/* Too many writes waiting: the oldest loses its records. */
+		tstamp_txmark_pop(st);
+		so_tstamp_errq_dropped(so);
+	}
+	mk = tstamp_txmark(st, st->st_ntxm++);
+	mk->tm_seq = seq + (uint32_t)len - 1;
+	mk->tm_key = (flags & SOF_TIMESTAMPING_OPT_ID) ?
+	    mk->tm_seq - st->st_txbase : 0;
+	mk->tm_flags = flags;
+	mk->tm_sent = false;
+}
+
+/*
+ * SO_TSTAMP_STREAM_OUT: segment m carries len bytes from sequence
+ * number seq.  The marks of the writes whose last byte it sends for
+ * the first time share one request, made for the last of them.
+ */
+void
+so_tstamp_stream_out(struct so_tstamp_tx *tx, struct socket *so,
+    struct mbuf *m, uint32_t seq, size_t len)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct so_tstamp_txmark *mk = NULL;
+	u_int i;
+
+	KASSERT(solocked(so));
+	memset(tx, 0, sizeof(*tx));
+	if (len == 0)
+		return;
+	for (i = 0; i < st->st_ntxm; i++) {
+		mk = tstamp_txmark(st, i);
+		if (mk->tm_sent || TSTAMP_SEQ_LT(mk->tm_seq, seq))
+			continue;
+		if (!TSTAMP_SEQ_LT(mk->tm_seq, seq + (uint32_t)len))
+			break;
+		if (tx->tx_nmarks++ == 0)
+			tx->tx_mark = i;
+		mk->tm_sent = true;
+	}
+	if (tx->tx_nmarks == 0)
+		return;
+	mk = tstamp_txmark(st, tx->tx_mark + tx->tx_nmarks - 1);
+	tx->tx_flags = mk->tm_flags | SOF_TIMESTAMPING_OPT_TSONLY;
+	tx->tx_key = mk->tm_key;
+	if ((tx->tx_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
+	    so->so_proto->pr_domain->dom_family == AF_INET)
+		tx->tx_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
+	if (tx->tx_flags & (SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_TX_SOFTWARE)) {
+		tx->tx_active = true;
+		tx->tx_swid = hwtstamp_sw_request(so, m, tx);
+	}
+}
+
+/*
+ * SO_TSTAMP_STREAM_OUT_END: the segment's output returned error.  A
+ * segment that was not sent leaves its marks for the next one.
+ */
+void
+so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
+    int error)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct so_tstamp_txmark *mk;
+	struct so_tstamp_txrec r;
+	struct so_tstamp_sw sw;
+	struct mbuf *none = NULL;
+	bool pending = false, last;
+	u_int i;
+
+	KASSERT(solocked(so));
+	KASSERT(tx->tx_mark + tx->tx_nmarks <= st->st_ntxm);
+	if (error != 0) {
+		if (tx->tx_swid != 0)
+			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
+		for (i = 0; i < tx->tx_nmarks; i++)
+			tstamp_txmark(st, tx->tx_mark + i)->tm_sent = false;
+		return;
+	}
+	memset(&sw, 0, sizeof(sw));
+	if (tx->tx_swid != 0)
+		pending = hwtstamp_sw_end(tx->tx_swid, &sw,
+		    (tx->tx_flags & SOF_TIMESTAMPING_TX_SOFTWARE) ?
+		    &none : NULL);
+	if (sw.sw_schedns == 0)
+		sw.sw_schedns = tstamp_now();
+	if (sw.sw_sndns == 0)
+		sw.sw_sndns = sw.sw_schedns;
+	for (i = 0; i < tx->tx_nmarks; i++) {
+		mk = tstamp_txmark(st, tx->tx_mark + i);
+		last = i == tx->tx_nmarks - 1;
+		memset(&r, 0, sizeof(r));
+		r.tr_flags = mk->tm_flags;
+		r.tr_key = mk->tm_key;
+		r.tr_dst4 = tx->tx_dst4;
+		r.tr_ifindex = sw.sw_ifindex;
+		if (mk->tm_flags & SOF_TIMESTAMPING_TX_SCHED) {
+			r.tr_info = SCM_TSTAMP_SCHED;
+			r.tr_swns = sw.sw_schedns;
+			(void)so_tstamp_tx_record(so, &r, NULL);
+		}
+		/*
+		 * The request's SND, if still due, is the last write's;
+		 * earlier writes ending in the same segment take SCHED's.
+		 */
+		if ((mk->tm_flags & SOF_TIMESTAMPING_TX_SOFTWARE) &&
+		    !(pending && last)) {
+			r.tr_info = SCM_TSTAMP_SND;
+			r.tr_swns = pending ? sw.sw_schedns : sw.sw_sndns;
+			(void)so_tstamp_tx_record(so, &r, NULL);
+		}
+	}
+	/* Sent marks that wait for no acknowledgement are done. */
+	while (st->st_ntxm > 0 && (mk = tstamp_txmark(st, 0))->tm_sent &&
+	    (mk->tm_flags & SOF_TIMESTAMPING_TX_ACK) == 0)
+		tstamp_txmark_pop(st);
+}
+
+/* SO_TSTAMP_STREAM_ACKED: the peer acknowledged the bytes before una. */
+void
+so_tstamp_stream_acked(struct socket *so, uint32_t una)
+{
+	struct so_tstamp *st = so->so_tstamp;
+	struct so_tstamp_txmark *mk;
+	struct so_tstamp_txrec r;
+	uint64_t now = 0;
+
+	KASSERT(solocked(so));
+	while (st->st_ntxm > 0 &&
+	    TSTAMP_SEQ_LT((mk = tstamp_txmark(st, 0))->tm_seq, una)) {
+		if (mk->tm_flags & SOF_TIMESTAMPING_TX_ACK) {
+			if (now == 0)
+				now = tstamp_now();
+			memset(&r, 0, sizeof(r));
+			r.tr_flags = mk->tm_flags;
+			r.tr_key = mk->tm_key;
+			r.tr_info = SCM_TSTAMP_ACK;
+			r.tr_swns = now;
+			if ((r.tr_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
+			    so->so_proto->pr_domain->dom_family == AF_INET)
+				r.tr_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
+			(void)so_tstamp_tx_record(so, &r, NULL);
+		}
+		tstamp_txmark_pop(st);
+	}
 }
 
 /*

@@ -55,6 +55,16 @@ struct so_tstamp_mark {
 
 #define	TSTAMP_MARKS	8		/* marks kept per stream socket */
 
+/* A stream socket's write that asked for TX stamps: its last byte. */
+struct so_tstamp_txmark {
+	uint32_t	tm_seq;		/* sequence number of the last byte */
+	uint32_t	tm_key;		/* OPT_ID key: its byte offset */
+	int		tm_flags;	/* effective SOF_* flags of the write */
+	bool		tm_sent;	/* SCHED/SND done: first transmission */
+};
+
+#define	TSTAMP_TXMARKS	16		/* writes waiting per stream socket */
+
 /*
  * Per-socket state, allocated the first time a timestamp option is
  * set so that sockets which never ask pay one NULL pointer.  Protected
@@ -83,6 +93,12 @@ struct so_tstamp {
 	u_int		st_nmarks;
 	u_int		st_mhead;	/* oldest mark */
 	struct so_tstamp_mark st_marks[TSTAMP_MARKS];
+	/* Stream sockets, TX: see so_tstamp_stream_send(). */
+	bool		st_txbased;	/* st_txbase is set */
+	uint32_t	st_txbase;	/* OPT_ID: sequence number of key 0 */
+	u_int		st_ntxm;
+	u_int		st_txmhead;	/* oldest */
+	struct so_tstamp_txmark st_txmarks[TSTAMP_TXMARKS];
 };
 
 /*
@@ -99,6 +115,8 @@ struct so_tstamp_tx {
 	bool		tx_hwtaken;	/* a driver took the hardware request */
 	uint64_t	tx_swid;	/* the software request, 0 if none */
 	uint64_t	tx_hwid;	/* the hardware request, 0 if none */
+	u_int		tx_mark;	/* stream: first mark of the segment */
+	u_int		tx_nmarks;	/* stream: marks it carries, 0: none */
 };
 
 /*
@@ -184,6 +202,33 @@ do {									\
 		so_tstamp_stream_rx((so), (m));				\
 } while (/* CONSTCOND */ 0)
 
+/*
+ * tcp_output(), around ip_output()/ip6_output() of a segment whose data
+ * starts at sequence number seq: the TX stamps of the writes whose last
+ * byte it carries.
+ */
+#define	SO_TSTAMP_STREAM_OUT(tx, so, m, seq, len)			\
+do {									\
+	(tx)->tx_nmarks = 0;						\
+	if (__predict_false((so)->so_tstamp != NULL &&			\
+	    (so)->so_tstamp->st_ntxm != 0))				\
+		so_tstamp_stream_out((tx), (so), (m), (seq), (len));	\
+} while (/* CONSTCOND */ 0)
+
+#define	SO_TSTAMP_STREAM_OUT_END(tx, so, error)				\
+do {									\
+	if (__predict_false((tx)->tx_nmarks != 0))			\
+		so_tstamp_stream_out_end((tx), (so), (error));		\
+} while (/* CONSTCOND */ 0)
+
+/* tcp_input(), after snd_una advanced to una: TX_ACK records. */
+#define	SO_TSTAMP_STREAM_ACKED(so, una)					\
+do {									\
+	if (__predict_false((so)->so_tstamp != NULL &&			\
+	    (so)->so_tstamp->st_ntxm != 0))				\
+		so_tstamp_stream_acked((so), (una));			\
+} while (/* CONSTCOND */ 0)
+
 /* Socket layer (kern/uipc_socket*.c) */
 void	so_tstamp_init(void);
 int	so_tstamp_setopt(struct socket *, const struct sockopt *);
@@ -196,6 +241,11 @@ int	so_tstamp_errq_receive(struct socket *, struct uio *,
 int	so_tstamp_poll(struct socket *, int);
 void	so_tstamp_stream_rx(struct socket *, struct mbuf *);
 void	so_tstamp_stream_read(struct socket *, size_t, int, struct mbuf **);
+void	so_tstamp_stream_send(struct socket *, uint32_t, const struct mbuf *);
+void	so_tstamp_stream_out(struct so_tstamp_tx *, struct socket *,
+	    struct mbuf *, uint32_t, size_t);
+void	so_tstamp_stream_out_end(struct so_tstamp_tx *, struct socket *, int);
+void	so_tstamp_stream_acked(struct socket *, uint32_t);
 int	so_tstamp_errq_append(struct socket *, struct mbuf *);
 void	so_tstamp_errq_dropped(struct socket *);
 

@@ -704,6 +704,150 @@ ATF_TC_BODY(tstamp_opt_pktinfo_needs_hw, tc)
 	close(rs);
 }
 
+/*
+ * TCP TX stamps, as Linux: a write asking for them gets SCHED and SND
+ * records when the segment carrying its last byte is sent, and an ACK
+ * record when the peer acknowledges that byte; with OPT_ID the key is
+ * the byte's offset in the stream.
+ */
+static int
+tcp_pair(int af, int *lsp, int *asp)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	int cs;
+
+	*lsp = bound_socket(af, SOCK_STREAM, 0, &ss, &sslen);
+	ATF_REQUIRE(listen(*lsp, 1) == 0);
+	cs = socket(af, SOCK_STREAM, 0);
+	ATF_REQUIRE(cs != -1);
+	ATF_REQUIRE(connect(cs, (struct sockaddr *)&ss, sslen) == 0);
+	*asp = accept(*lsp, NULL, NULL);
+	ATF_REQUIRE(*asp != -1);
+	setint(cs, IPPROTO_TCP, TCP_NODELAY, 1);
+	return cs;
+}
+
+/* The next error queue record, waiting up to 2 s for it. */
+static void
+tcp_next_record(int s, struct sndq_rec *q, const char *what)
+{
+	struct pollfd pfd;
+
+	pfd.fd = s;
+	pfd.events = 0;
+	ATF_REQUIRE_EQ_MSG(poll(&pfd, 1, 2000), 1, "no %s record", what);
+	ATF_REQUIRE_EQ_MSG(sndq_recv(s, q), 0, "no %s record", what);
+}
+
+static void
+tcp_tx(int af)
+{
+	enum { WRITES = 4, LEN = 10 };
+	struct sndq_rec sched, snd, ack;
+	int64_t lo, hi;
+	char buf[LEN * WRITES];
+	int ls, as, cs, i;
+	uint32_t key;
+
+	cs = tcp_pair(af, &ls, &as);
+	setint(cs, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_TX_ACK |
+	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+	    SOF_TIMESTAMPING_OPT_ID_TCP | SOF_TIMESTAMPING_OPT_TSONLY);
+	memset(buf, 'x', sizeof(buf));
+	for (i = 0; i < WRITES; i++) {
+		key = (uint32_t)(LEN * (i + 1) - 1);
+		lo = now_ns(CLOCK_REALTIME);
+		ATF_REQUIRE(write(cs, buf, LEN) == LEN);
+		hi = now_ns(CLOCK_REALTIME);
+		tcp_next_record(cs, &sched, "SCHED");
+		ATF_CHECK_EQ(sched.info, SCM_TSTAMP_SCHED);
+		ATF_CHECK_EQ_MSG(sched.key, key, "write %d: key %u, not %u",
+		    i, sched.key, key);
+		check_between("SCHED", lo, sched.ns, hi);
+		tcp_next_record(cs, &snd, "SND");
+		ATF_CHECK_EQ(snd.info, SCM_TSTAMP_SND);
+		ATF_CHECK_EQ(snd.key, key);
+		ATF_CHECK_MSG(sched.ns <= snd.ns, "SCHED after SND");
+		check_between("SND", lo, snd.ns, hi);
+		/* The peer acknowledges at once or by its delayed ACK. */
+		tcp_next_record(cs, &ack, "ACK");
+		ATF_CHECK_EQ(ack.info, SCM_TSTAMP_ACK);
+		ATF_CHECK_EQ(ack.key, key);
+		ATF_CHECK_MSG(snd.ns <= ack.ns, "ACK before SND");
+		check_between("ACK", lo, ack.ns, now_ns(CLOCK_REALTIME));
+	}
+	ATF_CHECK_EQ(sndq_recv(cs, &ack), EAGAIN);
+	ATF_CHECK_EQ(read(as, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+
+	/*
+	 * Per write, by control message; the key counts every byte
+	 * written since OPT_ID was turned on, stamped or not.
+	 */
+	setint(cs, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_OPT_TSONLY);
+	setint(cs, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_ID_TCP |
+	    SOF_TIMESTAMPING_OPT_TSONLY);
+	ATF_REQUIRE(write(cs, buf, 5) == 5);
+	usleep(50000);
+	ATF_CHECK_EQ(sndq_recv(cs, &snd), EAGAIN);
+	{
+		union {
+			struct cmsghdr	align;
+			char		buf[CMSG_SPACE(sizeof(int))];
+		} cbuf;
+		struct cmsghdr *cm;
+		struct msghdr msg;
+		struct iovec iov;
+		int f = SOF_TIMESTAMPING_TX_SOFTWARE;
+
+		msg_setup(&msg, &iov, buf, 7, cbuf.buf, sizeof(cbuf.buf));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SO_TIMESTAMPING;
+		cm->cmsg_len = CMSG_LEN(sizeof(f));
+		memcpy(CMSG_DATA(cm), &f, sizeof(f));
+		ATF_REQUIRE_MSG(sendmsg(cs, &msg, 0) == 7, "sendmsg: %s",
+		    strerror(errno));
+	}
+	tcp_next_record(cs, &snd, "SND");
+	ATF_CHECK_EQ(snd.info, SCM_TSTAMP_SND);
+	ATF_CHECK_EQ_MSG(snd.key, 11, "key %u, not 11 (5 + 7 bytes)",
+	    snd.key);
+	usleep(50000);
+	ATF_CHECK_EQ(sndq_recv(cs, &snd), EAGAIN);
+	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.tx_pending"), 0);
+	close(cs);
+	close(as);
+	close(ls);
+}
+
+ATF_TC(tstamp_tcp_tx_v4);
+ATF_TC_HEAD(tstamp_tcp_tx_v4, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "TCP over IPv4: SCHED, SND and ACK "
+	    "records per write, OPT_ID counting bytes");
+}
+ATF_TC_BODY(tstamp_tcp_tx_v4, tc)
+{
+
+	tcp_tx(AF_INET);
+}
+
+ATF_TC(tstamp_tcp_tx_v6);
+ATF_TC_HEAD(tstamp_tcp_tx_v6, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "TCP over IPv6: SCHED, SND and ACK "
+	    "records per write, OPT_ID counting bytes");
+}
+ATF_TC_BODY(tstamp_tcp_tx_v6, tc)
+{
+
+	tcp_tx(AF_INET6);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -721,5 +865,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp6);
 	ATF_TP_ADD_TC(tp, tstamp_opt_cmsg_pktinfo);
 	ATF_TP_ADD_TC(tp, tstamp_opt_pktinfo_needs_hw);
+	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_v4);
+	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_v6);
 	return atf_no_error();
 }
