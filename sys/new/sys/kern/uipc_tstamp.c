@@ -99,6 +99,8 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <netinet/in_systm.h>
 #include <netinet/ip.h>
 #include <netinet/in_pcb.h>
+#include <netinet/tcp.h>
+#include <netinet/tcp_seq.h>
 
 #ifdef COMPAT_50
 #include <compat/sys/time.h>
@@ -324,6 +326,10 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 	if (error == 0 && (val != 0 || opt == SO_TIMESTAMP_CLOCK) &&
 	    so->so_tstamp == NULL)
 		nst = tstamp_alloc(PR_WAITOK);
+	/* The TX request table, set up in process context, unlocked. */
+	if (error == 0 && opt == SO_TIMESTAMPING &&
+	    (val & SOF_TIMESTAMPING_TX_RECORD_MASK) != 0)
+		hwtstamp_init();
 	solock(so);
 	if (error != 0)
 		goto out;
@@ -716,6 +722,26 @@ tstamp_txflags(const struct so_tstamp *st)
 }
 
 /*
+ * OPT_CMSG on IPv4: what the records' IP_PKTINFO and IP_RECVPKTINFO
+ * messages will say, taken while the PCB is there (socket locked).
+ * A sendto() address is connected for the duration of the send by
+ * udp_send() and rip_send() before they get here.
+ */
+static void
+tstamp_tx_cmsg(struct so_tstamp_tx *tx, struct socket *so)
+{
+	const struct inpcb *inp;
+
+	if ((tx->tx_flags & SOF_TIMESTAMPING_OPT_CMSG) == 0 ||
+	    so->so_proto->pr_domain->dom_family != AF_INET ||
+	    (inp = sotoinpcb(so)) == NULL)
+		return;
+	tx->tx_dst4 = inp->inp_faddr.s_addr;
+	tx->tx_src4 = inp->inp_laddr.s_addr;
+	tx->tx_inpflags = inp->inp_flags & (INP_PKTINFO | INP_RECVPKTINFO);
+}
+
+/*
  * Protocol output, before ip_output()/ip6_output() with the socket
  * locked: decide which TX stamps datagram m gets, take its OPT_ID key,
  * copy its payload for a software record and ask for its hand-off
@@ -729,8 +755,8 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	int flags;
 
 	tx->tx_active = tx->tx_keyed = tx->tx_hwtaken = false;
-	tx->tx_flags = 0;
-	tx->tx_key = tx->tx_dst4 = 0;
+	tx->tx_flags = tx->tx_inpflags = 0;
+	tx->tx_key = tx->tx_dst4 = tx->tx_src4 = 0;
 	tx->tx_swid = 0;
 	tx->tx_nmarks = 0;
 	tx->tx_payload = NULL;
@@ -746,14 +772,7 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 		tx->tx_key = st->st_key++;
 		tx->tx_keyed = true;
 	}
-	/*
-	 * OPT_CMSG: the destination for IP_PKTINFO.  A sendto() address
-	 * is connected for the duration of the send by udp_send() and
-	 * rip_send() before they get here.
-	 */
-	if ((flags & SOF_TIMESTAMPING_OPT_CMSG) &&
-	    so->so_proto->pr_domain->dom_family == AF_INET)
-		tx->tx_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
+	tstamp_tx_cmsg(tx, so);
 	if ((flags & (SOF_TIMESTAMPING_TX_SOFTWARE |
 	    SOF_TIMESTAMPING_TX_SCHED)) == 0)
 		return;
@@ -879,7 +898,6 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 	struct in_pktinfo ipi;
 	struct mbuf *rec = NULL, **mp = &rec, **eep;
 	bool sw, hw, v6;
-	int inpflags;
 
 	KASSERT(solocked(so));
 	sw = r->tr_swns != 0 && (r->tr_flags & SOF_TIMESTAMPING_SOFTWARE);
@@ -898,21 +916,23 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 	/*
 	 * OPT_CMSG: Linux gives IPv4 TX records the socket's IP_PKTINFO
 	 * message, naming the interface the packet left by; so do we,
-	 * for NetBSD's IP_RECVPKTINFO too.  The address is the datagram's
-	 * destination, as Linux's ipi_addr.
+	 * and NetBSD's IP_RECVPKTINFO too.  As for a received packet,
+	 * IP_PKTINFO's address is the packet's destination (Linux's
+	 * ipi_addr) and IP_RECVPKTINFO's its source.
 	 */
-	if (!v6 && (r->tr_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
-	    (inpflags = sotoinpcb(so)->inp_flags &
-	    (INP_PKTINFO | INP_RECVPKTINFO)) != 0) {
+	if (!v6 && (r->tr_flags & SOF_TIMESTAMPING_OPT_CMSG)) {
 		memset(&ipi, 0, sizeof(ipi));
-		ipi.ipi_addr.s_addr = r->tr_dst4;
 		ipi.ipi_ifindex = r->tr_ifindex;
-		if (inpflags & INP_PKTINFO)
+		if (r->tr_inpflags & INP_PKTINFO) {
+			ipi.ipi_addr.s_addr = r->tr_dst4;
 			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
 			    IP_PKTINFO, IPPROTO_IP);
-		if (inpflags & INP_RECVPKTINFO)
+		}
+		if (r->tr_inpflags & INP_RECVPKTINFO) {
+			ipi.ipi_addr.s_addr = r->tr_src4;
 			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
 			    IP_RECVPKTINFO, IPPROTO_IP);
+		}
 	}
 	memset(&ee, 0, sizeof(ee));
 	ee.ee_errno = ENOMSG;
@@ -931,6 +951,21 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 	}
 	*mp = payload;
 	return so_tstamp_errq_append(so, rec);
+}
+
+/* A record of the datagram or write tx, without its kind and stamp. */
+static void
+tstamp_txrec_init(struct so_tstamp_txrec *r, const struct so_tstamp_tx *tx,
+    int flags, uint32_t key, u_int ifindex)
+{
+
+	memset(r, 0, sizeof(*r));
+	r->tr_flags = flags;
+	r->tr_key = key;
+	r->tr_dst4 = tx->tx_dst4;
+	r->tr_src4 = tx->tx_src4;
+	r->tr_inpflags = tx->tx_inpflags;
+	r->tr_ifindex = ifindex;
 }
 
 /*
@@ -983,10 +1018,10 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 		payload = NULL;
 	} else if (snd && payload != NULL)
 		sndpl = m_copypacket(payload, M_DONTWAIT);
+	memset(&sw, 0, sizeof(sw));
 	if (tx->tx_swid != 0)
-		pending = hwtstamp_sw_end(tx->tx_swid, &sw, snd ? &sndpl : NULL);
-	else
-		memset(&sw, 0, sizeof(sw));
+		pending = hwtstamp_sw_end(tx->tx_swid, &sw,
+		    snd ? &sndpl : NULL);
 	/*
 	 * No hand-off was seen: the packet waits for address resolution,
 	 * or went by a path without the hooks, or no request could be
@@ -997,11 +1032,7 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	if (sw.sw_sndns == 0)
 		sw.sw_sndns = sw.sw_schedns;
 
-	memset(&r, 0, sizeof(r));
-	r.tr_flags = tx->tx_flags;
-	r.tr_key = tx->tx_key;
-	r.tr_dst4 = tx->tx_dst4;
-	r.tr_ifindex = sw.sw_ifindex;
+	tstamp_txrec_init(&r, tx, tx->tx_flags, tx->tx_key, sw.sw_ifindex);
 	if (sched) {
 		r.tr_info = SCM_TSTAMP_SCHED;
 		r.tr_swns = sw.sw_schedns;
@@ -1027,7 +1058,6 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
  * written after OPT_ID was turned on (Linux's OPT_ID_TCP).  Records
  * carry no payload.  All under the socket lock.
  */
-#define	TSTAMP_SEQ_LT(a, b)	((int32_t)((a) - (b)) < 0)
 #define	TSTAMP_TXF_STREAM	(SOF_TIMESTAMPING_TX_SCHED | \
 				 SOF_TIMESTAMPING_TX_SOFTWARE | \
 				 SOF_TIMESTAMPING_TX_ACK)
@@ -1058,13 +1088,14 @@ so_tstamp_stream_send(struct socket *so, uint32_t seq, const struct mbuf *m)
 {
 	struct so_tstamp *st = so->so_tstamp;
 	struct so_tstamp_txmark *mk;
-	u_long len, storage;
+	uint32_t len = 0;
 	int flags;
 
 	KASSERT(solocked(so));
 	if (st == NULL)
 		return;
-	tstamp_reccost(m, &len, &storage);
+	for (; m != NULL; m = m->m_next)
+		len += m->m_len;
 	if (len == 0)
 		return;
 	if ((st->st_flags & SOF_TIMESTAMPING_OPT_ID) && !st->st_txbased) {
@@ -1080,24 +1111,27 @@ so_tstamp_stream_send(struct socket *so, uint32_t seq, const struct mbuf *m)
 		so_tstamp_errq_dropped(so);
 	}
 	mk = tstamp_txmark(st, st->st_ntxm++);
-	mk->tm_seq = seq + (uint32_t)len - 1;
+	mk->tm_seq = seq + len - 1;
 	mk->tm_key = (flags & SOF_TIMESTAMPING_OPT_ID) ?
 	    mk->tm_seq - st->st_txbase : 0;
 	mk->tm_flags = flags;
-	mk->tm_sent = false;
+	mk->tm_sent = mk->tm_inflight = false;
 }
 
 /*
  * SO_TSTAMP_STREAM_OUT: segment m carries len bytes from sequence
- * number seq.  The marks of the writes whose last byte it sends for
- * the first time share one request, made for the last of them.
+ * number seq.  The writes whose last byte it sends for the first time
+ * (not necessarily neighbours in the ring: a segment that failed to
+ * go leaves its marks unsent) share one request, made for the last of
+ * them that wants SND, or else the last one.
  */
 void
 so_tstamp_stream_out(struct so_tstamp_tx *tx, struct socket *so,
     struct mbuf *m, uint32_t seq, size_t len)
 {
 	struct so_tstamp *st = so->so_tstamp;
-	struct so_tstamp_txmark *mk = NULL;
+	struct so_tstamp_txmark *mk;
+	int want = 0;
 	u_int i;
 
 	KASSERT(solocked(so));
@@ -1106,24 +1140,25 @@ so_tstamp_stream_out(struct so_tstamp_tx *tx, struct socket *so,
 		return;
 	for (i = 0; i < st->st_ntxm; i++) {
 		mk = tstamp_txmark(st, i);
-		if (mk->tm_sent || TSTAMP_SEQ_LT(mk->tm_seq, seq))
+		if (mk->tm_sent || SEQ_LT(mk->tm_seq, seq))
 			continue;
-		if (!TSTAMP_SEQ_LT(mk->tm_seq, seq + (uint32_t)len))
+		if (!SEQ_LT(mk->tm_seq, seq + (uint32_t)len))
 			break;
-		if (tx->tx_nmarks++ == 0)
+		mk->tm_sent = mk->tm_inflight = true;
+		want |= mk->tm_flags;
+		if (tx->tx_nmarks++ == 0 ||
+		    (mk->tm_flags & SOF_TIMESTAMPING_TX_SOFTWARE) ||
+		    (tstamp_txmark(st, tx->tx_mark)->tm_flags &
+		    SOF_TIMESTAMPING_TX_SOFTWARE) == 0)
 			tx->tx_mark = i;
-		mk->tm_sent = true;
 	}
 	if (tx->tx_nmarks == 0)
 		return;
-	mk = tstamp_txmark(st, tx->tx_mark + tx->tx_nmarks - 1);
+	mk = tstamp_txmark(st, tx->tx_mark);
 	tx->tx_flags = mk->tm_flags | SOF_TIMESTAMPING_OPT_TSONLY;
 	tx->tx_key = mk->tm_key;
-	if ((tx->tx_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
-	    so->so_proto->pr_domain->dom_family == AF_INET)
-		tx->tx_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
-	if (tx->tx_flags & (SOF_TIMESTAMPING_TX_SCHED |
-	    SOF_TIMESTAMPING_TX_SOFTWARE)) {
+	tstamp_tx_cmsg(tx, so);
+	if (want & (SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE)) {
 		tx->tx_active = true;
 		tx->tx_swid = hwtstamp_sw_request(so, m, tx);
 	}
@@ -1142,19 +1177,21 @@ so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
 	struct so_tstamp_txrec r;
 	struct so_tstamp_sw sw;
 	struct mbuf *none = NULL;
-	bool pending = false, last;
+	bool pending = false;
 	u_int i;
 
 	KASSERT(solocked(so));
-	KASSERT(tx->tx_mark + tx->tx_nmarks <= st->st_ntxm);
+	memset(&sw, 0, sizeof(sw));
 	if (error != 0) {
 		if (tx->tx_swid != 0)
 			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
-		for (i = 0; i < tx->tx_nmarks; i++)
-			tstamp_txmark(st, tx->tx_mark + i)->tm_sent = false;
+		for (i = 0; i < st->st_ntxm; i++) {
+			mk = tstamp_txmark(st, i);
+			if (mk->tm_inflight)
+				mk->tm_sent = mk->tm_inflight = false;
+		}
 		return;
 	}
-	memset(&sw, 0, sizeof(sw));
 	if (tx->tx_swid != 0)
 		pending = hwtstamp_sw_end(tx->tx_swid, &sw,
 		    (tx->tx_flags & SOF_TIMESTAMPING_TX_SOFTWARE) ?
@@ -1163,25 +1200,24 @@ so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
 		sw.sw_schedns = tstamp_now();
 	if (sw.sw_sndns == 0)
 		sw.sw_sndns = sw.sw_schedns;
-	for (i = 0; i < tx->tx_nmarks; i++) {
-		mk = tstamp_txmark(st, tx->tx_mark + i);
-		last = i == tx->tx_nmarks - 1;
-		memset(&r, 0, sizeof(r));
-		r.tr_flags = mk->tm_flags;
-		r.tr_key = mk->tm_key;
-		r.tr_dst4 = tx->tx_dst4;
-		r.tr_ifindex = sw.sw_ifindex;
+	for (i = 0; i < st->st_ntxm; i++) {
+		mk = tstamp_txmark(st, i);
+		if (!mk->tm_inflight)
+			continue;
+		mk->tm_inflight = false;
+		tstamp_txrec_init(&r, tx, mk->tm_flags, mk->tm_key,
+		    sw.sw_ifindex);
 		if (mk->tm_flags & SOF_TIMESTAMPING_TX_SCHED) {
 			r.tr_info = SCM_TSTAMP_SCHED;
 			r.tr_swns = sw.sw_schedns;
 			(void)so_tstamp_tx_record(so, &r, NULL);
 		}
 		/*
-		 * The request's SND, if still due, is the last write's;
-		 * earlier writes ending in the same segment take SCHED's.
+		 * The request's SND, if still due, is its write's; other
+		 * writes ending in the same segment take SCHED's instant.
 		 */
 		if ((mk->tm_flags & SOF_TIMESTAMPING_TX_SOFTWARE) &&
-		    !(pending && last)) {
+		    !(pending && i == tx->tx_mark)) {
 			r.tr_info = SCM_TSTAMP_SND;
 			r.tr_swns = pending ? sw.sw_schedns : sw.sw_sndns;
 			(void)so_tstamp_tx_record(so, &r, NULL);
@@ -1200,22 +1236,21 @@ so_tstamp_stream_acked(struct socket *so, uint32_t una)
 	struct so_tstamp *st = so->so_tstamp;
 	struct so_tstamp_txmark *mk;
 	struct so_tstamp_txrec r;
+	struct so_tstamp_tx tx;
 	uint64_t now = 0;
 
 	KASSERT(solocked(so));
 	while (st->st_ntxm > 0 &&
-	    TSTAMP_SEQ_LT((mk = tstamp_txmark(st, 0))->tm_seq, una)) {
+	    SEQ_LT((mk = tstamp_txmark(st, 0))->tm_seq, una)) {
 		if (mk->tm_flags & SOF_TIMESTAMPING_TX_ACK) {
 			if (now == 0)
 				now = tstamp_now();
-			memset(&r, 0, sizeof(r));
-			r.tr_flags = mk->tm_flags;
-			r.tr_key = mk->tm_key;
+			memset(&tx, 0, sizeof(tx));
+			tx.tx_flags = mk->tm_flags;
+			tstamp_tx_cmsg(&tx, so);
+			tstamp_txrec_init(&r, &tx, mk->tm_flags, mk->tm_key, 0);
 			r.tr_info = SCM_TSTAMP_ACK;
 			r.tr_swns = now;
-			if ((r.tr_flags & SOF_TIMESTAMPING_OPT_CMSG) &&
-			    so->so_proto->pr_domain->dom_family == AF_INET)
-				r.tr_dst4 = sotoinpcb(so)->inp_faddr.s_addr;
 			(void)so_tstamp_tx_record(so, &r, NULL);
 		}
 		tstamp_txmark_pop(st);

@@ -48,10 +48,13 @@
  * never taken by a driver (the frame was dropped, or the interface
  * cannot stamp) are reaped after HWTS_REQ_TIMEOUT.  A socket has at
  * most HWTS_REQ_PER_SOCKET requests pending and the table at most
- * HWTS_REQ_MAX; past either bound a socket's new request replaces its
- * own oldest one no driver took, never another socket's, so a socket
- * flooding requests on an interface that cannot stamp costs nobody
- * else their stamps.
+ * HWTS_REQ_MAX, software ones included; past either bound a socket's
+ * new request replaces its own oldest hardware one no driver took,
+ * never another socket's, so a socket flooding requests on an interface
+ * that cannot stamp costs nobody else their stamps.  Software requests
+ * of packets waiting in send queues are never replaced: while they
+ * fill the table new requests are refused (a datagram without a
+ * software request is stamped when its output returns).
  *
  * Software SND.  A datagram asking for TX_SOFTWARE or TX_SCHED gets a
  * request in the same table (hwtstamp_sw_request(), from
@@ -65,7 +68,10 @@
  * interrupt queues the record once the driver took the packet, in
  * whatever context that happens (the driver's start routine, its TX
  * interrupt).  A packet dropped from the queue leaves its request to
- * the reaper: no SND record, as on Linux.
+ * the reaper (after HWTS_SW_TIMEOUT, as a packet may wait that long
+ * behind a paused link): no SND record, as on Linux.  When a driver
+ * also took the datagram's hardware request, the SND record gives way
+ * to the hardware one unless OPT_TX_SWHW, as in so_tstamp_tx_end().
  *
  * RX.  hwtstamp_rx_set() puts the raw stamp into the mbuf header
  * (m_pkthdr.tstamp_hw, M_TSTAMP_HW) where *_savecontrol() and bpf
@@ -102,6 +108,8 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #define	HWTS_REQ_MAX		1024	/* requests waiting at most */
 #define	HWTS_REQ_PER_SOCKET	64	/* of them for one socket */
 #define	HWTS_REQ_TIMEOUT	(2 * hz) /* for a driver to take one */
+#define	HWTS_SW_TIMEOUT		(30 * hz) /* for a packet to leave a
+					   * send queue */
 
 struct hwts_req {
 	TAILQ_ENTRY(hwts_req)	hr_link;
@@ -112,11 +120,16 @@ struct hwts_req {
 	uint64_t		hr_schedns;	/* sw: SCHED stamp, 0 if none */
 	uint32_t		hr_key;		/* OPT_ID key */
 	uint32_t		hr_dst4;	/* sw: OPT_CMSG destination */
+	uint32_t		hr_src4;	/* sw: OPT_CMSG source */
+	int			hr_inpflags;	/* sw: OPT_CMSG INP_*PKTINFO */
 	u_int			hr_ifindex;	/* sw: the interface */
+	uint64_t		hr_hwid;	/* sw: the datagram's hardware
+						 * request, 0 if none */
 	int			hr_flags;	/* SOF_* of the datagram */
 	int			hr_ticks;	/* when asked */
 	bool			hr_sw;		/* software SND request */
 	bool			hr_async;	/* sw: the softint queues SND */
+	bool			hr_hwtaken;	/* sw: a driver took hr_hwid */
 	enum {
 		HR_WAITING,			/* tag on a frame */
 		HR_QUEUED,			/* sw: in a send queue */
@@ -162,19 +175,36 @@ EVCNT_ATTACH_STATIC(hwts_ev_qfull);
 
 static void	hwts_softint(void *);
 static void	hwts_reap(void *);
+static void	hwts_link(uint64_t, uint64_t);
+static bool	hwts_taken(uint64_t);
 
 static int
 hwts_init(void)
 {
 
+	/*
+	 * pool_init() and softint_establish() want process context:
+	 * called by hwtstamp_init(), from setsockopt() and sendmsg(),
+	 * before any request can be made.
+	 */
+
 	mutex_init(&hwts_lock, MUTEX_DEFAULT, IPL_NET);
 	/* A pool: requests are freed in the soft interrupt. */
 	pool_init(&hwts_pool, sizeof(struct hwts_req), 0, 0, 0, "hwtsreq",
 	    NULL, IPL_NET);
-	hwts_sih = softint_establish(SOFTINT_NET, hwts_softint, NULL);
 	callout_init(&hwts_reaper, 0);
 	callout_setfunc(&hwts_reaper, hwts_reap, NULL);
+	/* Set last: hwts_sih != NULL says the rest is ready. */
+	hwts_sih = softint_establish(SOFTINT_NET, hwts_softint, NULL);
 	return 0;
+}
+
+/* A socket may ask for TX stamps (process context). */
+void
+hwtstamp_init(void)
+{
+
+	RUN_ONCE(&hwts_once, hwts_init);
 }
 
 static struct hwts_req *
@@ -266,7 +296,7 @@ hwts_evict(struct socket *so)
  * one, socket locked; returns the request's number, 0 if it got none.
  */
 static uint64_t
-hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags,
+hwts_request(struct socket *so, struct mbuf *m, const struct so_tstamp_tx *tx,
     bool sw)
 {
 	struct so_tstamp *st = so->so_tstamp;
@@ -274,9 +304,9 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags,
 	struct m_tag *mt;
 	uint64_t id;
 
-	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0)
+	if (so->so_lock != softnet_lock || (m->m_flags & M_PKTHDR) == 0 ||
+	    hwts_sih == NULL)
 		return 0;
-	RUN_ONCE(&hwts_once, hwts_init);
 	hr = pool_get(&hwts_pool, PR_NOWAIT);
 	mt = m_tag_get(sw ? PACKET_TAG_SO_TSTAMP : PACKET_TAG_HWTSTAMP_TX,
 	    sizeof(uint64_t), M_NOWAIT);
@@ -289,12 +319,15 @@ hwts_request(struct socket *so, struct mbuf *m, uint32_t key, int flags,
 	}
 	memset(hr, 0, sizeof(*hr));
 	hr->hr_so = so;
-	hr->hr_key = key;
-	hr->hr_flags = flags;
+	hr->hr_key = tx->tx_key;
+	hr->hr_flags = tx->tx_flags;
+	hr->hr_dst4 = tx->tx_dst4;
+	hr->hr_src4 = tx->tx_src4;
+	hr->hr_inpflags = tx->tx_inpflags;
 	hr->hr_ticks = hardclock_ticks;
 	hr->hr_sw = sw;
 	/* A software request gets its payload only if it outlives tx_end. */
-	if (!sw && (flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
+	if (!sw && (tx->tx_flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
 		hr->hr_payload = m_copypacket(m, M_DONTWAIT);
 	hr->hr_state = HR_WAITING;
 
@@ -344,7 +377,9 @@ hwtstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	if (__predict_true((tx->tx_flags & SOF_TIMESTAMPING_TX_HARDWARE) == 0))
 		return;
 	KASSERT(solocked(so));
-	tx->tx_hwid = hwts_request(so, m, tx->tx_key, tx->tx_flags, false);
+	tx->tx_hwid = hwts_request(so, m, tx, false);
+	if (tx->tx_hwid != 0 && tx->tx_swid != 0)
+		hwts_link(tx->tx_swid, tx->tx_hwid);
 }
 
 /*
@@ -356,19 +391,34 @@ uint64_t
 hwtstamp_sw_request(struct socket *so, struct mbuf *m,
     const struct so_tstamp_tx *tx)
 {
-	struct hwts_req *hr;
-	uint64_t id;
 
 	KASSERT(solocked(so));
-	id = hwts_request(so, m, tx->tx_key, tx->tx_flags, true);
-	if (id != 0) {
-		/* Only the sender changes these before it is queued. */
-		mutex_spin_enter(&hwts_lock);
-		if ((hr = hwts_find(&hwts_reqs, id)) != NULL)
-			hr->hr_dst4 = tx->tx_dst4;
-		mutex_spin_exit(&hwts_lock);
-	}
-	return id;
+	return hwts_request(so, m, tx, true);
+}
+
+/* Software request swid's datagram also has hardware request hwid. */
+static void
+hwts_link(uint64_t swid, uint64_t hwid)
+{
+	struct hwts_req *hr;
+
+	mutex_spin_enter(&hwts_lock);
+	if ((hr = hwts_find(&hwts_reqs, swid)) != NULL)
+		hr->hr_hwid = hwid;
+	mutex_spin_exit(&hwts_lock);
+}
+
+/* Did a driver take hardware request id (hwts_lock held)? */
+static bool
+hwts_taken(uint64_t id)
+{
+	struct hwts_req *hr;
+
+	KASSERT(mutex_owned(&hwts_lock));
+	if ((hr = hwts_find(&hwts_reqs, id)) != NULL)
+		return hr->hr_state == HR_TAKEN;
+	hr = hwts_find(&hwts_done, id);
+	return hr != NULL && hr->hr_ns != 0;
 }
 
 /*
@@ -399,6 +449,9 @@ hwtstamp_sw_stamp(struct ifnet *ifp, struct mbuf *m, uint64_t ns, bool snd)
 			hwts_remove(hr);
 			hr->hr_ns = ns;
 			hr->hr_ifindex = ifp->if_index;
+			/* Drivers take the hardware request first. */
+			if (hr->hr_hwid != 0)
+				hr->hr_hwtaken = hwts_taken(hr->hr_hwid);
 			hr->hr_state = HR_DONE;
 			TAILQ_INSERT_TAIL(&hwts_done, hr, hr_link);
 			wake = hr->hr_async;
@@ -462,18 +515,12 @@ hwtstamp_sw_end(uint64_t id, struct so_tstamp_sw *sw, struct mbuf **sndp)
 static bool
 hwts_sent_to_hw(uint64_t id)
 {
-	struct hwts_req *hr;
 	bool taken;
 
 	if (id == 0)
 		return false;
 	mutex_spin_enter(&hwts_lock);
-	if ((hr = hwts_find(&hwts_reqs, id)) != NULL)
-		taken = hr->hr_state == HR_TAKEN;
-	else {
-		hr = hwts_find(&hwts_done, id);
-		taken = hr != NULL && hr->hr_ns != 0;
-	}
+	taken = hwts_taken(id);
 	mutex_spin_exit(&hwts_lock);
 	return taken;
 }
@@ -646,9 +693,11 @@ hwts_errq_enqueue(struct socket *so, struct hwts_req *hr)
 	r.tr_flags = hr->hr_flags;
 	r.tr_key = hr->hr_key;
 	r.tr_info = SCM_TSTAMP_SND;
+	r.tr_dst4 = hr->hr_dst4;
+	r.tr_src4 = hr->hr_src4;
+	r.tr_inpflags = hr->hr_inpflags;
 	if (hr->hr_sw) {
 		r.tr_swns = hr->hr_ns;
-		r.tr_dst4 = hr->hr_dst4;
 		r.tr_ifindex = hr->hr_ifindex;
 	} else
 		r.tr_hwns = hr->hr_ns;
@@ -693,7 +742,10 @@ hwts_softint(void *arg)
 		 */
 		if (hr->hr_ns != 0 && hr->hr_so == NULL)
 			hwts_ev_orphan.ev_count++;
-		else if (hr->hr_ns != 0)
+		else if (hr->hr_ns != 0 && !(hr->hr_sw && hr->hr_hwtaken &&
+		    (hr->hr_flags & (SOF_TIMESTAMPING_TX_HARDWARE |
+		    SOF_TIMESTAMPING_OPT_TX_SWHW)) ==
+		    SOF_TIMESTAMPING_TX_HARDWARE))
 			hwts_errq_enqueue(hr->hr_so, hr);
 		mutex_spin_enter(&hwts_lock);
 		hwts_busy = NULL;
@@ -715,12 +767,15 @@ hwts_reap(void *arg)
 	for (hr = TAILQ_FIRST(&hwts_reqs); hr != NULL; hr = next) {
 		next = TAILQ_NEXT(hr, hr_link);
 		/*
-		 * A software request waiting this long lost its packet
-		 * (dropped from a send queue); a hardware one a driver
-		 * took is the driver's to finish.
+		 * Requests no driver took.  A software one in a send queue
+		 * is given longer (a paused link); past that its packet
+		 * was most likely dropped.  A hardware one a driver took is
+		 * the driver's to finish.
 		 */
-		if ((hr->hr_state == HR_WAITING || hr->hr_sw) &&
-		    hardclock_ticks - hr->hr_ticks > HWTS_REQ_TIMEOUT) {
+		if ((hr->hr_state == HR_WAITING &&
+		    hardclock_ticks - hr->hr_ticks > HWTS_REQ_TIMEOUT) ||
+		    (hr->hr_sw && hr->hr_state == HR_QUEUED &&
+		    hardclock_ticks - hr->hr_ticks > HWTS_SW_TIMEOUT)) {
 			hwts_remove(hr);
 			hwts_unref(hr);
 			TAILQ_INSERT_TAIL(&dead, hr, hr_link);

@@ -60,7 +60,7 @@
 struct hwtstamp_info {
 	uint32_t	hti_so_timestamping;	/* SOF_TIMESTAMPING_* bits */
 	int32_t		hti_phc_index;		/* always -1: no PTP clock
-						   device; use SIOCGHWTSOFFSET */
+						   device (SIOCGHWTSOFFSET) */
 	uint32_t	hti_tx_types;		/* 1 << HWTSTAMP_TX_* */
 	uint32_t	hti_rx_filters;		/* 1 << HWTSTAMP_FILTER_* */
 	uint32_t	hti_flags;		/* HWTSTAMP_INFO_* */
@@ -110,6 +110,8 @@ struct m_tag;
 struct socket;
 struct so_tstamp_tx;
 
+/* Process context, before any request (sys/so_tstamp.h) */
+void	hwtstamp_init(void);
 /* Protocols, around their output, socket locked (sys/so_tstamp.h) */
 void	hwtstamp_tx_begin(struct so_tstamp_tx *, struct socket *,
 	    struct mbuf *);
@@ -124,8 +126,8 @@ void	hwtstamp_so_gone(struct socket *);
  */
 struct ifnet;
 struct so_tstamp_sw {
-	uint64_t	sw_schedns;	/* hand-off to the send queue, 0: none */
-	uint64_t	sw_sndns;	/* hand-off to the device, 0: none */
+	uint64_t	sw_schedns;	/* hand-off to the send queue, or 0 */
+	uint64_t	sw_sndns;	/* hand-off to the device, or 0 */
 	u_int		sw_ifindex;	/* the interface, 0: unknown */
 };
 uint64_t hwtstamp_sw_request(struct socket *, struct mbuf *,

@@ -61,6 +61,7 @@ struct so_tstamp_txmark {
 	uint32_t	tm_key;		/* OPT_ID key: its byte offset */
 	int		tm_flags;	/* effective SOF_* flags of the write */
 	bool		tm_sent;	/* SCHED/SND done: first transmission */
+	bool		tm_inflight;	/* in the segment being sent */
 };
 
 #define	TSTAMP_TXMARKS	16		/* writes waiting per stream socket */
@@ -109,14 +110,16 @@ struct so_tstamp_tx {
 	struct mbuf	*tx_payload;	/* copy for the error queue */
 	uint32_t	tx_key;		/* OPT_ID key */
 	uint32_t	tx_dst4;	/* OPT_CMSG: IPv4 destination */
+	uint32_t	tx_src4;	/* OPT_CMSG: IPv4 source */
+	int		tx_inpflags;	/* OPT_CMSG: INP_*PKTINFO */
 	int		tx_flags;	/* effective SOF_* flags; 0: none */
 	bool		tx_keyed;	/* tx_key was taken from st_key */
 	bool		tx_active;	/* a software record is wanted */
 	bool		tx_hwtaken;	/* a driver took the hardware request */
 	uint64_t	tx_swid;	/* the software request, 0 if none */
 	uint64_t	tx_hwid;	/* the hardware request, 0 if none */
-	u_int		tx_mark;	/* stream: first mark of the segment */
-	u_int		tx_nmarks;	/* stream: marks it carries, 0: none */
+	u_int		tx_mark;	/* stream: the request's mark */
+	u_int		tx_nmarks;	/* stream: marks in flight, 0: none */
 };
 
 /*
@@ -126,10 +129,13 @@ struct so_tstamp_tx {
 struct so_tstamp_txrec {
 	int		tr_flags;	/* SOF_* flags of the datagram */
 	uint32_t	tr_key;		/* OPT_ID key: ee_data */
-	uint32_t	tr_info;	/* SCM_TSTAMP_SCHED or _SND: ee_info */
-	uint64_t	tr_swns;	/* software stamp (uptime ns), 0: none */
-	uint64_t	tr_hwns;	/* raw hardware stamp, 0: none */
+	uint32_t	tr_info;	/* SCM_TSTAMP_*: ee_info */
+	uint64_t	tr_swns;	/* software stamp, uptime ns; 0: none */
+	uint64_t	tr_hwns;	/* raw hardware stamp; 0: none */
 	uint32_t	tr_dst4;	/* OPT_CMSG: IPv4 destination */
+	uint32_t	tr_src4;	/* OPT_CMSG: IPv4 source */
+	int		tr_inpflags;	/* OPT_CMSG: INP_*PKTINFO, taken at send
+					 * (the PCB may be gone by now) */
 	u_int		tr_ifindex;	/* OPT_CMSG: interface, 0: unknown */
 };
 

@@ -436,6 +436,7 @@ sndq_sender(int af)
 		ATF_REQUIRE(setsockopt(s, IPPROTO_IP, IP_MULTICAST_IF, &ifa,
 		    sizeof(ifa)) == 0);
 		setint(s, IPPROTO_IP, IP_PKTINFO, 1);
+		setint(s, IPPROTO_IP, IP_RECVPKTINFO, 1);
 	} else
 		ATF_REQUIRE(setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF,
 		    &ifindex, sizeof(ifindex)) == 0);
@@ -453,7 +454,8 @@ struct sndq_rec {
 	int64_t		ns;
 	int		npktinfo;
 	u_int		ifindex;
-	struct in_addr	addr;
+	struct in_addr	addr;		/* IP_PKTINFO: destination */
+	struct in_addr	srcaddr;	/* IP_RECVPKTINFO: source */
 };
 
 static int
@@ -497,6 +499,10 @@ sndq_recv(int s, struct sndq_rec *q)
 			q->ifindex = ipi.ipi_ifindex;
 			q->addr = ipi.ipi_addr;
 			q->npktinfo++;
+		} else if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_RECVPKTINFO) {
+			memcpy(&ipi, CMSG_DATA(cm), sizeof(ipi));
+			q->srcaddr = ipi.ipi_addr;
 		}
 	}
 	ATF_CHECK_EQ(nts, 1);
@@ -564,6 +570,7 @@ snd_after_queue(int af)
 		ATF_CHECK_EQ(snd.ifindex, ifindex);
 		ATF_CHECK_EQ(snd.addr.s_addr,
 		    ((struct sockaddr_in *)&to)->sin_addr.s_addr);
+		ATF_CHECK_EQ(snd.srcaddr.s_addr, htonl(0xa9fe0102));
 	}
 	ATF_CHECK_EQ(sndq_recv(s, &snd), EAGAIN);
 	ATF_CHECK_EQ(sysctl_uint("kern.sotstamp.tx_pending"), 0);
