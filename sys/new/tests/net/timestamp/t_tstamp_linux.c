@@ -605,6 +605,83 @@ SNDQ_TC(tstamp_tx_snd_after_queue_udp4, AF_INET)
 SNDQ_TC(tstamp_tx_snd_after_queue_udp6, AF_INET6)
 
 /*
+ * An SND record queued after sendmsg() returned gives way to the
+ * hardware record when the driver also stamped the datagram, unless
+ * OPT_TX_SWHW asks for both, as on Linux and as when the driver takes
+ * the datagram at once.
+ */
+static void
+snd_async_hw(void)
+{
+	const int base = SOF_TIMESTAMPING_TX_HARDWARE |
+	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_RAW_HARDWARE |
+	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+	    SOF_TIMESTAMPING_OPT_TSONLY;
+	struct sockaddr_storage to;
+	socklen_t tolen;
+	struct pollfd pfd;
+	struct tsmsg r;
+	int s, swhw, nhw, nsw;
+
+	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
+	tolen = mkaddr(AF_INET, "224.0.0.199", 9, &to);
+	for (swhw = 0; swhw < 2; swhw++) {
+		s = sndq_sender(AF_INET);
+		setint(s, SOL_SOCKET, SO_TIMESTAMPING, base |
+		    (swhw ? SOF_TIMESTAMPING_OPT_TX_SWHW : 0));
+		hw_ifflag(IFF_LINK1, true);
+		ATF_REQUIRE_MSG(sendto(s, "hw", 2, 0, (struct sockaddr *)&to,
+		    tolen) == 2, "sendto: %s", strerror(errno));
+		usleep(100000);
+		ATF_CHECK_EQ_MSG(recv_ts(s, MSG_ERRQUEUE, &r), EAGAIN,
+		    "a record while the packet is held");
+		hw_ifflag(IFF_LINK1, false);
+		nhw = nsw = 0;
+		pfd.fd = s;
+		pfd.events = 0;
+		while (poll(&pfd, 1, 1000) == 1 &&
+		    recv_ts(s, MSG_ERRQUEUE, &r) == 0) {
+			ATF_REQUIRE_EQ(r.nts, 1);
+			ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SND);
+			ATF_CHECK_EQ(r.ee.ee_data, 0);
+			if (ts_ns(&r.ts.ts[2]) != 0)
+				nhw++;
+			else if (ts_ns(&r.ts.ts[0]) != 0)
+				nsw++;
+		}
+		ATF_CHECK_EQ_MSG(nhw, 1, "OPT_TX_SWHW %d: %d hardware records",
+		    swhw, nhw);
+		ATF_CHECK_EQ_MSG(nsw, swhw, "OPT_TX_SWHW %d: %d software "
+		    "records", swhw, nsw);
+		close(s);
+	}
+	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
+}
+
+ATF_TC_WITH_CLEANUP(tstamp_tx_snd_async_gives_way_to_hw);
+ATF_TC_HEAD(tstamp_tx_snd_async_gives_way_to_hw, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a datagram held in wm0's send "
+	    "queue: its late SND record gives way to the hardware one, "
+	    "unless OPT_TX_SWHW (needs " HARNESS_VAR "=yes)");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(tstamp_tx_snd_async_gives_way_to_hw, tc)
+{
+
+	harness_require(tc);
+	snd_async_hw();
+}
+ATF_TC_CLEANUP(tstamp_tx_snd_async_gives_way_to_hw, tc)
+{
+
+	if (harness_var_yes(tc, HARNESS_VAR)) {
+		hw_ifflag(IFF_LINK1, false);
+		hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
+	}
+}
+
+/*
  * OPT_CMSG: IPv4 TX records carry the socket's IP_PKTINFO (and
  * NetBSD's IP_RECVPKTINFO) message: the interface the datagram left
  * by and its destination.  Not without OPT_CMSG, not on IPv6.
@@ -870,6 +947,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_tx_sched_udp6);
 	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp4);
 	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_tx_snd_async_gives_way_to_hw);
 	ATF_TP_ADD_TC(tp, tstamp_opt_cmsg_pktinfo);
 	ATF_TP_ADD_TC(tp, tstamp_opt_pktinfo_needs_hw);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_v4);
