@@ -62,6 +62,22 @@ harness_require(const atf_tc_t *tc)
 		    "sotimestamp host harness; set -v " HARNESS_VAR "=yes");
 }
 
+#define	WM_LOOPBACK_VAR	"sotimestamp.wm_loopback"
+
+/*
+ * Skip unless the kernel has options WM_MAC_LOOPBACK (test kernels:
+ * wm0's link0 is MAC loopback, link1 holds its send queue).
+ */
+static inline void
+wm_loopback_require(const atf_tc_t *tc)
+{
+
+	harness_require(tc);
+	if (!harness_var_yes(tc, WM_LOOPBACK_VAR))
+		atf_tc_skip("needs a kernel with options WM_MAC_LOOPBACK; "
+		    "set -v " WM_LOOPBACK_VAR "=yes");
+}
+
 /* TSTAMP_PROTO_TC (tstamp_util.h) for a case that needs the harness. */
 #define	HARNESS_PROTO_TC(id, fn, proto)					\
 ATF_TC(id);								\

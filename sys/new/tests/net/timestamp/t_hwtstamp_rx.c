@@ -282,10 +282,7 @@ ATF_TC_BODY(hw_rx_ptp2_mac_loopback_bpf, tc)
 	int64_t lo, hi;
 	int fd, i, n;
 
-	harness_require(tc);
-	if (!harness_var_yes(tc, "sotimestamp.wm_loopback"))
-		atf_tc_skip("needs a kernel with options WM_MAC_LOOPBACK; "
-		    "set -v sotimestamp.wm_loopback=yes");
+	wm_loopback_require(tc);
 	own_mac(mac);
 	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_PTP_V2_L2_EVENT, NULL);
 	hw_ifflag(IFF_LINK0, true);

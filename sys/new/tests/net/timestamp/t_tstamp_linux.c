@@ -585,19 +585,19 @@ ATF_TC_HEAD(id, tc)							\
 	atf_tc_set_md_var(tc, "descr", "SCHED at the send queue, SND "	\
 	    "when wm0's driver takes the packet after a wait; the "	\
 	    "multicast loop copy takes neither (needs "		\
-	    HARNESS_VAR "=yes)");					\
+	    WM_LOOPBACK_VAR "=yes: link1 holds the queue)");		\
 	atf_tc_set_md_var(tc, "require.user", "root");			\
 }									\
 ATF_TC_BODY(id, tc)							\
 {									\
 									\
-	harness_require(tc);						\
+	wm_loopback_require(tc);					\
 	snd_after_queue(af);						\
 }									\
 ATF_TC_CLEANUP(id, tc)							\
 {									\
 									\
-	if (harness_var_yes(tc, HARNESS_VAR))				\
+	if (harness_var_yes(tc, WM_LOOPBACK_VAR))			\
 		hw_ifflag(IFF_LINK1, false);				\
 }
 
@@ -663,19 +663,19 @@ ATF_TC_HEAD(tstamp_tx_snd_async_gives_way_to_hw, tc)
 {
 	atf_tc_set_md_var(tc, "descr", "a datagram held in wm0's send "
 	    "queue: its late SND record gives way to the hardware one, "
-	    "unless OPT_TX_SWHW (needs " HARNESS_VAR "=yes)");
+	    "unless OPT_TX_SWHW (needs " WM_LOOPBACK_VAR "=yes)");
 	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(tstamp_tx_snd_async_gives_way_to_hw, tc)
 {
 
-	harness_require(tc);
+	wm_loopback_require(tc);
 	snd_async_hw();
 }
 ATF_TC_CLEANUP(tstamp_tx_snd_async_gives_way_to_hw, tc)
 {
 
-	if (harness_var_yes(tc, HARNESS_VAR)) {
+	if (harness_var_yes(tc, WM_LOOPBACK_VAR)) {
 		hw_ifflag(IFF_LINK1, false);
 		hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
 	}
