@@ -114,10 +114,19 @@ def make_anita(src: Path, vmm_args: list[str], logf: TextIO):  # type: ignore[no
 
 
 def discard_image(src: Path) -> None:
+    """Throw away the installed image and anita's copy of the release.
+
+    anita copies the sets into its work directory once and reuses a file
+    that is there, so without the copy's removal a reinstall would install
+    the sets of the first run, not those `invoke sets` built since."""
     image = workdir(src) / "wd0.img"
     if image.exists():
         image.unlink()
         print(f"anita: removed {image}", flush=True)
+    download = workdir(src) / "download"
+    if download.exists():
+        shutil.rmtree(download)
+        print(f"anita: removed its copy of the release, {download}", flush=True)
 
 
 def install(src: Path, logf: TextIO) -> float:

@@ -89,3 +89,20 @@ def test_check_bare_wants_skips_and_no_failure() -> None:
     t = a.Tally()
     a.check_bare("@@ATFBARE net/timestamp tc, 1.1, t_tstamp_rx, rx_udp4, passed\n", t)
     assert len(t.failed) == 1  # nothing skipped: the harness cases ran or are gone
+
+
+def test_reinstall_discards_anitas_copy_of_the_release(tmp_path, monkeypatch) -> None:
+    """anita reuses the sets it copied on its first run: a reinstall after
+    `invoke sets` installed the old tests.tgz until the copy went too."""
+    monkeypatch.setenv("SOTIMESTAMP_CACHE", str(tmp_path))
+    src = tmp_path / "netbsd-src"
+    wd = a.workdir(src)
+    stale = wd / "download" / "amd64" / "binary" / "sets" / "tests.tgz"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    (wd / "wd0.img").write_bytes(b"disk")
+    (wd / "packages").mkdir()
+    a.discard_image(src)
+    assert not (wd / "wd0.img").exists()
+    assert not (wd / "download").exists()
+    assert (wd / "packages").is_dir()
