@@ -162,7 +162,7 @@ def guestpython(c):
 
 
 @task(help={"full": "run all of /usr/tests (anita's test mode), not just net/timestamp and net/net",
-            "reinstall": "throw the installed image away and install again"})
+            "reinstall": "throw the installed image and anita's copy of the sets away; install again"})
 def anita(c, full=False, reinstall=False):
     """Install the `invoke sets` release with anita (QEMU, igb as wm0), pkg_add our packages,
     run our ATF tests and the py-sotimestamp suite in the installed system; N passed, N failed."""
