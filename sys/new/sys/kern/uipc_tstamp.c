@@ -953,6 +953,29 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 	return so_tstamp_errq_append(so, rec);
 }
 
+/*
+ * The hand-off stamps of tx's software request, from hwtstamp_sw_end(),
+ * which keeps the request and *sndp for a late SND record if the packet
+ * still waits in a send queue (then true).  No hand-off seen (the packet
+ * waits for address resolution, went by a path without the hooks, or no
+ * request could be had): the stack let go of it now.
+ */
+static bool
+tstamp_tx_handoff(const struct so_tstamp_tx *tx, struct so_tstamp_sw *sw,
+    struct mbuf **sndp)
+{
+	bool pending = false;
+
+	memset(sw, 0, sizeof(*sw));
+	if (tx->tx_swid != 0)
+		pending = hwtstamp_sw_end(tx->tx_swid, sw, sndp);
+	if (sw->sw_schedns == 0)
+		sw->sw_schedns = tstamp_now();
+	if (sw->sw_sndns == 0)
+		sw->sw_sndns = sw->sw_schedns;
+	return pending;
+}
+
 /* A record of the datagram or write tx, without its kind and stamp. */
 static void
 tstamp_txrec_init(struct so_tstamp_txrec *r, const struct so_tstamp_tx *tx,
@@ -981,7 +1004,7 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	struct so_tstamp_txrec r;
 	struct so_tstamp_sw sw;
 	struct mbuf *payload, *sndpl;
-	bool sched, snd, pending = false;
+	bool sched, snd, pending;
 
 	if (__predict_true(tx->tx_flags == 0))
 		return;
@@ -1018,20 +1041,7 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 		payload = NULL;
 	} else if (snd && payload != NULL)
 		sndpl = m_copypacket(payload, M_DONTWAIT);
-	memset(&sw, 0, sizeof(sw));
-	if (tx->tx_swid != 0)
-		pending = hwtstamp_sw_end(tx->tx_swid, &sw,
-		    snd ? &sndpl : NULL);
-	/*
-	 * No hand-off was seen: the packet waits for address resolution,
-	 * or went by a path without the hooks, or no request could be
-	 * had.  The stack let go of it now.
-	 */
-	if (sw.sw_schedns == 0)
-		sw.sw_schedns = tstamp_now();
-	if (sw.sw_sndns == 0)
-		sw.sw_sndns = sw.sw_schedns;
-
+	pending = tstamp_tx_handoff(tx, &sw, snd ? &sndpl : NULL);
 	tstamp_txrec_init(&r, tx, tx->tx_flags, tx->tx_key, sw.sw_ifindex);
 	if (sched) {
 		r.tr_info = SCM_TSTAMP_SCHED;
@@ -1177,11 +1187,10 @@ so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
 	struct so_tstamp_txrec r;
 	struct so_tstamp_sw sw;
 	struct mbuf *none = NULL;
-	bool pending = false;
+	bool pending;
 	u_int i;
 
 	KASSERT(solocked(so));
-	memset(&sw, 0, sizeof(sw));
 	if (error != 0) {
 		if (tx->tx_swid != 0)
 			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
@@ -1192,14 +1201,8 @@ so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
 		}
 		return;
 	}
-	if (tx->tx_swid != 0)
-		pending = hwtstamp_sw_end(tx->tx_swid, &sw,
-		    (tx->tx_flags & SOF_TIMESTAMPING_TX_SOFTWARE) ?
-		    &none : NULL);
-	if (sw.sw_schedns == 0)
-		sw.sw_schedns = tstamp_now();
-	if (sw.sw_sndns == 0)
-		sw.sw_sndns = sw.sw_schedns;
+	pending = tstamp_tx_handoff(tx, &sw,
+	    (tx->tx_flags & SOF_TIMESTAMPING_TX_SOFTWARE) ? &none : NULL);
 	for (i = 0; i < st->st_ntxm; i++) {
 		mk = tstamp_txmark(st, i);
 		if (!mk->tm_inflight)
