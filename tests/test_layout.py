@@ -115,11 +115,17 @@ def test_stages_are_packages() -> None:
         assert (DEVTOOLS / stage / "__init__.py").is_file(), stage
 
 
-def test_cycle_finder_finds_a_direct_and_a_transitive_cycle(tmp_path: Path) -> None:
-    pkg = tmp_path / "devtools"
-    (pkg / "loop").mkdir(parents=True)
+def fake_devtools(root: Path, stage: str) -> Path:
+    """An empty devtools package with one empty stage subpackage, for the checkers' own tests."""
+    pkg = root / "devtools"
+    (pkg / stage).mkdir(parents=True)
     (pkg / "__init__.py").write_text("")
-    (pkg / "loop" / "__init__.py").write_text("")
+    (pkg / stage / "__init__.py").write_text("")
+    return pkg
+
+
+def test_cycle_finder_finds_a_direct_and_a_transitive_cycle(tmp_path: Path) -> None:
+    pkg = fake_devtools(tmp_path, "loop")
     (pkg / "loop" / "a.py").write_text("from devtools.loop import b\n")
     (pkg / "loop" / "b.py").write_text("def f():\n    from devtools.loop.c import x\n")
     (pkg / "loop" / "c.py").write_text("from . import a\nx = 1\n")
@@ -176,10 +182,7 @@ def test_every_devtools_import_resolves() -> None:
 
 
 def test_unresolved_import_is_named(tmp_path: Path) -> None:
-    pkg = tmp_path / "devtools"
-    (pkg / "pybench").mkdir(parents=True)
-    (pkg / "__init__.py").write_text("")
-    (pkg / "pybench" / "__init__.py").write_text('"""a stage"""\n')
+    pkg = fake_devtools(tmp_path, "pybench")
     (pkg / "pybench" / "bench.py").write_text("def _fifo_prefix():\n    return []\n")
     user = pkg / "pybench" / "knee.py"
     user.write_text("def f():\n    from devtools.pybench import _fifo_prefix\n    from devtools.pybench.bench import _fifo_prefix as ok\n"
