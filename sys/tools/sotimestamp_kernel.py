@@ -44,6 +44,9 @@ PINNED_VERSION = 799001000  # NetBSD 7.99.10, NetBSD-current of 2015-04-21
 SERIES_VERSION = 799001100
 SERIES_RELEASE = "7.99.11"  # uname -r of a kernel built from the patched tree
 PINNED_DATE = "2015-04-21"
+# pkgsrc's SUBST fills in BSDSRCDIR (mk.conf; /usr/src unless changed).
+_BSDSRCDIR = "@BSDSRCDIR@"
+DEFAULT_SRCDIR = "/usr/src" if _BSDSRCDIR.startswith("@") else _BSDSRCDIR
 RECORD = "sotimestamp-kernel.applied"  # in SRCDIR: the series `apply` applied
 _VERSION_RE = re.compile(r"^#define\s+__NetBSD_Version__\s+(\d+)", re.M)
 
@@ -399,8 +402,8 @@ def main(argv: list[str] | None = None) -> int:
                     f"{release_name(PINNED_VERSION)} source tree, all or nothing.")
     parser.add_argument("--series", type=Path, help="the series directory (default: the installed one)")
     parser.add_argument("command", choices=("status", "apply", "revert"))
-    parser.add_argument("srcdir", nargs="?", type=Path, default=Path("/usr/src"),
-                        help="the NetBSD source tree (default /usr/src)")
+    parser.add_argument("srcdir", nargs="?", type=Path, default=Path(DEFAULT_SRCDIR),
+                        help=f"the NetBSD source tree (default {DEFAULT_SRCDIR})")
     args = parser.parse_args(argv)
     sysdir = args.series or installed_series()
     src = args.srcdir.resolve()
