@@ -69,6 +69,12 @@ def pkglint_src() -> Path | None:
     return Path(value) if value else None
 
 
+def host_cc() -> str | None:
+    """The host C compiler for the benchmarks' C programs: CC, else cc or gcc on PATH."""
+    import shutil
+    return os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+
+
 def cache() -> Path:
     root = Path(os.environ.get("SOTIMESTAMP_CACHE", Path.home() / ".cache" / "sotimestamp"))
     root.mkdir(parents=True, exist_ok=True)

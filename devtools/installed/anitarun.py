@@ -16,7 +16,6 @@ At boot the guest gets, besides its disk:
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess

@@ -6,7 +6,6 @@ Exit status: 0 only if the guest finished with no failure and no panic.
 """
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shutil

@@ -224,7 +224,7 @@ class Result:
 
     @property
     def problems(self) -> list[str]:
-        return [ln for ln in self.ours if ln.startswith(("ERROR:", "WARN:"))]
+        return [ln for ln in self.ours if ln.startswith(("ERROR:", "WARN:", "NOTE:", "FATAL:"))]
 
 
 def classify(output: str, packages: tuple[str, ...]) -> tuple[list[str], list[str], str]:
