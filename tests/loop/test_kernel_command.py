@@ -142,3 +142,19 @@ def test_real_series_refuses_a_tree_set_to_netbsd_10(pinned: Path, tmp_path: Pat
     res = run("--series", PROJECT / "sys", "apply", tree)
     assert res.returncode == 1 and "is NetBSD 10.0" in res.stderr and "needs NetBSD 7.99.10" in res.stderr
     assert tree_hash(tree) == before
+
+
+def test_man_page_is_mandoc_lint_clean_and_names_every_command() -> None:
+    mandoc = shutil.which("mandoc")
+    if mandoc is None:
+        pytest.skip("mandoc not installed (devtools/install-test-deps.sh installs it)")
+    page = COMMAND.with_name("sotimestamp-kernel.8")
+    res = subprocess.run([mandoc, "-Tlint", "-Wwarning", str(page)], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout + res.stderr == "", res.stdout + res.stderr
+    text = page.read_text()
+    for word in ("Cm status", "Cm apply", "Cm revert", "Fl Fl series", core.RECORD, "@BSDSRCDIR@", "@PREFIX@"):
+        assert word in text, word
+    readme = COMMAND.with_name("README").read_text()
+    for step in ("sotimestamp-kernel apply", "kernel=SOTIMESTAMP", "/netbsd.pre-sotimestamp", "installmodules=/",
+                 "/stand/amd64/7.99.11/modules", "DESTDIR=/ includes", "ifconfig wm0", "sotimestamp-kernel revert"):
+        assert step in readme, step
