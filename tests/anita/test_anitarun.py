@@ -2,6 +2,10 @@
 summary line, and the marked lines in console output."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from devtools.installed import anitarun as a
 
 
