@@ -13,6 +13,12 @@ PACKAGES = {
     "tshark": "tshark", "genisoimage": "genisoimage", "strace": "strace",
     "mandoc": "mandoc", "patch": "patch",
 }
+# What `invoke pkglint` builds the current pkglint with (devtools/release/realpkglint.py):
+# Go >= 1.23 from bookworm-backports, and the one module pkglint needs beyond the standard
+# library (golang.org/x/crypto/blake2s, with x/sys/cpu), from Debian instead of a Go proxy.
+GO_BACKPORT = "golang-1.23-go"
+GO_SOURCES = {"/usr/share/gocode/src/golang.org/x/crypto/blake2s": "golang-golang-x-crypto-dev",
+              "/usr/share/gocode/src/golang.org/x/sys/cpu": "golang-golang-x-sys-dev"}
 
 
 def _qemu_ok() -> bool:
@@ -51,12 +57,19 @@ def install_debian_packages() -> None:
     if os.geteuid() != 0:
         raise SystemExit("sotimestamp: `invoke setup` installs Debian packages and must run as root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    missing = sorted({pkg for cmd, pkg in PACKAGES.items() if not shutil.which(cmd)})
+    missing = sorted({pkg for cmd, pkg in PACKAGES.items() if not shutil.which(cmd)}
+                     | {pkg for path, pkg in GO_SOURCES.items() if not Path(path).is_dir()})
     need_qemu = not _qemu_ok()
-    if not missing and not need_qemu:
+    from devtools.release.realpkglint import Unavailable, find_go
+    try:
+        find_go()
+        need_go = False
+    except Unavailable:
+        need_go = True
+    if not missing and not need_qemu and not need_go:
         print("setup: everything is installed (QEMU with igb, grub-pc-bin, xorriso, mtools, tshark, ...)")
         return
-    if need_qemu and not any("bookworm-backports" in p.read_text()
+    if (need_qemu or need_go) and not any("bookworm-backports" in p.read_text()
                              for p in Path("/etc/apt/sources.list.d").glob("*.list")):
         print(f"setup: adding bookworm-backports ({BACKPORTS})")
         BACKPORTS.write_text(f"deb {_debian_mirror()} bookworm-backports main\n")
@@ -66,6 +79,10 @@ def install_debian_packages() -> None:
     if need_qemu:
         print("setup: installing qemu-system-x86 from bookworm-backports (QEMU 10, -device igb)")
         subprocess.run(["apt-get", "install", "-y", "-q", "-t", "bookworm-backports", "qemu-system-x86"],
+                       check=True, env=env)
+    if need_go:
+        print(f"setup: installing {GO_BACKPORT} from bookworm-backports (Go 1.23, for the current pkglint)")
+        subprocess.run(["apt-get", "install", "-y", "-q", "-t", "bookworm-backports", GO_BACKPORT],
                        check=True, env=env)
     if missing:
         print(f"setup: installing {' '.join(missing)}")

@@ -11,7 +11,7 @@
 
 set -u
 PY=/usr/pkg/bin/python3.11
-PKGS="py311-sotimestamp netbsd-sotimestamp-kernel"
+PKGS="py311-sotimestamp sotimestamp-kernel-patches"
 # The test suite's own dependency (python-pcapng, its pcapng reference), not the module's.
 TESTPKGS=py311-pcapng
 # Not a dependency (pkgsrc's ALTERNATIVES links are made when it is there):
@@ -21,7 +21,7 @@ ALT=pkg_alternatives
 case "$1" in
 cleanup)	# what an interrupted earlier run may have left installed
 	pkg_info -qe python311 && pkg_delete -r python311
-	pkg_info -qe netbsd-sotimestamp-kernel && pkg_delete netbsd-sotimestamp-kernel
+	pkg_info -qe sotimestamp-kernel-patches && pkg_delete sotimestamp-kernel-patches
 	pkg_info -qe $ALT && pkg_delete $ALT
 	exit 0
 	;;
@@ -33,6 +33,26 @@ imports)
 	;;
 command)	# the ALTERNATIVES link (a pkg_alternatives wrapper) to sotimestamp-3.11
 	pkg_alternatives -w status bin/sotimestamp && /usr/pkg/bin/sotimestamp --version
+	;;
+kernel-refuse)	# the installed command on a copy of the sources set to NetBSD 10.0
+	rm -rf /tmp/ksrc10 && cp -R /mnt/kernel-src /tmp/ksrc10 &&
+	sed 's/^#define	__NetBSD_Version__	[0-9]*.*/#define	__NetBSD_Version__	1000000000	\/* NetBSD 10.0 *\//' \
+	    /mnt/kernel-src/sys/sys/param.h > /tmp/ksrc10/sys/sys/param.h &&
+	grep '^#define	__NetBSD_Version__	1000000000' /tmp/ksrc10/sys/sys/param.h || exit 1
+	before=$(cd /tmp/ksrc10 && find . -type f | sort | xargs cksum | cksum)
+	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc10 && exit 1
+	after=$(cd /tmp/ksrc10 && find . -type f | sort | xargs cksum | cksum)
+	[ "$before" = "$after" ] && echo kernel-refused-untouched
+	;;
+kernel-apply)	# the installed command on a copy of the pristine sources
+	rm -rf /tmp/ksrc && cp -R /mnt/kernel-src /tmp/ksrc &&
+	before=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum) &&
+	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc &&
+	/usr/pkg/sbin/sotimestamp-kernel status /tmp/ksrc | tail -1 &&
+	grep '__NetBSD_Version__	799001100' /tmp/ksrc/sys/sys/param.h &&
+	/usr/pkg/sbin/sotimestamp-kernel revert /tmp/ksrc || exit 1
+	after=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum)
+	[ "$before" = "$after" ] && echo kernel-applied-reverted
 	;;
 net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
 	# capture of a burst needs (as an admin recording streams would set)
@@ -66,9 +86,9 @@ pytest)
 	PYTHONPATH=/mnt/pylib PYTHONDONTWRITEBYTECODE=1 $PY -m pytest -q --color=no 2>&1
 	;;
 delete)
-	pkg_delete -r python311 && pkg_delete netbsd-sotimestamp-kernel &&
+	pkg_delete -r python311 && ! pkg_info -qe sotimestamp-kernel-patches &&
 	! pkg_info -qe 'py311-*' && ! test -e /usr/pkg/lib/python3.11 &&
-	! test -e /usr/pkg/share/sotimestamp-kernel &&
+	! test -e /usr/pkg/share/sotimestamp-kernel && ! test -e /usr/pkg/sbin/sotimestamp-kernel &&
 	! test -e /usr/pkg/bin/sotimestamp && pkg_delete $ALT &&
 	! test -e /usr/pkg/libdata/pkg_alternatives &&
 	! test -e /usr/pkg/etc/pkg_alternatives && echo removed-clean

@@ -16,7 +16,6 @@ At boot the guest gets, besides its disk:
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import shutil
 import subprocess
@@ -75,7 +74,7 @@ def install_anita() -> None:
     dest = site / "anita.py"
     if dest.exists() and ANITA_COMMIT in dest.read_text(errors="replace")[:200]:
         return
-    src = os.environ.get("ANITA_SRC")
+    src = config.anita_src()
     if not src:
         raise TreeError("anita is not installed: set ANITA_SRC to a git repository of "
                         "github:gson1703/anita (e.g. a fetched mirror) to install it at "
@@ -168,12 +167,25 @@ def guest_tests(dest: Path) -> None:
     (dest / "pytest.ini").write_text("[pytest]\ntestpaths = tests/python\naddopts = -ra -p no:cacheprovider\n")
 
 
-def make_extras_iso(packages: list[Path], out: Path) -> Path:
+def kernel_sources(src: Path, dest: Path) -> None:
+    """The tree files the series touches as they are without it (the tree of
+    the sets has it applied: reversed in the copy, the tree is only read),
+    with build.sh: what sotimestamp-kernel needs of a source tree, for the
+    guest to apply the installed package's series to."""
+    from devtools.loop.refresh import pristine
+    from devtools.loop.series import Series
+    pristine(src, Series.load(config.project_sys()), dest)
+    shutil.copy2(src / "build.sh", dest / "build.sh")
+
+
+def make_extras_iso(packages: list[Path], out: Path, src: Path | None = None) -> Path:
     stage = out.parent / "extras"
     shutil.rmtree(stage, ignore_errors=True)
     (stage / "packages").mkdir(parents=True)
     for p in packages:
         shutil.copy2(p, stage / "packages" / p.name)
+    if src is not None:
+        kernel_sources(src, stage / "kernel-src")
     pytest_wheels(stage / "pylib")
     guest_tests(stage / "pytests")
     shutil.copy2(STEPS, stage / "anita-steps.sh")
@@ -303,7 +315,7 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
         raise TreeError(f"the extras ISO is not on cd0 in the guest: {out[-300:]}")
     sh.run(f"{step} cleanup")
     rc, out = sh.run(f"{step} add 2>&1")
-    tally.check("pkg_add pkg_alternatives py311-sotimestamp netbsd-sotimestamp-kernel (and dependencies)",
+    tally.check("pkg_add pkg_alternatives py311-sotimestamp sotimestamp-kernel-patches (and dependencies)",
                 rc == 0, out[-400:])
     rc, out = sh.run("pkg_info")
     listed = [n for n in names if re.search(rf"^{re.escape(n)}-\d", out, re.M)]
@@ -316,6 +328,12 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
     tally.check("bin/sotimestamp (ALTERNATIVES link by pkg_alternatives) runs sotimestamp-3.11",
                 rc == 0 and "sotimestamp-3.11" in out and re.search(r"^sotimestamp \d", out, re.M) is not None,
                 out[-300:])
+    rc, out = sh.run(f"{step} kernel-refuse 2>&1")
+    tally.check("sotimestamp-kernel refuses a tree set to NetBSD 10.0, which stays byte-identical",
+                rc == 0 and "kernel-refused-untouched" in out, out[-400:])
+    rc, out = sh.run(f"{step} kernel-apply 2>&1", timeout=1800)
+    tally.check("sotimestamp-kernel applies the series to a copy of the sources, reverts it exactly",
+                rc == 0 and "kernel-applied-reverted" in out, out[-400:])
     tally.stages["packages"] = time.monotonic() - t0
 
     t0 = time.monotonic()
@@ -372,7 +390,7 @@ def run(src: Path, packages: list[Path], *, full: bool = False) -> int:
     t0 = time.monotonic()
     with open(log, "w") as logf:
         tally.stages["install"] = install(src, logf)
-        extras = make_extras_iso(packages, workdir(src) / "extras.iso")
+        extras = make_extras_iso(packages, workdir(src) / "extras.iso", src)
         net = HostNet()
         net.start()
         vmm_args = ["-drive", f"file={extras},format=raw,media=cdrom,readonly=on",

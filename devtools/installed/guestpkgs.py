@@ -7,14 +7,14 @@ build our wheel.mk Makefiles, so this does by hand the steps pkgsrc's
 install stage would (wheel.mk installs wheels with `installer`), expand the
 PLIST with the PLIST_SUBST values of a Python 3.11 build, check the staged
 files against it (pkgsrc's check-files), and call the real pkg_create with
-the Makefile's COMMENT, DESCR, MESSAGE and DEPENDS and a +BUILD_INFO that
+the Makefile's COMMENT, DESCR and DEPENDS and a +BUILD_INFO that
 says NetBSD 7.99.10/x86_64.
 
 pkg_create itself is pkgsrc's (pkgtools/pkg_install), bootstrapped on this
 host from the 2017 pkgsrc tree; see `host_pkg_create`.
 
 Packages made:
-  netbsd-sotimestamp-kernel-V  ours: sysutils/netbsd-sotimestamp-kernel
+  sotimestamp-kernel-patches-V ours: sysutils/sotimestamp-kernel-patches
   py311-sotimestamp-V          ours: net/py-sotimestamp
   py311-pcapng-2.1.1           ours: net/py-pcapng (its test suite's dependency)
   py311-tqdm-X                 stand-in for pkgsrc's misc/py-tqdm (a dependency)
@@ -39,6 +39,7 @@ from devtools import config
 from devtools.installed import fetched
 from devtools.loop.tree import SERIES_RELEASE
 from devtools.loop.tree import TreeError
+from devtools.release.pkgsrc import KERNEL_PKG, Makefile, kernel_install_map, kernel_tarball_members, plist_entries
 
 PREFIX = "/usr/pkg"
 PYVERSSUFFIX = "3.11"
@@ -73,17 +74,8 @@ class Package:
 # --- reading our pkgsrc files ------------------------------------------------
 
 def makefile_vars(path: Path) -> dict[str, list[str]]:
-    """VAR= and VAR+= assignments of a pkgsrc Makefile (continuations joined)."""
-    text = re.sub(r"\\\n", " ", path.read_text())
-    out: dict[str, list[str]] = {}
-    for line in text.splitlines():
-        m = re.match(r"^([A-Z_][A-Z0-9_]*)\s*(\+?)=\s*(.*)$", line)
-        if not m:
-            continue
-        name, plus, value = m.groups()
-        value = value.split("#", 1)[0].strip() if not value.startswith('"') else value.strip()
-        out[name] = (out.get(name, []) if plus else []) + [value]
-    return out
+    """VAR= and VAR+= assignments of a pkgsrc Makefile (devtools/release/pkgsrc.py reads it)."""
+    return Makefile.read(path).all_values()
 
 
 def expand(text: str, subst: dict[str, str]) -> str:
@@ -120,14 +112,11 @@ def pep3147(entry: str) -> str:
 
 
 def read_plist(path: Path, subst: dict[str, str]) -> list[str]:
-    entries = []
-    for line in path.read_text().splitlines():
-        if not line or line.startswith("@comment"):
-            continue
-        if line.startswith("@"):
-            raise TreeError(f"{path}: PLIST command {line.split()[0]} not handled here")
-        entries.append(pep3147(expand(line, subst)))
-    return entries
+    try:
+        entries = plist_entries(path.read_text())
+    except ValueError as e:
+        raise TreeError(f"{path}: {e}") from None
+    return [pep3147(expand(line, subst)) for line in entries]
 
 
 def staged_files(stage: Path) -> list[str]:
@@ -178,10 +167,11 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
     if stage.exists():
         shutil.rmtree(stage)
     stage_wheel(wheel, stage)
-    # post-install of net/py-sotimestamp: one console script per Python version
-    script = stage / "usr/pkg/bin/sotimestamp"
-    if script.exists():
-        script.rename(script.with_name(f"sotimestamp-{PYVERSSUFFIX}"))
+    # wheel.mk's PY_RENAME_BINARIES: one console script per Python version
+    for name in " ".join(mk.get("PY_RENAME_BINARIES", [])).split():
+        script = stage / "usr/pkg/bin" / name
+        if script.exists():
+            script.rename(script.with_name(f"{name}-{PYVERSSUFFIX}"))
     # ... and one sotimestamp(1) per Python version, from the sdist
     if sdist is not None:
         from devtools.release.pkgsrc import man_page_path, sdist_man_pages
@@ -199,14 +189,11 @@ def python_package(wheel: Path, pkgdir: Path, work: Path, extra_subst: dict[str,
     if (pkgdir / "ALTERNATIVES").exists():
         install_script, deinstall_script = alternatives_scripts(
             files_subst((pkgdir / "ALTERNATIVES").read_text(), {"PREFIX": PREFIX, **subst}))
-    message = None
-    if (pkgdir / "MESSAGE").exists():
-        message = expand(re.sub(r"^\$NetBSD\$\n\n?", "", (pkgdir / "MESSAGE").read_text(), flags=re.M), subst)
     return Package(
         pkgname=pkgname, pkgpath=f"{pkgdir.parent.name}/{pkgdir.name}", comment=mk["COMMENT"][0],
         descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=read_plist(pkgdir / "PLIST", subst),
         depends=[PYTHON_DEPEND] + [dependency(d, subst) for d in mk.get("DEPENDS", [])],
-        message=message, categories=" ".join(mk.get("CATEGORIES", [])),
+        categories=" ".join(mk.get("CATEGORIES", [])),
         license=" ".join(mk.get("LICENSE", [])), homepage=" ".join(mk.get("HOMEPAGE", [])),
         install_script=install_script, deinstall_script=deinstall_script)
 
@@ -237,10 +224,10 @@ def pkgsrc_files(pkgpath: str) -> Path:
     """A package directory of the pkgsrc tree (PKGSRCDIR), kept in the cache
     for later runs without it."""
     cached = config.cache() / "pkgtools" / "pkgsrc" / pkgpath
-    tree = os.environ.get("PKGSRCDIR")
-    if tree and (Path(tree) / pkgpath / "Makefile").is_file():
+    tree = config.pkgsrcdir()
+    if tree and (tree / pkgpath / "Makefile").is_file():
         shutil.rmtree(cached, ignore_errors=True)
-        shutil.copytree(Path(tree) / pkgpath, cached)
+        shutil.copytree(tree / pkgpath, cached)
     if not (cached / "Makefile").is_file():
         raise TreeError(f"no {pkgpath}: set PKGSRCDIR to a pkgsrc tree (e.g. a checkout of github:{PKGSRC_LITE})")
     return cached
@@ -295,29 +282,40 @@ def alternatives_package(work: Path) -> Package:
 
 
 def kernel_package(tarball: Path, pkgdir: Path, work: Path) -> Package:
-    """sysutils/netbsd-sotimestamp-kernel: its do-install, GENERATE_PLIST."""
+    """sysutils/sotimestamp-kernel-patches: its do-install (the map in
+    devtools/release/pkgsrc.py), REPLACE_PYTHON, SUBST of PREFIX and BSDSRCDIR,
+    and its static PLIST."""
     mk = makefile_vars(pkgdir / "Makefile")
     distname = mk["DISTNAME"][0]
-    pkgname = mk["PKGNAME"][0].replace("${DISTNAME}", distname)
+    pkgname = distname.replace("-kernel-", "-kernel-patches-", 1)  # PKGNAME= ${DISTNAME:S/-kernel-/-kernel-patches-/}
     stage = work / pkgname
     if stage.exists():
         shutil.rmtree(stage)
-    share = stage / "usr/pkg/share/sotimestamp-kernel"
-    doc = stage / "usr/pkg/share/doc/sotimestamp-kernel"
-    (share / "conf").mkdir(parents=True)
-    doc.mkdir(parents=True)
     with tarfile.open(tarball) as tar:
         tar.extractall(work / "kernel-src", filter="data")
     wrksrc = work / "kernel-src" / distname
     if not wrksrc.is_dir():
         raise TreeError(f"{tarball}: no {distname}/ inside")
-    shutil.copytree(wrksrc, share, dirs_exist_ok=True)
-    shutil.copy2(pkgdir / "files" / "SOTIMESTAMP", share / "conf" / "SOTIMESTAMP")
-    shutil.copy2(pkgdir / "files" / "README.kernel", doc / "README.kernel")
-    message = re.sub(r"^\$NetBSD\$\n\n?", "", (pkgdir / "MESSAGE").read_text(), flags=re.M)
-    return Package(pkgname=pkgname, pkgpath="sysutils/netbsd-sotimestamp-kernel", comment=mk["COMMENT"][0],
-                   descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=staged_files(stage),
-                   message=message, categories="sysutils", license=mk["LICENSE"][0])
+    subst = {"PREFIX": PREFIX, "BSDSRCDIR": "/usr/src"}
+    substituted = {w for v in mk.get("SUBST_FILES.paths", []) for w in v.split()}
+    python = set(" ".join(mk.get("REPLACE_PYTHON", [])).split())
+    for src, dest in kernel_install_map(kernel_tarball_members(tarball)).items():
+        out = stage / PREFIX.lstrip("/") / dest
+        out.parent.mkdir(parents=True, exist_ok=True)
+        data = (wrksrc / src).read_text() if src in substituted or src in python else None
+        if data is None:
+            shutil.copyfile(wrksrc / src, out)
+        else:
+            if src in substituted:
+                data = files_subst(data, subst, strict=False)
+            if src in python:  # REPLACE_PYTHON: the interpreter the package depends on
+                data = re.sub(r"\A#!.*", f"#!{PYTHONBIN}", data)
+            out.write_text(data)
+        out.chmod(0o755 if dest.startswith("sbin/") else 0o644)
+    return Package(pkgname=pkgname, pkgpath=KERNEL_PKG, comment=mk["COMMENT"][0],
+                   descr=(pkgdir / "DESCR").read_text(), stage=stage, plist=read_plist(pkgdir / "PLIST", {}),
+                   depends=[PYTHON_DEPEND], categories="sysutils", license=mk["LICENSE"][0],
+                   homepage=" ".join(mk.get("HOMEPAGE", [])))
 
 
 def tree_package(pkgname: str, pkgpath: str, comment: str, descr: str, stage: Path,
@@ -340,8 +338,8 @@ def host_pkg_create() -> Path:
     tool = prefix / "sbin" / "pkg_create"
     if tool.exists():
         return tool
-    pkgsrc = Path(os.environ.get("PKGSRCDIR", ""))
-    if not (pkgsrc / "bootstrap" / "bootstrap").is_file():
+    pkgsrc = config.pkgsrcdir()
+    if pkgsrc is None or not (pkgsrc / "bootstrap" / "bootstrap").is_file():
         raise TreeError(f"no pkg_create in {prefix}: set PKGSRCDIR to a pkgsrc tree "
                         f"(e.g. a checkout of github:{PKGSRC_LITE}) to bootstrap it")
     work = config.cache() / "pkgtools-work"
@@ -486,7 +484,7 @@ def build_all(src: Path, out: Path) -> list[Path]:
         python_package(pcapng_wheel(pkgsrc, downloads), pkgsrc / "net/py-pcapng", work, {}),
         python_package(wheel, pkgsrc / "net/py-sotimestamp", work, {},
                        sdist=next(p for p in rel.files if p.name == f"sotimestamp-{rel.version}.tar.gz")),
-        kernel_package(kernel_tar, pkgsrc / "sysutils/netbsd-sotimestamp-kernel", work),
+        kernel_package(kernel_tar, pkgsrc / KERNEL_PKG, work),
         alternatives_package(work),
     ]
     shutil.rmtree(out, ignore_errors=True)

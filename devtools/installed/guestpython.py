@@ -56,7 +56,6 @@ PREFIX = "/usr/pkg"
 HOST = "x86_64--netbsd"
 BUILD = "x86_64-pc-linux-gnu"
 NETBSD_RELEASE = SERIES_RELEASE  # uname -r of the patched tree; MACHDEP becomes netbsd7
-JOBS = os.environ.get("SOTIMESTAMP_JOBS", "2")
 # Bump a stage's number when its steps below change (its stamp then no longer matches).
 REVISION = {"libffi": 2, "python": 3}
 SRC_LIST = Path("/etc/apt/sources.list.d/sotimestamp-src.sources")
@@ -286,7 +285,7 @@ def build_libffi(src: Path) -> None:
         shutil.rmtree(libffi_root())
     env = _cross_env(src)
     _run(["./configure", *_libffi_configure_args()], tree, "libffi", "configure", env)
-    _run(["make", f"-j{JOBS}"], tree, "libffi", "make", env)
+    _run(["make", f"-j{config.jobs()}"], tree, "libffi", "make", env)
     _run(["make", "install", f"DESTDIR={libffi_root()}"], tree, "libffi", "install", env)
     for la in (libffi_root() / PREFIX.lstrip("/") / "lib").glob("libffi*.la"):
         la.unlink()  # libtool archives name host paths; nothing needs them
@@ -327,7 +326,7 @@ def build_cpython(src: Path) -> None:
     site.write_text(CONFIG_SITE)
     env = {**_cross_env(src), "CONFIG_SITE": str(site)}
     _run(["./configure", *_python_configure_args()], tree, "python", "configure", env)
-    _run(["make", f"-j{JOBS}"], tree, "python", "make", env)
+    _run(["make", f"-j{config.jobs()}"], tree, "python", "make", env)
     _run(["make", "install", f"DESTDIR={staging_root()}"], tree, "python", "install", env)
     _strip(staging_root())
     _check_no_libc_alloca(staging_root())

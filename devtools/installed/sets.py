@@ -62,7 +62,7 @@ def build_sets(src: Path) -> Path:
     bridges.apply(src)
     share_tool_objects(src)
     start = time.monotonic()
-    cmd = ["./build.sh", "-U", "-u", "-m", "amd64", f"-j{build.JOBS}", "-T", str(config.tooldir()),
+    cmd = ["./build.sh", "-U", "-u", "-m", "amd64", f"-j{config.jobs()}", "-T", str(config.tooldir()),
            "-O", str(release_objdir(src)), "-R", str(releasedir(src))]
     for name, value in RELEASE_VARS.items():
         cmd += ["-V", f"{name}={value}"]

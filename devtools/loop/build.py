@@ -22,7 +22,6 @@ HOST_ENV = {
     "HOST_CFLAGS": "-O -fcommon -w -std=gnu89",
     "HOST_CXXFLAGS": "-O -w -fpermissive -std=gnu++98",
 }
-JOBS = os.environ.get("SOTIMESTAMP_JOBS", "3")
 
 
 def _log_path(name: str) -> Path:
@@ -71,7 +70,7 @@ def _last_line(log: Path) -> str:
 
 
 def buildsh(src: Path, *args: str, log_name: str, what: str) -> None:
-    cmd = ["./build.sh", "-U", "-m", "amd64", f"-j{JOBS}", "-T", str(config.tooldir()),
+    cmd = ["./build.sh", "-U", "-m", "amd64", f"-j{config.jobs()}", "-T", str(config.tooldir()),
            "-O", str(config.objdir(src)), *args]
     run_logged(cmd, cwd=src, log_name=log_name, what=what)
 
@@ -154,7 +153,7 @@ def guest_libs(src: Path) -> Path:
         # `obj` first: without its object directory make builds in the
         # source tree (and a later build.sh would pick those objects up).
         for target in ["obj", *targets.split()]:
-            run_logged([nbmake, f"-j{JOBS}", target], cwd=src / subdir,
+            run_logged([nbmake, f"-j{config.jobs()}", target], cwd=src / subdir,
                        log_name=f"guestlibs-{src.name}-{subdir.replace('/', '_')}-{target}",
                        env=env, what=f"guest libraries: {subdir}: {target}", quiet=True)
     print(f"guest libraries (headers, csu, libgcc, libc, libatf-c) in {destdir(src)}: "

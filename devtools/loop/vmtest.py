@@ -6,7 +6,6 @@ Exit status: 0 only if the guest finished with no failure and no panic.
 """
 from __future__ import annotations
 
-import os
 import queue
 import re
 import shutil
@@ -46,7 +45,7 @@ def qemu_command(qemu: str, iso: Path, netdev: str) -> list[str]:
            "-no-reboot", "-cdrom", str(iso), "-boot", "d",
            "-netdev", netdev, "-device", "igb,netdev=n0,mac=52:54:00:12:34:56"]
     # KVM is opt-in: this sandbox's KVM hangs the 2015 kernel after GRUB.
-    if os.environ.get("SOTIMESTAMP_KVM") == "1":
+    if config.kvm():
         cmd += ["-enable-kvm", "-cpu", "host"]
     return cmd
 

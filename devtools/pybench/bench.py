@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from devtools import config
 from devtools.pybench import capture_knee, readbench
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -116,7 +117,7 @@ def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
 # --- orchestration ---------------------------------------------------------------
 
 def build_c(workdir: Path) -> Optional[Path]:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    cc = config.host_cc()
     if not cc or not sys.platform.startswith("linux"):
         return None
     binary = workdir / "recvmmsg_loop"

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools import config
 from sotimestamp.cli import CAPTURING
 
 PROJECT = Path(__file__).resolve().parents[2]
@@ -66,7 +67,7 @@ class Knee:
 
 
 def build(workdir: Path) -> dict[str, Path] | None:
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    cc = config.host_cc()
     if not cc or not sys.platform.startswith("linux"):
         return None
     out = {}

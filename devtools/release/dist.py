@@ -31,11 +31,12 @@ from packaging.version import InvalidVersion, Version
 from devtools import config as cfg
 from devtools.release import distinfo, pkglint
 from devtools.release.archive import normalize_sdist, normalize_wheel, write_gz, write_tar_gz
-from devtools.release.pkgsrc import (KERNEL_PKG, OURS, PACKAGES, PY_PKG, plist_for_wheel, read_wheel, sdist_man_pages,
-                                     set_distname_version)
+from devtools.release.pkgsrc import (KERNEL_PKG, OURS, PACKAGES, PY_PKG, kernel_tarball_members, plist_for_kernel,
+                                     plist_for_wheel, read_wheel, sdist_man_pages, set_distname_version)
 
 PYPROJECT = "py-sotimestamp/pyproject.toml"
 SOURCES = ("py-sotimestamp", "sys", "pkgsrc", "tests/python")
+LICENSE = "LICENSE"  # into the sdist (py-sotimestamp/LICENSE links to it) and the kernel tarball
 OUR_DIST_GLOBS = ("sotimestamp-*", "pkgsrc-sotimestamp-*", "netbsd-GENERIC*", "SHA512", "SHA256")
 
 
@@ -107,7 +108,7 @@ def source_date_epoch(project: Path) -> int:
 
 def export_sources(project: Path, dest: Path) -> None:
     """Copy the files git knows under SOURCES from the work tree to `dest`."""
-    listing = _git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *SOURCES)
+    listing = _git(project, "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *SOURCES, LICENSE)
     for rel in sorted(set(filter(None, listing.split("\0")))):
         src = project / rel
         if not src.is_file():
@@ -146,12 +147,14 @@ def build_python(src: Path, out: Path, epoch: int, log: Path) -> tuple[Path, Pat
     return sdists[0], wheels[0]
 
 
-def build_kernel_tarball(sys_dir: Path, dest: Path, version: str, epoch: int) -> None:
+def build_kernel_tarball(sys_dir: Path, license_file: Path, dest: Path, version: str, epoch: int) -> None:
+    """sys/ as sotimestamp-kernel-V/, with the project's LICENSE at its top."""
     prefix = f"sotimestamp-kernel-{version}"
     members = [(f"{prefix}/{p.relative_to(sys_dir).as_posix()}", p.read_bytes(), os.access(p, os.X_OK))
                for p in _files_under(sys_dir)]
     if not members:
         raise ReleaseError("sys/ is empty: no kernel patch series to release")
+    members.append((f"{prefix}/LICENSE", license_file.read_bytes(), False))
     write_tar_gz(dest, members, epoch)
 
 
@@ -170,6 +173,7 @@ def build_pkgsrc_tree(src: Path, tree: Path, version: str, sdist: Path, wheel: P
         (tree / pkg / "distinfo").write_text(
             distinfo.render({distfile.name: distfile.read_bytes()}, distinfo.package_patches(tree / pkg)))
     (tree / PY_PKG / "PLIST").write_text(plist_for_wheel(read_wheel(wheel), sdist_man_pages(sdist)))
+    (tree / KERNEL_PKG / "PLIST").write_text(plist_for_kernel(kernel_tarball_members(kernel)))
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,8 @@ def build_artifacts(project: Path, version: str, epoch: int, work: Path) -> Buil
     for needed in SOURCES:
         if not (src / needed).is_dir():
             raise ReleaseError(f"{needed}/ has no files git knows: nothing to release from it")
+    if not (src / LICENSE).is_file():
+        raise ReleaseError(f"{LICENSE} is not a file git knows: the sdist and the kernel tarball carry it")
     out = work / "out"
     out.mkdir()
     # The sdist carries the module's test suite (pkgsrc's do-test runs it on
@@ -199,7 +205,7 @@ def build_artifacts(project: Path, version: str, epoch: int, work: Path) -> Buil
         if f"-{version}" not in p.name:
             raise ReleaseError(f"{p.name} does not carry the version {version}")
     kernel_tar = out / f"sotimestamp-kernel-{version}.tar.gz"
-    build_kernel_tarball(src / "sys", kernel_tar, version, epoch)
+    build_kernel_tarball(src / "sys", src / LICENSE, kernel_tar, version, epoch)
     tree = work / "pkgsrc"
     build_pkgsrc_tree(src / "pkgsrc", tree, version, sdist, wheel, kernel_tar)
     return Built(src, out, tree, pkglint.Artifacts(version, sdist, wheel, kernel_tar, build_requires(project)))
@@ -236,10 +242,10 @@ def _kernel_mismatch(src: Path, sysdir: Path, kernel: Path) -> str | None:
 def kernel_image(version: str, sysdir: Path) -> tuple[Path | None, str]:
     """The `invoke kernel` GENERIC of NETBSDSRCDIR if it was built from this
     release's series, or None and why not."""
-    if not os.environ.get("NETBSDSRCDIR"):
+    src = cfg.netbsdsrcdir_if_set()
+    if src is None:
         return None, "netbsd-GENERIC: skipped, NETBSDSRCDIR is not set"
     from devtools.loop.build import kernel_path
-    src = cfg.netbsdsrcdir()
     kernel = kernel_path(src, "GENERIC")
     if not kernel.is_file():
         return None, f"netbsd-GENERIC: skipped, {kernel} not built (run invoke kernel)"

@@ -1,9 +1,15 @@
-"""What our pkgsrc files are made of: the two packages, a small reader for
-their Makefiles, and the PLIST a wheel implies (lang/python/wheel.mk
-conventions: `${PYSITELIB}/...`, `${PYSITELIB}/${WHEEL_INFODIR}/...`, a
-`.pyc`/`.pyo` line per module, console scripts as bin/NAME-${PYVERSSUFFIX}, and
-the sdist's man pages as man/manN/NAME-${PYVERSSUFFIX}.N, which post-install
-puts there; pkg_alternatives links scripts only)."""
+"""What our pkgsrc files are made of: the packages, the one reader of pkgsrc
+Makefiles and PLISTs (the release checks and the anita guest's packages both
+use it), and the PLISTs the release files imply:
+- net/py-sotimestamp, from the wheel (lang/python/wheel.mk conventions:
+  `${PYSITELIB}/...`, `${PYSITELIB}/${WHEEL_INFODIR}/...`, a `.pyc`/`.pyo`
+  line per module, console scripts as bin/NAME-${PYVERSSUFFIX} (wheel.mk's
+  PY_RENAME_BINARIES), and the sdist's man pages as
+  man/manN/NAME-${PYVERSSUFFIX}.N, which post-install puts there;
+  pkg_alternatives links scripts only);
+- sysutils/sotimestamp-kernel-patches, from the kernel tarball (its
+  do-install: the command, its man page, the series, README, ABI.md, LICENSE).
+"""
 from __future__ import annotations
 
 import configparser
@@ -16,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 PY_PKG = "net/py-sotimestamp"
-KERNEL_PKG = "sysutils/netbsd-sotimestamp-kernel"
+KERNEL_PKG = "sysutils/sotimestamp-kernel-patches"
+KERNEL_PKGBASE = "sotimestamp-kernel-patches"
 # A dependency pkgsrc lacks; its distfile is upstream's (distinfo committed).
 PCAPNG_PKG = "net/py-pcapng"
 OURS = (PY_PKG, KERNEL_PKG)
@@ -97,6 +104,15 @@ class Makefile:
 
     def assigned(self, name: str) -> MkLine | None:
         return next((ln for ln in self.lines if ln.varname == name), None)
+
+    def all_values(self) -> dict[str, list[str]]:
+        """NAME -> its values in order (``+=`` appends, ``=`` starts again)."""
+        out: dict[str, list[str]] = {}
+        for ln in self.lines:
+            if ln.varname:
+                value = ln.value.strip() if ln.value.startswith('"') else _strip_comment(ln.value)
+                out[ln.varname] = (out.get(ln.varname, []) if ln.op == "+=" else []) + [value]
+        return out
 
     def includes(self) -> list[str]:
         return [m.group(1) for ln in self.lines if (m := re.match(r'^\.\s*include\s+"([^"]+)"', ln.text))]
@@ -186,3 +202,45 @@ def plist_for_wheel(info: WheelInfo, man_pages: Iterable[str] = ()) -> str:
     for script in info.scripts:
         entries.add(f"bin/{script}-${{PYVERSSUFFIX}}")
     return "\n".join([PLIST_RCSID, *sorted(entries)]) + "\n"
+
+
+def plist_entries(text: str) -> list[str]:
+    """The file lines of a PLIST (no comments, no blank lines); other @ commands are refused."""
+    entries = []
+    for line in text.splitlines():
+        if not line or line.startswith("@comment"):
+            continue
+        if line.startswith("@"):
+            raise ValueError(f"PLIST command {line.split()[0]} not handled here")
+        entries.append(line)
+    return entries
+
+
+# sysutils/sotimestamp-kernel-patches: distfile path -> installed path (PREFIX-relative).
+KERNEL_COMMAND = ("tools/sotimestamp_kernel.py", "sbin/sotimestamp-kernel")
+KERNEL_MAN = ("tools/sotimestamp-kernel.8", "man/man8/sotimestamp-kernel.8")
+KERNEL_DOCS = ("tools/README", "ABI.md", "LICENSE")
+KERNEL_SERIES_DIR = "share/sotimestamp-kernel"
+KERNEL_DOC_DIR = f"share/doc/{KERNEL_PKGBASE}"
+
+
+def kernel_install_map(members: Iterable[str]) -> dict[str, str]:
+    """Where the kernel package's do-install puts each file of the kernel
+    tarball (members: paths below its top directory)."""
+    names = set(members)
+    out = {src: dest for src, dest in (KERNEL_COMMAND, KERNEL_MAN) if src in names}
+    out.update({doc: f"{KERNEL_DOC_DIR}/{Path(doc).name}" for doc in KERNEL_DOCS if doc in names})
+    out.update({m: f"{KERNEL_SERIES_DIR}/{m}" for m in names
+                if m == "series" or m.startswith(("patches/", "new/"))})
+    return out
+
+
+def kernel_tarball_members(tarball: Path) -> list[str]:
+    """Regular files of the kernel tarball, without its top directory."""
+    with tarfile.open(tarball) as tar:
+        return sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile() and "/" in m.name)
+
+
+def plist_for_kernel(members: Iterable[str]) -> str:
+    """The PLIST sysutils/sotimestamp-kernel-patches must have for this kernel tarball."""
+    return "\n".join([PLIST_RCSID, *sorted(kernel_install_map(members).values())]) + "\n"

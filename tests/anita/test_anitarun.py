@@ -2,6 +2,10 @@
 summary line, and the marked lines in console output."""
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from devtools.installed import anitarun as a
 
 
@@ -106,3 +110,34 @@ def test_reinstall_discards_anitas_copy_of_the_release(tmp_path, monkeypatch) ->
     assert not (wd / "wd0.img").exists()
     assert not (wd / "download").exists()
     assert (wd / "packages").is_dir()
+
+
+def test_guest_kernel_steps_on_this_host(tmp_path: Path) -> None:
+    """anita-steps.sh's kernel-refuse and kernel-apply, run here with the guest's
+    paths pointed at a scratch directory: the extras ISO's kernel-src (pristine files
+    of NETBSDSRCDIR) and the command with the project's series."""
+    import os
+    import subprocess
+    import sys
+
+    from devtools import config
+    from devtools.installed.anitarun import STEPS, kernel_sources
+    src = config.netbsdsrcdir_if_set()
+    if src is None or not (src / "build.sh").is_file():
+        pytest.skip("NETBSDSRCDIR not set: no NetBSD tree to take the series' files from")
+    mnt = tmp_path / "mnt"
+    kernel_sources(src, mnt / "kernel-src")
+    command = tmp_path / "sotimestamp-kernel"
+    command.write_text(f"#!/bin/sh\nexec {sys.executable} {config.PROJECT / 'sys/tools/sotimestamp_kernel.py'} "
+                       f"--series {config.PROJECT / 'sys'} \"$@\"\n")
+    command.chmod(0o755)
+    script = tmp_path / "steps.sh"
+    script.write_text(STEPS.read_text().replace("/mnt/", f"{mnt}/")
+                      .replace("/usr/pkg/sbin/sotimestamp-kernel", str(command))
+                      .replace("/tmp/ksrc", str(tmp_path / "ksrc")))
+    env = {**os.environ, "PATH": "/usr/bin:/bin"}
+    refuse = subprocess.run(["sh", str(script), "kernel-refuse"], capture_output=True, text=True, env=env)
+    assert refuse.returncode == 0 and "kernel-refused-untouched" in refuse.stdout, refuse.stdout + refuse.stderr
+    assert "is NetBSD 10.0" in refuse.stderr
+    apply = subprocess.run(["sh", str(script), "kernel-apply"], capture_output=True, text=True, env=env)
+    assert apply.returncode == 0 and "kernel-applied-reverted" in apply.stdout, apply.stdout + apply.stderr

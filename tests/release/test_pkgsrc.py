@@ -1,11 +1,12 @@
-"""The pkgsrc files: distinfo and PLIST against the released artifacts, and
-the checker (invoke pkglint) passing on ours and failing on broken copies."""
+"""The pkgsrc files: distinfo and PLISTs against the released artifacts, the
+in-house checker (what pkglint cannot see) passing on ours and failing on
+broken copies, the current real pkglint clean on them, and the kernel
+package staged as its Makefile says."""
 from __future__ import annotations
 
 import hashlib
-import os
+import subprocess
 import re
-import shutil
 import tarfile
 import zipfile
 from collections.abc import Callable
@@ -13,12 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from devtools.release import lint, pkglint
+from devtools import config
+from devtools.release import lint, pkglint, realpkglint
 from devtools.release.distinfo import patch_sha1
 from tests.release.helpers import Released, clone, run_invoke
 
 PY = "net/py-sotimestamp"
-KERNEL = "sysutils/netbsd-sotimestamp-kernel"
+KERNEL = "sysutils/sotimestamp-kernel-patches"
 
 
 def _artifacts(rel: Released) -> pkglint.Artifacts:
@@ -71,6 +73,36 @@ def test_committed_plist_matches_the_wheel(released: Released, tree: Path) -> No
     assert (tree / PY / "PLIST").read_text() == (released.repo / "pkgsrc" / PY / "PLIST").read_text()
 
 
+def test_committed_kernel_plist_is_what_the_tarball_installs(released: Released, tree: Path) -> None:
+    """Independently of devtools: every series file under share/sotimestamp-kernel, the
+    command, its man page and the documents, nothing else."""
+    v = released.version
+    with tarfile.open(released.dist / f"sotimestamp-kernel-{v}.tar.gz") as tar:
+        files = [m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile()]
+    assert "LICENSE" in files and "tools/sotimestamp_kernel.py" in files
+    want = {f"share/sotimestamp-kernel/{f}" for f in files if f == "series" or f.startswith(("patches/", "new/"))}
+    want |= {"sbin/sotimestamp-kernel", "man/man8/sotimestamp-kernel.8",
+             "share/doc/sotimestamp-kernel-patches/README", "share/doc/sotimestamp-kernel-patches/ABI.md",
+             "share/doc/sotimestamp-kernel-patches/LICENSE"}
+    committed = (released.repo / "pkgsrc" / KERNEL / "PLIST").read_text().splitlines()
+    assert committed[0] == "@comment $NetBSD$"
+    assert set(committed[1:]) == want, "run `invoke pkglint --fix` to rewrite the PLIST"
+    assert (tree / KERNEL / "PLIST").read_text() == (released.repo / "pkgsrc" / KERNEL / "PLIST").read_text()
+
+
+def test_license_is_in_the_sdist_and_the_kernel_tarball(released: Released) -> None:
+    v = released.version
+    license_text = (released.repo / "LICENSE").read_bytes()
+    for name, member in ((f"sotimestamp-{v}.tar.gz", f"sotimestamp-{v}/LICENSE"),
+                         (f"sotimestamp-kernel-{v}.tar.gz", f"sotimestamp-kernel-{v}/LICENSE")):
+        with tarfile.open(released.dist / name) as tar:
+            f = tar.extractfile(member)
+            assert f is not None and f.read() == license_text, name
+    with zipfile.ZipFile(released.dist / f"sotimestamp-{v}-py3-none-any.whl") as zf:
+        meta = zf.read(f"sotimestamp-{v}.dist-info/METADATA").decode()
+    assert "License-Expression: BSD-2-Clause" in meta
+
+
 def test_checker_passes_on_the_release_tree(released: Released, tree: Path) -> None:
     assert [str(f) for f in pkglint.check_tree(tree, _artifacts(released))] == []
 
@@ -92,10 +124,6 @@ def _sub(rel: str, pattern: str, repl: str) -> Callable[[Path], None]:
     return _edit(rel, lambda s: re.sub(pattern, repl, s, count=1, flags=re.M))
 
 
-def _delete(rel: str) -> Callable[[Path], None]:
-    return lambda root: (root / rel).unlink()
-
-
 def _add_patch(root: Path) -> None:
     (root / PY / "patches").mkdir()
     (root / PY / "patches" / "patch-setup.py").write_text("$NetBSD$\n\n--- a\n+++ b\n")
@@ -106,54 +134,46 @@ def _flip_hex(s: str) -> str:
                   count=1, flags=re.M)
 
 
+# What only we can see: the pkgsrc files against the release files and the metadata.
 BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
-    # Makefile
-    "makefile-varorder": (_edit(f"{PY}/Makefile", lambda s: s.replace("CATEGORIES=\tnet python\n", "")
-                                  .replace("COMMENT=", "CATEGORIES=\tnet python\nCOMMENT=")), "canonical order"),
-    "makefile-rcsid": (_sub(f"{PY}/Makefile", r"^# \$NetBSD\$", "# Makefile"), "first line"),
-    "makefile-no-wheel-mk": (_sub(f"{PY}/Makefile", r'^\.include "../../lang/python/wheel.mk"\n', ""), "wheel.mk"),
     "makefile-no-backend": (_sub(f"{PY}/Makefile", r"^TOOL_DEPENDS\+=.*\n", ""), "build backend"),
     "makefile-languages": (_sub(f"{PY}/Makefile", r"^USE_LANGUAGES=.*$", "USE_LANGUAGES=\tc"), "USE_LANGUAGES"),
-    "makefile-spaces": (_sub(f"{PY}/Makefile", r"^COMMENT=\t", "COMMENT= "), "tabs"),
     "makefile-version": (_sub(f"{PY}/Makefile", r"^(DISTNAME=\s*sotimestamp-).*$", r"\g<1>9.9.9"), "does not match"),
-    "makefile-no-test": (_sub(f"{PY}/Makefile", r"pytest-\$\{PYVERSSUFFIX\}", "true"), "pytest"),
     "makefile-dep-missing": (_sub(f"{PY}/Makefile", r"^DEPENDS\+=.*tqdm.*\n", ""), "DEPENDS lacks"),
+    "makefile-dep-floor": (_sub(f"{PY}/Makefile", r"tqdm>=4\.60", "tqdm>=4.0"), "floor 4.0 differs"),
     "makefile-incompatible": (_sub(f"{PY}/Makefile", r"^(USE_LANGUAGES=.*)$", "\\1\nPYTHON_VERSIONS_INCOMPATIBLE=\t313"),
                               "PYTHON_VERSIONS_INCOMPATIBLE"),
-    "kernel-platform": (_sub(f"{KERNEL}/Makefile", r"^ONLY_FOR_PLATFORM=.*\n", ""), "ONLY_FOR_PLATFORM"),
-    "kernel-filesdir": (_delete(f"{KERNEL}/files/SOTIMESTAMP"), "FILESDIR"),
-    # required files, DESCR, MESSAGE
-    "descr-missing": (_delete(f"{PY}/DESCR"), "required file missing"),
-    "descr-too-long": (_edit(f"{PY}/DESCR", lambda s: s + "more\n" * 20), "longer than 24"),
-    "message-rule": (_sub(f"{PY}/MESSAGE", r"^=+$", "=" * 70), '75 "="'),
-    "message-rcsid": (_sub(f"{KERNEL}/MESSAGE", r"^\$NetBSD\$$", ""), "RCS id"),
-    "message-kernel-claim": (_sub(f"{KERNEL}/MESSAGE", r"does not change the running kernel", "is useful"),
-                             "running kernel is not changed"),
-    "message-probe": (_edit(f"{PY}/MESSAGE", lambda s: s.replace("probe", "check")), "sotimestamp probe"),
-    # PLIST
-    "plist-missing-entry": (_sub(f"{PY}/PLIST", r"^\$\{PYSITELIB\}/sotimestamp/__init__\.pyc\n", ""), "missing from PLIST"),
-    "plist-extra-entry": (_edit(f"{PY}/PLIST", lambda s: s + "share/doc/sotimestamp/README\n"), "not in the wheel"),
-    "plist-duplicate": (_edit(f"{PY}/PLIST", lambda s: s + "${PYSITELIB}/sotimestamp/__init__.py\n"), "duplicate"),
-    "plist-unsorted": (_edit(f"{PY}/PLIST", lambda s: s.replace("bin/sotimestamp-${PYVERSSUFFIX}\n", "")
-                              .replace("@comment $NetBSD$\n", "@comment $NetBSD$\nbin/sotimestamp-${PYVERSSUFFIX}\n")),
-                       "should be sorted before"),
-    "plist-rcsid": (_sub(f"{PY}/PLIST", r"^@comment \$NetBSD\$\n", ""), "first line"),
-    "plist-no-man-page": (_sub(f"{PY}/PLIST", r"^man/man1/sotimestamp-.*\n", ""), "missing from PLIST"),
-    # the man page: post-install installs it from the sdist, per Python version
+    "makefile-no-rename": (_sub(f"{PY}/Makefile", r"^PY_RENAME_BINARIES=.*\n", ""),
+                           "PY_RENAME_BINARIES must list the console script sotimestamp"),
+    "makefile-rename-unknown": (_sub(f"{PY}/Makefile", r"^(PY_RENAME_BINARIES=.*)$", "\\1 sotimestamp-replay"),
+                                "lists sotimestamp-replay, which the wheel does not install"),
     "makefile-no-man-install": (_sub(f"{PY}/Makefile", r"^\t\$\{INSTALL_MAN\}.*\\\n.*\n", ""),
                                 "post-install must install ${WRKSRC}/man/sotimestamp.1"),
+    "alternatives-missing": (_sub(f"{PY}/ALTERNATIVES", r"^bin/sotimestamp .*\n", ""), "ALTERNATIVES must have"),
     "alternatives-man-page": (_sub(f"{PY}/ALTERNATIVES", r"\Z",
                                    "man/man1/sotimestamp.1 @PREFIX@/man/man1/sotimestamp-@PYVERSSUFFIX@.1\n"),
                               "pkg_alternatives makes wrappers in bin/, libexec/, sbin/ only, not man/man1/sotimestamp.1"),
-    # distinfo
+    "kernel-version": (_sub(f"{KERNEL}/Makefile", r"^(DISTNAME=\s*sotimestamp-kernel-).*$", r"\g<1>9.9.9"),
+                       "does not match"),
+    "kernel-wrksrc-file": (_sub(f"{KERNEL}/Makefile", r"tools/sotimestamp-kernel\.8", "tools/sotimestamp.8"),
+                           "${WRKSRC}/tools/sotimestamp.8 is not in the kernel tarball"),
+    "kernel-pax-dir": (_sub(f"{KERNEL}/Makefile", r"-rw series patches new", "-rw series patches new conf"),
+                       "do-install copies conf, which is not in the kernel tarball"),
+    "kernel-replace-python": (_sub(f"{KERNEL}/Makefile", r"^REPLACE_PYTHON=.*$", "REPLACE_PYTHON=\ttools/apply.py"),
+                              "${WRKSRC}/tools/apply.py is not in the kernel tarball"),
+    # PLISTs
+    "plist-missing-entry": (_sub(f"{PY}/PLIST", r"^\$\{PYSITELIB\}/sotimestamp/__init__\.pyc\n", ""), "missing from PLIST"),
+    "plist-extra-entry": (_edit(f"{PY}/PLIST", lambda s: s + "share/doc/sotimestamp/README\n"), "not in the wheel"),
+    "plist-no-man-page": (_sub(f"{PY}/PLIST", r"^man/man1/sotimestamp-.*\n", ""), "missing from PLIST"),
+    "kernel-plist-missing": (_sub(f"{KERNEL}/PLIST", r"^sbin/sotimestamp-kernel\n", ""),
+                             "missing from PLIST (in the kernel tarball): sbin/sotimestamp-kernel"),
+    "kernel-plist-extra": (_edit(f"{KERNEL}/PLIST", lambda s: s + "share/sotimestamp-kernel/conf/SOTIMESTAMP\n"),
+                           "in PLIST but not in the kernel tarball"),
+    # distinfo against the tarballs
     "distinfo-hash": (_edit(f"{PY}/distinfo", _flip_hex), "SHA512 of"),
     "distinfo-size": (_sub(f"{KERNEL}/distinfo", r"^(Size \(.*\) = )\d+", r"\g<1>1"), "Size of"),
     "distinfo-missing-alg": (_sub(f"{PY}/distinfo", r"^BLAKE2s .*\n", ""), "expected BLAKE2s, SHA512, Size"),
-    "distinfo-rcsid": (_sub(f"{KERNEL}/distinfo", r"^\$NetBSD\$\n", ""), "RCS id"),
     "distinfo-unlisted-patch": (_add_patch, "patch-setup.py: expected one SHA1 line"),
-    "dep-distinfo-missing-alg": (_sub("net/py-pcapng/distinfo", r"^SHA512 .*\n", ""), "expected BLAKE2s, SHA512, Size"),
-    "dep-plist-rcsid": (_sub("net/py-pcapng/PLIST", r"^@comment \$NetBSD\$\n", ""), "first line"),
-    "dep-no-backend": (_sub("net/py-pcapng/Makefile", r"^TOOL_DEPENDS\+=.*setuptools>=.*\n", ""), "build backend"),
 }
 
 
@@ -177,36 +197,102 @@ def test_invoke_pkglint_passes_on_a_clean_clone_and_fails_on_a_broken_one(tmp_pa
     repo = clone(tmp_path / "repo")
     ok = run_invoke(repo, "pkglint")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "pkglint: net/py-sotimestamp, sysutils/netbsd-sotimestamp-kernel, net/py-pcapng OK" in ok.stdout
-    mk = repo / "pkgsrc" / KERNEL / "Makefile"
-    mk.write_text(mk.read_text().replace("ONLY_FOR_PLATFORM=\tNetBSD-*-*\n", ""))
+    assert "pkglint: net/py-sotimestamp, sysutils/sotimestamp-kernel-patches, net/py-pcapng OK" in ok.stdout
+    assert "real pkglint: skipped, PKGSRCDIR is not set" in ok.stdout  # run_invoke drops PKGSRCDIR
+    plist = repo / "pkgsrc" / KERNEL / "PLIST"
+    plist.write_text(plist.read_text().replace("sbin/sotimestamp-kernel\n", ""))
     bad = run_invoke(repo, "pkglint")
     assert bad.returncode != 0
     assert "Traceback" not in bad.stderr
-    assert bad.stderr.strip().splitlines() == ["pkglint: 2 problems in the pkgsrc files"]
-    assert "ONLY_FOR_PLATFORM must include NetBSD-*-*" in bad.stdout
+    assert bad.stderr.strip().splitlines() == ["pkglint: 1 problems in the pkgsrc files"]
+    assert "missing from PLIST (in the kernel tarball): sbin/sotimestamp-kernel" in bad.stdout
 
 
-@pytest.mark.skipif(not (os.environ.get("PKGLINT") and os.environ.get("PKGSRCDIR")),
-                    reason="real pkglint: set PKGLINT (binary) and PKGSRCDIR (a pkgsrc tree)")
-def test_real_pkglint_finds_no_order_or_layout_problems(tree: Path, tmp_path: Path) -> None:
-    """Only diagnostics explained by the pkglint version's age may remain."""
-    version, output, _ = lint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]),
-                                                  tree, tmp_path / "real")
-    allowed = ("RMD160", "TEST_DEPENDS is defined but not used", "Manual page missing", "errors and",
-               "warnings found", "Run \"pkglint", "Looks fine")
-    unexplained = [ln for ln in output.splitlines() if ln.strip() and not any(a in ln for a in allowed)]
-    assert unexplained == [], f"pkglint {version}: {unexplained}"
+def _real_pkglint_or_skip() -> Path:
+    if config.pkgsrcdir() is None:
+        pytest.skip("real pkglint: PKGSRCDIR is not set (a pkgsrc tree to hold the packages)")
+    try:
+        return realpkglint.build()
+    except realpkglint.Unavailable as e:
+        pytest.skip(f"real pkglint: {e}")
 
 
-@pytest.mark.skipif(not (os.environ.get("PKGLINT") and os.environ.get("PKGSRCDIR")),
-                    reason="real pkglint: set PKGLINT (binary) and PKGSRCDIR (a pkgsrc tree)")
-def test_real_pkglint_and_ours_agree_on_a_varorder_break(released: Released, tree: Path, tmp_path: Path) -> None:
-    """The kernel Makefile includes only mk/ files, so pkglint 5.4.21 checks its
-    order too (it skips Makefiles including other .mk files, like wheel.mk)."""
-    mk = tree / KERNEL / "Makefile"
-    mk.write_text(mk.read_text().replace("CATEGORIES=\tsysutils\n", "").replace(
-        "COMMENT=", "CATEGORIES=\tsysutils\nCOMMENT="))
-    _, output, _ = lint.run_real_pkglint(os.environ["PKGLINT"], Path(os.environ["PKGSRCDIR"]), tree, tmp_path / "r")
-    assert "CATEGORIES appears too late" in output
-    assert any("canonical order" in str(f) for f in pkglint.check_tree(tree, _artifacts(released)))
+def test_real_pkglint_finds_nothing_in_our_packages(tree: Path, tmp_path: Path) -> None:
+    """Current pkglint: no error, warning or note on our files (pkgsrc/README.md
+    explains the lines about the host tree's own mk/ files)."""
+    binary = _real_pkglint_or_skip()
+    pkgsrcdir = config.pkgsrcdir()
+    assert pkgsrcdir is not None
+    result = realpkglint.run(binary, pkgsrcdir, tree, lint.PACKAGES, tmp_path / "real")
+    assert result.version == realpkglint.VERSION
+    assert result.ours == [], result.ours
+    assert all("/../../mk/" in ln for ln in result.host), result.host
+
+
+@pytest.mark.parametrize(("mutate", "expected"), [
+    (lambda t: (t / KERNEL / "MESSAGE").write_text("===\n$NetBSD$\n\nHello.\n===\n"),
+     f"ERROR: {KERNEL}/MESSAGE: MESSAGE files are obsolete."),
+    (_sub(f"{KERNEL}/Makefile", r"^# The patches are made.*\n(#.*\n)*", ""),
+     "Setting variable ONLY_FOR_PLATFORM should have a rationale."),
+    (_sub(f"{PY}/Makefile", r"^MAINTAINER=\t", "MAINTAINER=  "), "should be aligned with tabs, not spaces"),
+], ids=["message-file", "platform-rationale", "alignment"])
+def test_real_pkglint_is_the_one_that_judges(tree: Path, tmp_path: Path, mutate: Callable[[Path], None],
+                                             expected: str) -> None:
+    """Rules that moved out of the in-house checker are caught by the real pkglint.  (Not the
+    variable order: pkglint checks it only in Makefiles that include no other .mk file, and
+    ours include wheel.mk or application.mk; the Makefiles follow it anyway.)"""
+    binary = _real_pkglint_or_skip()
+    pkgsrcdir = config.pkgsrcdir()
+    assert pkgsrcdir is not None
+    mutate(tree)
+    result = realpkglint.run(binary, pkgsrcdir, tree, lint.PACKAGES, tmp_path / "real")
+    assert any(expected in ln for ln in result.problems), result.ours
+
+
+def test_pkglint_source_pin_is_checked(tmp_path: Path) -> None:
+    """A repository whose tag is not the pinned commit is refused, naming both."""
+    repo = tmp_path / "pkglint"
+    subprocess.run(["git", "init", "-q", str(repo)], check=True)
+    (repo / "README").write_text("not pkglint\n")
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "add", "README"], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    subprocess.run([*git, "tag", realpkglint.TAG], check=True)
+    with pytest.raises(realpkglint.Unavailable, match=f"{realpkglint.TAG} is [0-9a-f]{{40}}, pinned {realpkglint.COMMIT}"):
+        realpkglint.verify_source(repo)
+
+
+def test_classify_separates_our_lines_from_the_host_trees() -> None:
+    out = ("WARN: net/py-sotimestamp/../../mk/compiler/gcc.mk:373: Makefile lines should not start with space.\n"
+           "ERROR: sysutils/sotimestamp-kernel-patches/MESSAGE: MESSAGE files are obsolete.\n"
+           "1 error and 1 warning found.\n"
+           "(Run \"pkglint -e\" to show explanations.)\n")
+    ours, host, summary = realpkglint.classify(out, lint.PACKAGES)
+    assert ours == ["ERROR: sysutils/sotimestamp-kernel-patches/MESSAGE: MESSAGE files are obsolete."]
+    assert host == ["WARN: net/py-sotimestamp/../../mk/compiler/gcc.mk:373: Makefile lines should not start with space."]
+    assert summary == "1 error and 1 warning found."
+
+
+def test_kernel_package_is_staged_as_its_makefile_says(released: Released, tree: Path, tmp_path: Path) -> None:
+    """guestpkgs follows the Makefile (do-install, REPLACE_PYTHON, SUBST) into a
+    stage that matches the static PLIST; the installed command finds its series."""
+    import sys
+
+    from devtools.installed import guestpkgs
+    from tests.loop.conftest import make_tree
+    pkg = guestpkgs.kernel_package(released.dist / f"sotimestamp-kernel-{released.version}.tar.gz",
+                                   tree / KERNEL, tmp_path / "work")
+    assert pkg.pkgname == f"sotimestamp-kernel-patches-{released.version}"
+    guestpkgs.check_files(pkg)
+    root = pkg.stage / "usr/pkg"
+    command = root / "sbin/sotimestamp-kernel"
+    assert command.read_text().splitlines()[0] == f"#!{guestpkgs.PYTHONBIN}"
+    readme = (root / "share/doc/sotimestamp-kernel-patches/README").read_text()
+    assert "@" + "PREFIX@" not in readme and "@" + "BSDSRCDIR@" not in readme
+    assert "/usr/pkg/share/sotimestamp-kernel" in readme and "/usr/src" in readme
+    usage = subprocess.run([sys.executable, str(command), "--help"], capture_output=True, text=True)
+    assert "default /usr/src" in usage.stdout
+    fake = make_tree(tmp_path / "src")
+    st = subprocess.run([sys.executable, str(command), "status", str(fake)], capture_output=True, text=True,
+                        stdin=subprocess.DEVNULL)
+    assert st.returncode == 1 and "files the series patches are missing" in st.stdout, st.stdout + st.stderr

@@ -75,13 +75,13 @@ def test_wheel_is_normalized(released: Released) -> None:
     assert {(i.external_attr >> 16) & 0o777 for i in infos} <= {0o644, 0o755}
 
 
-def test_kernel_tarball_holds_sys(released: Released) -> None:
+def test_kernel_tarball_holds_sys_and_the_license(released: Released) -> None:
     v = released.version
     with tarfile.open(released.dist / f"sotimestamp-kernel-{v}.tar.gz") as tar:
         names = {m.name for m in tar.getmembers() if m.isfile()}
     tracked = subprocess.run(["git", "-C", str(released.repo), "ls-files", "sys"],
                              capture_output=True, text=True, check=True).stdout.split()
-    assert names == {f"sotimestamp-kernel-{v}/{p[len('sys/'):]}" for p in tracked}
+    assert names == {f"sotimestamp-kernel-{v}/{p[len('sys/'):]}" for p in tracked} | {f"sotimestamp-kernel-{v}/LICENSE"}
 
 
 def _one_line_error(proc: subprocess.CompletedProcess[str]) -> str:
