@@ -66,7 +66,7 @@ def test_module_numbers_are_the_installed_headers() -> None:
 
 def test_enable_uses_so_timestamping() -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        flags = sotimestamp.enable(s, tx=True, opt_id=True)
+        flags = sotimestamp.enable(s, tx=True, opt_id=True).flags
         got = s.getsockopt(C.for_platform("netbsd").SOL_SOCKET, C.for_platform("netbsd").SO_TIMESTAMPING)
         assert got & flags == flags and flags & C.SOF_TIMESTAMPING_TX_SOFTWARE
 

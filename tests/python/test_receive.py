@@ -19,7 +19,7 @@ Pair = Tuple[socket.socket, socket.socket]
 
 def test_enable_returns_rx_software_flags(pair: Pair) -> None:
     rx, _tx = pair
-    flags = sotimestamp.enable(rx)
+    flags = sotimestamp.enable(rx).flags
     assert flags & sotimestamp.SOF_TIMESTAMPING_RX_SOFTWARE
     assert flags & sotimestamp.SOF_TIMESTAMPING_SOFTWARE
     assert not flags & sotimestamp.SOF_TIMESTAMPING_TX_SOFTWARE
@@ -118,7 +118,7 @@ def test_recv_batch_fallback_matches(pair: Pair, monkeypatch: pytest.MonkeyPatch
 
 def test_tx_stamps_with_opt_id_in_order(pair: Pair) -> None:
     rx, tx = pair
-    flags = sotimestamp.enable(tx, tx=True, opt_id=True)
+    flags = sotimestamp.enable(tx, tx=True, opt_id=True).flags
     assert flags & sotimestamp.SOF_TIMESTAMPING_OPT_ID
     n = 20
     before = time.time_ns()
@@ -166,7 +166,7 @@ def test_enable_without_so_timestamping_refuses_tx(monkeypatch: pytest.MonkeyPat
     with rx, tx:
         with pytest.raises(core.UnsupportedError, match="tx stamps need SO_TIMESTAMPING"):
             core.enable(rx, tx=True)
-        flags = core.enable(rx)
+        flags = core.enable(rx).flags
         assert flags == sotimestamp.SOF_TIMESTAMPING_RX_SOFTWARE | sotimestamp.SOF_TIMESTAMPING_SOFTWARE
         tx.sendto(b"ns", rx.getsockname())
         assert sotimestamp.recv(rx).source == "software"
