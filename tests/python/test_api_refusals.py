@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import struct
 import time
 from typing import Any, Callable, Iterator, Tuple
 
@@ -226,3 +227,48 @@ def test_exported_names_leave_out_what_the_kernel_lacks() -> None:
     assert stock["SO_TIMESTAMP"] == 0x2000 and stock["SO_OVERFLOWED"] == 0x1009
     assert patched == netbsd.as_dict()
     assert C.exported_names(C.for_platform("linux"), lambda name: False) == C.for_platform("linux").as_dict()
+
+
+def _nic_address_without_hardware() -> Tuple[str, str]:
+    """(interface, IPv4 address) of an up, non-loopback interface whose NIC has no hardware
+    receive stamps (SIOCGIFADDR for the address; Linux only, like the check itself)."""
+    import fcntl
+
+    from sotimestamp import nic
+
+    if not getattr(C.current(), "ethtool_ts_info", False):
+        pytest.skip("only Linux tells a NIC's stamping capabilities (ETHTOOL_GET_TS_INFO)")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for _index, name in socket.if_nameindex():
+            try:
+                ifreq = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("16s24x", name.encode()))  # SIOCGIFADDR
+            except OSError:
+                continue
+            host = socket.inet_ntoa(ifreq[20:24])
+            if not host.startswith("127.") and nic.interface_rx_hardware(name)[0] is False:
+                return name, host
+    pytest.skip("no interface with an IPv4 address and without hardware stamps here")
+
+
+def test_enable_hardware_on_a_nic_without_it_is_refused() -> None:
+    """Bound to a NIC's address: the NIC is asked, and one without hardware RX stamps is refused by name."""
+    name, host = _nic_address_without_hardware()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((host, 0))
+        with pytest.raises(sotimestamp.UnsupportedError) as caught:
+            sotimestamp.enable(s, hardware=True)
+        assert f"{name} (the interface of {host}) has no hardware receive stamps" in str(caught.value)
+        assert sotimestamp.enable(s).hardware is False  # software stamps are still there
+
+
+def test_enable_hardware_on_a_wildcard_says_it_is_unchecked() -> None:
+    """Bound to 0.0.0.0 the receiving interface is not known: accepted, and the result says so."""
+    if not C.kernel_has("SO_TIMESTAMPING"):
+        pytest.skip("hardware stamps need SO_TIMESTAMPING")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("0.0.0.0", 0))
+        got = sotimestamp.enable(s, hardware=True)
+    assert got.hardware and got.flags & sotimestamp.SOF_TIMESTAMPING_RX_HARDWARE
+    assert got.unverified == ("hardware stamps: the socket is bound to 0.0.0.0, not to one interface's address: "
+                              "not checked",)
+    assert "not checked" in str(got)

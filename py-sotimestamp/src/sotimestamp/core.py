@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import constants as C
+from . import nic
 from .control import SCM_TIMESTAMPING_SIZE, parse_control, scm_timestamping
 from .stampsource import StampSource, stamp_source
 
@@ -135,15 +136,44 @@ def _rx_stamp_taken(table: C.PlatformConstants) -> str:
     return table.rx_stamp_taken
 
 
-def _loopback_bound(sock: socket.socket) -> str | None:
-    """The socket's bound address when it is a loopback one (no NIC, so no hardware clock)."""
+def _hardware_checks(sock: socket.socket) -> tuple[str, ...]:
+    """Refuse hardware stamps the receiving interface cannot give (raises UnsupportedError);
+    return what could not be checked.  The interface is known when the socket is bound to one
+    of its addresses: a loopback address has no NIC; on Linux the NIC holding the address is
+    asked what it can do (ETHTOOL_GET_TS_INFO) and what it is set to (SIOCGHWTSTAMP)."""
     try:
-        host = sock.getsockname()[0]
-        address = ipaddress.ip_address(str(host).split("%")[0])
+        host = str(sock.getsockname()[0]).split("%")[0]
+        address = ipaddress.ip_address(host)
     except (OSError, ValueError, IndexError, TypeError):
-        return None
+        return ("hardware stamps: the socket has no address yet, so its interface is not checked",)
     mapped = getattr(address, "ipv4_mapped", None)
-    return str(host) if address.is_loopback or (mapped is not None and mapped.is_loopback) else None
+    if address.is_loopback or (mapped is not None and mapped.is_loopback):
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: the socket is bound to {host}, a loopback address, and the loopback "
+            "interface has no hardware clock")
+    if address.is_unspecified or address.is_multicast:
+        return (f"hardware stamps: the socket is bound to {host}, not to one interface's address: not checked",)
+    name = nic.interface_of(host)
+    if name is None:
+        return (f"hardware stamps: the interface of {host} is not known here, so it is not checked",)
+    has, supports = nic.interface_rx_hardware(name)
+    if has is False:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: {name} (the interface of {host}) has no hardware receive stamps; it supports {supports}")
+    rx_filter = nic.rx_filter(name)
+    if rx_filter == nic.HWTSTAMP_FILTER_NONE:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: {name} (the interface of {host}) has hardware receive stamping off "
+            "(SIOCGHWTSTAMP rx_filter NONE): turn it on with SIOCSHWTSTAMP (privileged)")
+    if rx_filter is None:
+        return (f"hardware stamps: {name}'s receive filter (SIOCGHWTSTAMP) could not be read",)
+    if rx_filter != nic.HWTSTAMP_FILTER_ALL:
+        shown = nic.HWTSTAMP_FILTERS[rx_filter] if rx_filter < len(nic.HWTSTAMP_FILTERS) else rx_filter
+        return (f"hardware stamps: {name} stamps only some packets in hardware (rx_filter {shown})",)
+    return ()
 
 
 def clock_option(table: C.PlatformConstants, clock: str) -> tuple[str, int, int] | None:
@@ -224,13 +254,7 @@ def enable(
         raise ValueError("enable() needs software=True or hardware=True")
     if opt_id and not tx:
         raise ValueError("opt_id=True numbers TX stamps: it needs tx=True")
-    if hardware:
-        loopback = _loopback_bound(sock)
-        if loopback is not None:
-            raise UnsupportedError(
-                errno.EOPNOTSUPP,
-                f"hardware stamps: the socket is bound to {loopback}, a loopback address, and the loopback "
-                "interface has no hardware clock")
+    unverified = _hardware_checks(sock) if hardware else ()
 
     if clock != "realtime":
         selector = clock_option(table, clock)
@@ -251,8 +275,6 @@ def enable(
     if option is not None and not refusal:
         if software and table.rx_stamping_starts_late:
             _await_rx_stamping(option, flags)
-        unverified = ("hardware stamps: the interface's own setting (SIOCSHWTSTAMP) is not checked",) \
-            if hardware else ()
         return StampingInForce(flags, "SO_TIMESTAMPING", 1, clock, taken, hardware, unverified)
 
     missing = [name for name, wanted in (("hardware", hardware), ("tx", tx), ("opt_id", opt_id)) if wanted]
