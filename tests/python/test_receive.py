@@ -12,7 +12,7 @@ import pytest
 import sotimestamp
 from sotimestamp import batch as batch_mod
 
-from conftest import loopback_name, loopback_pair, wait_tx
+from conftest import loopback_name, loopback_pair, requires_kernel, wait_tx
 
 Pair = Tuple[socket.socket, socket.socket]
 
@@ -64,7 +64,7 @@ def test_disable_stops_stamps(pair: Pair) -> None:
     assert pkt.source is None and pkt.software_ns is None
 
 
-@pytest.mark.parametrize("option", ["SO_TIMESTAMP", "SO_TIMESTAMPNS"])
+@pytest.mark.parametrize("option", ["SO_TIMESTAMP", pytest.param("SO_TIMESTAMPNS", marks=requires_kernel("SO_TIMESTAMPNS"))])
 def test_recv_parses_older_options(pair: Pair, option: str) -> None:
     rx, tx = pair
     rx.setsockopt(socket.SOL_SOCKET, getattr(sotimestamp, option), 1)
@@ -116,6 +116,7 @@ def test_recv_batch_fallback_matches(pair: Pair, monkeypatch: pytest.MonkeyPatch
     assert all(p.source == "software" for p in got)
 
 
+@requires_kernel("SO_TIMESTAMPING", "MSG_ERRQUEUE")
 def test_tx_stamps_with_opt_id_in_order(pair: Pair) -> None:
     rx, tx = pair
     flags = sotimestamp.enable(tx, tx=True, opt_id=True).flags
@@ -132,6 +133,7 @@ def test_tx_stamps_with_opt_id_in_order(pair: Pair) -> None:
     assert sotimestamp.tx_timestamps(tx) == []  # drained, and it did not block
 
 
+@requires_kernel("SO_TIMESTAMPING", "MSG_ERRQUEUE")
 def test_tx_timestamps_keeps_socket_timeout(pair: Pair) -> None:
     _rx, tx = pair
     sotimestamp.enable(tx, tx=True)
@@ -197,6 +199,7 @@ def test_multicast_on_lo(group: str, host: str, family: int) -> None:
         assert pkt.data == b"mcast" and pkt.source == "software"
 
 
+@requires_kernel("SO_TIMESTAMPNS")
 def test_recv_batch_mixed_senders_and_control_messages(pair: Pair) -> None:
     """Slots from two senders, and datagrams carrying two control messages, take the slot-by-slot path."""
     rx, tx = pair
