@@ -1,6 +1,7 @@
 """Turn kernel stamping on and off, receive datagrams with their stamps, read TX stamps."""
 from __future__ import annotations
 
+import _socket
 import errno
 import ipaddress
 import socket
@@ -34,19 +35,23 @@ class UnsupportedSocketError(UnsupportedError):
     where datagrams are read (EPROTOTYPE); the message names the call and the socket."""
 
 
-_STAMPED_FAMILIES = (socket.AF_INET, socket.AF_INET6)
+_STAMPED_FAMILIES = (int(socket.AF_INET), int(socket.AF_INET6))
+_DGRAM = int(socket.SOCK_DGRAM)
+# The C socket's own int fields: socket.socket's family/type properties convert them to enums,
+# which costs several times the check itself on every recv()/recv_batch() call.
+_raw_family = _socket.socket.family.__get__
+_raw_type = _socket.socket.type.__get__
 
 
 def check_socket(sock: socket.socket, call: str, *, datagrams: bool) -> None:
     """Refuse, before any system call on it, a socket ``call`` cannot serve: stamps are taken
     for IPv4 and IPv6 only, and ``datagrams`` calls read one datagram per Packet (SOCK_DGRAM)."""
-    family = sock.family
-    if family not in _STAMPED_FAMILIES:
+    if _raw_family(sock) not in _STAMPED_FAMILIES:
         raise UnsupportedSocketError(
             errno.EAFNOSUPPORT,
-            f"{call}: {getattr(family, 'name', family)} socket: sotimestamp stamps IPv4 and IPv6 sockets "
-            "(AF_INET, AF_INET6)")
-    if datagrams and sock.type != socket.SOCK_DGRAM:
+            f"{call}: {getattr(sock.family, 'name', sock.family)} socket: sotimestamp stamps IPv4 and IPv6 "
+            "sockets (AF_INET, AF_INET6)")
+    if datagrams and _raw_type(sock) != _DGRAM:
         raise UnsupportedSocketError(
             errno.EPROTOTYPE,
             f"{call}: {getattr(sock.type, 'name', sock.type)} socket: {call} reads datagrams (SOCK_DGRAM)")
