@@ -272,3 +272,14 @@ def test_enable_hardware_on_a_wildcard_says_it_is_unchecked() -> None:
     assert got.unverified == ("hardware stamps: the socket is bound to 0.0.0.0, not to one interface's address: "
                               "not checked",)
     assert "not checked" in str(got)
+
+
+def test_the_series_probe_asks_the_kernel_once() -> None:
+    """The probe is a getsockopt of the table's series_probe option, asked once per table: here
+    NetBSD's SO_ERRQUEUE_DROPS (level 0xffff), which no Linux or FreeBSD kernel has."""
+    netbsd = C.for_platform("netbsd")
+    if C.platform_name() == "netbsd":
+        pytest.skip("on NetBSD the answer is this kernel's")
+    C._series_running.cache_clear()
+    assert C._series_running(netbsd) is False and C._series_running(netbsd) is False
+    assert C._series_running.cache_info().misses == 1
