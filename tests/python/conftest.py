@@ -9,6 +9,7 @@ from typing import Iterator, List, Tuple
 import pytest
 
 import sotimestamp
+from sotimestamp import constants as C
 
 HOSTS = {"ipv4": ("127.0.0.1", socket.AF_INET), "ipv6": ("::1", socket.AF_INET6)}
 
@@ -54,3 +55,12 @@ def wait_tx(sock: socket.socket, n: int, timeout: float = 2.0) -> List[sotimesta
 def loopback_name() -> str:
     """The loopback interface: "lo" on Linux, "lo0" on the BSDs."""
     return next((name for _i, name in socket.if_nameindex() if name.startswith("lo")), "lo")
+
+
+def requires_kernel(*names: str) -> pytest.MarkDecorator:
+    """Skip unless the running kernel has every one of ``names`` (a stock NetBSD kernel has
+    none of the series' names: pkgsrc's `make test` runs this suite there too)."""
+    missing = [name for name in names if not C.kernel_has(name)]
+    table = C.current()
+    provider = f" ({table.series_provider} provide it)" if table is not None and table.series_provider else ""
+    return pytest.mark.skipif(bool(missing), reason=f"this kernel has no {', '.join(missing)}{provider}")

@@ -60,3 +60,41 @@ def test_capture_leaves_the_stream_and_the_stamp_source_to_the_writer() -> None:
     tree = _modules()["capture.py"]
     attributes = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
     assert not attributes & {"stream", "_stream", "hardware_ns", "software_ns"}, attributes
+
+
+_PLATFORM_NAMES = {"linux", "netbsd", "freebsd"}
+
+
+def test_platform_differences_are_fields_of_the_constants_table() -> None:
+    """core.py, probe.py and nic.py ask the table (rx_stamping_starts_late, ip_mreqn_join, ...),
+    never compare the platform's name (issue 20: `platform_name() == "linux"` spread through them)."""
+    compared = [
+        f"{name}:{node.lineno}"
+        for name in ("core.py", "probe.py", "nic.py")
+        for node in ast.walk(_modules()[name])
+        if (isinstance(node, ast.Compare) and any(
+            isinstance(side, ast.Constant) and side.value in _PLATFORM_NAMES
+            for side in (node.left, *node.comparators)))
+        or (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "startswith"
+            and any(isinstance(arg, ast.Constant) and arg.value in _PLATFORM_NAMES for arg in node.args))
+    ]
+    assert compared == [], compared
+
+
+def test_stamp_sources_are_the_enum() -> None:
+    """control.py and batch.py label stamps with StampSource, never the bare words; core.py builds
+    no Packet with a string source."""
+    words = {source.value for source in sotimestamp.StampSource}
+    spelled = [
+        f"{name}:{node.lineno}"
+        for name in ("control.py", "batch.py")
+        for node in ast.walk(_modules()[name])
+        if isinstance(node, ast.Constant) and node.value in words
+    ]
+    spelled += [
+        f"core.py:{node.lineno}"
+        for node in ast.walk(_modules()["core.py"])
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "Packet"
+        and any(isinstance(arg, ast.Constant) and arg.value in words for arg in node.args)
+    ]
+    assert spelled == [], spelled

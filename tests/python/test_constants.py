@@ -43,6 +43,13 @@ def test_netbsd_values_match_abi_md() -> None:
         else:
             assert getattr(C, name) == value, name
     assert t.SCM_TIMESTAMP == 0x08
+    # The ioctls: _IOWR('i', N, struct ifreq) rows, encoded as NetBSD's <sys/ioccom.h> does
+    ioctls = re.findall(r"\|\s*`([A-Z]+)`\s*\|\s*_IOWR\('(\w)',(\d+),struct ifreq\)", ABI.read_text())
+    assert {name for name, _g, _n in ioctls} >= {"SIOCSHWTSTAMP", "SIOCGHWTSTAMP"}
+    for name, group, number in ioctls:
+        if hasattr(t, name):
+            assert getattr(t, name) == 0xC0000000 | (144 << 16) | (ord(group) << 8) | int(number), name
+    assert (t.SIOCSHWTSTAMP, t.SIOCGHWTSTAMP) == (0xC09069A0, 0xC09069A1)
     bits = re.findall(r"([A-Z_]+) 1<<(\d+)", ABI.read_text())
     assert len(bits) == 18
     for name, shift in bits:

@@ -3,7 +3,7 @@
     >>> import socket, sotimestamp
     >>> s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     >>> s.bind(("127.0.0.1", 0))
-    >>> flags = sotimestamp.enable(s)            # RX software stamps
+    >>> in_force = sotimestamp.enable(s)         # RX software stamps: option, resolution, ...
     >>> pkt = sotimestamp.recv(s)                # doctest: +SKIP
     >>> pkt.data, pkt.software_ns, pkt.source    # doctest: +SKIP
 
@@ -22,8 +22,10 @@ from .constants import for_platform
 from .control import Stamps, parse_control
 from .core import (
     Packet,
+    StampingInForce,
     TxStamp,
     UnsupportedError,
+    UnsupportedSocketError,
     disable,
     enable,
     grow_rcvbuf,
@@ -32,6 +34,7 @@ from .core import (
     recv,
     tx_timestamps,
 )
+from .stampsource import StampSource
 
 try:
     __version__ = _version("sotimestamp")
@@ -39,7 +42,8 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
 __all__ = [
-    "HAVE_RECVMMSG", "Packet", "Stamps", "TxStamp", "UnsupportedError",
+    "HAVE_RECVMMSG", "Packet", "StampSource", "StampingInForce", "Stamps", "TxStamp", "UnsupportedError",
+    "UnsupportedSocketError",
     "disable", "enable", "for_platform", "grow_rcvbuf", "join_multicast", "multicast_sender",
     "parse_control", "recv", "recv_batch", "tx_timestamps",
 ]

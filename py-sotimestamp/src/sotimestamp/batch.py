@@ -21,7 +21,8 @@ from typing import Any
 from . import constants as C
 from .constants import NS_PER_S
 from .control import SCM_TIMESTAMPING_LAYOUT, SCM_TIMESTAMPING_SIZE, scm_timestamping
-from .core import ANCBUFSIZE, DropCounter, Packet, packet_from
+from .core import ANCBUFSIZE, DropCounter, Packet, check_socket, packet_from
+from .stampsource import StampSource, stamp_source
 
 try:
     import ctypes
@@ -150,6 +151,12 @@ class _Batch:
         # (cmsg_len, level, type) of a first control message that is one 64-bit SCM_TIMESTAMPING
         self.lone_stamp = (_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, self.fast_type)
         self.addresses: dict[bytes, Any] = {}
+        self.flags_offset = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
+
+    def truncated(self, i: int) -> bool:
+        """Whether slot ``i``'s datagram was longer than the slot (MSG_TRUNC in its msg_flags);
+        only a slot filled to the last byte can be."""
+        return bool(_I32.unpack_from(self.msgbuf, i * self.msgsize + self.flags_offset)[0] & socket.MSG_TRUNC)
 
     def reset(self, n: int) -> None:
         size = n * self.msgsize
@@ -224,6 +231,7 @@ class _Batch:
 
 
 _U32 = struct.Struct("=I")
+_I32 = struct.Struct("=i")
 
 
 def _decode_sockaddr(raw: bytes) -> Any:
@@ -295,8 +303,11 @@ def recv_batch(sock: socket.socket, max_packets: int = 64, bufsize: int = 65535,
     ...     print(pkt.address, pkt.software_ns, len(pkt.data))
 
     ``drops``, if given, learns the socket's drop counter from the SO_RXQ_OVFL
-    messages (see :func:`enable_drop_count`).
+    messages (see :func:`enable_drop_count`).  A datagram longer than ``bufsize``
+    comes cut, with ``truncated`` set.  A socket that is not an IPv4/IPv6 datagram
+    socket raises :class:`~sotimestamp.core.UnsupportedSocketError` before anything is read.
     """
+    check_socket(sock, "recv_batch", datagrams=True)
     if max_packets < 1:
         raise ValueError("max_packets must be at least 1")
     if not HAVE_RECVMMSG:
@@ -361,40 +372,43 @@ def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[
     slots with equal payloads compare equal, so they must not be looked up)."""
     out: list[Packet] = []
     append = out.append
-    space, lone_stamp = batch.fast_space, batch.lone_stamp
+    space, lone_stamp, full = batch.fast_space, batch.lone_stamp, batch.bufsize
     ns = NS_PER_S
     new = tuple.__new__
+    hardware, software = StampSource.HARDWARE, StampSource.SOFTWARE
     for i, ((_namelen, controllen, length), address, (clen, level, kind, s0, n0, s2, n2), slot) in \
             enumerate(slot_rows(batch, got)):
+        cut = length == full and batch.truncated(i)
         if (clen, level, kind) == lone_stamp and (
                 controllen == space or batch.nothing_timed_after_stamp(i, controllen, drops)):
-            if s2 or n2:  # ts[2]: a raw hardware stamp
-                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, "hardware")))
+            # stamp_source()'s rule, inline: ts[2] (raw hardware) wins over ts[0] (software)
+            if s2 or n2:
+                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0 or None, s2 * ns + n2, hardware,
+                                    cut)))
             elif s0 or n0:
-                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0, None, "software")))
+                append(new(Packet, (slot[:length].tobytes(), address, s0 * ns + n0, None, software, cut)))
             else:
-                append(new(Packet, (slot[:length].tobytes(), address, None, None, None)))
+                append(new(Packet, (slot[:length].tobytes(), address, None, None, None, cut)))
         else:
             sw, hw = batch.slot_stamps(i, controllen, drops) if controllen else (None, None)
-            source = "hardware" if hw is not None else ("software" if sw is not None else None)
-            append(new(Packet, (slot[:length].tobytes(), address, sw, hw, source)))
+            append(new(Packet, (slot[:length].tobytes(), address, sw, hw, stamp_source(hw, sw), cut)))
     return out
 
 
 def _recv_batch_fallback(sock: socket.socket, max_packets: int, bufsize: int,
                          drops: DropCounter | None) -> list[Packet]:
     """One ``recvmsg()`` per datagram: the first per the socket's timeout, the rest non-blocking."""
-    data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
-    out = [packet_from(data, ancdata, address, drops)]
+    data, ancdata, msg_flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+    out = [packet_from(data, ancdata, address, drops, msg_flags)]
     saved = sock.gettimeout()
     sock.settimeout(0.0)
     try:
         while len(out) < max_packets:
             try:
-                data, ancdata, _flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+                data, ancdata, msg_flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
             except (BlockingIOError, InterruptedError):
                 break
-            out.append(packet_from(data, ancdata, address, drops))
+            out.append(packet_from(data, ancdata, address, drops, msg_flags))
     finally:
         sock.settimeout(saved)
     return out

@@ -9,13 +9,17 @@ shares them.
 
 The module-level names (``SO_TIMESTAMPING``, ``SCM_TIMESTAMPNS``, ...) carry the
 running platform's values.  As in the standard ``socket`` module, a name the
-platform does not have is simply absent: ``hasattr(sotimestamp,
+running kernel does not have is simply absent (on NetBSD, the series' names on a
+kernel without it: :func:`kernel_has` asks the kernel once): ``hasattr(sotimestamp,
 "SO_TIMESTAMPING")`` is the feature test.
 """
 from __future__ import annotations
 
+import functools
+import socket
 import sys
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 
 #: Nanoseconds per second: every seconds+nanoseconds pair in the package is combined with this one.
 NS_PER_S = 1_000_000_000
@@ -99,8 +103,36 @@ class PlatformConstants:
     SO_OVERFLOWED: int | None = None
     #: SO_RCVBUF past the sysctl limit (Linux, needs CAP_NET_ADMIN).
     SO_RCVBUFFORCE: int | None = None
+    #: Set a NIC's hardware stamping (``struct hwtstamp_config`` through ``ifr_data``; privileged)
+    #: and read it back.
+    SIOCSHWTSTAMP: int | None = None
+    SIOCGHWTSTAMP: int | None = None
     #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
     timeval16: str = "=qq"
+
+    # What differs between the platforms beyond the numbers (lower case: not exported).
+    #: Where the kernel takes a received datagram's software stamp.
+    rx_stamp_taken: str = "on reception"
+    #: The names only a kernel with an add-on series has (NetBSD: this project's patches), the
+    #: name of the option whose getsockopt() succeeds exactly there, what provides the series,
+    #: and where a kernel without it takes its SO_TIMESTAMP stamp.  Empty: every kernel of the
+    #: platform has the whole table.
+    series_names: frozenset[str] = field(default_factory=frozenset)
+    series_probe: str | None = None
+    series_provider: str | None = None
+    rx_stamp_taken_without_series: str | None = None
+    #: RX stamping switched on later, from a workqueue (Linux's static key): the first
+    #: datagrams after setsockopt() can come unstamped unless enable() waits.
+    rx_stamping_starts_late: bool = False
+    #: SO_RCVBUF reads back twice the size set (Linux adds its bookkeeping overhead).
+    rcvbuf_reads_doubled: bool = False
+    #: IP_ADD_MEMBERSHIP by interface index takes ``struct ip_mreqn``; else ``struct ip_mreq``
+    #: with the index written as an address in 0.0.0.0/8 (NetBSD).
+    ip_mreqn_join: bool = False
+    #: IP_MULTICAST_IF by interface index takes ``struct ip_mreqn``; else the 0.0.0.0/8 address.
+    ip_mreqn_multicast_if: bool = False
+    #: A NIC's hardware stamping capabilities can be asked (SIOCETHTOOL ETHTOOL_GET_TS_INFO).
+    ethtool_ts_info: bool = False
 
     def as_dict(self) -> dict[str, int]:
         """The names this platform has, with their values."""
@@ -112,6 +144,14 @@ class PlatformConstants:
         return out
 
 
+def _iowr(group: str, number: int, size: int) -> int:
+    """The BSDs' ``_IOWR(group, number, type)`` ioctl request of a ``size``-byte argument."""
+    return 0xC0000000 | ((size & 0x1FFF) << 16) | (ord(group) << 8) | number
+
+
+#: ``sizeof(struct ifreq)`` on NetBSD: the 16-byte name and a union as large as sockaddr_storage.
+NETBSD_IFREQ_SIZE = 16 + 128
+
 LINUX = PlatformConstants(
     name="linux", SOL_SOCKET=1,
     SO_TIMESTAMP=29, SCM_TIMESTAMP=29,
@@ -121,6 +161,10 @@ LINUX = PlatformConstants(
     SCM_TIMESTAMPING_OPT_STATS=54, SCM_TIMESTAMPING_PKTINFO=58,
     MSG_ERRQUEUE=0x2000, IP_RECVERR=11, IPV6_RECVERR=25,
     SO_RXQ_OVFL=40, SCM_RXQ_OVFL=40, SO_MEMINFO=55, SO_RCVBUFFORCE=33,
+    SIOCSHWTSTAMP=0x89B0, SIOCGHWTSTAMP=0x89B1,
+    rx_stamp_taken="on reception, when the network stack takes the packet from the driver",
+    rx_stamping_starts_late=True, rcvbuf_reads_doubled=True,
+    ip_mreqn_join=True, ip_mreqn_multicast_if=True, ethtool_ts_info=True,
 )
 
 NETBSD = PlatformConstants(
@@ -131,7 +175,21 @@ NETBSD = PlatformConstants(
     SO_TIMESTAMP_CLOCK=0x1032, CLOCK_REALTIME=0, CLOCK_MONOTONIC=3,
     SO_RXQ_OVFL=0x1033, SCM_RXQ_OVFL=0x1033, SO_ERRQUEUE_DROPS=0x1034, SO_OVERFLOWED=0x1009,
     MSG_ERRQUEUE=0x00800000, IP_RECVERR=89, IPV6_RECVERR=89,
+    SIOCSHWTSTAMP=_iowr("i", 160, NETBSD_IFREQ_SIZE), SIOCGHWTSTAMP=_iowr("i", 161, NETBSD_IFREQ_SIZE),
     timeval16="=qi4x",
+    rx_stamp_taken="on reception, in ether_input() or looutput()",
+    # sys/ABI.md: everything the series adds.  A stock kernel ignores an unknown MSG_ flag
+    # (MSG_ERRQUEUE's recvmsg() would read datagrams), so its presence is probed, never assumed.
+    series_names=frozenset({
+        "SO_TIMESTAMPNS", "SCM_TIMESTAMPNS", "SO_TIMESTAMPING", "SCM_TIMESTAMPING", "SO_TIMESTAMP_CLOCK",
+        "SO_RXQ_OVFL", "SCM_RXQ_OVFL", "SO_ERRQUEUE_DROPS", "MSG_ERRQUEUE", "IP_RECVERR", "IPV6_RECVERR",
+        "SIOCSHWTSTAMP", "SIOCGHWTSTAMP",
+    }),
+    # The error queue's own option: get-only, ENOPROTOOPT on a kernel without the series.
+    series_probe="SO_ERRQUEUE_DROPS",
+    series_provider="the NetBSD kernel patches of pkgsrc sysutils/sotimestamp-kernel-patches",
+    rx_stamp_taken_without_series="at delivery to the socket (ip_savecontrol()), after the protocol input",
+    ip_mreqn_join=False, ip_mreqn_multicast_if=False,
 )
 
 FREEBSD = PlatformConstants(
@@ -139,6 +197,8 @@ FREEBSD = PlatformConstants(
     SO_TIMESTAMP=0x0400, SCM_TIMESTAMP=0x02,
     SO_BINTIME=0x2000, SO_TS_CLOCK=0x1017,
     SCM_BINTIME=0x04, SCM_REALTIME=0x05, SCM_MONOTONIC=0x06, SCM_TIME_INFO=0x07,
+    rx_stamp_taken="by the driver where it stamps the mbuf (M_TSTMP), else at delivery to the socket",
+    ip_mreqn_join=True,
 )
 
 PLATFORMS: dict[str, PlatformConstants] = {p.name: p for p in (LINUX, NETBSD, FREEBSD)}
@@ -157,7 +217,7 @@ def for_platform(platform: str | None = None) -> PlatformConstants:
     """The constants table of ``platform`` (default: the running one).
 
     >>> for_platform("netbsd").SO_TIMESTAMPING
-    4113
+    4145
     """
     name = platform_name(platform)
     try:
@@ -169,6 +229,33 @@ def for_platform(platform: str | None = None) -> PlatformConstants:
 def current() -> PlatformConstants | None:
     """The running platform's table, or None on a platform we have no numbers for."""
     return PLATFORMS.get(platform_name())
+
+
+def kernel_has(name: str) -> bool:
+    """Whether the running kernel has ``name`` of the running platform's table: all its names on
+    Linux and FreeBSD; on NetBSD the series' names only where :attr:`~PlatformConstants.series_probe`
+    answers (asked once per process)."""
+    table = current()
+    if table is None or getattr(table, name, None) is None:
+        return False
+    return name not in table.series_names or _series_running(table)
+
+
+@functools.cache
+def _series_running(table: PlatformConstants) -> bool:
+    assert table.series_probe is not None, f"{table.name}: series names without a probe"
+    option = getattr(table, table.series_probe)
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.getsockopt(table.SOL_SOCKET, option)
+    except OSError:
+        return False  # ENOPROTOOPT: a kernel without the series (or no sockets at all here)
+    return True
+
+
+def exported_names(table: PlatformConstants, has: Callable[[str], bool]) -> dict[str, int]:
+    """The names of ``table`` a kernel has, by ``has`` (see :func:`kernel_has`)."""
+    return {name: value for name, value in table.as_dict().items() if name not in table.series_names or has(name)}
 
 
 # Typed declarations of the names exported below (present only where the platform has them).
@@ -183,7 +270,7 @@ SO_TS_CLOCK: int
 
 _running = current()
 if _running is not None:
-    globals().update(_running.as_dict())
+    globals().update(exported_names(_running, kernel_has))
 
 SOF_NAMES: dict[int, str] = {
     value: name[len("SOF_TIMESTAMPING_"):]

@@ -13,6 +13,7 @@ from .constants import (
     PlatformConstants,
     for_platform,
 )
+from .stampsource import StampSource, stamp_source
 
 Ancillary = tuple[int, int, bytes]
 
@@ -49,13 +50,9 @@ class Stamps:
     tx_type: int | None = None
 
     @property
-    def source(self) -> str | None:
-        """"hardware", "software" or None: which stamp the datagram has (hardware wins)."""
-        if self.hardware_ns is not None:
-            return "hardware"
-        if self.software_ns is not None:
-            return "software"
-        return None
+    def source(self) -> StampSource | None:
+        """Which stamp the datagram has (:func:`~sotimestamp.stampsource.stamp_source`: hardware wins)."""
+        return stamp_source(self.hardware_ns, self.software_ns)
 
 
 def _timespec_ns(data: bytes, offset: int = 0) -> int:

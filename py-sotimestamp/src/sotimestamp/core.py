@@ -1,14 +1,19 @@
 """Turn kernel stamping on and off, receive datagrams with their stamps, read TX stamps."""
 from __future__ import annotations
 
+import _socket
 import errno
+import ipaddress
 import socket
 import struct
 import sys
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from . import constants as C
+from . import nic
 from .control import SCM_TIMESTAMPING_SIZE, parse_control, scm_timestamping
+from .stampsource import StampSource, stamp_source
 
 #: Control-buffer size: room for SCM_TIMESTAMPING (48 B) + SCM_TIMESTAMP(NS) + RECVERR + PKTINFO.
 ANCBUFSIZE = 512
@@ -25,14 +30,71 @@ class UnsupportedError(OSError):
         return str(self.strerror)
 
 
+class UnsupportedSocketError(UnsupportedError):
+    """A socket the call cannot serve: not IPv4/IPv6 (``errno`` EAFNOSUPPORT), or a stream
+    where datagrams are read (EPROTOTYPE); the message names the call and the socket."""
+
+
+_STAMPED_FAMILIES = (int(socket.AF_INET), int(socket.AF_INET6))
+_DGRAM = int(socket.SOCK_DGRAM)
+# The C socket's own int fields: socket.socket's family/type properties convert them to enums,
+# which costs several times the check itself on every recv()/recv_batch() call.
+_raw_family = _socket.socket.family.__get__
+_raw_type = _socket.socket.type.__get__
+
+
+def check_socket(sock: socket.socket, call: str, *, datagrams: bool) -> None:
+    """Refuse, before any system call on it, a socket ``call`` cannot serve: stamps are taken
+    for IPv4 and IPv6 only, and ``datagrams`` calls read one datagram per Packet (SOCK_DGRAM)."""
+    if _raw_family(sock) not in _STAMPED_FAMILIES:
+        raise UnsupportedSocketError(
+            errno.EAFNOSUPPORT,
+            f"{call}: {getattr(sock.family, 'name', sock.family)} socket: sotimestamp stamps IPv4 and IPv6 "
+            "sockets (AF_INET, AF_INET6)")
+    if datagrams and _raw_type(sock) != _DGRAM:
+        raise UnsupportedSocketError(
+            errno.EPROTOTYPE,
+            f"{call}: {getattr(sock.type, 'name', sock.type)} socket: {call} reads datagrams (SOCK_DGRAM)")
+
+
 class Packet(NamedTuple):
-    """One received datagram and its kernel stamps (ns; ``None`` when absent)."""
+    """One received datagram and its kernel stamps (ns; ``None`` when absent).
+
+    ``truncated`` is True when the datagram was longer than the buffer and ``data`` holds only
+    its start (the kernel's MSG_TRUNC): the rest is lost."""
 
     data: bytes
     address: Any
     software_ns: int | None
     hardware_ns: int | None
-    source: str | None
+    source: StampSource | None
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class StampingInForce:
+    """What :func:`enable` turned on.
+
+    ``flags``: the ``SOF_TIMESTAMPING_*`` flags in force (a fallback option gives RX software
+    stamps, ``RX_SOFTWARE|SOFTWARE``); ``option``: the socket option set (SO_TIMESTAMPING,
+    SO_TIMESTAMPNS or SO_TIMESTAMP); ``resolution_ns``: 1, or 1000 for SO_TIMESTAMP's
+    microseconds; ``clock``: realtime or monotonic; ``taken``: where the kernel takes an RX
+    software stamp; ``hardware``: hardware stamps asked for and accepted; ``unverified``: what
+    could not be checked before the first datagram (each a sentence)."""
+
+    flags: int
+    option: str
+    resolution_ns: int
+    clock: str
+    taken: str
+    hardware: bool = False
+    unverified: tuple[str, ...] = ()
+
+    def __str__(self) -> str:
+        resolution = "µs" if self.resolution_ns == 1000 else f"{self.resolution_ns} ns"
+        text = (f"{self.option} {C.describe_flags(self.flags)}: {resolution} resolution, {self.clock} clock, "
+                f"RX stamps taken {self.taken}")
+        return "; ".join((text, *self.unverified))
 
 
 class DropCounter:
@@ -66,6 +128,57 @@ def _table() -> C.PlatformConstants:
 
 
 _REFUSALS = (errno.ENOPROTOOPT, errno.EINVAL, errno.EOPNOTSUPP)
+
+
+def _provided_by(table: C.PlatformConstants) -> str:
+    """" (... provide it)" where an add-on kernel series gives what this kernel lacks."""
+    return f" ({table.series_provider} provide it)" if table.series_provider else ""
+
+
+def _rx_stamp_taken(table: C.PlatformConstants) -> str:
+    if table.rx_stamp_taken_without_series is not None and not C.kernel_has("SO_TIMESTAMPING"):
+        return table.rx_stamp_taken_without_series
+    return table.rx_stamp_taken
+
+
+def _hardware_checks(sock: socket.socket) -> tuple[str, ...]:
+    """Refuse hardware stamps the receiving interface cannot give (raises UnsupportedError);
+    return what could not be checked.  The interface is known when the socket is bound to one
+    of its addresses: a loopback address has no NIC; on Linux the NIC holding the address is
+    asked what it can do (ETHTOOL_GET_TS_INFO) and what it is set to (SIOCGHWTSTAMP)."""
+    try:
+        host = str(sock.getsockname()[0]).split("%")[0]
+        address = ipaddress.ip_address(host)
+    except (OSError, ValueError, IndexError, TypeError):
+        return ("hardware stamps: the socket has no address yet, so its interface is not checked",)
+    mapped = getattr(address, "ipv4_mapped", None)
+    if address.is_loopback or (mapped is not None and mapped.is_loopback):
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: the socket is bound to {host}, a loopback address, and the loopback "
+            "interface has no hardware clock")
+    if address.is_unspecified or address.is_multicast:
+        return (f"hardware stamps: the socket is bound to {host}, not to one interface's address: not checked",)
+    name = nic.interface_of(host)
+    if name is None:
+        return (f"hardware stamps: the interface of {host} is not known here, so it is not checked",)
+    has, supports = nic.interface_rx_hardware(name)
+    if has is False:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: {name} (the interface of {host}) has no hardware receive stamps; it supports {supports}")
+    rx_filter = nic.rx_filter(name)
+    if rx_filter == nic.HWTSTAMP_FILTER_NONE:
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            f"hardware stamps: {name} (the interface of {host}) has hardware receive stamping off "
+            "(SIOCGHWTSTAMP rx_filter NONE): turn it on with SIOCSHWTSTAMP (privileged)")
+    if rx_filter is None:
+        return (f"hardware stamps: {name}'s receive filter (SIOCGHWTSTAMP) could not be read",)
+    if rx_filter != nic.HWTSTAMP_FILTER_ALL:
+        shown = nic.HWTSTAMP_FILTERS[rx_filter] if rx_filter < len(nic.HWTSTAMP_FILTERS) else rx_filter
+        return (f"hardware stamps: {name} stamps only some packets in hardware (rx_filter {shown})",)
+    return ()
 
 
 def clock_option(table: C.PlatformConstants, clock: str) -> tuple[str, int, int] | None:
@@ -121,44 +234,53 @@ def enable(
     tx: bool = False,
     opt_id: bool = False,
     clock: str = "realtime",
-) -> int:
-    """Turn kernel stamping on; return the ``SOF_TIMESTAMPING_*`` flags now in force.
+) -> StampingInForce:
+    """Turn kernel stamping on; return what is now in force (:class:`StampingInForce`).
 
     Uses SO_TIMESTAMPING when the kernel has it, else SO_TIMESTAMPNS (FreeBSD:
     SO_TIMESTAMP with SO_TS_CLOCK), else the microsecond SO_TIMESTAMP.  Those
-    fallbacks give the same thing, RX software stamps (returned as
-    ``RX_SOFTWARE|SOFTWARE``).  Hardware, TX, OPT_ID or a clock the kernel
-    cannot give raise :class:`UnsupportedError` naming what is missing; nothing is
-    downgraded silently.  Hardware stamps also need the interface configured
-    (SIOCSHWTSTAMP, privileged); ``sotimestamp probe`` shows what it can do.
+    fallbacks give RX software stamps only, and the result says which option,
+    resolution and place of stamping.  Hardware, TX, OPT_ID or a clock the kernel
+    cannot give raise :class:`UnsupportedError` naming what is missing (and what
+    provides it); nothing is downgraded silently.  A socket bound to a loopback
+    address is refused hardware stamps.  Hardware stamps also need the interface
+    configured (SIOCSHWTSTAMP, privileged); ``sotimestamp probe`` shows what it can do.
+    An AF_UNIX (or any non-IP) socket raises :class:`UnsupportedSocketError`.
 
     >>> s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    >>> enable(s) & SOF_TIMESTAMPING_RX_SOFTWARE != 0  # doctest: +SKIP
+    >>> enable(s).flags & SOF_TIMESTAMPING_RX_SOFTWARE != 0  # doctest: +SKIP
     True
     """
     table = _table()
+    check_socket(sock, "enable", datagrams=False)
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, not {clock!r}")
     if not (software or hardware):
         raise ValueError("enable() needs software=True or hardware=True")
     if opt_id and not tx:
         raise ValueError("opt_id=True numbers TX stamps: it needs tx=True")
+    unverified = _hardware_checks(sock) if hardware else ()
 
     if clock != "realtime":
         selector = clock_option(table, clock)
         if selector is None:
             raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: {table.name} stamps only CLOCK_REALTIME")
         clock_name, clock_opt, clock_value = selector
+        if not C.kernel_has(clock_name):
+            raise UnsupportedError(errno.EOPNOTSUPP,
+                                   f"clock={clock!r} needs {clock_name}, which this kernel does not have"
+                                   + _provided_by(table))
         if _refused(sock, clock_opt, clock_value):
             raise UnsupportedError(errno.EOPNOTSUPP, f"clock={clock!r}: this kernel refused {clock_name}")
 
     flags = _flags(software, hardware, tx, opt_id)
-    option = table.SO_TIMESTAMPING
+    taken = _rx_stamp_taken(table)
+    option = table.SO_TIMESTAMPING if C.kernel_has("SO_TIMESTAMPING") else None
     refusal = _refused(sock, option, flags) if option is not None else errno.ENOPROTOOPT
     if option is not None and not refusal:
-        if software and table.name == "linux":
-            _await_linux_rx_stamping(option, flags)
-        return flags
+        if software and table.rx_stamping_starts_late:
+            _await_rx_stamping(option, flags)
+        return StampingInForce(flags, "SO_TIMESTAMPING", 1, clock, taken, hardware, unverified)
 
     missing = [name for name, wanted in (("hardware", hardware), ("tx", tx), ("opt_id", opt_id)) if wanted]
     if missing and refusal == errno.EINVAL:
@@ -170,20 +292,24 @@ def enable(
     if missing:
         raise UnsupportedError(
             errno.EOPNOTSUPP,
-            f"{', '.join(missing)} stamps need SO_TIMESTAMPING, which this kernel does not accept",
+            f"{', '.join(missing)} stamps need SO_TIMESTAMPING, which this kernel does not have"
+            + _provided_by(table),
         )
     rx_sw = C.SOF_TIMESTAMPING_RX_SOFTWARE | C.SOF_TIMESTAMPING_SOFTWARE
-    if table.SO_TIMESTAMPNS is not None and not _refused(sock, table.SO_TIMESTAMPNS, 1):
-        return rx_sw
-    if table.SO_TS_CLOCK is not None and clock == "realtime":
-        _refused(sock, table.SO_TS_CLOCK, C.SO_TS_REALTIME)  # ns on FreeBSD
+    if table.SO_TIMESTAMPNS is not None and C.kernel_has("SO_TIMESTAMPNS") \
+            and not _refused(sock, table.SO_TIMESTAMPNS, 1):
+        return StampingInForce(rx_sw, "SO_TIMESTAMPNS", 1, clock, taken)
+    # FreeBSD: SO_TS_CLOCK picks SO_TIMESTAMP's format; SO_TS_REALTIME (or the monotonic clock set
+    # above) gives nanoseconds, the default SO_TS_REALTIME_MICRO microseconds.
+    nanoseconds = table.SO_TS_CLOCK is not None and (
+        clock != "realtime" or not _refused(sock, table.SO_TS_CLOCK, C.SO_TS_REALTIME))
     if not _refused(sock, table.SO_TIMESTAMP, 1):
-        return rx_sw
+        return StampingInForce(rx_sw, "SO_TIMESTAMP", 1 if nanoseconds else 1000, clock, taken)
     raise UnsupportedError(errno.EOPNOTSUPP, "this kernel accepts none of SO_TIMESTAMPING, SO_TIMESTAMPNS, SO_TIMESTAMP")
 
 
-def _await_linux_rx_stamping(option: int, flags: int, timeout: float = 0.5) -> None:
-    """Wait until Linux really stamps received packets.
+def _await_rx_stamping(option: int, flags: int, timeout: float = 0.5) -> None:
+    """Wait until the kernel really stamps received packets (``rx_stamping_starts_late``).
 
     Linux turns RX software stamping on globally through a static key that it
     flips later, from a workqueue (net_enable_timestamp): datagrams that arrive
@@ -225,8 +351,9 @@ _FAST_KEY = (socket.SOL_SOCKET, _RUNNING.SCM_TIMESTAMPING) if _RUNNING and _RUNN
 
 
 def packet_from(data: bytes, ancdata: list[tuple[int, int, bytes]], address: Any,
-                drops: DropCounter | None = None) -> Packet:
+                drops: DropCounter | None = None, msg_flags: int = 0) -> Packet:
     """A :class:`Packet` from ``recvmsg()`` results (a lone 64-bit SCM_TIMESTAMPING skips ``parse_control``)."""
+    truncated = bool(msg_flags & socket.MSG_TRUNC)
     if drops is not None and _RUNNING is not None and _RUNNING.SCM_RXQ_OVFL is not None:
         for level, kind, raw in ancdata:
             if level == socket.SOL_SOCKET and kind == _RUNNING.SCM_RXQ_OVFL and len(raw) >= 4:
@@ -235,9 +362,9 @@ def packet_from(data: bytes, ancdata: list[tuple[int, int, bytes]], address: Any
         level, kind, raw = ancdata[0]
         if (level, kind) == _FAST_KEY and len(raw) == SCM_TIMESTAMPING_SIZE:
             sw, hw = scm_timestamping(raw)
-            return Packet(data, address, sw, hw, "hardware" if hw else ("software" if sw else None))
+            return Packet(data, address, sw, hw, stamp_source(hw, sw), truncated)
     stamps = parse_control(ancdata)
-    return Packet(data, address, stamps.software_ns, stamps.hardware_ns, stamps.source)
+    return Packet(data, address, stamps.software_ns, stamps.hardware_ns, stamps.source, truncated)
 
 
 def recv(sock: socket.socket, bufsize: int = 65535) -> Packet:
@@ -249,9 +376,13 @@ def recv(sock: socket.socket, bufsize: int = 65535) -> Packet:
     >>> pkt = recv(sock)  # doctest: +SKIP
     >>> pkt.data, pkt.software_ns, pkt.source  # doctest: +SKIP
     (b'hello', 1764128000123456789, 'software')
+
+    A datagram longer than ``bufsize`` comes cut, with ``truncated`` set.  A socket that is
+    not an IPv4/IPv6 datagram socket raises :class:`UnsupportedSocketError`.
     """
-    data, ancdata, _msg_flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
-    return packet_from(data, ancdata, address)
+    check_socket(sock, "recv", datagrams=True)
+    data, ancdata, msg_flags, address = sock.recvmsg(bufsize, ANCBUFSIZE)
+    return packet_from(data, ancdata, address, None, msg_flags)
 
 
 def tx_timestamps(sock: socket.socket) -> list[TxStamp]:
@@ -262,8 +393,14 @@ def tx_timestamps(sock: socket.socket) -> list[TxStamp]:
     [TxStamp(key=0, software_ns=1764128000123456789, hardware_ns=None, kind=0)]
     """
     table = _table()
-    if table.MSG_ERRQUEUE is None:
-        raise UnsupportedError(errno.EOPNOTSUPP, f"{table.name} has no error queue (MSG_ERRQUEUE): no TX stamps")
+    check_socket(sock, "tx_timestamps", datagrams=False)
+    if table.MSG_ERRQUEUE is None or not C.kernel_has("MSG_ERRQUEUE"):
+        # Never try: a kernel without the error queue ignores the flag, and recvmsg() would
+        # take (and lose) a received datagram, its RX stamp passed off as a TX one.
+        raise UnsupportedError(
+            errno.EOPNOTSUPP,
+            "tx_timestamps: this kernel has no socket error queue (MSG_ERRQUEUE), so no TX stamps"
+            + _provided_by(table))
     stamps: list[TxStamp] = []
     saved = sock.gettimeout()
     sock.settimeout(0.0)  # CPython polls for POLLIN first on sockets with a timeout
@@ -348,7 +485,8 @@ def set_rcvbuf(sock: socket.socket, size: int) -> int:
 
 def rcvbuf_granted(size: int) -> int:
     """What a kernel that took ``size`` reports back for SO_RCVBUF (Linux doubles it)."""
-    return 2 * size if C.platform_name() == "linux" else size
+    table = C.current()
+    return 2 * size if table is not None and table.rcvbuf_reads_doubled else size
 
 
 def grow_rcvbuf(sock: socket.socket, want: int) -> int:
@@ -384,11 +522,12 @@ def join_multicast(sock: socket.socket, group: str, interface: str | None = None
         index = _ifindex(interface) if interface else 0
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, group_bytes + struct.pack("@I", index))
         return
+    table = _table()
     if interface and _looks_like_ipv4(interface):
         mreq = group_bytes + socket.inet_aton(interface)
     elif interface:
         index = _ifindex(interface)
-        if C.platform_name() == "linux" or C.platform_name() == "freebsd":
+        if table.ip_mreqn_join:
             mreq = group_bytes + _IN6ADDR_ANY[:4] + struct.pack("@i", index)  # struct ip_mreqn
         else:
             # NetBSD's ip_mreq takes an interface index written as an address in 0.0.0.0/8.
@@ -409,7 +548,7 @@ def multicast_sender(sock: socket.socket, interface: str | None = None, *, loop:
     if interface:
         if _looks_like_ipv4(interface):
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(interface))
-        elif C.platform_name() == "linux":
+        elif _table().ip_mreqn_multicast_if:
             mreqn = _IN6ADDR_ANY[:8] + struct.pack("@i", _ifindex(interface))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
         else:

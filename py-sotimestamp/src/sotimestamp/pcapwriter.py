@@ -313,7 +313,7 @@ class PcapngWriter:
         flows = self.flows_to(dst)
         start_ts = EPB_START_TS.pack
         now = 0
-        for data, src, sw, hw, source in packets:
+        for data, src, sw, hw, source, _truncated in packets:
             if hw is not None:
                 ts = hw
             elif sw is not None:

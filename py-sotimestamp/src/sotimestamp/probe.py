@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import socket
-import struct
 import sys
 import time
 from typing import Any
@@ -11,16 +10,7 @@ from . import constants as C
 from .batch import HAVE_RECVMMSG
 from .control import parse_control
 from .core import ANCBUFSIZE, UnsupportedError, clock_option, enable, tx_timestamps
-
-SIOCETHTOOL = 0x8946
-ETHTOOL_GET_TS_INFO = 0x41
-HWTSTAMP_FILTERS = [
-    "NONE", "ALL", "SOME", "PTP_V1_L4_EVENT", "PTP_V1_L4_SYNC", "PTP_V1_L4_DELAY_REQ",
-    "PTP_V2_L4_EVENT", "PTP_V2_L4_SYNC", "PTP_V2_L4_DELAY_REQ", "PTP_V2_L2_EVENT",
-    "PTP_V2_L2_SYNC", "PTP_V2_L2_DELAY_REQ", "PTP_V2_EVENT", "PTP_V2_SYNC",
-    "PTP_V2_DELAY_REQ", "NTP_ALL",
-]
-HWTSTAMP_TX = ["OFF", "ON", "ONESTEP_SYNC", "ONESTEP_P2P"]
+from .nic import ethtool_ts_info, interface_rx_hardware
 
 
 def _pair(family: int = socket.AF_INET) -> tuple[socket.socket, socket.socket]:
@@ -68,6 +58,15 @@ def _try_option(name: str, option: int | None, value: int) -> dict[str, Any]:
     return entry
 
 
+def _rx_in_force() -> str:
+    """What :func:`enable` turns on for RX software stamps here (option, resolution, where taken)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            return str(enable(sock))
+        except (UnsupportedError, OSError) as exc:
+            return f"none ({exc})"
+
+
 def _tx_probe() -> dict[str, Any]:
     out: dict[str, Any] = {"supported": False, "keys": []}
     rx, tx = _pair()
@@ -89,30 +88,6 @@ def _tx_probe() -> dict[str, Any]:
     return out
 
 
-def _ethtool_ts_info(name: str) -> dict[str, Any] | None:
-    """Linux ETHTOOL_GET_TS_INFO for one interface (None when ctypes or the ioctl is missing)."""
-    try:
-        import ctypes
-        import fcntl
-    except ImportError:
-        return None
-    info = ctypes.create_string_buffer(struct.pack("=I", ETHTOOL_GET_TS_INFO) + b"\0" * 40)
-    ifreq = struct.pack("16sP", name.encode()[:15], ctypes.addressof(info)) + b"\0" * 16
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            fcntl.ioctl(sock.fileno(), SIOCETHTOOL, ifreq)
-        except OSError as exc:
-            return {"error": exc.strerror or str(exc)}
-    _cmd, so_ts, phc, tx_types, _r0, _r1, _r2, rx_filters = struct.unpack_from("=IIiIIIII", info.raw)
-    return {
-        "so_timestamping": C.describe_flags(so_ts),
-        "phc_index": phc,
-        "tx_types": [n for i, n in enumerate(HWTSTAMP_TX) if tx_types & (1 << i)],
-        "rx_filters": [n for i, n in enumerate(HWTSTAMP_FILTERS) if rx_filters & (1 << i)],
-        "hardware": bool(so_ts & (C.SOF_TIMESTAMPING_RX_HARDWARE | C.SOF_TIMESTAMPING_TX_HARDWARE)),
-    }
-
-
 def probe() -> dict[str, Any]:
     """Everything ``sotimestamp probe`` reports, as a JSON-ready dict."""
     table = C.current()
@@ -129,7 +104,8 @@ def probe() -> dict[str, Any]:
     selector = clock_option(table, "realtime")
     if selector is not None:
         report["options"].append(_try_option(*selector))
-    report["tx"] = _tx_probe() if table.MSG_ERRQUEUE is not None else {"supported": False, "error": "no MSG_ERRQUEUE"}
+    report["rx_in_force"] = _rx_in_force()
+    report["tx"] = _tx_probe()
     try:
         rx, tx = _pair(socket.AF_INET6)
         rx.close()
@@ -139,9 +115,9 @@ def probe() -> dict[str, Any]:
         report["ipv6_loopback"] = False
         report["ipv6_error"] = exc.strerror or str(exc)
     interfaces: dict[str, Any] = {}
-    if table.name == "linux":
+    if table.ethtool_ts_info:
         for _index, name in socket.if_nameindex():
-            interfaces[name] = _ethtool_ts_info(name)
+            interfaces[name] = ethtool_ts_info(name)
     report["interfaces"] = interfaces
     return report
 
@@ -156,6 +132,7 @@ def format_text(report: dict[str, Any]) -> str:
         seen = ", ".join(entry["messages"]) or entry.get("error", "no control message") if entry["accepted"] else ""
         lines.append(f"{entry['option']:<16} {state}" + (f"; loopback: {seen}" if seen else ""))
     tx = report["tx"]
+    lines.append(f"enable()     {report['rx_in_force']}")
     lines.append("TX stamps    " + (f"yes, OPT_ID keys {tx['keys']}" if tx["supported"] else f"no ({tx.get('error', 'none arrived')})"))
     lines.append(f"IPv6 lo      {'yes' if report['ipv6_loopback'] else 'no (' + report.get('ipv6_error', '') + ')'}")
     for name, info in report["interfaces"].items():
@@ -171,20 +148,4 @@ def format_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["format_text", "probe"]
-
-
-def interface_rx_hardware(name: str) -> tuple[bool | None, str]:
-    """Whether interface ``name`` can stamp received packets in hardware, and what it supports
-    (``SOF_TIMESTAMPING_*`` names, or why it could not be asked); None where this platform has
-    no way to ask (only Linux has ETHTOOL_GET_TS_INFO)."""
-    if C.platform_name() != "linux":
-        return None, "not known on this platform"
-    info = _ethtool_ts_info(name)
-    if info is None:
-        return None, "ETHTOOL_GET_TS_INFO unavailable (no ctypes)"
-    if "error" in info:
-        return None, f"ETHTOOL_GET_TS_INFO: {info['error']}"
-    flags = str(info["so_timestamping"])
-    wanted = {C.SOF_NAMES[C.SOF_TIMESTAMPING_RX_HARDWARE], C.SOF_NAMES[C.SOF_TIMESTAMPING_RAW_HARDWARE]}
-    return wanted <= set(flags.split("|")), flags
+__all__ = ["format_text", "interface_rx_hardware", "probe"]
