@@ -9,7 +9,6 @@ with and without --realtime, and `stats` against capinfos: devtools/pybench/read
 """
 from __future__ import annotations
 
-import collections
 import json
 import os
 import re
@@ -67,19 +66,18 @@ def _receiver(mode: str) -> socket.socket:
 def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
     import sotimestamp
 
-    from sotimestamp.core import DropCounter
-    from sotimestamp.pcapwriter import PcapngWriter
-    from sotimestamp.recorder import record_batch
+    from sotimestamp.pcap import PcapngWriter
+    from sotimestamp.recorder import Recorder, enable_header_messages
 
     rx = _receiver(mode)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dest = rx.getsockname()
-    drops = DropCounter()
-    sources: collections.Counter[str] = collections.Counter()
-    if mode == "capture":
-        sotimestamp.core.enable_drop_count(rx)
     out = tempfile.TemporaryFile(buffering=0)  # a file, as capture writes one (deleted on exit)
-    writer = PcapngWriter(out)  # type: ignore[arg-type]
+    writer = PcapngWriter(out, flush_interval=0.5)  # type: ignore[arg-type]
+    recorder = Recorder(rx, writer, dest)
+    if mode == "capture":  # the socket as capture sets it up: drop counter, header fields
+        sotimestamp.core.enable_drop_count(rx)
+        enable_header_messages(rx)
     payload = b"x" * 64
     total = 0
     spent = 0.0
@@ -101,7 +99,7 @@ def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
                     got += 1
             elif mode == "capture":
                 while got < k:
-                    got += record_batch(rx, writer, dest, min(64, k - got), 65535, drops, sources)
+                    got += recorder.record_batch(min(64, k - got), 65535)
                 writer.flush()
             else:
                 while got < k:
@@ -156,16 +154,17 @@ def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[fl
 
 def measure_capture_write(workdir: Path, batches: int = 300) -> float:
     """Microseconds per datagram for capture's write path: IP+UDP packet, EPB, file write."""
-    from sotimestamp.core import Packet
-    from sotimestamp.pcapio import PcapngWriter
+    from sotimestamp.pcap import HeaderFields, PcapngWriter
+    from sotimestamp.stampsource import StampSource
 
-    packets = [Packet(b"x" * 64, ("127.0.0.1", 4000), time.time_ns() + i, None, "software") for i in range(64)]
+    to = HeaderFields(("127.0.0.1", 5000), 64, 0)
+    rows = [(time.time_ns() + i, StampSource.SOFTWARE, ("127.0.0.1", 4000), to, b"x" * 64) for i in range(64)]
     best = float("inf")
     with PcapngWriter(open(workdir / "write.pcapng", "wb", buffering=0)) as writer:
         for _ in range(REPEATS):
             start = time.perf_counter()
             for _ in range(batches):
-                writer.write_packets(packets, ("127.0.0.1", 5000))
+                writer.write_rows(rows, len(rows))
             writer.flush()
             best = min(best, (time.perf_counter() - start) / (batches * len(packets)) * 1e6)
     return best

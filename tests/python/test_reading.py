@@ -21,8 +21,8 @@ from typing import List, Tuple
 
 import pytest
 
-from sotimestamp.pcapio import PcapngWriter, build_datagram
-from sotimestamp.pcapread import PcapFileError, TruncatedFileWarning, frames, read_records
+from sotimestamp.pcap import PcapngWriter, build_datagram
+from sotimestamp.pcap.read import PcapFileError, TruncatedFileWarning, frames, read_records
 
 from conftest import need_tool
 

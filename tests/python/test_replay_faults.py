@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import List, Tuple
 
-from sotimestamp.pcapio import PcapngWriter
+from sotimestamp.pcap import PcapngWriter
 
 CLI = [sys.executable, "-m", "sotimestamp"]
 BASE = 1764128000_000000000

@@ -1,7 +1,7 @@
 """Pure statistics: percentiles, gaps, the replay pacing error."""
 from __future__ import annotations
 
-from sotimestamp.pcapio import Record
+from sotimestamp.pcap import Record
 from sotimestamp.stats import compute, percentile, schedule_errors, summarize
 
 

@@ -84,8 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("capture", help="record datagrams with kernel stamps into pcapng",
                        description="Bind ADDR:PORT, turn kernel stamping on, and write every datagram with "
-                                   "its stamp to FILE.pcapng until --count, --duration, SIGINT or SIGTERM. "
-                                   "A stop still writes every datagram already queued; the file is complete.")
+                                   "its stamp to FILE.pcapng until --count, --duration, SIGINT, SIGTERM or SIGHUP. "
+                                   "Each datagram is in the file within a second of its arrival. A stop still "
+                                   "writes every datagram already queued; the file is complete (exit status 0 "
+                                   "after --count or --duration, 128 + the signal's number after a signal).")
     p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
                    help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
                         "(port 0: the kernel chooses one, printed on the 'capturing on' line unless --quiet)")
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng",
                    help="pcapng file to write; - writes to standard output (as tcpdump -w -)")
+    p.add_argument("-U", "--packet-buffered", action="store_true",
+                   help="write each batch of datagrams as it is received (as tcpdump -U), not every "
+                        "0.5 s or 256 KiB")
     p.add_argument("--json", action="store_true",
                    help="print the summary as JSON (on stdout, or on stderr with -o -)")
     p.add_argument("--quiet", action="store_true",
@@ -167,14 +172,17 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
                      duration=args.duration, hardware=args.hardware, buffer_size=args.buffer_size,
-                     progress=False if args.quiet else None, ready=None if args.quiet else announce)
+                     packet_buffered=args.packet_buffered, progress=False if args.quiet else None,
+                     ready=None if args.quiet else announce)
     if not args.quiet:
         for warning in result.warnings:
             print(f"sotimestamp: warning: {warning}", file=sys.stderr)
-        sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
-        dropped = "unknown" if result.dropped is None else result.dropped
         print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
-              f"(stamps: {sources}; kernel dropped {dropped}; stopped by {result.stopped_by})", file=sys.stderr)
+              f"(stopped by {result.stopped_by})", file=sys.stderr)
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
+        print(f"sotimestamp: received {result.received} datagrams (stamps: {sources})", file=sys.stderr)
+        dropped = "unknown" if result.dropped is None else result.dropped
+        print(f"sotimestamp: kernel dropped {dropped}", file=sys.stderr)
     if args.json:
         # with -o - standard output carries the pcapng file: the summary goes to stderr
         print(json.dumps(result.as_dict(), indent=2), file=sys.stderr if args.output == STDOUT else sys.stdout)
@@ -183,6 +191,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         print(f"sotimestamp: error: writing {where}: {result.write_error}; it holds the first {result.packets} "
               f"datagrams, cut after the last whole block", file=sys.stderr)
         return 1
+    if result.signal is not None:
+        return 128 + result.signal  # as a shell reports a command a signal ended; the file is complete
     return 0
 
 
@@ -193,7 +203,7 @@ def _warn(message: str) -> None:
 def _read_records(path: str, quiet: bool = False) -> list[Any]:
     """Every packet of ``path`` (pcapng or pcap; a file cut short warns once), with a
     progress bar on a terminal."""
-    from .pcapread import read_records
+    from .pcap.read import read_records
     from .stats import progress_bar
 
     with progress_bar(path, disable=quiet) as progress:
@@ -230,7 +240,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .pcapread import frames
+    from .pcap.read import frames
     from .stats import (
         collect,
         collect_records,
@@ -298,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .core import UnsupportedError
-    from .pcapio import PcapFileError
+    from .pcap import PcapFileError
 
     try:
         status = COMMANDS[args.command](args)

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .core import multicast_sender
 from .endpoint import Endpoint
-from .pcapread import Record
+from .pcap.read import Record
 
 SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
 RT_WAKE_NS = 25_000  # under SCHED_FIFO: a sleep returns ~17 us late (median, loaded 2-CPU VM), and spins the rest

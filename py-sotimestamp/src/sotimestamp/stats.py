@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .pcapformats import Progress
-from .pcapread import Frame, Record, is_udp
+from .pcap.format import Progress
+from .pcap.read import Frame, Record, is_udp
 
 PERCENTILES = (0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0)
 

@@ -1,8 +1,7 @@
 """Reading recordings: pcapng files (any writer's) and classic pcap, into UDP datagrams with stamps.
 
-The format knowledge the writer (:mod:`sotimestamp.pcapio`) shares lives here
-and in :mod:`sotimestamp.pcapformats`: link types, the ``sotimestamp: ts=``
-packet comment, and the decoding of an IPv4/IPv6 UDP packet.
+The blocks and records are walked by :mod:`.format`; here each frame's IPv4/IPv6
+UDP packet is decoded.
 
 >>> for rec in read_records("capture.pcapng"):  # doctest: +SKIP
 ...     print(rec.ts_ns, rec.source, rec.payload)
@@ -14,12 +13,18 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
-from .pcapformats import (
+from .format import (
     COMMENT_PREFIX,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
     PCAP_MAGICS,
+    RAW_IP_LINKS,
     SHB_TYPE,
+    Address,
     Frame,
     PcapFileError,
     Progress,
@@ -27,17 +32,6 @@ from .pcapformats import (
     pcap_frames,
     pcapng_frames,
 )
-
-LINKTYPE_RAW = 101
-LINKTYPE_ETHERNET = 1
-LINKTYPE_NULL = 0
-LINKTYPE_LOOP = 108
-LINKTYPE_LINUX_SLL = 113
-LINKTYPE_IPV4 = 228
-LINKTYPE_IPV6 = 229
-_RAW_IP_LINKS = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)  # 12 and 14: RAW on some BSDs
-
-Address = tuple[Any, ...]  # (host, port) or (host, port, flowinfo, scope_id)
 
 __all__ = [
     "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
@@ -80,7 +74,7 @@ def udp_payload(packet: bytes) -> tuple[bytes, Address, Address] | None:
 
 def network_packet(link_type: int, frame: bytes) -> bytes | None:
     """The IP packet inside a frame of ``link_type``, or None for other protocols."""
-    if link_type in _RAW_IP_LINKS:
+    if link_type in RAW_IP_LINKS:
         return frame
     if link_type == LINKTYPE_ETHERNET:
         off, ethertype = 12, None
@@ -100,7 +94,7 @@ def network_packet(link_type: int, frame: bytes) -> bytes | None:
 def is_udp(link_type: int, frame: bytes) -> bool:
     """Whether ``frame`` carries a UDP datagram :func:`udp_payload` would decode
     (the per-packet test of ``stats``, without building addresses)."""
-    if link_type in _RAW_IP_LINKS:
+    if link_type in RAW_IP_LINKS:
         packet: bytes | None = frame
     else:
         packet = network_packet(link_type, frame)
@@ -162,7 +156,7 @@ def read_records(path: str, progress: Progress = lambda _n: None,
     """The packets of a pcapng or classic pcap file, in file order, with their UDP
     payloads and addresses decoded (see :func:`frames` for errors and truncation)."""
     for index, (ts, source, link_type, frame) in enumerate(frames(path, progress, on_truncated)):
-        packet = frame if link_type in _RAW_IP_LINKS else network_packet(link_type, frame)
+        packet = frame if link_type in RAW_IP_LINKS else network_packet(link_type, frame)
         parsed = udp_payload(packet) if packet is not None else None
         payload, src, dst = parsed if parsed else (None, None, None)
         yield Record(index, ts, source, payload, src, dst)
