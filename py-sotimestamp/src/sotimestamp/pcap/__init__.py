@@ -10,7 +10,8 @@ received datagram's IP/UDP headers and writes the blocks (:class:`PcapngWriter`)
 from __future__ import annotations
 
 from .format import COMMENT_PREFIX, LINKTYPE_RAW, Address, PcapFileError
-from .read import Record, TruncatedFileWarning, frames, read_records, udp_payload
+from .ip import udp_payload
+from .read import Record, TruncatedFileWarning, frames, read_records
 from .write import HeaderFields, PcapngWriter, Row, WriteFailed, build_datagram, encode_epb
 
 __all__ = [

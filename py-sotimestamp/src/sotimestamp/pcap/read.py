@@ -8,7 +8,6 @@ UDP packet is decoded.
 """
 from __future__ import annotations
 
-import socket
 import struct
 import warnings
 from collections.abc import Iterator
@@ -32,6 +31,7 @@ from .format import (
     pcap_frames,
     pcapng_frames,
 )
+from .ip import Reassembler, udp_payload
 
 __all__ = [
     "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
@@ -44,33 +44,6 @@ class TruncatedFileWarning(UserWarning):
 
 
 # --- decoding IPv4/IPv6 + UDP packets -------------------------------------------
-
-def udp_payload(packet: bytes) -> tuple[bytes, Address, Address] | None:
-    """(payload, src, dst) of an IPv4/IPv6 UDP packet, or None if it is not one (or a fragment)."""
-    if not packet:
-        return None
-    version = packet[0] >> 4
-    if version == 4 and len(packet) >= 20:
-        ihl = (packet[0] & 0x0F) * 4
-        if packet[9] != 17 or struct.unpack_from("!H", packet, 6)[0] & 0x1FFF or len(packet) < ihl + 8:
-            return None
-        src_ip = socket.inet_ntop(socket.AF_INET, packet[12:16])
-        dst_ip = socket.inet_ntop(socket.AF_INET, packet[16:20])
-        total = struct.unpack_from("!H", packet, 2)[0]
-        off = ihl
-    elif version == 6 and len(packet) >= 48:
-        if packet[6] != 17:
-            return None  # extension headers are not followed
-        src_ip = socket.inet_ntop(socket.AF_INET6, packet[8:24])
-        dst_ip = socket.inet_ntop(socket.AF_INET6, packet[24:40])
-        total = 40 + struct.unpack_from("!H", packet, 4)[0]
-        off = 40
-    else:
-        return None
-    sport, dport, ulen = struct.unpack_from("!HHH", packet, off)
-    end = min(len(packet), total, off + ulen) if ulen >= 8 else min(len(packet), total)
-    return packet[off + 8:end], (src_ip, sport), (dst_ip, dport)
-
 
 def network_packet(link_type: int, frame: bytes) -> bytes | None:
     """The IP packet inside a frame of ``link_type``, or None for other protocols."""
@@ -113,12 +86,19 @@ def is_udp(link_type: int, frame: bytes) -> bool:
 class Record:
     """One packet of a recording: its stamp, the UDP payload and addresses if it is UDP."""
 
-    index: int
+    index: int  #: 0 for the first packet of the file
     ts_ns: int
     source: str | None
-    payload: bytes | None
+    payload: bytes | None  #: as far as the file holds it (see ``length``)
     src: Address | None
     dst: Address | None
+    #: the payload's length per its UDP header: more than ``len(payload)`` when the capture cut it
+    length: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The packet's number as tshark and Wireshark count frames: 1 for the first."""
+        return self.index + 1
 
 
 def _warn_truncated(message: str) -> None:
@@ -154,9 +134,19 @@ def frames(path: str, progress: Progress = lambda _n: None,
 def read_records(path: str, progress: Progress = lambda _n: None,
                  on_truncated: Truncated = _warn_truncated) -> Iterator[Record]:
     """The packets of a pcapng or classic pcap file, in file order, with their UDP
-    payloads and addresses decoded (see :func:`frames` for errors and truncation)."""
+    payloads and addresses decoded (see :func:`frames` for errors and truncation).
+    IP fragments are reassembled: the datagram is the record of its last fragment, the
+    other fragments are records without a payload; fragments of datagrams the file does
+    not hold whole are told to ``on_truncated`` at the end."""
+    fragments = Reassembler()
     for index, (ts, source, link_type, frame) in enumerate(frames(path, progress, on_truncated)):
         packet = frame if link_type in RAW_IP_LINKS else network_packet(link_type, frame)
-        parsed = udp_payload(packet) if packet is not None else None
-        payload, src, dst = parsed if parsed else (None, None, None)
-        yield Record(index, ts, source, payload, src, dst)
+        found = fragments.datagram(packet, index) if packet is not None else None
+        if found is None:
+            yield Record(index, ts, source, None, None, None)
+        else:
+            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length)
+    left = fragments.incomplete()
+    if left:
+        on_truncated(f"{path}: {len(left)} datagrams are only partly in the file (IP fragments missing), "
+                     f"left out; the first begins at packet {left[0] + 1}")
