@@ -280,7 +280,7 @@ def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[di
     from .stats import schedule_errors, summarize
 
     def datagrams(records: list[Any]) -> list[tuple[int, int, bytes]]:
-        return [(r.index, r.ts_ns, r.payload) for r in records if r.payload is not None]
+        return [(r.number, r.ts_ns, r.payload) for r in records if r.payload is not None]
 
     ref = datagrams(reference)
     matched = match(ref, datagrams(observed), speed)
@@ -291,11 +291,11 @@ def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[di
              + f"  (us, |replay - reference schedule|, {len(errors)} datagrams matched by payload)"]
     lost = f"matching      {len(matched.lost)} lost, {len(matched.extra)} extra"
     if matched.lost:
-        index, ts, payload = matched.lost[0]
-        pacing["first_lost"] = {"index": index, "offset_s": (ts - ref[0][1]) / 1e9, "size": len(payload)}
-        lost += f" (the first lost is packet {index} of the reference, at +{(ts - ref[0][1]) / 1e9:.6f} s)"
+        number, ts, payload = matched.lost[0]
+        pacing["first_lost"] = {"packet": number, "offset_s": (ts - ref[0][1]) / 1e9, "size": len(payload)}
+        lost += f" (the first lost is packet {number} of the reference, at +{(ts - ref[0][1]) / 1e9:.6f} s)"
     if matched.extra:
-        pacing["first_extra"] = {"index": matched.extra[0][0]}
+        pacing["first_extra"] = {"packet": matched.extra[0][0]}
         lost += f" (the first extra is packet {matched.extra[0][0]})"
     return pacing, [*lines, lost]
 

@@ -35,7 +35,7 @@ from .ip import Reassembler, udp_payload
 
 __all__ = [
     "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
-    "frames", "is_udp", "network_packet", "read_records", "udp_payload",
+    "frames", "network_packet", "read_records", "udp_flow", "udp_payload",
 ]
 
 
@@ -64,20 +64,28 @@ def network_packet(link_type: int, frame: bytes) -> bytes | None:
         return frame[4:]
     return None
 
-def is_udp(link_type: int, frame: bytes) -> bool:
-    """Whether ``frame`` carries a UDP datagram :func:`udp_payload` would decode
-    (the per-packet test of ``stats``, without building addresses)."""
+def udp_flow(link_type: int, frame: bytes) -> bytes | None:
+    """The flow of a UDP datagram :func:`read_records` would decode, as raw header bytes (source,
+    destination, ports: 12 bytes for IPv4, 36 for IPv6), or None for any other packet and for a
+    fragment after the first (the per-packet test of ``stats``, without building addresses)."""
     if link_type in RAW_IP_LINKS:
         packet: bytes | None = frame
     else:
         packet = network_packet(link_type, frame)
     if not packet:
-        return False
+        return None
     version = packet[0] >> 4
     if version == 4:
-        return (len(packet) >= 28 and packet[9] == 17 and not (packet[6] & 0x1F or packet[7])
-                and len(packet) >= (packet[0] & 0x0F) * 4 + 8)
-    return version == 6 and len(packet) >= 48 and packet[6] == 17
+        ihl = (packet[0] & 0x0F) * 4
+        if len(packet) >= ihl + 8 and packet[9] == 17 and not (packet[6] & 0x1F or packet[7]):
+            return packet[12:20] + packet[ihl:ihl + 4]
+    elif version == 6 and len(packet) >= 48:
+        if packet[6] == 17:
+            return packet[8:40] + packet[40:44]
+        if packet[6] == 44 and packet[40] == 17 and len(packet) >= 52 and not (
+                (packet[42] << 8 | packet[43]) & 0xFFF8):
+            return packet[8:40] + packet[48:52]  # the first fragment holds the UDP header
+    return None
 
 
 # --- reading --------------------------------------------------------------------
