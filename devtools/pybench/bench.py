@@ -166,7 +166,7 @@ def measure_capture_write(workdir: Path, batches: int = 300) -> float:
             for _ in range(batches):
                 writer.write_rows(rows, len(rows))
             writer.flush()
-            best = min(best, (time.perf_counter() - start) / (batches * len(packets)) * 1e6)
+            best = min(best, (time.perf_counter() - start) / (batches * len(rows)) * 1e6)
     return best
 
 

@@ -198,7 +198,8 @@ def test_exit_codes_on_bad_input(tmp_path: Path) -> None:
     _one_line_error(run("capture", "127.0.0.1:5000"), 2, "-o")
     _one_line_error(run("capture", "127.0.0.1:0", "--count", "0", "-o", "x"), 2, "at least 1")
     _one_line_error(run("replay", str(garbage), "--to", "127.0.0.1:9", "--speed", "0"), 2, "above 0")
-    _one_line_error(run("capture", "127.0.0.1:0", "--iface", "lo", "-o", str(tmp_path / "x")), 1, "--iface needs --group")
+    _one_line_error(run("capture", "127.0.0.1:0", "--iface", "lo", "-o", str(tmp_path / "x")), 2,
+                    "--iface lo: there is no group to join on it")
     _one_line_error(run("capture", "127.0.0.1:1", "--group", "239.1.1.1", "--iface", "nosuchif0",
                         "-o", str(tmp_path / "y")), 1, "nosuchif0")
     _one_line_error(run("nosuchcommand"), 2, "invalid choice")

@@ -39,6 +39,23 @@ class CliError(Exception):
     """A one-line error for the user."""
 
 
+class UsageError(CliError):
+    """Options that do not go together: exit status 2, as argparse's own usage errors."""
+
+
+def _multicast_group(text: str) -> str:
+    """``--group``: an IPv4 or IPv6 multicast address (a scope such as ``%lo`` allowed)."""
+    import ipaddress
+
+    try:
+        parsed = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 or IPv6 address") from None
+    if not parsed.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")
+    return text
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -91,8 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
                    help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
                         "(port 0: the kernel chooses one, printed on the 'capturing on' line unless --quiet)")
-    p.add_argument("--group", metavar="MCAST", help="multicast group to join (IPv4 or IPv6)")
-    p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
+    p.add_argument("--group", metavar="MCAST", type=_multicast_group,
+                   help="multicast group to join (IPv4 or IPv6); binding a group address joins it too")
+    p.add_argument("--iface", metavar="IF",
+                   help="interface to join the group on (name, index, or IPv4 address); needs a group")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true",
@@ -114,10 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
                        description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes) "
                                    "to --to at its recorded offset from the first one, divided by --speed. Send "
-                                   "times follow one absolute schedule, so lateness never accumulates. Sends the "
-                                   "kernel refuses (no receiver, too long for the destination) are counted and the "
-                                   "first of each kind named; the exit status is then 1. SIGINT or SIGTERM ends "
-                                   "the replay with its summary (exit status 130 or 143).")
+                                   "times follow one absolute schedule, so lateness never accumulates. IP fragments are "
+                                   "reassembled; a file whose payloads a snap length cut is refused. Sends the "
+                                   "kernel refuses (too long for the destination) are counted and the first of "
+                                   "each kind named; the exit status is then 1. ICMP errors that come back (no "
+                                   "receiver) are counted apart. SIGINT or SIGTERM ends the replay with its "
+                                   "summary (exit status 130 or 143).")
     p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap; a file cut short is read up to its "
                                                 "last whole packet, with a warning)")
     p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
@@ -136,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--reference, also the pacing error of this file (a re-captured replay) "
                                    "against the original, over the datagrams matched by payload, and how many "
                                    "were lost or extra.")
-    p.add_argument("file", metavar="FILE", help="the recording (a file cut short is read up to its last whole "
-                                                "packet, with a warning)")
+    p.add_argument("file", metavar="FILE", help="the recording; - reads standard input (a file cut short is read "
+                                                "up to its last whole packet, with a warning)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
     p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
@@ -159,8 +180,9 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     from .capture import STDOUT, capture
     from .endpoint import Endpoint
 
-    if args.iface and not args.group:
-        raise CliError("--iface needs --group")
+    if args.iface and not args.group and not args.bind.is_multicast:
+        raise UsageError(f"--iface {args.iface}: there is no group to join on it ({args.bind.host} is not a "
+                         f"multicast address; give --group MCAST or bind a group address)")
     if args.output == STDOUT and sys.stdout.isatty():
         raise CliError("-o -: standard output is a terminal; pipe it (sotimestamp capture ... -o - | tshark -r -)")
 
@@ -211,20 +233,22 @@ def _read_records(path: str, quiet: bool = False) -> list[Any]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import StopRequest, replay, summary
+    from .replay import NothingToReplay, StopRequest, replay, summary
 
+    if args.iface and not args.to.is_multicast:
+        raise UsageError(f"--iface {args.iface}: --to {args.to} is not a multicast address; the route to it "
+                         f"chooses the interface (leave --iface out)")
     records = _read_records(args.file, args.quiet)
-    # SIGINT and SIGTERM end the replay with its summary; a SIGINT ignored from the
-    # start (a shell's background job) stays ignored.
+    # SIGINT and SIGTERM end the replay with its summary, even where the shell started it with
+    # SIGINT ignored (a background job of a script), as tcpdump and tcpreplay do.
     stop = StopRequest()
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    for signum, handler in before.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(signum, stop)
+    for signum in before:
+        signal.signal(signum, stop)
     try:
         result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
                         progress=False if args.quiet else None, stop=stop)
-    except ValueError as exc:
+    except NothingToReplay as exc:
         raise CliError(f"{args.file}: {exc}") from None
     finally:
         for signum, handler in before.items():
@@ -323,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sotimestamp: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except UsageError as exc:
+        print(f"sotimestamp {args.command}: error: {exc} (sotimestamp {args.command} --help lists the options)",
+              file=sys.stderr)
+        return 2
     except (CliError, PcapFileError, UnsupportedError, RuntimeError, ValueError) as exc:
         print(f"sotimestamp: error: {exc}", file=sys.stderr)
         return 1

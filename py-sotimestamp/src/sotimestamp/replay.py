@@ -51,6 +51,11 @@ FAULT_KINDS = {
 }
 
 
+class NothingToReplay(ValueError):
+    """The recording holds nothing a replay can send as it was recorded (the message says why,
+    naming the packet)."""
+
+
 class Interrupted(Exception):
     """Ends a replay early from a signal handler (see :class:`StopRequest`)."""
 
@@ -124,11 +129,11 @@ def schedule(records: Sequence[Record]) -> Plan:
     """The plan of ``records``' UDP datagrams."""
     datagrams = [r for r in records if r.payload is not None]
     if not datagrams:
-        raise ValueError("no UDP datagrams to replay")
+        raise NothingToReplay("no UDP datagrams to replay")
     cut = [r for r in datagrams if r.length is not None and len(r.payload or b"") < r.length]
     if cut:
         short = cut[0]
-        raise ValueError(f"packet {short.number}: only {len(short.payload or b'')} bytes of its {short.length}-byte "
+        raise NothingToReplay(f"packet {short.number}: only {len(short.payload or b'')} bytes of its {short.length}-byte "
                          f"UDP payload are in the file ({len(cut)} datagrams cut short, as by a snap length: "
                          f"tcpdump -s 0 captures them whole); replay sends whole datagrams only")
     first = datagrams[0].ts_ns

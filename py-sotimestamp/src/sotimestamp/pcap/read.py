@@ -9,9 +9,11 @@ UDP packet is decoded.
 from __future__ import annotations
 
 import struct
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import BinaryIO, cast
 
 from .format import (
     COMMENT_PREFIX,
@@ -113,30 +115,48 @@ def _warn_truncated(message: str) -> None:
     warnings.warn(message, TruncatedFileWarning, stacklevel=4)
 
 
+class _Rejoined:
+    """A stream whose first bytes were read to tell its format: they are read again first
+    (standard input cannot seek back)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if size < 0:
+            return head + self._stream.read()
+        return head + self._stream.read(size - len(head)) if len(head) < size else head
+
+
+#: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
+STDIN = "-"
+
+
 def frames(path: str, progress: Progress = lambda _n: None,
            on_truncated: Truncated = _warn_truncated) -> Iterator[Frame]:
     """``(ts_ns, source, link_type, frame)`` of each packet of a pcapng or classic pcap
-    file, streamed.  ``progress`` is told the bytes read as they are; a file cut short
-    yields its complete packets and tells ``on_truncated`` (default: a
-    :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
+    file (``-``: standard input), streamed.  ``progress`` is told the bytes read as they
+    are; a file cut short yields its complete packets and tells ``on_truncated`` (default:
+    a :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
     what is wrong and at which byte) on a foreign or corrupt file."""
+    name = "standard input" if path == STDIN else path
     try:
-        stream = open(path, "rb")  # noqa: SIM115 - closed by the with below, after the last yield
+        stream = open(sys.stdin.fileno(), "rb", closefd=False) if path == STDIN else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise PcapFileError(f"{path}: {exc.strerror}") from None
-    with stream:
+        raise PcapFileError(f"{name}: {exc.strerror}") from None
+    with stream:  # closed after the last yield
         head = stream.read(4)
         if not head:
-            raise PcapFileError(f"{path}: empty file, not pcapng or pcap")
+            raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
         (magic,) = struct.unpack("<I", head.ljust(4, b"\0"))
         if magic not in PCAP_MAGICS and (magic != SHB_TYPE or len(head) < 4):
             if len(head) < 4:
-                raise PcapFileError(f"{path}: truncated at byte {len(head)}: too short for a file header")
-            raise PcapFileError(f"{path}: not a pcapng file, nor a classic pcap one (starts with bytes "
+                raise PcapFileError(f"{name}: truncated at byte {len(head)}: too short for a file header")
+            raise PcapFileError(f"{name}: not a pcapng file, nor a classic pcap one (starts with bytes "
                                 f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
-        stream.seek(0)
         walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
-        yield from walker(path, stream, progress, on_truncated)
+        yield from walker(name, cast(BinaryIO, _Rejoined(head, stream)), progress, on_truncated)
 
 
 def read_records(path: str, progress: Progress = lambda _n: None,
