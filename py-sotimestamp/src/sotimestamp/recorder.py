@@ -20,6 +20,7 @@ result.
 from __future__ import annotations
 
 import collections
+import ipaddress
 import socket
 import struct
 import time
@@ -54,18 +55,26 @@ def _turn_on(sock: socket.socket, level: int, option: int | None) -> bool:
 
 def enable_header_messages(sock: socket.socket, options: HeaderOptions | None = None) -> list[str]:
     """Ask the kernel to attach each datagram's destination, TTL (hop limit) and TOS
-    (traffic class) to it, as far as it can; returns what it will report, of
+    (traffic class) to it, as far as it can; returns what the file will hold as sent, of
     "destination", "TTL", "TOS" (for :func:`~sotimestamp.pcap.write.rebuilt_fields_note`).
-    An IPv6 socket also asks for the IPv4 ones: a dual-stack socket receives IPv4
-    datagrams too, and the kernel reports theirs at the IPv4 level."""
+    Call it on a bound socket: the destination is only asked for where it can differ
+    from the bound address, a wildcard (each control message costs the kernel and the
+    loop time per datagram).  An IPv6 socket bound to the wildcard also asks for the IPv4
+    ones: it receives IPv4 datagrams too, and the kernel reports theirs at the IPv4 level."""
     o = options or header_options()
-    ip = (_turn_on(sock, socket.IPPROTO_IP, o.IP_PKTINFO) or _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVDSTADDR),
-          _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTTL), _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTOS))
-    told = ip
-    if sock.family == socket.AF_INET6:
-        told = (_turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVPKTINFO),
+    wildcard = ipaddress.ip_address(sock.getsockname()[0].partition("%")[0]).is_unspecified
+    v6 = sock.family == socket.AF_INET6
+    told = [not wildcard, False, False]
+    if not v6 or wildcard:
+        ip = [wildcard and (_turn_on(sock, socket.IPPROTO_IP, o.IP_PKTINFO)
+                            or _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVDSTADDR)),
+              _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTTL), _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTOS)]
+        if not v6:
+            told = [told[0] or ip[0], ip[1], ip[2]]
+    if v6:
+        told = [told[0] or (wildcard and _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVPKTINFO)),
                 _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVHOPLIMIT),
-                _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVTCLASS))
+                _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVTCLASS)]
     return [name for name, on in zip(("destination", "TTL", "TOS"), told) if on]
 
 
