@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from devtools.pybench import capture_knee, readbench
 
@@ -174,21 +174,39 @@ def measure_capture_write(workdir: Path, batches: int = 300) -> float:
 measure_pacing = readbench.measure_pacing
 
 
+def receive_rates(modes: List[str], k: int, rounds: int,
+                  c_binary: Optional[Path]) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """REPEATS interleaved drains of each mode: the median rate, and the median of each round's
+    rate over the C loop's in the same round."""
+    runs: Dict[str, List[float]] = {mode: [] for mode in modes}
+    for attempt in range(REPEATS):  # interleaved, so that load drifting over time hits every path alike
+        for mode in modes:
+            rate = measure_rate(mode, k, rounds, c_binary)["rate"]
+            runs[mode].append(rate)
+            print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
+    best = {mode: statistics.median(rates) for mode, rates in runs.items()}
+    shares = {mode: statistics.median(r / c for r, c in zip(runs[mode], runs.get("c", runs[mode])))
+              for mode in modes}
+    return best, shares
+
+
+def capture_rates(k: int = 20000, rounds: int = 5) -> int:
+    """Only the receive rates of the C loop, recv_batch and capture's loop (one line; a quick
+    check that a change to the receive path kept its speed): `python -m devtools.pybench.bench rates`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_binary = build_c(Path(tmp))
+        modes = (["c"] if c_binary else []) + ["recv_batch", "capture"]
+        best, shares = receive_rates(modes, k, rounds, c_binary)
+    print("  ".join(f"{mode} {best[mode]:,.0f}/s ({shares[mode]:.0%})" for mode in modes))
+    return 0
+
+
 def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     """Run everything and print a Markdown table (README figures)."""
     with tempfile.TemporaryDirectory() as tmp:
         c_binary = build_c(Path(tmp))
         modes = (["c"] if c_binary else []) + MODES
-        runs: Dict[str, List[float]] = {mode: [] for mode in modes}
-        for attempt in range(REPEATS):  # interleaved, so that load drifting over time hits every path alike
-            for mode in modes:
-                rate = measure_rate(mode, k, rounds, c_binary)["rate"]
-                runs[mode].append(rate)
-                print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
-        best = {mode: statistics.median(rates) for mode, rates in runs.items()}
-        # each run's rate over the C loop's in the same round, then the median of those ratios
-        shares = {mode: statistics.median(r / c for r, c in zip(runs[mode], runs.get("c", runs[mode])))
-                  for mode in modes}
+        best, shares = receive_rates(modes, k, rounds, c_binary)
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = readbench.pacing_runs(Path(tmp))
         reading = readbench.stats_vs_capinfos(Path(tmp))
@@ -244,5 +262,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "worker":
         print(json.dumps(worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1:] == ["rates"]:
+        sys.exit(capture_rates())
     else:
         sys.exit(run())
