@@ -6,6 +6,7 @@ import errno
 import io
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -174,6 +175,13 @@ def test_write_error_leaves_whole_blocks_and_says_how_many(tmp_path: Path) -> No
     assert last.startswith(f"sotimestamp: error: writing {out}: {os.strerror(errno.EFBIG)}; it holds the first ")
     saved = int(last.split("it holds the first ")[1].split()[0])
     assert 0 < saved < 1000
+    # one count per line: the summary once said "captured 700 ... (stamps: software 897", two
+    # counts of different things on one line
+    captured = re.search(r"^sotimestamp: captured (\d+) datagrams in [\d.]+ s to \S+ \(stopped by write error\)$",
+                         err, re.M)
+    received = re.search(r"^sotimestamp: received (\d+) datagrams \(stamps: software (\d+)\)$", err, re.M)
+    assert captured and received, err
+    assert int(captured.group(1)) == saved and int(received.group(1)) == int(received.group(2)) >= saved
     size = out.stat().st_size
     assert size <= 20_000
     blocks = _blocks(out)  # asserts every block is whole

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import shutil
 import signal
 import struct
 import socket
@@ -155,6 +156,16 @@ def test_fragmented_datagram_is_replayed_whole(tmp_path: Path, family: str) -> N
         assert res.returncode == 0, res.stderr
         assert [rx.recv(70000) for _ in range(2)] == [b"before", payload]
     assert "sent 2 datagrams" in res.stderr
+    tshark = shutil.which("tshark")
+    if tshark:  # the reference: tshark reassembles the same datagram, at the same (last) fragment
+        option = "ip.defragment:TRUE" if family == "ipv4" else "ipv6.defragment:TRUE"
+        rows = subprocess.run([tshark, "-r", str(path), "-o", option, "-d", "udp.port==5000,data", "-T", "fields",
+                               "-e", "frame.number", "-e", "data"], capture_output=True, text=True).stdout.splitlines()
+        theirs = [int(number) for number, data in (row.split("\t") for row in rows) if bytes.fromhex(data) == payload]
+        from sotimestamp.pcap import read_records
+
+        ours = [r.number for r in read_records(str(path)) if r.payload == payload]
+        assert theirs == ours == [4]
 
 
 def test_snap_length_cut_payloads_are_refused_naming_the_packet(tmp_path: Path) -> None:
