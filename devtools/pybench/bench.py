@@ -9,7 +9,6 @@ with and without --realtime, and `stats` against capinfos: devtools/pybench/read
 """
 from __future__ import annotations
 
-import collections
 import json
 import os
 import re
@@ -22,7 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from devtools import config
 from devtools.pybench import capture_knee, readbench
@@ -68,19 +67,18 @@ def _receiver(mode: str) -> socket.socket:
 def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
     import sotimestamp
 
-    from sotimestamp.core import DropCounter
-    from sotimestamp.pcapwriter import PcapngWriter
-    from sotimestamp.recorder import record_batch
+    from sotimestamp.pcap import PcapngWriter
+    from sotimestamp.recorder import Recorder, enable_header_messages
 
     rx = _receiver(mode)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     dest = rx.getsockname()
-    drops = DropCounter()
-    sources: collections.Counter[str] = collections.Counter()
-    if mode == "capture":
-        sotimestamp.core.enable_drop_count(rx)
     out = tempfile.TemporaryFile(buffering=0)  # a file, as capture writes one (deleted on exit)
-    writer = PcapngWriter(out)  # type: ignore[arg-type]
+    writer = PcapngWriter(out, flush_interval=0.5)  # type: ignore[arg-type]
+    recorder = Recorder(rx, writer, dest)
+    if mode == "capture":  # the socket as capture sets it up: drop counter, header fields
+        sotimestamp.core.enable_drop_count(rx)
+        enable_header_messages(rx)
     payload = b"x" * 64
     total = 0
     spent = 0.0
@@ -102,7 +100,7 @@ def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
                     got += 1
             elif mode == "capture":
                 while got < k:
-                    got += record_batch(rx, writer, dest, min(64, k - got), 65535, drops, sources)
+                    got += recorder.record_batch(min(64, k - got), 65535)
                 writer.flush()
             else:
                 while got < k:
@@ -157,18 +155,19 @@ def measure_syscalls(mode: str, k: int, c_binary: Optional[Path]) -> Optional[fl
 
 def measure_capture_write(workdir: Path, batches: int = 300) -> float:
     """Microseconds per datagram for capture's write path: IP+UDP packet, EPB, file write."""
-    from sotimestamp.core import Packet
-    from sotimestamp.pcapio import PcapngWriter
+    from sotimestamp.pcap import HeaderFields, PcapngWriter
+    from sotimestamp.stampsource import StampSource
 
-    packets = [Packet(b"x" * 64, ("127.0.0.1", 4000), time.time_ns() + i, None, "software") for i in range(64)]
+    to = HeaderFields(("127.0.0.1", 5000), 64, 0)
+    rows = [(time.time_ns() + i, StampSource.SOFTWARE, ("127.0.0.1", 4000), to, b"x" * 64) for i in range(64)]
     best = float("inf")
     with PcapngWriter(open(workdir / "write.pcapng", "wb", buffering=0)) as writer:
         for _ in range(REPEATS):
             start = time.perf_counter()
             for _ in range(batches):
-                writer.write_packets(packets, ("127.0.0.1", 5000))
+                writer.write_rows(rows, len(rows))
             writer.flush()
-            best = min(best, (time.perf_counter() - start) / (batches * len(packets)) * 1e6)
+            best = min(best, (time.perf_counter() - start) / (batches * len(rows)) * 1e6)
     return best
 
 
@@ -176,21 +175,39 @@ def measure_capture_write(workdir: Path, batches: int = 300) -> float:
 measure_pacing = readbench.measure_pacing
 
 
+def receive_rates(modes: List[str], k: int, rounds: int,
+                  c_binary: Optional[Path]) -> Tuple[Dict[str, float], Dict[str, float]]:
+    """REPEATS interleaved drains of each mode: the median rate, and the median of each round's
+    rate over the C loop's in the same round."""
+    runs: Dict[str, List[float]] = {mode: [] for mode in modes}
+    for attempt in range(REPEATS):  # interleaved, so that load drifting over time hits every path alike
+        for mode in modes:
+            rate = measure_rate(mode, k, rounds, c_binary)["rate"]
+            runs[mode].append(rate)
+            print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
+    best = {mode: statistics.median(rates) for mode, rates in runs.items()}
+    shares = {mode: statistics.median(r / c for r, c in zip(runs[mode], runs.get("c", runs[mode])))
+              for mode in modes}
+    return best, shares
+
+
+def capture_rates(k: int = 20000, rounds: int = 5) -> int:
+    """Only the receive rates of the C loop, recv_batch and capture's loop (one line; a quick
+    check that a change to the receive path kept its speed): `python -m devtools.pybench.bench rates`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        c_binary = build_c(Path(tmp))
+        modes = (["c"] if c_binary else []) + ["recv_batch", "capture"]
+        best, shares = receive_rates(modes, k, rounds, c_binary)
+    print("  ".join(f"{mode} {best[mode]:,.0f}/s ({shares[mode]:.0%})" for mode in modes))
+    return 0
+
+
 def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     """Run everything and print a Markdown table (README figures)."""
     with tempfile.TemporaryDirectory() as tmp:
         c_binary = build_c(Path(tmp))
         modes = (["c"] if c_binary else []) + MODES
-        runs: Dict[str, List[float]] = {mode: [] for mode in modes}
-        for attempt in range(REPEATS):  # interleaved, so that load drifting over time hits every path alike
-            for mode in modes:
-                rate = measure_rate(mode, k, rounds, c_binary)["rate"]
-                runs[mode].append(rate)
-                print(f"  run {attempt + 1}/{REPEATS} {mode}: {rate:,.0f} datagrams/s", file=sys.stderr)
-        best = {mode: statistics.median(rates) for mode, rates in runs.items()}
-        # each run's rate over the C loop's in the same round, then the median of those ratios
-        shares = {mode: statistics.median(r / c for r, c in zip(runs[mode], runs.get("c", runs[mode])))
-                  for mode in modes}
+        best, shares = receive_rates(modes, k, rounds, c_binary)
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = readbench.pacing_runs(Path(tmp))
         reading = readbench.stats_vs_capinfos(Path(tmp))
@@ -246,5 +263,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
 if __name__ == "__main__":
     if len(sys.argv) == 5 and sys.argv[1] == "worker":
         print(json.dumps(worker(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
+    elif sys.argv[1:] == ["rates"]:
+        sys.exit(capture_rates())
     else:
         sys.exit(run())

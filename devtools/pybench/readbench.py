@@ -32,15 +32,16 @@ PACING_RUNS = [(20_000, True, 100.0), (20_000, False, None), (1_000, False, 200.
 def write_recording(path: Path, n: int, step_ns: int = 10_000) -> Path:
     """N datagrams ``step_ns`` apart with up to 2 us of jitter: inter-arrival times as varied as captured ones
     (sorting them is a part of stats' time; a few distinct values would flatter it)."""
-    from sotimestamp.core import Packet
-    from sotimestamp.pcapio import PcapngWriter
+    from sotimestamp.pcap import HeaderFields, PcapngWriter
+    from sotimestamp.stampsource import StampSource
 
     base = time.time_ns()
-    src, dst = ("127.0.0.1", 4000), ("127.0.0.1", 5000)
+    src, to = ("127.0.0.1", 4000), HeaderFields(("127.0.0.1", 5000))
     with PcapngWriter(open(path, "wb")) as writer:
         for start in range(0, n, 1000):
-            writer.write_packets([Packet(b"%08d" % i + b"x" * 56, src, base + i * step_ns + i * 2654435761 % 2_000_003, None,
-                                         "software") for i in range(start, min(n, start + 1000))], dst)
+            stop = min(n, start + 1000)
+            writer.write_rows([(base + i * step_ns + i * 2654435761 % 2_000_003, StampSource.SOFTWARE, src, to,
+                                b"%08d" % i + b"x" * 56) for i in range(start, stop)], stop - start)
     return path
 
 
@@ -96,7 +97,7 @@ def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realti
     and the scheduling the replay got."""
     from devtools.pybench.demo import start_capture
     from sotimestamp.matching import match
-    from sotimestamp.pcapio import PcapngWriter, read_records
+    from sotimestamp.pcap import PcapngWriter, read_records
     from sotimestamp.stats import schedule_errors, summarize
 
     n = int(rate * seconds)

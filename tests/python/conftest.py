@@ -1,10 +1,11 @@
 """Shared fixtures: real loopback sockets (no mocks), tshark availability."""
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
-from typing import Iterator, List, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
 
@@ -34,11 +35,34 @@ def pair(request: pytest.FixtureRequest) -> Iterator[Tuple[socket.socket, socket
         yield rx, tx
 
 
+#: The reference tools the tests check our files and pages against, and the tests each skipped.
+MISSING_TOOLS: Dict[str, int] = {}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
+
+
 def need_tool(name: str) -> str:
+    """The path of ``name`` (tshark, capinfos, editcap, mandoc).  Missing, the test is skipped and
+    the run ends with a line saying so; under ``CI`` (set by every CI service) it fails: a CI
+    run without them would pass while checking nothing against them."""
     path = shutil.which(name)
     if path is None:
+        if _in_ci():
+            pytest.fail(f"{name} not installed and CI is set: the tests check files against it "
+                        f"(devtools/install-test-deps.sh installs it)", pytrace=False)
+        MISSING_TOOLS[name] = MISSING_TOOLS.get(name, 0) + 1
         pytest.skip(f"{name} not installed (devtools/install-test-deps.sh installs it)")
     return path
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """One loud line when reference tools were missing (the skips are easy to miss among others)."""
+    if MISSING_TOOLS:
+        tools = ", ".join(f"{name} ({count} tests)" for name, count in sorted(MISSING_TOOLS.items()))
+        terminalreporter.write_line(f"MISSING TOOLS: skipped the checks against {tools}; "
+                                    f"devtools/install-test-deps.sh installs them", red=True, bold=True)
 
 
 def wait_tx(sock: socket.socket, n: int, timeout: float = 2.0) -> List[sotimestamp.TxStamp]:

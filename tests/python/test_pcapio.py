@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pcapng import FileScanner, FileWriter, blocks
 
-from sotimestamp.pcapio import (
+from sotimestamp.pcap import (
     COMMENT_PREFIX,
     PcapFileError,
     PcapngWriter,

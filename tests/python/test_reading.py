@@ -21,8 +21,8 @@ from typing import List, Tuple
 
 import pytest
 
-from sotimestamp.pcapio import PcapngWriter, build_datagram
-from sotimestamp.pcapread import PcapFileError, TruncatedFileWarning, frames, read_records
+from sotimestamp.pcap import PcapngWriter, build_datagram
+from sotimestamp.pcap.read import PcapFileError, TruncatedFileWarning, frames, read_records
 
 from conftest import need_tool
 
@@ -227,7 +227,7 @@ def test_reference_pairs_by_payload_when_one_is_lost(tmp_path: Path, distinct: i
     assert full["lost"] == full["extra"] == 0 and full["compared"] == 1000
     dropped = _pacing(write_pcapng(tmp_path / "drop.pcapng", replayed[:400] + replayed[401:]), reference)
     assert dropped["lost"] == 1 and dropped["extra"] == 0 and dropped["compared"] == 999
-    assert dropped["first_lost"]["index"] == 400
+    assert dropped["first_lost"]["packet"] == 401  # tshark's frame number
     assert dropped["p99_us"] <= full["p99_us"] + 1.0, (dropped, full)  # by index it is ~100 us
     assert full["p99_us"] <= 11.0
 
@@ -238,7 +238,7 @@ def test_reference_reports_extra_datagrams(tmp_path: Path) -> None:
     replayed.insert(50, (replayed[49][0] + 30_000, b"stray"))
     reference = write_pcapng(tmp_path / "ref.pcapng", original)
     report = run("stats", str(write_pcapng(tmp_path / "x.pcapng", replayed)), "--reference", str(reference))
-    assert report.returncode == 0 and "0 lost, 1 extra" in report.stdout and "first extra is packet 50" in report.stdout
+    assert report.returncode == 0 and "0 lost, 1 extra" in report.stdout and "first extra is packet 51" in report.stdout
 
 
 def test_reference_with_a_real_replay_missing_one(tmp_path: Path) -> None:
@@ -254,7 +254,7 @@ def test_reference_with_a_real_replay_missing_one(tmp_path: Path) -> None:
     recaptured = [(r.ts_ns, r.payload) for r in read_records(str(again))]
     full = _pacing(write_pcapng(tmp_path / "full.pcapng", recaptured), original)
     dropped = _pacing(write_pcapng(tmp_path / "drop.pcapng", recaptured[:30] + recaptured[31:]), original)
-    assert dropped["lost"] == 1 and dropped["first_lost"]["index"] == 30 and dropped["compared"] == 59
+    assert dropped["lost"] == 1 and dropped["first_lost"]["packet"] == 31 and dropped["compared"] == 59
     # One error fewer; the others move only as much as the schedule's alignment on their
     # median does (by index, every datagram after the lost one would be 2 ms off).
     assert dropped["p99_us"] <= full["p99_us"] + 100 and dropped["p50_us"] <= full["p50_us"] + 100

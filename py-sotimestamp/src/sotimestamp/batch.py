@@ -145,6 +145,9 @@ class _Batch:
         # cmsghdr + one struct scm_timestamping at the start of each control slot
         self.control_slot = struct.Struct(_FAST_CMSG.format + "x" * (ANCBUFSIZE - _FAST_CMSG.size))
         self.fast_space = _align(_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE)
+        # the same, and the TAIL_WINDOW bytes after a lone stamp (see slot_rows_with_tail)
+        self.tail_slot = struct.Struct(_FAST_CMSG.format + "x" * (self.fast_space - _FAST_CMSG.size)
+                                       + f"{TAIL_WINDOW}s" + "x" * (ANCBUFSIZE - self.fast_space - TAIL_WINDOW))
         table = C.current()
         self.fast_type = table.SCM_TIMESTAMPING if table is not None and table.SCM_TIMESTAMPING else -1
         self.ovfl_type = table.SCM_RXQ_OVFL if table is not None and table.SCM_RXQ_OVFL else -1
@@ -344,6 +347,25 @@ def slot_rows(batch: _Batch, got: int) -> Iterator[SlotRow]:
     ``controllen == batch.fast_space`` and ``(cmsg_len, level, type) == batch.lone_stamp``."""
     headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
     controls = batch.control_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
+    return zip(headers, _addresses(batch, got), controls, batch.slots)
+
+
+#: Bytes of a control buffer after a lone SCM_TIMESTAMPING that :func:`slot_rows_with_tail`
+#: returns: room for SO_RXQ_OVFL and a datagram's header fields (IPV6_PKTINFO, hop limit,
+#: traffic class; on a dual-stack socket IPV6_PKTINFO, IP_TTL, IP_TOS) with 16 bytes to spare.
+TAIL_WINDOW = 128
+
+#: (message header fields, source address, first control message and the tail window, payload slot)
+TailRow = tuple[tuple[int, int, int], Any, tuple[int, int, int, int, int, int, int, bytes], memoryview]
+
+
+def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
+    """:func:`slot_rows`, with the :data:`TAIL_WINDOW` bytes that follow a lone stamp added to
+    the control message fields, read by the same ``struct`` call: what the kernel put
+    there up to ``controllen``, and what an earlier datagram left in the slot after it.
+    The capture's recorder keys the header fields it decoded on (controllen, window)."""
+    headers = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
+    controls = batch.tail_slot.iter_unpack(memoryview(batch.controls)[:got * ANCBUFSIZE])
     return zip(headers, _addresses(batch, got), controls, batch.slots)
 
 

@@ -25,8 +25,10 @@ from .core import (
     set_rcvbuf,
 )
 from .endpoint import Endpoint
-from .pcapwriter import PcapngWriter, WriteFailed
-from .recorder import record_batch
+from .pcap import PcapngWriter, WriteFailed
+from .pcap.write import rebuilt_fields_note
+from .recorder import Recorder, enable_header_messages, header_options
+from .stampsource import StampSource
 
 #: The receive buffer asked for when --buffer-size is not given.
 RCVBUF = 8 << 20
@@ -35,6 +37,10 @@ BATCH = 64
 #: The slot size of the receive buffers: the largest UDP payload.
 MAX_DATAGRAM = 65535
 STDOUT = "-"
+#: Seconds a received datagram may wait in memory before it is written (--packet-buffered: 0).
+FLUSH_INTERVAL = 0.5
+#: The longest the loop waits in one receive call: how late a stop or a flush can be seen.
+WAIT = 0.1
 
 
 class SetupError(OSError):
@@ -59,9 +65,14 @@ def _step(what: str) -> Iterator[None]:
 class CaptureResult:
     path: str
     packets: int = 0
-    sources: collections.Counter[str] = field(default_factory=collections.Counter)
+    #: datagrams received, per stamp source (after a write error more than the file holds)
+    sources: collections.Counter[StampSource] = field(default_factory=collections.Counter)
     seconds: float = 0.0
     stopped_by: str = "count"
+    #: the signal that ended the capture (the command exits 128 + its number, as its man page says)
+    signal: signal.Signals | None = None
+    #: datagrams received (``packets`` of them are in the file; fewer only after a write error)
+    received: int = 0
     #: datagrams the kernel dropped because the receive buffer was full; None where it cannot tell
     dropped: int | None = None
     #: the receive buffer the kernel gave (bytes, as SO_RCVBUF reports it)
@@ -72,7 +83,7 @@ class CaptureResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "captured": self.packets, "kernel_dropped": self.dropped,
+            "path": self.path, "captured": self.packets, "received": self.received, "kernel_dropped": self.dropped,
             "seconds": round(self.seconds, 6), "stamps": dict(self.sources), "stopped_by": self.stopped_by,
             "receive_buffer": self.rcvbuf, "write_error": self.write_error, "warnings": self.warnings,
         }
@@ -86,6 +97,8 @@ class Receiver:
     #: the address datagrams are sent to (the group, or the bound address) and the bound port
     destination: Endpoint
     warnings: list[str]
+    #: the header fields the kernel reports per datagram ("destination", "TTL", "TOS")
+    reported: list[str] = field(default_factory=list)
 
 
 def _unscoped(host: str) -> tuple[str, str | None]:
@@ -193,23 +206,46 @@ def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = 
             enable(sock, software=True, hardware=hardware)
         with _step("setsockopt SO_RXQ_OVFL"):
             enable_drop_count(sock)
+        reported = enable_header_messages(sock)
+        _own_groups_only(sock)
     except BaseException:
         sock.close()
         raise
     port = sock.getsockname()[1]
-    return Receiver(sock, Endpoint(_unscoped(group)[0] if group else _unscoped(bind.host)[0], port), notes)
+    return Receiver(sock, Endpoint(_unscoped(group)[0] if group else _unscoped(bind.host)[0], port), notes,
+                    reported)
+
+
+def _own_groups_only(sock: socket.socket) -> None:
+    """Linux delivers the datagrams of every group any socket on the host joined to a socket
+    bound to the wildcard address and that port (IP_MULTICAST_ALL, on by default): turn it
+    off, so that a capture of one group records that group only.  Kernels without it
+    (IPV6_MULTICAST_ALL is Linux 4.20+, the BSDs) deliver only the socket's own groups."""
+    options = header_options()
+    for level, option in ((socket.IPPROTO_IP, options.IP_MULTICAST_ALL),
+                          (socket.IPPROTO_IPV6, options.IPV6_MULTICAST_ALL)):
+        if option is not None and (level == socket.IPPROTO_IP or sock.family == socket.AF_INET6):
+            try:
+                sock.setsockopt(level, option, 0)
+            except OSError:
+                pass
+
+
+#: The signals that end a capture with a complete file (SIGHUP: the terminal went away).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 @final  # __enter__ returns this very class
 class _StopFlag:
-    """SIGINT/SIGTERM set a flag (the capture loop checks it between batches)."""
+    """SIGINT, SIGTERM and SIGHUP set a flag (the capture loop checks it between batches,
+    then writes what is queued and closes the file, as tcpdump does)."""
 
     def __init__(self) -> None:
-        self.signal: str | None = None
+        self.signal: signal.Signals | None = None
         self.saved: dict[int, Any] = {}
 
     def __enter__(self) -> _StopFlag:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in STOP_SIGNALS:
             try:
                 self.saved[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread: rely on count/duration
@@ -217,7 +253,7 @@ class _StopFlag:
         return self
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
-        self.signal = signal.Signals(signum).name
+        self.signal = signal.Signals(signum)
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self.saved.items():
@@ -244,29 +280,35 @@ def capture(
     duration: float | None = None,
     hardware: bool = False,
     buffer_size: int | None = None,
+    packet_buffered: bool = False,
     progress: bool | None = None,
     ready: Callable[[socket.socket], None] | None = None,
 ) -> CaptureResult:
-    """Capture until ``count`` datagrams, ``duration`` seconds, SIGINT or SIGTERM.
+    """Capture until ``count`` datagrams, ``duration`` seconds, SIGINT, SIGTERM or SIGHUP.
 
-    Every datagram already queued when a stop comes is still written, then an
-    Interface Statistics Block with the kernel's drop count; the file is a
-    complete pcapng file whenever this returns.  If writing fails (disk full),
-    the file is cut back to its last whole block and the result says why
-    (``write_error``) and how many datagrams it holds.  ``ready(sock)`` is called
-    once the socket is bound (tests and the demo start their senders there).
+    Every datagram is in the file within :data:`FLUSH_INTERVAL` (and :data:`WAIT`) of
+    its arrival, or as its batch arrives with ``packet_buffered``.  Every datagram
+    already queued when a stop comes is still written, then an Interface
+    Statistics Block with the kernel's drop count; the file is a complete pcapng
+    file whenever this returns (``signal`` in the result names the stopping
+    signal).  If writing fails (disk full), the file is cut back to its last whole
+    block and the result says why (``write_error``) and how many datagrams it
+    holds.  ``ready(sock)`` is called once the socket is bound (tests and the demo
+    start their senders there).
     """
     from tqdm import tqdm  # type: ignore[import-untyped]
 
     receiver = open_receiver(bind, group, iface, hardware, buffer_size)
     sock = receiver.sock
-    dst = tuple(receiver.destination)
     result = CaptureResult(output, warnings=receiver.warnings)
     result.rcvbuf = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
     drops = DropCounter()
+    description = f"udp {receiver.destination}; {rebuilt_fields_note(receiver.reported)}"
     with sock, _open_output(output) as stream, _StopFlag() as stop:
         with _step(f"write {'standard output' if output == STDOUT else output}"):
-            writer = PcapngWriter(stream, f"udp {receiver.destination}")
+            writer = PcapngWriter(stream, description, 0.0 if packet_buffered else FLUSH_INTERVAL)
+        recorder = Recorder(sock, writer, tuple(receiver.destination), drops)
+        result.sources = recorder.sources
         if ready is not None:
             ready(sock)
         start_ns = time.time_ns()
@@ -278,7 +320,8 @@ def capture(
             with bar:
                 while True:
                     if stop.signal:
-                        result.stopped_by = stop.signal
+                        result.stopped_by = stop.signal.name
+                        result.signal = stop.signal
                         break
                     if count is not None and writer.packets >= count:
                         break
@@ -286,18 +329,20 @@ def capture(
                     if deadline is not None and now >= deadline:
                         result.stopped_by = "duration"
                         break
+                    if writer.flush_due():
+                        writer.flush()
                     # settimeout costs system calls (fcntl): only when the wait changes
-                    wait = 0.1 if deadline is None else max(0.0, min(0.1, deadline - now))
+                    wait = WAIT if deadline is None else max(0.0, min(WAIT, deadline - now))
                     if wait != sock.gettimeout():
                         sock.settimeout(wait)
                     want = BATCH if count is None else min(BATCH, count - writer.packets)
                     try:
-                        got = record_batch(sock, writer, dst, want, MAX_DATAGRAM, drops, result.sources)
+                        got = recorder.record_batch(want, MAX_DATAGRAM)
                     except (socket.timeout, BlockingIOError, InterruptedError):
                         writer.flush()  # idle: what waits goes to the file
                         continue
                     bar.update(got)
-                _drain(sock, writer, dst, result, count, drops)
+                _drain(recorder, count)
             result.dropped = kernel_drops(sock, drops)
             received = None if result.dropped is None else writer.packets + result.dropped
             writer.write_statistics(start_ns, time.time_ns(), received, result.dropped)
@@ -308,6 +353,7 @@ def capture(
             result.stopped_by = "write error"
             _close_after_write_error(writer, start_ns, result)
         result.packets = writer.saved
+        result.received = writer.packets
         result.seconds = time.monotonic() - start
     return result
 
@@ -328,13 +374,13 @@ def _close_after_write_error(writer: PcapngWriter, start_ns: int, result: Captur
         pass
 
 
-def _drain(sock: socket.socket, writer: PcapngWriter, dst: tuple[Any, ...], result: CaptureResult,
-           count: int | None, drops: DropCounter) -> None:
+def _drain(recorder: Recorder, count: int | None) -> None:
     """Write what is still queued in the socket (a stop must not lose received datagrams)."""
-    sock.settimeout(0.0)
+    recorder.sock.settimeout(0.0)
+    writer = recorder.writer
     while count is None or writer.packets < count:
         want = BATCH if count is None else min(BATCH, count - writer.packets)
         try:
-            record_batch(sock, writer, dst, want, MAX_DATAGRAM, drops, result.sources)
+            recorder.record_batch(want, MAX_DATAGRAM)
         except (BlockingIOError, socket.timeout, InterruptedError):
             return

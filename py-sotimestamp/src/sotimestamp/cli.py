@@ -39,6 +39,23 @@ class CliError(Exception):
     """A one-line error for the user."""
 
 
+class UsageError(CliError):
+    """Options that do not go together: exit status 2, as argparse's own usage errors."""
+
+
+def _multicast_group(text: str) -> str:
+    """``--group``: an IPv4 or IPv6 multicast address (a scope such as ``%lo`` allowed)."""
+    import ipaddress
+
+    try:
+        parsed = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an IPv4 or IPv6 address") from None
+    if not parsed.is_multicast:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8)")
+    return text
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -84,13 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("capture", help="record datagrams with kernel stamps into pcapng",
                        description="Bind ADDR:PORT, turn kernel stamping on, and write every datagram with "
-                                   "its stamp to FILE.pcapng until --count, --duration, SIGINT or SIGTERM. "
-                                   "A stop still writes every datagram already queued; the file is complete.")
+                                   "its stamp to FILE.pcapng until --count, --duration, SIGINT, SIGTERM or SIGHUP. "
+                                   "Each datagram is in the file within a second of its arrival. A stop still "
+                                   "writes every datagram already queued; the file is complete (exit status 0 "
+                                   "after --count or --duration, 128 + the signal's number after a signal).")
     p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
                    help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
                         "(port 0: the kernel chooses one, printed on the 'capturing on' line unless --quiet)")
-    p.add_argument("--group", metavar="MCAST", help="multicast group to join (IPv4 or IPv6)")
-    p.add_argument("--iface", metavar="IF", help="interface to join the group on (name, index, or IPv4 address)")
+    p.add_argument("--group", metavar="MCAST", type=_multicast_group,
+                   help="multicast group to join (IPv4 or IPv6); binding a group address joins it too")
+    p.add_argument("--iface", metavar="IF",
+                   help="interface to join the group on (name, index, or IPv4 address); needs a group")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true",
@@ -101,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng",
                    help="pcapng file to write; - writes to standard output (as tcpdump -w -)")
+    p.add_argument("-U", "--packet-buffered", action="store_true",
+                   help="write each batch of datagrams as it is received (as tcpdump -U), not every "
+                        "0.5 s or 256 KiB")
     p.add_argument("--json", action="store_true",
                    help="print the summary as JSON (on stdout, or on stderr with -o -)")
     p.add_argument("--quiet", action="store_true",
@@ -109,10 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
                        description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes) "
                                    "to --to at its recorded offset from the first one, divided by --speed. Send "
-                                   "times follow one absolute schedule, so lateness never accumulates. Sends the "
-                                   "kernel refuses (no receiver, too long for the destination) are counted and the "
-                                   "first of each kind named; the exit status is then 1. SIGINT or SIGTERM ends "
-                                   "the replay with its summary (exit status 130 or 143).")
+                                   "times follow one absolute schedule, so lateness never accumulates. IP fragments are "
+                                   "reassembled; a file whose payloads a snap length cut is refused. Sends the "
+                                   "kernel refuses (too long for the destination) are counted and the first of "
+                                   "each kind named; the exit status is then 1. ICMP errors that come back (no "
+                                   "receiver) are counted apart. SIGINT or SIGTERM ends the replay with its "
+                                   "summary (exit status 130 or 143).")
     p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap; a file cut short is read up to its "
                                                 "last whole packet, with a warning)")
     p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
@@ -131,8 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "--reference, also the pacing error of this file (a re-captured replay) "
                                    "against the original, over the datagrams matched by payload, and how many "
                                    "were lost or extra.")
-    p.add_argument("file", metavar="FILE", help="the recording (a file cut short is read up to its last whole "
-                                                "packet, with a warning)")
+    p.add_argument("file", metavar="FILE", help="the recording; - reads standard input (a file cut short is read "
+                                                "up to its last whole packet, with a warning)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
     p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
     p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
@@ -154,8 +180,9 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     from .capture import STDOUT, capture
     from .endpoint import Endpoint
 
-    if args.iface and not args.group:
-        raise CliError("--iface needs --group")
+    if args.iface and not args.group and not args.bind.is_multicast:
+        raise UsageError(f"--iface {args.iface}: there is no group to join on it ({args.bind.host} is not a "
+                         f"multicast address; give --group MCAST or bind a group address)")
     if args.output == STDOUT and sys.stdout.isatty():
         raise CliError("-o -: standard output is a terminal; pipe it (sotimestamp capture ... -o - | tshark -r -)")
 
@@ -167,14 +194,17 @@ def _cmd_capture(args: argparse.Namespace) -> int:
 
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
                      duration=args.duration, hardware=args.hardware, buffer_size=args.buffer_size,
-                     progress=False if args.quiet else None, ready=None if args.quiet else announce)
+                     packet_buffered=args.packet_buffered, progress=False if args.quiet else None,
+                     ready=None if args.quiet else announce)
     if not args.quiet:
         for warning in result.warnings:
             print(f"sotimestamp: warning: {warning}", file=sys.stderr)
-        sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
-        dropped = "unknown" if result.dropped is None else result.dropped
         print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
-              f"(stamps: {sources}; kernel dropped {dropped}; stopped by {result.stopped_by})", file=sys.stderr)
+              f"(stopped by {result.stopped_by})", file=sys.stderr)
+        sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
+        print(f"sotimestamp: received {result.received} datagrams (stamps: {sources})", file=sys.stderr)
+        dropped = "unknown" if result.dropped is None else result.dropped
+        print(f"sotimestamp: kernel dropped {dropped}", file=sys.stderr)
     if args.json:
         # with -o - standard output carries the pcapng file: the summary goes to stderr
         print(json.dumps(result.as_dict(), indent=2), file=sys.stderr if args.output == STDOUT else sys.stdout)
@@ -183,6 +213,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
         print(f"sotimestamp: error: writing {where}: {result.write_error}; it holds the first {result.packets} "
               f"datagrams, cut after the last whole block", file=sys.stderr)
         return 1
+    if result.signal is not None:
+        return 128 + result.signal  # as a shell reports a command a signal ended; the file is complete
     return 0
 
 
@@ -193,7 +225,7 @@ def _warn(message: str) -> None:
 def _read_records(path: str, quiet: bool = False) -> list[Any]:
     """Every packet of ``path`` (pcapng or pcap; a file cut short warns once), with a
     progress bar on a terminal."""
-    from .pcapread import read_records
+    from .pcap.read import read_records
     from .stats import progress_bar
 
     with progress_bar(path, disable=quiet) as progress:
@@ -201,20 +233,22 @@ def _read_records(path: str, quiet: bool = False) -> list[Any]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import StopRequest, replay, summary
+    from .replay import NothingToReplay, StopRequest, replay, summary
 
+    if args.iface and not args.to.is_multicast:
+        raise UsageError(f"--iface {args.iface}: --to {args.to} is not a multicast address; the route to it "
+                         f"chooses the interface (leave --iface out)")
     records = _read_records(args.file, args.quiet)
-    # SIGINT and SIGTERM end the replay with its summary; a SIGINT ignored from the
-    # start (a shell's background job) stays ignored.
+    # SIGINT and SIGTERM end the replay with its summary, even where the shell started it with
+    # SIGINT ignored (a background job of a script), as tcpdump and tcpreplay do.
     stop = StopRequest()
     before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
-    for signum, handler in before.items():
-        if handler is not signal.SIG_IGN:
-            signal.signal(signum, stop)
+    for signum in before:
+        signal.signal(signum, stop)
     try:
         result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
                         progress=False if args.quiet else None, stop=stop)
-    except ValueError as exc:
+    except NothingToReplay as exc:
         raise CliError(f"{args.file}: {exc}") from None
     finally:
         for signum, handler in before.items():
@@ -230,7 +264,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .pcapread import frames
+    from .pcap.read import frames
     from .stats import (
         collect,
         collect_records,
@@ -270,7 +304,7 @@ def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[di
     from .stats import schedule_errors, summarize
 
     def datagrams(records: list[Any]) -> list[tuple[int, int, bytes]]:
-        return [(r.index, r.ts_ns, r.payload) for r in records if r.payload is not None]
+        return [(r.number, r.ts_ns, r.payload) for r in records if r.payload is not None]
 
     ref = datagrams(reference)
     matched = match(ref, datagrams(observed), speed)
@@ -281,11 +315,11 @@ def _pacing(observed: list[Any], reference: list[Any], speed: float) -> tuple[di
              + f"  (us, |replay - reference schedule|, {len(errors)} datagrams matched by payload)"]
     lost = f"matching      {len(matched.lost)} lost, {len(matched.extra)} extra"
     if matched.lost:
-        index, ts, payload = matched.lost[0]
-        pacing["first_lost"] = {"index": index, "offset_s": (ts - ref[0][1]) / 1e9, "size": len(payload)}
-        lost += f" (the first lost is packet {index} of the reference, at +{(ts - ref[0][1]) / 1e9:.6f} s)"
+        number, ts, payload = matched.lost[0]
+        pacing["first_lost"] = {"packet": number, "offset_s": (ts - ref[0][1]) / 1e9, "size": len(payload)}
+        lost += f" (the first lost is packet {number} of the reference, at +{(ts - ref[0][1]) / 1e9:.6f} s)"
     if matched.extra:
-        pacing["first_extra"] = {"index": matched.extra[0][0]}
+        pacing["first_extra"] = {"packet": matched.extra[0][0]}
         lost += f" (the first extra is packet {matched.extra[0][0]})"
     return pacing, [*lines, lost]
 
@@ -298,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .core import UnsupportedError
-    from .pcapio import PcapFileError
+    from .pcap import PcapFileError
 
     try:
         status = COMMANDS[args.command](args)
@@ -313,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("sotimestamp: interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
+    except UsageError as exc:
+        print(f"sotimestamp {args.command}: error: {exc} (sotimestamp {args.command} --help lists the options)",
+              file=sys.stderr)
+        return 2
     except (CliError, PcapFileError, UnsupportedError, RuntimeError, ValueError) as exc:
         print(f"sotimestamp: error: {exc}", file=sys.stderr)
         return 1

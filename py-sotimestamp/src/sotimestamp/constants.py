@@ -286,3 +286,42 @@ def describe_flags(flags: int) -> str:
     if rest:
         names.append(hex(rest))
     return "|".join(names) or "0"
+
+
+@dataclass(frozen=True)
+class HeaderOptions:
+    """The IP-level options that make the kernel attach a received datagram's header
+    fields as control messages (the recorder writes them instead of inventing them).
+    Each ``*_RECV*``/``IP_PKTINFO`` name is the option to turn on; the ``*_CMSG`` names
+    are the control message types that come back (level IPPROTO_IP or IPPROTO_IPV6).
+    ``None`` where the platform has no such option."""
+
+    IP_PKTINFO: int | None = None  #: struct in_pktinfo (ifindex, spec_dst, destination); Linux
+    IP_RECVDSTADDR: int | None = None  #: struct in_addr: the destination; the BSDs (cmsg type the same)
+    IP_RECVTTL: int | None = None
+    IP_TTL_CMSG: int | None = None  #: Linux: an int; the BSDs: a u_char
+    IP_RECVTOS: int | None = None
+    IP_TOS_CMSG: int | None = None  #: one byte
+    #: Linux: 1 (the default) delivers every joined group's datagrams to a wildcard-bound socket
+    IP_MULTICAST_ALL: int | None = None
+    IPV6_RECVPKTINFO: int | None = None
+    IPV6_PKTINFO: int | None = None  #: struct in6_pktinfo (destination, ifindex)
+    IPV6_RECVHOPLIMIT: int | None = None
+    IPV6_HOPLIMIT: int | None = None  #: an int
+    IPV6_RECVTCLASS: int | None = None
+    IPV6_TCLASS: int | None = None  #: an int
+    IPV6_MULTICAST_ALL: int | None = None
+
+
+# the BSDs share KAME's IPv6 numbers (netinet6/in6.h)
+_KAME_IPV6 = {"IPV6_RECVPKTINFO": 36, "IPV6_PKTINFO": 46, "IPV6_RECVHOPLIMIT": 37, "IPV6_HOPLIMIT": 47,
+              "IPV6_RECVTCLASS": 57, "IPV6_TCLASS": 61}
+HEADER_OPTIONS: dict[str, HeaderOptions] = {
+    "linux": HeaderOptions(IP_PKTINFO=8, IP_RECVTTL=12, IP_TTL_CMSG=2, IP_RECVTOS=13, IP_TOS_CMSG=1,
+                           IP_MULTICAST_ALL=49, IPV6_RECVPKTINFO=49, IPV6_PKTINFO=50, IPV6_RECVHOPLIMIT=51,
+                           IPV6_HOPLIMIT=52, IPV6_RECVTCLASS=66, IPV6_TCLASS=67, IPV6_MULTICAST_ALL=29),
+    # netinet/in.h: IP_RECVDSTADDR 7 is in every release; IP_RECVPKTINFO (26) only since 8.0
+    "netbsd": HeaderOptions(IP_RECVDSTADDR=7, IP_RECVTTL=23, IP_TTL_CMSG=23, **_KAME_IPV6),
+    "freebsd": HeaderOptions(IP_RECVDSTADDR=7, IP_RECVTTL=65, IP_TTL_CMSG=65, IP_RECVTOS=68, IP_TOS_CMSG=68,
+                             **_KAME_IPV6),
+}

@@ -41,4 +41,7 @@ def parse_endpoint(text: str) -> Endpoint:
         raise ValueError(f"{text!r}: {host!r} is not an IPv4 or IPv6 address") from None
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"{text!r}: port {port_text!r} is not a number from 0 to 65535")
+    if address.version == 6 and address.is_link_local and not getattr(address, "scope_id", None):
+        raise ValueError(f"{text!r}: {host} is link-local: it needs a scope, the interface it is on, "
+                         f"e.g. [{host}%eth0]:{port_text} (or %wm0, %lo0)")
     return Endpoint(str(address), int(port_text))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-Datagram = tuple[int, int, bytes]  # (index in its file, ts_ns, payload)
+Datagram = tuple[int, int, bytes]  # (packet number in its file, 1 for the first; ts_ns; payload)
 
 
 @dataclass

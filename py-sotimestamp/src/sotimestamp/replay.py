@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from .core import multicast_sender
 from .endpoint import Endpoint
-from .pcapread import Record
+from .pcap.read import Record
 
 SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
 RT_WAKE_NS = 25_000  # under SCHED_FIFO: a sleep returns ~17 us late (median, loaded 2-CPU VM), and spins the rest
@@ -38,11 +38,22 @@ RT_MAX_BUSY_NS = 50_000_000  # under SCHED_FIFO, never run longer than this with
 RT_BREATHER_S = 0.005  # ... and then sleep this long: 10 % idle, twice what RT throttling wants
 SLEEP_SLICE_S = 0.25  # a long wait sleeps in slices of this, so a signal ends it within one
 
+# Errors a connected UDP socket reports in place of a send when an ICMP error came back
+# for an earlier datagram (the kernel keeps it in so_error): the datagram at hand was not
+# sent, so it is sent again, and the ICMP error counted on its own.
+ICMP_REPORTED = {errno.ECONNREFUSED: "port unreachable", errno.EHOSTUNREACH: "host unreachable",
+                 errno.ENETUNREACH: "network unreachable"}
+
 # send errors, by what they mean for the datagram: (name, errno values)
 FAULT_KINDS = {
     "refused": (errno.ECONNREFUSED,),  # nobody listening (an ICMP port unreachable came back)
     "too long": (errno.EMSGSIZE,),  # e.g. a 65 515-byte IPv6 payload sent over IPv4
 }
+
+
+class NothingToReplay(ValueError):
+    """The recording holds nothing a replay can send as it was recorded (the message says why,
+    naming the packet)."""
 
 
 class Interrupted(Exception):
@@ -71,7 +82,7 @@ class StopRequest:
 class FailedSend:
     """The first datagram a kind of send error hit."""
 
-    index: int  # the packet's index in the file (0 = the first)
+    number: int  # the packet's number in the file (1 = the first, as tshark counts)
     offset_s: float  # its recorded time since the first datagram
     size: int  # payload bytes
     error: str
@@ -95,6 +106,8 @@ class ReplayResult:
     lateness_ns: list[int] = field(default_factory=list)  # send time minus scheduled time
     realtime: str | None = None  # why SCHED_FIFO could not be had, or "SCHED_FIFO"
     failed: dict[str, int] = field(default_factory=dict)  # per kind (see FAULT_KINDS, or the errno name)
+    #: ICMP errors that came back for datagrams sent (per ICMP_REPORTED kind): nobody listening, ...
+    icmp_errors: dict[str, int] = field(default_factory=dict)
     first_failure: dict[str, FailedSend] = field(default_factory=dict)
     interrupted: int | None = None  # the signal that ended the replay early
 
@@ -116,7 +129,13 @@ def schedule(records: Sequence[Record]) -> Plan:
     """The plan of ``records``' UDP datagrams."""
     datagrams = [r for r in records if r.payload is not None]
     if not datagrams:
-        raise ValueError("no UDP datagrams to replay")
+        raise NothingToReplay("no UDP datagrams to replay")
+    cut = [r for r in datagrams if r.length is not None and len(r.payload or b"") < r.length]
+    if cut:
+        short = cut[0]
+        raise NothingToReplay(f"packet {short.number}: only {len(short.payload or b'')} bytes of its {short.length}-byte "
+                         f"UDP payload are in the file ({len(cut)} datagrams cut short, as by a snap length: "
+                         f"tcpdump -s 0 captures them whole); replay sends whole datagrams only")
     first = datagrams[0].ts_ns
     offsets = [r.ts_ns - first for r in datagrams]
     span = offsets[-1]
@@ -226,14 +245,14 @@ def replay(
                         target = base + round(offset / speed)
                         sent_at = pacer.wait_until(target)
                         result.attempted += 1
-                        try:
-                            sock.send(payload)
+                        failure = _send(sock, payload, result)
+                        if failure is None:
                             result.sent += 1
-                        except OSError as exc:
-                            kind = _fault_kind(exc)
+                        else:
+                            kind = _fault_kind(failure)
                             result.failed[kind] = result.failed.get(kind, 0) + 1
-                            result.first_failure.setdefault(
-                                kind, FailedSend(index, offset / 1e9, len(payload), exc.strerror or str(exc)))
+                            result.first_failure.setdefault(kind, FailedSend(
+                                index + 1, offset / 1e9, len(payload), failure.strerror or str(failure)))
                         result.lateness_ns.append(sent_at - target)
                         bar.update(1)
                         if stop.signum is not None:
@@ -246,7 +265,33 @@ def replay(
             result.interrupted = exc.signum
         except KeyboardInterrupt:
             result.interrupted = signal.SIGINT
+        finally:
+            _count_icmp(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), result)  # the last datagram's
         return result
+
+
+def _count_icmp(error: int, result: ReplayResult) -> bool:
+    kind = ICMP_REPORTED.get(error)
+    if kind is None:
+        return False
+    result.icmp_errors[kind] = result.icmp_errors.get(kind, 0) + 1
+    return True
+
+
+def _send(sock: socket.socket, payload: bytes, result: ReplayResult) -> OSError | None:
+    """Send ``payload``; None when it went out, else the error.  An earlier datagram's ICMP
+    error reported in its place is counted in ``result.icmp_errors`` and the send retried once."""
+    try:
+        sock.send(payload)
+        return None
+    except OSError as exc:
+        if not _count_icmp(exc.errno or 0, result):
+            return exc
+    try:
+        sock.send(payload)
+        return None
+    except OSError as exc:
+        return exc
 
 
 def summary(result: ReplayResult, to: Endpoint) -> list[str]:
@@ -262,6 +307,9 @@ def summary(result: ReplayResult, to: Endpoint) -> list[str]:
              + (f"; {result.realtime}" if result.realtime else "")]
     for kind, count in result.failed.items():
         first = result.first_failure[kind]
-        lines.append(f"{count} not sent: {kind} ({first.error}); the first is packet {first.index} of the file, "
+        lines.append(f"{count} not sent: {kind} ({first.error}); the first is packet {first.number} of the file, "
                      f"at +{first.offset_s:.6f} s, {first.size} bytes")
+    for kind, count in result.icmp_errors.items():
+        lines.append(f"{count} ICMP {kind} errors came back from {to} for datagrams sent"
+                     + (" (nothing listening there?)" if kind == "port unreachable" else ""))
     return lines

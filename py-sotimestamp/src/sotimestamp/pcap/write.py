@@ -8,6 +8,13 @@ no stamp and the capture fell back to a user-space clock).  A capture ends with
 an Interface Statistics Block: start and end time, datagrams received and
 dropped by the kernel.
 
+A socket gives the payload, not the packet, so the IP and UDP headers are
+rebuilt here, once for every writer: from the sender's address and what the
+kernel reported of each datagram (:class:`HeaderFields`: the destination it was
+sent to, its TTL or hop limit, its TOS or traffic class); what no kernel
+reports (the IPv4 identification, DF, the UDP checksum of IPv4) is written as
+a constant, and :func:`rebuilt_fields_note` says so in the interface description.
+
 Every block is encoded here (no pcapng library): a capture writes hundreds of
 thousands of blocks a second, so the per-datagram work is one ``struct.pack``
 plus cached bytes, and a batch is one ``write()``.
@@ -15,17 +22,18 @@ plus cached bytes, and a batch is one ``write()``.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import platform as _platform
 import socket
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable
 from typing import Any, BinaryIO, final
 
-from . import __version__
-from .core import Packet
-from .pcapread import COMMENT_PREFIX, LINKTYPE_RAW, Address
+from .. import __version__
+from ..stampsource import StampSource
+from .format import COMMENT_PREFIX, LINKTYPE_RAW, Address
 
 _OPT_HEAD = struct.Struct("<HH")
 _TRAILER = struct.Struct("<I")
@@ -109,6 +117,47 @@ def encode_epb(packet: bytes, ts_ns: int, comment: str, interface_id: int = 0) -
 
 # --- IPv4/IPv6 + UDP headers ------------------------------------------------------
 
+#: Written where the kernel did not report a datagram's TTL (hop limit) or TOS (traffic class).
+DEFAULT_TTL = 64
+DEFAULT_TOS = 0
+
+
+class HeaderFields:
+    """What the kernel reported of one datagram's IP header: the address it was sent to
+    (``IP_PKTINFO``, ``IPV6_PKTINFO``, ``IP_RECVDSTADDR``), its TTL or hop limit and its
+    TOS or traffic class (None: not reported; :data:`DEFAULT_TTL`/:data:`DEFAULT_TOS`
+    are written).  Compared by identity: the receive path hands the same object to
+    every datagram of a flow, so it is a cheap part of the writer's template key."""
+
+    __slots__ = ("dst", "tos", "ttl")
+
+    def __init__(self, dst: Address, ttl: int | None = None, tos: int | None = None) -> None:
+        self.dst, self.ttl, self.tos = dst, ttl, tos
+
+    def __repr__(self) -> str:
+        return f"HeaderFields(dst={self.dst!r}, ttl={self.ttl!r}, tos={self.tos!r})"
+
+
+#: One received datagram for :meth:`PcapngWriter.write_rows`: (stamp ns, its source,
+#: sender address, header fields, payload as bytes or a memoryview)
+Row = tuple[int, StampSource, Address, HeaderFields, Any]
+
+
+def rebuilt_fields_note(reported: Iterable[str]) -> str:
+    """The interface description's note of which header fields are the sender's and which
+    are rebuilt; ``reported`` names what the kernel gives per datagram ("destination",
+    "TTL", "TOS")."""
+    told = list(reported)
+    given = ", ".join(["addresses" if "destination" in told else "source address", "ports", "length",
+                       *(name for name in told if name != "destination")])
+    missing = [f"{name} {value}" for name, value in (("TTL", DEFAULT_TTL), ("TOS", DEFAULT_TOS))
+               if name not in told]
+    return (f"IP/UDP headers rebuilt from the socket: {given} as received"
+            + ("" if "destination" in told else "; destination: the bound address or group")
+            + (f"; {', '.join(missing)} (not reported by this kernel)" if missing else "")
+            + "; IPv4 identification 0, DF set, IPv4 UDP checksum 0, IPv6 UDP checksum computed")
+
+
 def _ones_sum(data: bytes) -> int:
     """The 16-bit one's-complement sum of ``data``: 2**16 = 1 (mod 0xFFFF) turns it into one modulo."""
     if len(data) % 2:
@@ -122,16 +171,30 @@ def _fold(total: int) -> int:
     return 0xFFFF - (total % 0xFFFF or 0xFFFF) or 0xFFFF
 
 
+def _ipv4_of(host: str) -> str | None:
+    """``host`` as IPv4 if it is one, or an IPv4-mapped IPv6 address (``::ffff:127.0.0.1``: an
+    IPv4 datagram received on a dual-stack socket); None for any other IPv6 address."""
+    if ":" not in host:
+        return host
+    mapped = ipaddress.IPv6Address(host.partition("%")[0]).ipv4_mapped
+    return None if mapped is None else str(mapped)
+
+
 @functools.lru_cache(maxsize=256)
-def _route(src: Address, dst: Address) -> tuple[bool, bytes, bytes, int, int]:
-    """Per address pair: (IPv6?, source, destination, the constant part of the UDP
-    checksum sum (addresses, protocol, ports), the constant part of the IPv4 header sum)."""
-    v6 = ":" in src[0]
-    family = socket.AF_INET6 if v6 else socket.AF_INET
-    saddr, daddr = socket.inet_pton(family, src[0]), socket.inet_pton(family, dst[0].partition("%")[0])
+def _route(src: Address, dst: Address) -> tuple[bool, bytes, bytes, int]:
+    """Per address pair: (IPv6?, source, destination, the constant part of the UDP checksum
+    sum: addresses, protocol, ports).  A datagram from an IPv4(-mapped) sender is IPv4."""
+    src_v4 = _ipv4_of(src[0])
+    if src_v4 is not None:
+        dst_v4 = _ipv4_of(dst[0])
+        if dst_v4 is None:  # "::", a wildcard bind that the kernel gave no destination for
+            dst_v4 = "0.0.0.0"
+        saddr, daddr = socket.inet_aton(src_v4), socket.inet_aton(dst_v4)
+    else:
+        saddr = socket.inet_pton(socket.AF_INET6, src[0].partition("%")[0])
+        daddr = socket.inet_pton(socket.AF_INET6, dst[0].partition("%")[0])
     udp_const = _ones_sum(saddr + daddr) + 17 + src[1] + dst[1]
-    ip_const = 0 if v6 else _ones_sum(struct.pack("!BBxxxxHBBxx", 0x45, 0, 0x4000, 64, 17) + saddr + daddr)
-    return v6, saddr, daddr, udp_const, ip_const
+    return src_v4 is None, saddr, daddr, udp_const
 
 
 def _payload_sum(payload: Any) -> int:
@@ -140,31 +203,35 @@ def _payload_sum(payload: Any) -> int:
     return (int.from_bytes(payload, "big") << (8 * (len(payload) & 1))) % 0xFFFF
 
 
-def _ip_udp_header(src: Address, dst: Address, payload_len: int, ident: int, udp_checksum: int | None) -> bytes:
-    v6, saddr, daddr, _udp_const, ip_const = _route(tuple(src[:2]), tuple(dst[:2]))
+def _ip_udp_header(src: Address, dst: Address, payload_len: int, ident: int, udp_checksum: int | None,
+                   ttl: int | None = None, tos: int | None = None) -> bytes:
+    """The IPv4 (identification ``ident``, DF) or IPv6 header and the UDP header of one datagram."""
+    v6, saddr, daddr, _udp_const = _route(tuple(src[:2]), tuple(dst[:2]))
+    ttl = DEFAULT_TTL if ttl is None else ttl
+    tos = DEFAULT_TOS if tos is None else tos
     udp_len = 8 + payload_len
     udp = struct.pack("!HHHH", src[1], dst[1], udp_len & 0xFFFF, udp_checksum or 0)
     if v6:
-        return struct.pack("!IHBB", 6 << 28, udp_len, 17, 64) + saddr + daddr + udp
-    ident &= 0xFFFF
-    ip_sum = (ip_const + 20 + udp_len + ident) % 0xFFFF
-    return struct.pack("!BBHHHBBH", 0x45, 0, 20 + udp_len, ident, 0x4000, 64, 17,
-                       0xFFFF - (ip_sum or 0xFFFF)) + saddr + daddr + udp
+        return struct.pack("!IHBB", 6 << 28 | tos << 20, udp_len, 17, ttl) + saddr + daddr + udp
+    head = struct.pack("!BBHHHBB", 0x45, tos, 20 + udp_len, ident & 0xFFFF, 0x4000, ttl, 17)
+    checksum = 0xFFFF - (_ones_sum(head + saddr + daddr) or 0xFFFF)
+    return head + struct.pack("!H", checksum) + saddr + daddr + udp
 
 
-def build_datagram(src: Address, dst: Address, payload: bytes, ident: int = 0) -> bytes:
+def build_datagram(src: Address, dst: Address, payload: bytes, ident: int = 0,
+                   ttl: int | None = None, tos: int | None = None) -> bytes:
     """The IPv4 or IPv6 packet carrying ``payload`` from ``src`` to ``dst`` (UDP, both checksums set).
 
-    One's-complement sums add modulo 0xFFFF, so the per-pair constant parts are
+    One's-complement sums add modulo 0xFFFF, so the per-pair constant part is
     computed once and each datagram adds its length and payload."""
     udp_const = _route(tuple(src[:2]), tuple(dst[:2]))[3]
     csum = _fold(udp_const + 2 * (8 + len(payload)) + _payload_sum(payload))
-    return _ip_udp_header(src, dst, len(payload), ident, csum) + payload
+    return _ip_udp_header(src, dst, len(payload), ident, csum, ttl, tos) + payload
 
 
 class FlowBlocks:
-    """The constant parts of the blocks of one (source, destination, payload length, stamp source):
-    everything of an EPB but the timestamp, the payload and (IPv6) the UDP checksum.
+    """The constant parts of the blocks of one (sender, header fields, payload length, stamp
+    source): everything of an EPB but the timestamp, the payload and (IPv6) the UDP checksum.
 
     IPv4 datagrams are written with identification 0 (DF set: RFC 6864 allows it) and
     UDP checksum 0 ("not computed", legal for IPv4, as in captures of checksum-offloading
@@ -173,11 +240,11 @@ class FlowBlocks:
 
     __slots__ = ("after_ts", "checksum_base", "start", "tail", "v6")
 
-    def __init__(self, src: Address, dst: Address, payload_len: int, source: str) -> None:
-        v6, _s, _d, udp_const, _i = _route(tuple(src[:2]), tuple(dst[:2]))
-        header = _ip_udp_header(src, dst, payload_len, 0, None)
+    def __init__(self, src: Address, fields: HeaderFields, payload_len: int, source: StampSource) -> None:
+        v6, _s, _d, udp_const = _route(tuple(src[:2]), tuple(fields.dst[:2]))
+        header = _ip_udp_header(src, fields.dst, payload_len, 0, None, fields.ttl, fields.tos)
         caplen = len(header) + payload_len
-        options = _comment_options(COMMENT_PREFIX + source)
+        options = _comment_options(COMMENT_PREFIX + source.value)
         total = 32 + caplen + (-caplen % 4) + len(options)
         self.v6 = v6
         self.start = _EPB_START.pack(6, total, 0)  # block type, length, interface 0
@@ -190,13 +257,11 @@ class FlowBlocks:
         """IPv6's UDP checksum field for ``payload`` (bytes or a memoryview)."""
         return _V6_CHECKSUM.pack(_fold(self.checksum_base + _payload_sum(payload)))
 
-    def block_start(self, ts_ns: int) -> bytes:
-        """The block's first 20 bytes: type, length, interface, the 64-bit timestamp."""
-        return EPB_START_TS.pack(self.start, ts_ns >> 32, ts_ns & 0xFFFFFFFF)
-
 
 #: Bytes of blocks gathered before one write(): a few hundred datagrams per system call.
 WRITE_SIZE = 256 << 10
+#: Templates kept per writer before starting again (a stream of ever new senders or sizes).
+MAX_FLOWS = 4096
 _EPB_START = struct.Struct("<III")
 _BLOCK_HEAD = struct.Struct("<II")
 
@@ -211,8 +276,10 @@ def _whole_blocks(data: memoryview) -> tuple[int, int]:
         pos += total
         packets += block_type == 6
     return pos, packets
+
+
 #: An Enhanced Packet Block's first 20 bytes: FlowBlocks.start, then the 64-bit timestamp (high, low)
-EPB_START_TS = struct.Struct("<12sII")
+_EPB_START_TS = struct.Struct("<12sII")
 _V6_CHECKSUM = struct.Struct("!H")
 
 
@@ -221,22 +288,28 @@ class PcapngWriter:
     """Append datagrams with their stamps to a pcapng file (nanosecond resolution).
 
     ``stream`` should be unbuffered (``open(path, "wb", buffering=0)``): then a
-    failed write leaves a known number of whole blocks in the file.
+    failed write leaves a known number of whole blocks in the file.  Blocks wait in
+    memory until :data:`WRITE_SIZE` bytes are pending, or the oldest of them has
+    waited ``flush_interval`` seconds (0: every batch is written as it comes, as
+    ``tcpdump -U``; None: only by size and :meth:`flush`).
 
     >>> with PcapngWriter(open("out.pcapng", "wb", buffering=0), "udp 127.0.0.1:5000") as w:  # doctest: +SKIP
     ...     w.write(b"payload", ("127.0.0.1", 4000), ("127.0.0.1", 5000), 1764128000123456789, "software")
     """
 
-    def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture") -> None:
+    def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture",
+                 flush_interval: float | None = None) -> None:
         self._stream = stream
         self._ident = 0
+        self.flush_interval = flush_interval
         self.packets = 0  #: datagram blocks handed to the writer
         self.saved = 0  #: datagram blocks in the file, whole
         self.whole_bytes = 0  #: the file's length up to the end of its last whole block
         # blocks of several batches, written together: fewer, larger write() calls
         self._pending: list[bytes] = []
         self._pending_bytes = self._pending_packets = 0
-        self._flows: dict[Any, dict[tuple[Any, int, str | None], FlowBlocks]] = {}
+        self._pending_since = 0.0  # time.monotonic() when the oldest pending block came
+        self._flows: dict[tuple[Address, HeaderFields, int, StampSource], FlowBlocks] = {}
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
                   + interface_description("sotimestamp", description))
 
@@ -276,59 +349,58 @@ class PcapngWriter:
             pos += total
         return pos
 
-    def flows_to(self, dst: Address) -> dict[tuple[Any, int, str | None], FlowBlocks]:
-        """The block templates of datagrams sent to ``dst``, by (source address, payload length,
-        stamp source); :meth:`flow` fills it."""
-        flows = self._flows.get(dst)
-        if flows is None:
-            flows = self._flows[dst] = {}
-        elif len(flows) > 4096:  # a stream of ever new senders or sizes: start again
-            flows.clear()
-        return flows
-
-    @staticmethod
-    def flow(flows: dict[tuple[Any, int, str | None], FlowBlocks], src: Address, dst: Address, length: int,
-             source: str | None) -> FlowBlocks:
-        """The templates for (``src``, ``length``, ``source``), made on first use."""
-        made = flows[(src, length, source)] = FlowBlocks(src, dst, length, source or "user")
-        return made
-
-    def add_blocks(self, blocks: bytes, count: int) -> None:
-        """Add ``count`` whole datagram blocks; they are written with the ones before them once
-        :data:`WRITE_SIZE` bytes are waiting, or by :meth:`flush`."""
-        self._pending.append(blocks)
-        self._pending_bytes += len(blocks)
-        self.packets += count
-        self._pending_packets += count
-        if self._pending_bytes >= WRITE_SIZE:
-            self._write_pending()
-
-    def write_packets(self, packets: Sequence[Packet], dst: Address) -> None:
-        """Add received datagrams (sent to ``dst``); a block is only ever written whole.
-
-        The stamp is the hardware one, else the software one, else (the kernel gave
-        none) the time of this call, marked ``user``."""
+    def write_rows(self, rows: Iterable[Row], count: int) -> None:
+        """Add ``count`` received datagrams, one :data:`Row` each: the per-datagram block loop
+        of every capture.  Each block is made from its flow's template (:class:`FlowBlocks`)
+        plus the stamp and the payload; a block is only ever written whole."""
         parts: list[Any] = []
         add = parts.extend
-        flows = self.flows_to(dst)
-        start_ts = EPB_START_TS.pack
-        now = 0
-        for data, src, sw, hw, source, _truncated in packets:
-            if hw is not None:
-                ts = hw
-            elif sw is not None:
-                ts = sw
-            else:  # one user-space time for the whole batch
-                ts = now = now or time.time_ns()
-            length = len(data)
-            flow = flows.get((src, length, source)) or self.flow(flows, src, dst, length, source)
+        flows = self._flows
+        if len(flows) > MAX_FLOWS:
+            flows.clear()
+        start_ts = _EPB_START_TS.pack
+        # the row before's key: most rows repeat it, and comparing by identity beats hashing
+        last_src: Address | None = None
+        last_fields: HeaderFields | None = None
+        last_source: StampSource | None = None
+        last_len = -1
+        flow: FlowBlocks | None = None
+        for ts, source, src, fields, data in rows:
+            size = len(data)
+            if flow is None or src is not last_src or fields is not last_fields or size != last_len \
+                    or source is not last_source:
+                key = (src, fields, size, source)
+                flow = flows.get(key)
+                if flow is None:
+                    flow = flows[key] = FlowBlocks(src, fields, size, source)
+                last_src, last_fields, last_len, last_source = src, fields, size, source
             if flow.v6:
                 add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, flow.checksum(data), data,
                      flow.tail))
             else:
                 add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, data, flow.tail))
-        if parts:
-            self.add_blocks(b"".join(parts), len(packets))
+        if parts:  # joined now: the payloads may be views of buffers the caller reuses
+            self._add_blocks(b"".join(parts), count)
+
+    def _add_blocks(self, blocks: bytes, count: int) -> None:
+        """Add ``count`` whole datagram blocks; they are written with the ones before them once
+        :data:`WRITE_SIZE` bytes are waiting, the oldest has waited ``flush_interval``, or by
+        :meth:`flush`."""
+        if not self._pending:
+            self._pending_since = time.monotonic()
+        self._pending.append(blocks)
+        self._pending_bytes += len(blocks)
+        self.packets += count
+        self._pending_packets += count
+        if self._pending_bytes >= WRITE_SIZE or (
+                self.flush_interval is not None
+                and time.monotonic() - self._pending_since >= self.flush_interval):
+            self._write_pending()
+
+    def flush_due(self) -> bool:
+        """Whether blocks have waited ``flush_interval`` (a capture asks while its socket is quiet)."""
+        return bool(self._pending) and self.flush_interval is not None and (
+            time.monotonic() - self._pending_since >= self.flush_interval)
 
     def _write_pending(self) -> None:
         if self._pending:
@@ -337,13 +409,15 @@ class PcapngWriter:
             self._pending_bytes = self._pending_packets = 0
             self._put(data, packets)
 
-    def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: str | None) -> None:
+    def write(self, payload: bytes, src: Address, dst: Address, ts_ns: int, source: str | None,
+              ttl: int | None = None, tos: int | None = None) -> None:
         """Write one datagram, with both checksums computed and a new IPv4 identification
         (files generated for tests and benchmarks)."""
         self._ident += 1
         self._write_pending()
         self.packets += 1
-        self._put(encode_epb(build_datagram(src, dst, payload, self._ident), ts_ns, COMMENT_PREFIX + (source or "user")), 1)
+        packet = build_datagram(src, dst, payload, self._ident, ttl, tos)
+        self._put(encode_epb(packet, ts_ns, COMMENT_PREFIX + (source or StampSource.USER.value)), 1)
 
     def write_statistics(self, start_ns: int, end_ns: int, received: int | None, dropped: int | None) -> None:
         """The closing Interface Statistics Block (see :func:`interface_statistics`)."""
@@ -361,7 +435,7 @@ class PcapngWriter:
         return True
 
     def flush(self) -> None:
-        """Write the blocks still waiting (a capture calls this whenever its socket is idle)."""
+        """Write the blocks still waiting."""
         self._write_pending()
         self._stream.flush()
 

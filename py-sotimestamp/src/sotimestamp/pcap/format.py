@@ -1,4 +1,6 @@
-"""The two capture file formats, walked block by block: pcapng and classic pcap.
+"""The two capture file formats, walked block by block: pcapng and classic pcap;
+and what the reader (:mod:`.read`) and the writer (:mod:`.write`) both need to know
+of them: link types, the stamp-source comment, the address type.
 
 Each walker yields one :data:`Frame` per packet, ``(ts_ns, source, link_type,
 frame bytes)``, reading the file in chunks of :data:`CHUNK` bytes so memory
@@ -17,11 +19,22 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
-from .constants import NS_PER_S
+from ..constants import NS_PER_S
 
+#: The packet comment that carries a datagram's stamp source (``sotimestamp: ts=software``).
 COMMENT_PREFIX = "sotimestamp: ts="
+LINKTYPE_RAW = 101
+LINKTYPE_ETHERNET = 1
+LINKTYPE_NULL = 0
+LINKTYPE_LOOP = 108
+LINKTYPE_LINUX_SLL = 113
+LINKTYPE_IPV4 = 228
+LINKTYPE_IPV6 = 229
+RAW_IP_LINKS = (LINKTYPE_RAW, LINKTYPE_IPV4, LINKTYPE_IPV6, 12, 14)  # 12 and 14: RAW on some BSDs
+
+Address = tuple[Any, ...]  # (host, port) or (host, port, flowinfo, scope_id)
 CHUNK = 1 << 20
 NS = NS_PER_S
 

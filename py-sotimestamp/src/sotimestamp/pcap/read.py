@@ -1,0 +1,180 @@
+"""Reading recordings: pcapng files (any writer's) and classic pcap, into UDP datagrams with stamps.
+
+The blocks and records are walked by :mod:`.format`; here each frame's IPv4/IPv6
+UDP packet is decoded.
+
+>>> for rec in read_records("capture.pcapng"):  # doctest: +SKIP
+...     print(rec.ts_ns, rec.source, rec.payload)
+"""
+from __future__ import annotations
+
+import struct
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, cast
+
+from .format import (
+    COMMENT_PREFIX,
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LOOP,
+    LINKTYPE_NULL,
+    LINKTYPE_RAW,
+    PCAP_MAGICS,
+    RAW_IP_LINKS,
+    SHB_TYPE,
+    Address,
+    Frame,
+    PcapFileError,
+    Progress,
+    Truncated,
+    pcap_frames,
+    pcapng_frames,
+)
+from .ip import Reassembler, udp_payload
+
+__all__ = [
+    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
+    "frames", "network_packet", "read_records", "udp_flow", "udp_payload",
+]
+
+
+class TruncatedFileWarning(UserWarning):
+    """A recording ends inside a block: the packets before it were read."""
+
+
+# --- decoding IPv4/IPv6 + UDP packets -------------------------------------------
+
+def network_packet(link_type: int, frame: bytes) -> bytes | None:
+    """The IP packet inside a frame of ``link_type``, or None for other protocols."""
+    if link_type in RAW_IP_LINKS:
+        return frame
+    if link_type == LINKTYPE_ETHERNET:
+        off, ethertype = 12, None
+        while len(frame) >= off + 2:
+            ethertype = struct.unpack_from("!H", frame, off)[0]
+            if ethertype in (0x8100, 0x88A8):  # VLAN tags
+                off += 4
+                continue
+            break
+        return frame[off + 2:] if ethertype in (0x0800, 0x86DD) else None
+    if link_type == LINKTYPE_LINUX_SLL:
+        return frame[16:] if len(frame) >= 16 and frame[14:16] in (b"\x08\x00", b"\x86\xdd") else None
+    if link_type in (LINKTYPE_NULL, LINKTYPE_LOOP):
+        return frame[4:]
+    return None
+
+def udp_flow(link_type: int, frame: bytes) -> bytes | None:
+    """The flow of a UDP datagram :func:`read_records` would decode, as raw header bytes (source,
+    destination, ports: 12 bytes for IPv4, 36 for IPv6), or None for any other packet and for a
+    fragment after the first (the per-packet test of ``stats``, without building addresses)."""
+    if link_type in RAW_IP_LINKS:
+        packet: bytes | None = frame
+    else:
+        packet = network_packet(link_type, frame)
+    if not packet:
+        return None
+    version = packet[0] >> 4
+    if version == 4:
+        ihl = (packet[0] & 0x0F) * 4
+        if len(packet) >= ihl + 8 and packet[9] == 17 and not (packet[6] & 0x1F or packet[7]):
+            return packet[12:20] + packet[ihl:ihl + 4]
+    elif version == 6 and len(packet) >= 48:
+        if packet[6] == 17:
+            return packet[8:40] + packet[40:44]
+        if packet[6] == 44 and packet[40] == 17 and len(packet) >= 52 and not (
+                (packet[42] << 8 | packet[43]) & 0xFFF8):
+            return packet[8:40] + packet[48:52]  # the first fragment holds the UDP header
+    return None
+
+
+# --- reading --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Record:
+    """One packet of a recording: its stamp, the UDP payload and addresses if it is UDP."""
+
+    index: int  #: 0 for the first packet of the file
+    ts_ns: int
+    source: str | None
+    payload: bytes | None  #: as far as the file holds it (see ``length``)
+    src: Address | None
+    dst: Address | None
+    #: the payload's length per its UDP header: more than ``len(payload)`` when the capture cut it
+    length: int | None = None
+
+    @property
+    def number(self) -> int:
+        """The packet's number as tshark and Wireshark count frames: 1 for the first."""
+        return self.index + 1
+
+
+def _warn_truncated(message: str) -> None:
+    warnings.warn(message, TruncatedFileWarning, stacklevel=4)
+
+
+class _Rejoined:
+    """A stream whose first bytes were read to tell its format: they are read again first
+    (standard input cannot seek back)."""
+
+    def __init__(self, head: bytes, stream: BinaryIO) -> None:
+        self._head, self._stream = head, stream
+
+    def read(self, size: int = -1) -> bytes:
+        head, self._head = self._head, b""
+        if size < 0:
+            return head + self._stream.read()
+        return head + self._stream.read(size - len(head)) if len(head) < size else head
+
+
+#: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
+STDIN = "-"
+
+
+def frames(path: str, progress: Progress = lambda _n: None,
+           on_truncated: Truncated = _warn_truncated) -> Iterator[Frame]:
+    """``(ts_ns, source, link_type, frame)`` of each packet of a pcapng or classic pcap
+    file (``-``: standard input), streamed.  ``progress`` is told the bytes read as they
+    are; a file cut short yields its complete packets and tells ``on_truncated`` (default:
+    a :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
+    what is wrong and at which byte) on a foreign or corrupt file."""
+    name = "standard input" if path == STDIN else path
+    try:
+        stream = open(sys.stdin.fileno(), "rb", closefd=False) if path == STDIN else open(path, "rb")  # noqa: SIM115
+    except OSError as exc:
+        raise PcapFileError(f"{name}: {exc.strerror}") from None
+    with stream:  # closed after the last yield
+        head = stream.read(4)
+        if not head:
+            raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
+        (magic,) = struct.unpack("<I", head.ljust(4, b"\0"))
+        if magic not in PCAP_MAGICS and (magic != SHB_TYPE or len(head) < 4):
+            if len(head) < 4:
+                raise PcapFileError(f"{name}: truncated at byte {len(head)}: too short for a file header")
+            raise PcapFileError(f"{name}: not a pcapng file, nor a classic pcap one (starts with bytes "
+                                f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
+        walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
+        yield from walker(name, cast(BinaryIO, _Rejoined(head, stream)), progress, on_truncated)
+
+
+def read_records(path: str, progress: Progress = lambda _n: None,
+                 on_truncated: Truncated = _warn_truncated) -> Iterator[Record]:
+    """The packets of a pcapng or classic pcap file, in file order, with their UDP
+    payloads and addresses decoded (see :func:`frames` for errors and truncation).
+    IP fragments are reassembled: the datagram is the record of its last fragment, the
+    other fragments are records without a payload; fragments of datagrams the file does
+    not hold whole are told to ``on_truncated`` at the end."""
+    fragments = Reassembler()
+    for index, (ts, source, link_type, frame) in enumerate(frames(path, progress, on_truncated)):
+        packet = frame if link_type in RAW_IP_LINKS else network_packet(link_type, frame)
+        found = fragments.datagram(packet, index) if packet is not None else None
+        if found is None:
+            yield Record(index, ts, source, None, None, None)
+        else:
+            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length)
+    left = fragments.incomplete()
+    if left:
+        on_truncated(f"{path}: {len(left)} datagrams are only partly in the file (IP fragments missing), "
+                     f"left out; the first begins at packet {left[0] + 1}")
