@@ -159,7 +159,7 @@ class _Batch:
     def truncated(self, i: int) -> bool:
         """Whether slot ``i``'s datagram was longer than the slot (MSG_TRUNC in its msg_flags);
         only a slot filled to the last byte can be."""
-        return bool(_I32.unpack_from(self.msgbuf, i * self.msgsize + self.flags_offset)[0] & socket.MSG_TRUNC)
+        return bool(INT32.unpack_from(self.msgbuf, i * self.msgsize + self.flags_offset)[0] & socket.MSG_TRUNC)
 
     def reset(self, n: int) -> None:
         size = n * self.msgsize
@@ -234,7 +234,7 @@ class _Batch:
 
 
 _U32 = struct.Struct("=I")
-_I32 = struct.Struct("=i")
+INT32 = struct.Struct("=i")  #: one C int (a control message value, msg_flags)
 
 
 def _decode_sockaddr(raw: bytes) -> Any:

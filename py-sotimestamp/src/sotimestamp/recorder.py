@@ -22,7 +22,6 @@ from __future__ import annotations
 import collections
 import ipaddress
 import socket
-import struct
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -33,7 +32,6 @@ from .core import ANCBUFSIZE, DropCounter, packet_from
 from .pcap import Address, HeaderFields, PcapngWriter, Row
 from .stampsource import StampSource, recorded_stamp
 
-_INT = struct.Struct("=i")
 #: Control-buffer tails remembered (distinct destination/TTL/TOS/drop-count combinations).
 _MAX_TAILS = 4096
 
@@ -81,7 +79,7 @@ def enable_header_messages(sock: socket.socket, options: HeaderOptions | None = 
 def _small_int(data: bytes) -> int | None:
     """A TTL, TOS, hop limit or traffic class: an int (Linux, IPv6) or one byte (the BSDs' IPv4)."""
     if len(data) >= 4:
-        return int(_INT.unpack_from(data)[0])
+        return int(B.INT32.unpack_from(data)[0])
     return data[0] if data else None
 
 
