@@ -76,6 +76,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _snaplen(text: str) -> int:
+    """-s: 0 (all) or at least the 48 bytes of IPv6 and UDP headers."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value != 0 and not 48 <= value <= 0x7FFFFFFF:
+        raise argparse.ArgumentTypeError(f"{text!r}: a snap length is 0 (all) or at least 48 "
+                                         f"(an IPv6 and a UDP header)")
+    return value
+
+
 def _endpoint(text: str):  # type: ignore[no-untyped-def]
     from .endpoint import parse_endpoint
 
@@ -100,13 +112,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     p = sub.add_parser("capture", help="record datagrams with kernel stamps into pcapng",
-                       description="Bind ADDR:PORT, turn kernel stamping on, and write every datagram with "
+                       description="Bind each ADDR:PORT, turn kernel stamping on, and write every datagram with "
                                    "its stamp to FILE.pcapng until --count, --duration, SIGINT, SIGTERM or SIGHUP. "
+                                   "Several endpoints (feeds) go to one file: one interface block per socket and "
+                                   "receiving interface, datagrams in the order of their stamps. "
                                    "Each datagram is in the file within a second of its arrival. A stop still "
                                    "writes every datagram already queued; the file is complete (exit status 0 "
-                                   "after --count or --duration, 128 + the signal's number after a signal).")
-    p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint,
-                   help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000 "
+                                   "after --count or --duration, 128 + the signal's number after a signal). "
+                                   "A group is shared with the application that consumes it (SO_REUSEADDR, "
+                                   "SO_REUSEPORT); a unicast port must be free: the kernel gives each unicast "
+                                   "datagram to one socket only.")
+    p.add_argument("bind", metavar="ADDR:PORT", type=_endpoint, nargs="+",
+                   help="address to bind, e.g. 127.0.0.1:5000, [::1]:5000, 239.1.2.3:5000, [ff12::1%%eth0]:6000; "
+                        "repeat for several feeds in one file "
                         "(port 0: the kernel chooses one, printed on the 'capturing on' line unless --quiet)")
     p.add_argument("--group", metavar="MCAST", type=_multicast_group,
                    help="multicast group to join (IPv4 or IPv6); binding a group address joins it too")
@@ -122,6 +140,17 @@ def build_parser() -> argparse.ArgumentParser:
                         "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")
     p.add_argument("-o", "--output", required=True, metavar="FILE.pcapng",
                    help="pcapng file to write; - writes to standard output (as tcpdump -w -)")
+    p.add_argument("-s", "--snaplen", type=_snaplen, default=0, metavar="N",
+                   help="keep the first N bytes of each packet, IP and UDP headers included (at least 48; "
+                        "0, the default: all); stored in the interface block, as tcpdump -s")
+    p.add_argument("-C", "--file-size", type=_positive_float, metavar="MB",
+                   help="start a new file once this one holds MB millions of bytes (as tcpdump -C); files are "
+                        "named FILE_NNNNN_YYYYMMDDHHMMSS.pcapng, as dumpcap's ring buffer")
+    p.add_argument("-G", "--rotate-seconds", type=_positive_float, metavar="S",
+                   help="start a new file every S seconds (as tcpdump -G); named as with -C")
+    p.add_argument("-W", "--file-count", type=_positive_int, metavar="N",
+                   help="with -C or -G: keep the last N files, removing the oldest (a ring buffer, as dumpcap "
+                        "-b files:N)")
     p.add_argument("-U", "--packet-buffered", action="store_true",
                    help="write each batch of datagrams as it is received (as tcpdump -U), not every "
                         "0.5 s or 256 KiB")
@@ -177,29 +206,45 @@ def _cmd_probe(args: argparse.Namespace) -> int:
 
 
 def _cmd_capture(args: argparse.Namespace) -> int:
-    from .capture import STDOUT, capture
+    from .capture import STDOUT, Rotation, capture
     from .endpoint import Endpoint
 
-    if args.iface and not args.group and not args.bind.is_multicast:
-        raise UsageError(f"--iface {args.iface}: there is no group to join on it ({args.bind.host} is not a "
+    if args.iface and not args.group and not any(b.is_multicast for b in args.bind):
+        raise UsageError(f"--iface {args.iface}: there is no group to join on it ({args.bind[0].host} is not a "
                          f"multicast address; give --group MCAST or bind a group address)")
+    if args.group and len(args.bind) > 1:
+        raise UsageError(f"--group {args.group} goes with one ADDR:PORT; with several, give each group as "
+                         f"an ADDR:PORT (239.1.1.1:5000 239.1.1.2:5001)")
+    if args.file_count and not (args.file_size or args.rotate_seconds):
+        raise UsageError(f"-W {args.file_count}: keeps the last files of a rotation; give -C or -G too")
+    rotation = None
+    if args.file_size or args.rotate_seconds:
+        if args.output == STDOUT:
+            raise UsageError("-C and -G write a series of files: give -o a file name, not -")
+        rotation = Rotation(size=None if args.file_size is None else int(args.file_size * 1_000_000),
+                            seconds=args.rotate_seconds, files=args.file_count)
     if args.output == STDOUT and sys.stdout.isatty():
         raise CliError("-o -: standard output is a terminal; pipe it (sotimestamp capture ... -o - | tshark -r -)")
 
+    feeds = iter(args.bind)  # capture calls ready() once per socket, in the order of the endpoints
+
     def announce(sock: socket.socket) -> None:
-        # As tcpdump's "listening on": says the port the kernel chose for port 0,
-        # and tells a script driving this command when its senders may start.
-        host, port = args.group or args.bind.host, sock.getsockname()[1]
+        # As tcpdump's "listening on" (one line per feed): says the port the kernel chose for
+        # port 0, and tells a script driving this command when its senders may start.
+        host, port = args.group or next(feeds).host, sock.getsockname()[1]
         print(f"sotimestamp: capturing on {Endpoint(host, port)} to {args.output}", file=sys.stderr, flush=True)
 
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
                      duration=args.duration, hardware=args.hardware, buffer_size=args.buffer_size,
                      packet_buffered=args.packet_buffered, progress=False if args.quiet else None,
-                     ready=None if args.quiet else announce)
+                     ready=None if args.quiet else announce, snaplen=args.snaplen, rotation=rotation)
     if not args.quiet:
         for warning in result.warnings:
             print(f"sotimestamp: warning: {warning}", file=sys.stderr)
-        print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {result.path} "
+        where = result.path if rotation is None else (
+            f"{len(result.files)} files ({result.files[0]} to {result.files[-1]}"
+            + (f"; {len(result.removed)} older removed by -W" if result.removed else "") + ")")
+        print(f"sotimestamp: captured {result.packets} datagrams in {result.seconds:.2f} s to {where} "
               f"(stopped by {result.stopped_by})", file=sys.stderr)
         sources = ", ".join(f"{k} {v}" for k, v in sorted(result.sources.items())) or "none"
         print(f"sotimestamp: received {result.received} datagrams (stamps: {sources})", file=sys.stderr)

@@ -23,7 +23,7 @@ import collections
 import ipaddress
 import socket
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from . import batch as B
@@ -51,26 +51,30 @@ def _turn_on(sock: socket.socket, level: int, option: int | None) -> bool:
     return True
 
 
-def enable_header_messages(sock: socket.socket, options: HeaderOptions | None = None) -> list[str]:
+def enable_header_messages(sock: socket.socket, options: HeaderOptions | None = None,
+                           interface: bool = False) -> list[str]:
     """Ask the kernel to attach each datagram's destination, TTL (hop limit) and TOS
     (traffic class) to it, as far as it can; returns what the file will hold as sent, of
     "destination", "TTL", "TOS" (for :func:`~sotimestamp.pcap.write.rebuilt_fields_note`).
-    Call it on a bound socket: the destination is only asked for where it can differ
-    from the bound address, a wildcard (each control message costs the kernel and the
-    loop time per datagram).  An IPv6 socket bound to the wildcard also asks for the IPv4
-    ones: it receives IPv4 datagrams too, and the kernel reports theirs at the IPv4 level."""
+    Call it on a bound socket: the packet info (destination and receiving interface) is
+    only asked for where the destination can differ from the bound address, a wildcard,
+    or where ``interface`` says the receiving interface cannot be told otherwise (each
+    control message costs the kernel and the loop time per datagram).  An IPv6 socket
+    bound to the wildcard also asks for the IPv4 ones: it receives IPv4 datagrams too,
+    and the kernel reports theirs at the IPv4 level."""
     o = options or header_options()
     wildcard = ipaddress.ip_address(sock.getsockname()[0].partition("%")[0]).is_unspecified
+    info = wildcard or interface
     v6 = sock.family == socket.AF_INET6
     told = [not wildcard, False, False]
     if not v6 or wildcard:
-        ip = [wildcard and (_turn_on(sock, socket.IPPROTO_IP, o.IP_PKTINFO)
-                            or _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVDSTADDR)),
+        ip = [info and (_turn_on(sock, socket.IPPROTO_IP, o.IP_PKTINFO)
+                        or _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVDSTADDR)),
               _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTTL), _turn_on(sock, socket.IPPROTO_IP, o.IP_RECVTOS)]
         if not v6:
             told = [told[0] or ip[0], ip[1], ip[2]]
     if v6:
-        told = [told[0] or (wildcard and _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVPKTINFO)),
+        told = [(info and _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVPKTINFO)) or told[0],
                 _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVHOPLIMIT),
                 _turn_on(sock, socket.IPPROTO_IPV6, o.IPV6_RECVTCLASS)]
     return [name for name, on in zip(("destination", "TTL", "TOS"), told) if on]
@@ -83,22 +87,31 @@ def _small_int(data: bytes) -> int | None:
     return data[0] if data else None
 
 
+def _same_interface(_index: int | None) -> int:
+    return 0
+
+
 class HeaderDecoder:
     """Control messages -> :class:`HeaderFields`, one object per distinct (destination, TTL,
-    TOS); the destination defaults to ``destination`` (the bound address or group) where
-    the kernel reports none."""
+    TOS, receiving interface); the destination defaults to ``destination`` (the bound address
+    or group) where the kernel reports none.  ``interface_of`` turns the receiving
+    interface's index (from the packet info; None where the kernel gave none) into the
+    file's interface number."""
 
-    def __init__(self, destination: Address, options: HeaderOptions | None = None) -> None:
+    def __init__(self, destination: Address, options: HeaderOptions | None = None,
+                 interface_of: Callable[[int | None], int] = _same_interface) -> None:
         self.options = options or header_options()
         self.destination = destination
-        self._made: dict[tuple[str | None, int | None, int | None], HeaderFields] = {}
+        self.interface_of = interface_of
+        self._made: dict[tuple[str | None, int | None, int | None, int | None], HeaderFields] = {}
 
     def fields(self, ancdata: Iterable[tuple[int, int, bytes]]) -> HeaderFields:
         o = self.options
-        dst = ttl = tos = None
+        dst = ttl = tos = index = None
         for level, kind, data in ancdata:
             if level == socket.IPPROTO_IP:
-                if kind == o.IP_PKTINFO and len(data) >= 12:
+                if kind == o.IP_PKTINFO and len(data) >= 12:  # Linux's in_pktinfo: ifindex, spec_dst, addr
+                    index = B.INT32.unpack_from(data)[0]
                     dst = socket.inet_ntop(socket.AF_INET, data[8:12])  # ipi_addr: the header's destination
                 elif kind == o.IP_RECVDSTADDR and len(data) >= 4:
                     dst = socket.inet_ntop(socket.AF_INET, data[:4])
@@ -107,18 +120,20 @@ class HeaderDecoder:
                 elif kind == o.IP_TOS_CMSG and data:
                     tos = data[0]
             elif level == socket.IPPROTO_IPV6:
-                if kind == o.IPV6_PKTINFO and len(data) >= 16:
+                if kind == o.IPV6_PKTINFO and len(data) >= 20:  # in6_pktinfo: addr, ifindex
                     dst = socket.inet_ntop(socket.AF_INET6, data[:16])
+                    index = B.INT32.unpack_from(data, 16)[0]
                 elif kind == o.IPV6_HOPLIMIT:
                     ttl = _small_int(data)
                 elif kind == o.IPV6_TCLASS:
                     tos = _small_int(data)
-        key = (dst, ttl, tos)
+        key = (dst, ttl, tos, index)
         made = self._made.get(key)
         if made is None:
             if len(self._made) > _MAX_TAILS:
                 self._made.clear()
-            made = self._made[key] = HeaderFields((dst or self.destination[0], self.destination[1]), ttl, tos)
+            made = self._made[key] = HeaderFields((dst or self.destination[0], self.destination[1]), ttl, tos,
+                                                  self.interface_of(index))
         return made
 
 
@@ -130,11 +145,13 @@ class Recorder:
     ``drops`` learns the kernel's drop counter from SO_RXQ_OVFL messages."""
 
     def __init__(self, sock: socket.socket, writer: PcapngWriter, destination: Address,
-                 drops: DropCounter | None = None, options: HeaderOptions | None = None) -> None:
+                 drops: DropCounter | None = None, options: HeaderOptions | None = None,
+                 interface_of: Callable[[int | None], int] = _same_interface) -> None:
         self.sock, self.writer = sock, writer
         self.drops = drops or DropCounter()
-        self.decoder = HeaderDecoder(destination, options)
+        self.decoder = HeaderDecoder(destination, options, interface_of)
         self.sources: collections.Counter[StampSource] = collections.Counter()
+        self.received = 0  #: datagrams received from ``sock``
         # (controllen, the bytes after a lone software stamp) -> the header fields they say
         self._tails: dict[tuple[int, bytes], HeaderFields] = {}
 
@@ -144,13 +161,28 @@ class Recorder:
         to the writer.  Returns how many were received."""
         if not B.HAVE_RECVMMSG:
             received = self._receive_each(max_packets, bufsize)
+            self.received += len(received)
             self.writer.write_rows(self._rows_of(received), len(received))
             return len(received)
         batch, got = B.receive_slots(self.sock, max_packets, bufsize)
+        self.received += got
         rows, decoded = self._slot_rows(batch, got)
         self.writer.write_rows(rows, got)
         self.sources[StampSource.SOFTWARE] += got - decoded
         return got
+
+    def stamped_batch(self, max_packets: int, bufsize: int) -> list[tuple[int, bytes]]:
+        """As :meth:`record_batch`, but the datagrams' (stamp, block) are returned, not written:
+        a capture of several sockets merges them in stamp order first."""
+        if not B.HAVE_RECVMMSG:
+            received = self._receive_each(max_packets, bufsize)
+            self.received += len(received)
+            return self.writer.stamped_blocks(self._rows_of(received))
+        batch, got = B.receive_slots(self.sock, max_packets, bufsize)
+        self.received += got
+        rows, decoded = self._slot_rows(batch, got)
+        self.sources[StampSource.SOFTWARE] += got - decoded
+        return self.writer.stamped_blocks(rows)  # now: the rows are views of buffers the next receive reuses
 
     def _slot_rows(self, batch: Any, got: int) -> tuple[list[Row], int]:
         """The rows of ``got`` filled slots, and how many of them were decoded in full (which

@@ -12,9 +12,9 @@ from __future__ import annotations
 from .format import COMMENT_PREFIX, LINKTYPE_RAW, Address, PcapFileError
 from .ip import udp_payload
 from .read import Record, TruncatedFileWarning, frames, read_records
-from .write import HeaderFields, PcapngWriter, Row, WriteFailed, build_datagram, encode_epb
+from .write import HeaderFields, Interface, PcapngWriter, Row, WriteFailed, build_datagram, encode_epb
 
 __all__ = [
-    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "HeaderFields", "PcapFileError", "PcapngWriter", "Record", "Row",
+    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "HeaderFields", "Interface", "PcapFileError", "PcapngWriter", "Record", "Row",
     "TruncatedFileWarning", "WriteFailed", "build_datagram", "encode_epb", "frames", "read_records", "udp_payload",
 ]

@@ -29,7 +29,7 @@ import socket
 import struct
 import time
 from collections.abc import Iterable
-from typing import Any, BinaryIO, final
+from typing import Any, BinaryIO, NamedTuple, final
 
 from .. import __version__
 from ..stampsource import StampSource
@@ -70,10 +70,11 @@ def section_header(application: str, os_name: str) -> bytes:
     return _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1) + options)
 
 
-def interface_description(name: str, description: str, link_type: int = LINKTYPE_RAW) -> bytes:
-    """An Interface Description Block with ``if_tsresol`` 9: timestamps count nanoseconds."""
+def interface_description(name: str, description: str, link_type: int = LINKTYPE_RAW, snaplen: int = 0) -> bytes:
+    """An Interface Description Block with ``if_tsresol`` 9 (timestamps count nanoseconds) and
+    ``snaplen`` (0: not limited, as the pcapng specification reads it)."""
     options = _option(2, name.encode()) + _option(3, description.encode()) + _option(9, b"\x09") + _END_OF_OPTIONS
-    return _block(1, struct.pack("<HHI", link_type, 0, 0) + options)
+    return _block(1, struct.pack("<HHI", link_type, 0, snaplen) + options)
 
 
 def _ts_option(code: int, ts_ns: int) -> bytes:
@@ -81,7 +82,7 @@ def _ts_option(code: int, ts_ns: int) -> bytes:
 
 
 def interface_statistics(ts_ns: int, start_ns: int, end_ns: int, received: int | None,
-                         dropped: int | None, delivered: int) -> bytes:
+                         dropped: int | None, delivered: int, interface: int = 0) -> bytes:
     """An Interface Statistics Block: ``isb_starttime``/``isb_endtime``, ``isb_ifrecv`` (datagrams
     that reached the socket), ``isb_ifdrop`` (dropped by the kernel: receive buffer full) and
     ``isb_usrdeliv`` (written to this file); the counts we do not know are left out."""
@@ -91,7 +92,7 @@ def interface_statistics(ts_ns: int, start_ns: int, end_ns: int, received: int |
     if dropped is not None:
         options += _option(5, struct.pack("<Q", dropped))
     options += _option(8, struct.pack("<Q", delivered)) + _END_OF_OPTIONS
-    return _block(5, struct.pack("<III", 0, ts_ns >> 32, ts_ns & 0xFFFFFFFF) + options)
+    return _block(5, struct.pack("<III", interface, ts_ns >> 32, ts_ns & 0xFFFFFFFF) + options)
 
 
 @functools.lru_cache(maxsize=64)
@@ -126,16 +127,26 @@ class HeaderFields:
     """What the kernel reported of one datagram's IP header: the address it was sent to
     (``IP_PKTINFO``, ``IPV6_PKTINFO``, ``IP_RECVDSTADDR``), its TTL or hop limit and its
     TOS or traffic class (None: not reported; :data:`DEFAULT_TTL`/:data:`DEFAULT_TOS`
-    are written).  Compared by identity: the receive path hands the same object to
-    every datagram of a flow, so it is a cheap part of the writer's template key."""
+    are written), and the file's interface (the Interface Description Block's number,
+    :meth:`PcapngWriter.add_interface`) it came in on.  Compared by identity: the receive
+    path hands the same object to every datagram of a flow, so it is a cheap part of the
+    writer's template key."""
 
-    __slots__ = ("dst", "tos", "ttl")
+    __slots__ = ("dst", "interface", "tos", "ttl")
 
-    def __init__(self, dst: Address, ttl: int | None = None, tos: int | None = None) -> None:
-        self.dst, self.ttl, self.tos = dst, ttl, tos
+    def __init__(self, dst: Address, ttl: int | None = None, tos: int | None = None, interface: int = 0) -> None:
+        self.dst, self.ttl, self.tos, self.interface = dst, ttl, tos, interface
 
     def __repr__(self) -> str:
-        return f"HeaderFields(dst={self.dst!r}, ttl={self.ttl!r}, tos={self.tos!r})"
+        return f"HeaderFields(dst={self.dst!r}, ttl={self.ttl!r}, tos={self.tos!r}, interface={self.interface})"
+
+
+class Interface(NamedTuple):
+    """One Interface Description Block: the receiving interface's name (``lo``, ``eth0``; "any"
+    where it cannot be told) and what was received on it (the feed, the rebuilt-headers note)."""
+
+    name: str
+    description: str
 
 
 #: One received datagram for :meth:`PcapngWriter.write_rows`: (stamp ns, its source,
@@ -238,18 +249,24 @@ class FlowBlocks:
     NICs), so their whole header is constant.  IPv6 requires the UDP checksum; it is
     the constant pseudo-header part plus the payload's sum."""
 
-    __slots__ = ("after_ts", "checksum_base", "start", "tail", "v6")
+    __slots__ = ("after_ts", "checksum_base", "kept", "start", "tail", "v6")
 
-    def __init__(self, src: Address, fields: HeaderFields, payload_len: int, source: StampSource) -> None:
+    def __init__(self, src: Address, fields: HeaderFields, payload_len: int, source: StampSource,
+                 snaplen: int = 0) -> None:
         v6, _s, _d, udp_const = _route(tuple(src[:2]), tuple(fields.dst[:2]))
         header = _ip_udp_header(src, fields.dst, payload_len, 0, None, fields.ttl, fields.tos)
-        caplen = len(header) + payload_len
+        length = len(header) + payload_len
+        caplen = min(length, snaplen) if snaplen else length
+        if caplen < len(header):
+            raise ValueError(f"snap length {snaplen} is shorter than the {len(header)}-byte IP and UDP headers")
+        #: payload bytes written (the rest is cut by the snap length); -1: all of them
+        self.kept = caplen - len(header) if caplen < length else -1
         options = _comment_options(COMMENT_PREFIX + source.value)
         total = 32 + caplen + (-caplen % 4) + len(options)
         self.v6 = v6
-        self.start = _EPB_START.pack(6, total, 0)  # block type, length, interface 0
+        self.start = _EPB_START.pack(6, total, fields.interface)  # block type, length, interface
         # what follows the timestamp: caplen, origlen, the IP+UDP header (IPv6: but its checksum)
-        self.after_ts = struct.pack("<II", caplen, caplen) + (header[:-2] if v6 else header)
+        self.after_ts = struct.pack("<II", caplen, length) + (header[:-2] if v6 else header)
         self.tail = _PAD[caplen % 4] + options + _TRAILER.pack(total)
         self.checksum_base = udp_const + 2 * (8 + payload_len)
 
@@ -298,8 +315,12 @@ class PcapngWriter:
     """
 
     def __init__(self, stream: BinaryIO, description: str = "sotimestamp capture",
-                 flush_interval: float | None = None) -> None:
+                 flush_interval: float | None = None, *, interfaces: Iterable[Interface] | None = None,
+                 snaplen: int = 0) -> None:
         self._stream = stream
+        #: the Interface Description Blocks, in order (their numbers are the EPBs' interface ids)
+        self.interfaces = [Interface("sotimestamp", description)] if interfaces is None else list(interfaces)
+        self.snaplen = snaplen
         self._ident = 0
         self.flush_interval = flush_interval
         self.packets = 0  #: datagram blocks handed to the writer
@@ -311,7 +332,14 @@ class PcapngWriter:
         self._pending_since = 0.0  # time.monotonic() when the oldest pending block came
         self._flows: dict[tuple[Address, HeaderFields, int, StampSource], FlowBlocks] = {}
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
-                  + interface_description("sotimestamp", description))
+                  + b"".join(interface_description(i.name, i.description, snaplen=snaplen) for i in self.interfaces))
+
+    def add_interface(self, interface: Interface) -> int:
+        """Describe one more interface (an Interface Description Block may follow packets); its number."""
+        self._write_pending()  # the packets before it come first: a reader learns interfaces in file order
+        self._put(interface_description(interface.name, interface.description, snaplen=self.snaplen))
+        self.interfaces.append(interface)
+        return len(self.interfaces) - 1
 
     def _put(self, data: bytes, packets: int = 0) -> None:
         """Write ``data`` (whole blocks, ``packets`` of them datagrams) to the file, retrying short
@@ -355,9 +383,6 @@ class PcapngWriter:
         plus the stamp and the payload; a block is only ever written whole."""
         parts: list[Any] = []
         add = parts.extend
-        flows = self._flows
-        if len(flows) > MAX_FLOWS:
-            flows.clear()
         start_ts = _EPB_START_TS.pack
         # the row before's key: most rows repeat it, and comparing by identity beats hashing
         last_src: Address | None = None
@@ -369,18 +394,42 @@ class PcapngWriter:
             size = len(data)
             if flow is None or src is not last_src or fields is not last_fields or size != last_len \
                     or source is not last_source:
-                key = (src, fields, size, source)
-                flow = flows.get(key)
-                if flow is None:
-                    flow = flows[key] = FlowBlocks(src, fields, size, source)
+                flow = self._flow(src, fields, size, source)
                 last_src, last_fields, last_len, last_source = src, fields, size, source
             if flow.v6:
-                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, flow.checksum(data), data,
-                     flow.tail))
+                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, flow.checksum(data),
+                     data if flow.kept < 0 else data[:flow.kept], flow.tail))
             else:
-                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, data, flow.tail))
+                add((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts,
+                     data if flow.kept < 0 else data[:flow.kept], flow.tail))
         if parts:  # joined now: the payloads may be views of buffers the caller reuses
             self._add_blocks(b"".join(parts), count)
+
+    def _flow(self, src: Address, fields: HeaderFields, size: int, source: StampSource) -> FlowBlocks:
+        key = (src, fields, size, source)
+        flow = self._flows.get(key)
+        if flow is None:
+            if len(self._flows) >= MAX_FLOWS:
+                self._flows.clear()
+            flow = self._flows[key] = FlowBlocks(src, fields, size, source, self.snaplen)
+        return flow
+
+    def stamped_blocks(self, rows: Iterable[Row]) -> list[tuple[int, bytes]]:
+        """(stamp, block) of each row, for a caller that merges several sockets' datagrams in stamp
+        order before :meth:`add_blocks` (one ``bytes`` per datagram: slower than :meth:`write_rows`)."""
+        out: list[tuple[int, bytes]] = []
+        start_ts = _EPB_START_TS.pack
+        for ts, source, src, fields, data in rows:
+            flow = self._flow(src, fields, len(data), source)
+            checksum = flow.checksum(data) if flow.v6 else b""
+            out.append((ts, b"".join((start_ts(flow.start, ts >> 32, ts & 0xFFFFFFFF), flow.after_ts, checksum,
+                                       data if flow.kept < 0 else data[:flow.kept], flow.tail))))
+        return out
+
+    def add_blocks(self, blocks: Iterable[bytes], count: int) -> None:
+        """Add ``count`` whole datagram blocks made by :meth:`stamped_blocks`."""
+        if count:
+            self._add_blocks(b"".join(blocks), count)
 
     def _add_blocks(self, blocks: bytes, count: int) -> None:
         """Add ``count`` whole datagram blocks; they are written with the ones before them once
@@ -419,10 +468,18 @@ class PcapngWriter:
         packet = build_datagram(src, dst, payload, self._ident, ttl, tos)
         self._put(encode_epb(packet, ts_ns, COMMENT_PREFIX + (source or StampSource.USER.value)), 1)
 
-    def write_statistics(self, start_ns: int, end_ns: int, received: int | None, dropped: int | None) -> None:
-        """The closing Interface Statistics Block (see :func:`interface_statistics`)."""
+    def write_statistics(self, start_ns: int, end_ns: int, received: int | None, dropped: int | None,
+                         interface: int = 0, delivered: int | None = None) -> None:
+        """A closing Interface Statistics Block of ``interface`` (see :func:`interface_statistics`);
+        ``delivered`` defaults to the datagrams in the file."""
         self._write_pending()
-        self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped, self.saved))
+        self._put(interface_statistics(end_ns, start_ns, end_ns, received, dropped,
+                                       self.saved if delivered is None else delivered, interface))
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of blocks waiting to be written."""
+        return self._pending_bytes
 
     def cut_to_whole_blocks(self) -> bool:
         """After a failed write: cut the file back to its last whole block.  False when the
