@@ -213,3 +213,37 @@ def test_group_capture_binds_beside_an_application_with_so_reuseport(tmp_path: P
         assert got == port
         _o, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
+
+
+def _mcfilter_rows(kind: str) -> List[List[str]]:
+    path = Path(f"/proc/net/{kind}")
+    return [line.split() for line in path.read_text().splitlines()[1:]] if path.exists() else []
+
+
+@pytest.mark.skipif(not Path("/proc/net/mcfilter").exists(), reason="no /proc/net/mcfilter (Linux's SSM table)")
+def test_source_specific_join_is_in_the_kernels_filter_table(tmp_path: Path) -> None:
+    """--source: each group is joined for its sender only (Linux lists such joins in
+    /proc/net/mcfilter{,6}: interface, group, source, INCLUDE).  Delivery itself is not tested:
+    this host cannot send multicast on lo."""
+    lo = loopback_name()
+    proc, _ports = start_feeds(["239.1.2.11:0", f"[ff12::11%{lo}]:0"], tmp_path / "ssm.pcapng",
+                               "--source", "127.0.0.1", "--source", "ff12::11=::1", "--iface", lo,
+                               "--duration", "20")
+    try:
+        v4 = v6 = False
+        deadline = time.monotonic() + 10
+        while not (v4 and v6) and time.monotonic() < deadline:
+            v4 = [lo, "0xef01020b", "0x7f000001", "1", "0"] in [r[1:] for r in _mcfilter_rows("mcfilter")]
+            v6 = [lo, "ff120000000000000000000000000011", "0" * 31 + "1", "1", "0"] in \
+                [r[1:] for r in _mcfilter_rows("mcfilter6")]
+            time.sleep(0.1)
+        assert v4 and v6, (_mcfilter_rows("mcfilter"), _mcfilter_rows("mcfilter6"))
+    finally:
+        proc.send_signal(2)
+        proc.communicate(timeout=30)
+
+
+def test_source_of_a_group_not_captured_is_an_error(tmp_path: Path) -> None:
+    res = run("capture", "239.1.2.12:0", "--source", "239.1.2.13=127.0.0.1", "-o", str(tmp_path / "x.pcapng"))
+    assert res.returncode == 1 and "--source 239.1.2.13=127.0.0.1: 239.1.2.13 is not a group this capture joins" \
+        in res.stderr, res.stderr

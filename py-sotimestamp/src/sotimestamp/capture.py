@@ -24,6 +24,7 @@ from .core import (
     enable_drop_count,
     grow_rcvbuf,
     join_multicast,
+    join_source_group,
     kernel_drops,
     rcvbuf_granted,
     set_rcvbuf,
@@ -183,9 +184,10 @@ def _buffer_warning(sock: socket.socket, size: int | None) -> tuple[int, str | N
 
 
 def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = None,
-                  hardware: bool = False, buffer_size: int | None = None) -> Receiver:
-    """A UDP socket bound to ``bind``, in ``group`` if given (binding a multicast address joins it),
-    with kernel stamping and drop counting on.  Errors name the step and the address:
+                  hardware: bool = False, buffer_size: int | None = None, sources: Sequence[str] = ()) -> Receiver:
+    """A UDP socket bound to ``bind``, in ``group`` if given (binding a multicast address joins it;
+    with ``sources``, for datagrams from those senders only), with kernel stamping and drop
+    counting on.  Errors name the step and the address:
     ``bind 192.0.2.77:5000: Cannot assign requested address``."""
     if group is not None:
         _check_group(group, bind)
@@ -209,8 +211,12 @@ def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = 
         if group:
             address, scope = _unscoped(group)
             on = iface or scope
-            with _step(f"join group {address}" + (f" on {on}" if on else "")):
-                join_multicast(sock, address, on)
+            for source in sources:
+                with _step(f"join group {address} for source {source}" + (f" on {on}" if on else "")):
+                    join_source_group(sock, address, source, on)
+            if not sources:
+                with _step(f"join group {address}" + (f" on {on}" if on else "")):
+                    join_multicast(sock, address, on)
         with _step("enable stamping" + (" (hardware)" if hardware else "")):
             enable(sock, software=True, hardware=hardware)
         with _step("setsockopt SO_RXQ_OVFL"):
@@ -384,6 +390,7 @@ def capture(
     ready: Callable[[socket.socket], None] | None = None,
     snaplen: int = 0,
     rotation: Rotation | None = None,
+    sources: Sequence[tuple[str | None, str]] = (),
 ) -> CaptureResult:
     """Capture until ``count`` datagrams, ``duration`` seconds, SIGINT, SIGTERM or SIGHUP.
 
@@ -399,7 +406,9 @@ def capture(
     before the next begins, between two batches.  If writing fails (disk full), the file
     is cut back to its last whole block and the result says why (``write_error``) and how
     many datagrams it holds.  ``ready(sock)`` is called once each socket is bound (tests
-    and the demo start their senders there).
+    and the demo start their senders there).  ``sources`` are (group, sender) pairs of
+    source-specific multicast: each group is joined for its senders only; a pair without a
+    group applies to every group of its IP version.
     """
     from tqdm import tqdm  # type: ignore[import-untyped]
 
@@ -410,10 +419,11 @@ def capture(
         raise ValueError("--group goes with one endpoint; with several, give each group as an endpoint")
     if rotation is not None and output == STDOUT:
         raise ValueError("-C, -G and -W write a series of files: give a file name, not -")
+    per_group = _sources_of_groups(binds, group, sources)
     receivers: list[Receiver] = []
     try:
-        for endpoint in binds:
-            receivers.append(open_receiver(endpoint, group, iface, hardware, buffer_size))
+        for endpoint, senders in zip(binds, per_group):
+            receivers.append(open_receiver(endpoint, group, iface, hardware, buffer_size, senders))
     except BaseException:
         for made in receivers:
             made.sock.close()
@@ -454,6 +464,24 @@ def capture(
         result.files = [p for p in files.paths if p not in files.removed]
         result.removed = files.removed
     return result
+
+
+def _sources_of_groups(binds: list[Endpoint], group: str | None,
+                       sources: Sequence[tuple[str | None, str]]) -> list[list[str]]:
+    """Per endpoint, the senders of its group (:func:`capture`'s ``sources``); a pair whose
+    group is not captured, or a sender of no group, is a ValueError naming it."""
+    groups = [_unscoped(group or b.host)[0] if group or b.is_multicast else None for b in binds]
+    out: list[list[str]] = [[] for _ in binds]
+    for wanted, sender in sources:
+        hits = [i for i, g in enumerate(groups) if g is not None
+                and (g == wanted if wanted is not None else (":" in g) == (":" in sender))]
+        if not hits:
+            raise ValueError(f"--source {(wanted + '=') if wanted else ''}{sender}: "
+                             + (f"{wanted} is not a group this capture joins" if wanted
+                                else "no group of its IP version to join for it"))
+        for i in hits:
+            out[i].append(sender)
+    return out
 
 
 def _start_feed(receiver: Receiver, writer: PcapngWriter, files: _Files) -> _Feed:

@@ -88,6 +88,22 @@ def _snaplen(text: str) -> int:
     return value
 
 
+def _source(text: str) -> tuple[str | None, str]:
+    """--source: ``SRC`` or ``MCAST=SRC``, both addresses."""
+    import ipaddress
+
+    group, _eq, source = text.rpartition("=")
+    try:
+        if ipaddress.ip_address(source).is_multicast:
+            raise argparse.ArgumentTypeError(f"{text!r}: the source {source} is a multicast address; "
+                                             f"write MCAST=SRC (--source 232.1.1.1=10.0.0.1)")
+        if group:
+            _multicast_group(group)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not SRC or MCAST=SRC (IPv4 or IPv6 addresses)") from None
+    return (group or None), source
+
+
 def _endpoint(text: str):  # type: ignore[no-untyped-def]
     from .endpoint import parse_endpoint
 
@@ -130,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="multicast group to join (IPv4 or IPv6); binding a group address joins it too")
     p.add_argument("--iface", metavar="IF",
                    help="interface to join the group on (name, index, or IPv4 address); needs a group")
+    p.add_argument("--source", metavar="[MCAST=]SRC", type=_source, action="append", default=[],
+                   help="source-specific multicast: join MCAST (every group of SRC's IP version without it) for "
+                        "datagrams from SRC only (MCAST_JOIN_SOURCE_GROUP); repeat for more sources or groups")
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true",
@@ -237,7 +256,8 @@ def _cmd_capture(args: argparse.Namespace) -> int:
     result = capture(args.bind, args.output, group=args.group, iface=args.iface, count=args.count,
                      duration=args.duration, hardware=args.hardware, buffer_size=args.buffer_size,
                      packet_buffered=args.packet_buffered, progress=False if args.quiet else None,
-                     ready=None if args.quiet else announce, snaplen=args.snaplen, rotation=rotation)
+                     ready=None if args.quiet else announce, snaplen=args.snaplen, rotation=rotation,
+                     sources=args.source)
     if not args.quiet:
         for warning in result.warnings:
             print(f"sotimestamp: warning: {warning}", file=sys.stderr)

@@ -107,6 +107,9 @@ class PlatformConstants:
     #: and read it back.
     SIOCSHWTSTAMP: int | None = None
     SIOCGHWTSTAMP: int | None = None
+    #: Join a group for one source only (RFC 3678 ``struct group_source_req``, at IPPROTO_IP or
+    #: IPPROTO_IPV6); None: not known here (NetBSD has no source-specific multicast).
+    MCAST_JOIN_SOURCE_GROUP: int | None = None
     #: ``struct timeval`` of 16 bytes: (sec, usec) format.  NetBSD's suseconds_t is an int.
     timeval16: str = "=qq"
 
@@ -161,7 +164,7 @@ LINUX = PlatformConstants(
     SCM_TIMESTAMPING_OPT_STATS=54, SCM_TIMESTAMPING_PKTINFO=58,
     MSG_ERRQUEUE=0x2000, IP_RECVERR=11, IPV6_RECVERR=25,
     SO_RXQ_OVFL=40, SCM_RXQ_OVFL=40, SO_MEMINFO=55, SO_RCVBUFFORCE=33,
-    SIOCSHWTSTAMP=0x89B0, SIOCGHWTSTAMP=0x89B1,
+    SIOCSHWTSTAMP=0x89B0, SIOCGHWTSTAMP=0x89B1, MCAST_JOIN_SOURCE_GROUP=46,
     rx_stamp_taken="on reception, when the network stack takes the packet from the driver",
     rx_stamping_starts_late=True, rcvbuf_reads_doubled=True,
     ip_mreqn_join=True, ip_mreqn_multicast_if=True, ethtool_ts_info=True,
