@@ -12,6 +12,7 @@ import os
 import select
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Tuple
@@ -247,3 +248,14 @@ def test_source_of_a_group_not_captured_is_an_error(tmp_path: Path) -> None:
     res = run("capture", "239.1.2.12:0", "--source", "239.1.2.13=127.0.0.1", "-o", str(tmp_path / "x.pcapng"))
     assert res.returncode == 1 and "--source 239.1.2.13=127.0.0.1: 239.1.2.13 is not a group this capture joins" \
         in res.stderr, res.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SIOCGHWTSTAMP on Linux only")
+def test_hardware_setup_says_what_it_got_on_an_interface_without_it() -> None:
+    """--hardware sets SIOCSHWTSTAMP where it may and says what it got; an interface whose driver
+    has no hardware stamping (lo) answers the first ioctl with an error, named in the note."""
+    from sotimestamp.nic import stamp_all_received
+
+    lo = loopback_name()
+    got, note = stamp_all_received(lo)
+    assert got is None and note.startswith(f"SIOCGHWTSTAMP {lo}: "), note

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any, BinaryIO, final
 
+from . import nic
 from .core import (
     DropCounter,
     enable,
@@ -140,9 +141,17 @@ def _check_group(group: str, bind: Endpoint) -> None:
 
 
 def _interface_of(bind: Endpoint, iface: str | None) -> str | None:
-    """The interface a capture receives on, as far as it can be told: --iface, the scope, or loopback."""
+    """The name of the interface a capture receives on, as far as it can be told before a datagram
+    comes: --iface (a name, an index or an IPv4 address), the scope, or loopback.  (Not the
+    interface holding a bound unicast address: a datagram from this host to it comes in on the
+    loopback interface; the packet info tells.)"""
     if iface:
-        return iface
+        if iface.isdigit():
+            try:
+                return socket.if_indextoname(int(iface))
+            except OSError:
+                return iface
+        return nic.interface_of(iface) or iface if "." in iface else iface
     address, scope = _unscoped(bind.host)
     if scope:
         return scope
@@ -152,10 +161,13 @@ def _interface_of(bind: Endpoint, iface: str | None) -> str | None:
 
 
 def _hardware_warning(bind: Endpoint, iface: str | None) -> str | None:
-    """Refuse --hardware on an interface that cannot stamp in hardware; warn when it cannot be told."""
+    """Refuse --hardware on an interface that cannot stamp in hardware; warn when it cannot be
+    told; otherwise set it to stamp every received packet where the caller may, and say what
+    it got (:func:`~sotimestamp.nic.stamp_all_received`)."""
+    from .nic import stamp_all_received
     from .probe import interface_rx_hardware
 
-    name = _interface_of(bind, iface)
+    name = _interface_of(bind, iface) or nic.interface_of(_unscoped(bind.host)[0])  # the NIC that would stamp
     if name is None:
         return (f"--hardware: cannot tell which interface {bind.host} receives on; "
                 "name it with --iface to have its hardware stamping checked")
@@ -165,7 +177,7 @@ def _hardware_warning(bind: Endpoint, iface: str | None) -> str | None:
                                            f"(it supports {supports}); leave --hardware out for software stamps")
     if has is None:
         return f"--hardware: could not check interface {name} ({supports}); stamps may all be software"
-    return None
+    return f"--hardware: {stamp_all_received(name)[1]}"
 
 
 def _buffer_warning(sock: socket.socket, size: int | None) -> tuple[int, str | None]:

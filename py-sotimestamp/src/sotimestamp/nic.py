@@ -2,7 +2,8 @@
 
 Only Linux can be asked (``PlatformConstants.ethtool_ts_info``): SIOCETHTOOL
 ETHTOOL_GET_TS_INFO for what the NIC can do, SIOCGHWTSTAMP (unprivileged) for
-what it is set to do, getifaddrs() for the interface of a bound address.  Each
+what it is set to do, SIOCSHWTSTAMP (privileged) to set it, getifaddrs() for the
+interface of a bound address.  Each
 answer is ``None`` where it cannot be had (another platform, no ctypes).
 """
 from __future__ import annotations
@@ -77,18 +78,53 @@ def rx_filter(name: str) -> int | None:
     if table is None or not table.ethtool_ts_info or table.SIOCGHWTSTAMP is None:
         return None
     try:
-        import ctypes
-        import fcntl
-    except ImportError:
+        return _hwtstamp_ioctl(name, table.SIOCGHWTSTAMP)[2]
+    except (ImportError, OSError):
         return None
-    config = ctypes.create_string_buffer(12)  # struct hwtstamp_config {int flags, tx_type, rx_filter;}
-    ifreq = struct.pack("16sP", name.encode()[:15], ctypes.addressof(config)) + b"\0" * 16
+
+
+def _hwtstamp_ioctl(name: str, request: int, config: tuple[int, int, int] = (0, 0, 0)) -> tuple[int, int, int]:
+    """SIOCGHWTSTAMP or SIOCSHWTSTAMP on interface ``name``: the ``struct hwtstamp_config``
+    (flags, tx_type, rx_filter) the driver reports back; OSError as the ioctl fails."""
+    import ctypes
+    import fcntl
+
+    buffer = ctypes.create_string_buffer(struct.pack("=iii", *config), 12)
+    ifreq = struct.pack("16sP", name.encode()[:15], ctypes.addressof(buffer)) + b"\0" * 16
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        try:
-            fcntl.ioctl(sock.fileno(), table.SIOCGHWTSTAMP, ifreq)
-        except OSError:
-            return None
-    return int(struct.unpack_from("=iii", config.raw)[2])
+        fcntl.ioctl(sock.fileno(), request, ifreq)
+    flags, tx_type, rx_filter = struct.unpack_from("=iii", buffer.raw)
+    return flags, tx_type, rx_filter
+
+
+def filter_name(rx_filter: int) -> str:
+    return HWTSTAMP_FILTERS[rx_filter] if 0 <= rx_filter < len(HWTSTAMP_FILTERS) else str(rx_filter)
+
+
+def stamp_all_received(name: str) -> tuple[int | None, str]:
+    """Set interface ``name`` to stamp every received packet in hardware, as ``tcpdump -j
+    adapter_unsynced`` does (SIOCSHWTSTAMP rx_filter ALL; the TX setting is kept, so a PTP
+    daemon's TX stamps go on).  Returns the receive filter the driver reports after it (it may
+    choose a wider one) and what happened, in words; None where it could not be set (another
+    platform, not privileged: needs root or CAP_NET_ADMIN)."""
+    table = C.current()
+    if table is None or not table.ethtool_ts_info or table.SIOCSHWTSTAMP is None or table.SIOCGHWTSTAMP is None:
+        return None, "SIOCSHWTSTAMP is not known on this platform"
+    try:
+        flags, tx_type, before = _hwtstamp_ioctl(name, table.SIOCGHWTSTAMP)
+    except ImportError:
+        return None, "no ctypes to call SIOCGHWTSTAMP"
+    except OSError as exc:
+        return None, f"SIOCGHWTSTAMP {name}: {exc.strerror or exc}"
+    if before == HWTSTAMP_FILTER_ALL:
+        return before, f"{name} already stamps every received packet (rx_filter ALL)"
+    try:
+        after = _hwtstamp_ioctl(name, table.SIOCSHWTSTAMP, (flags, tx_type, HWTSTAMP_FILTER_ALL))[2]
+    except OSError as exc:
+        return before, (f"SIOCSHWTSTAMP {name} rx_filter ALL: {exc.strerror or exc}"
+                        + (" (needs root or CAP_NET_ADMIN)" if exc.errno in (1, 13) else "")
+                        + f"; it stays at rx_filter {filter_name(before)}")
+    return after, f"{name} set to rx_filter {filter_name(after)} (SIOCSHWTSTAMP; was {filter_name(before)})"
 
 
 def interface_of(host: str) -> str | None:
