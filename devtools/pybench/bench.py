@@ -213,6 +213,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         reading = readbench.stats_vs_capinfos(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
     knees = capture_knee.run(knee_seconds)
+    feeds = capture_knee.feeds_rotation_runs()
     ceiling = best.get("c")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"\nReceive paths, {k} x 64-byte stamped datagrams queued on 127.0.0.1, drained {rounds} times, "
@@ -233,6 +234,13 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
           f"about {1e6 / write_us:,.0f} datagrams/s on top of the receive path.")
     if knees:
         print("\n" + capture_knee.table(knees, knee_seconds))
+    if feeds:
+        print("\n" + capture_knee.feeds_rotation_table(feeds))
+        for row in feeds:
+            verdicts.append(f"two feeds, -G 1, asked {row.rate:,.0f}/s, sent {row.achieved:,.0f}/s: {row.dropped} "
+                            f"dropped, {row.sent - row.in_files} lost over {row.files} files (target 0 and 0 at "
+                            f"250 000/s): " + ("met" if row.clean and row.achieved >= 0.95 * 250_000
+                                              else "sender-bound" if row.clean else "MISSED"))
     per = calls.get("recv_batch")
     if per is not None:
         verdicts.append(f"recv_batch syscalls/datagram {per:.4f} (target <= {1 / 32:.4f}): "
