@@ -80,6 +80,7 @@ def test_two_feeds_in_one_file_interleaved_in_stamp_order(tmp_path: Path) -> Non
     info = capinfos(out)
     assert "Number of interfaces in file: 2" in info and "Strict time order:   True" in info, info
     assert f"Number of packets:   {2 * n}" in info
+    assert info.count("Number of stat entries = 1") == 2  # an Interface Statistics Block per feed
     rows = fields(out, "frame.interface_id", "frame.interface_name", "frame.interface_description", "data",
                   "frame.time_epoch", ports=(p4, p6))
     by_feed: Dict[str, List[bytes]] = {"0": [], "1": []}
@@ -159,6 +160,7 @@ def test_rotation_by_size_loses_and_splits_nothing(tmp_path: Path) -> None:
         count = int(info.split("Number of packets:")[1].split()[0])
         total += count
         assert count > 0
+        assert "Number of stat entries = 1" in info  # closed with its Interface Statistics Block
         assert path.stat().st_size < 100_000 + 256 * 1024 + 4096  # the size, at most one write's blocks over
     assert total == n
     merged = tmp_path / "merged.pcapng"
@@ -259,3 +261,29 @@ def test_hardware_setup_says_what_it_got_on_an_interface_without_it() -> None:
     lo = loopback_name()
     got, note = stamp_all_received(lo)
     assert got is None and note.startswith(f"SIOCGHWTSTAMP {lo}: "), note
+
+
+def test_rotation_of_two_feeds_repeats_every_interface_block(tmp_path: Path) -> None:
+    """Each rotated file describes every feed's interface (a reader of one file alone needs them),
+    with the same numbers, and mergecap of the files gives both feeds whole."""
+    n = 1500
+    proc, (p4, p6) = start_feeds(["127.0.0.1:0", "[::1]:0"], tmp_path / "ab.pcapng", "-C", "0.05",
+                                 "--count", str(2 * n))
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as a, socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as b:
+        for i in range(n):
+            a.sendto(b"A%05d" % i + b"." * 100, ("127.0.0.1", p4))
+            b.sendto(b"B%05d" % i + b"." * 100, ("::1", p6))
+            if i % 20 == 19:
+                time.sleep(0.002)
+    _o, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    files = _rotated(tmp_path, "ab")
+    assert len(files) >= 3, files
+    for path in files:
+        info = capinfos(path)
+        assert "Number of interfaces in file: 2" in info and info.count("Number of stat entries = 1") == 2, info
+    merged = tmp_path / "merged.pcapng"
+    subprocess.run([need_tool("mergecap"), "-w", str(merged), *map(str, files)], check=True, capture_output=True)
+    rows = fields(merged, "frame.interface_id", "data", ports=(p4, p6))
+    for feed, letter in (("0", b"A"), ("1", b"B")):
+        assert [bytes.fromhex(d)[:6] for i, d in rows if i == feed] == [letter + b"%05d" % k for k in range(n)]
