@@ -541,6 +541,7 @@ class _Loop:
         self.stop, self.bar, self.result = stop, bar, result
         #: (stamp, block) received but not written yet: a later round may hold earlier stamps
         self.held: list[tuple[int, bytes]] = []
+        self.held_limit = 0  #: the latest stamp held back by the round before: the next round writes up to it
         self.poller = select.poll()
         for feed in feeds:
             self.poller.register(feed.receiver.sock.fileno(), select.POLLIN)
@@ -639,8 +640,6 @@ class _Loop:
         self.writer.add_blocks((block for _ts, block in held[:cut]), cut)
         self.held = held[cut:]
         self.held_limit = self.held[-1][0] if self.held else 0
-
-    held_limit = 0
 
     def drain(self) -> None:
         """Write what is still queued in the sockets (a stop must not lose received datagrams)."""
