@@ -76,6 +76,31 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _ttl(text: str) -> int:
+    value = _count(text)
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TTL from 1 to 255")
+    return value
+
+
+def _mapping(text: str):  # type: ignore[no-untyped-def]
+    """``--map REC=NEW``: two endpoints."""
+    recorded, sep, new = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not REC=NEW (e.g. 239.1.1.1:5000=10.0.0.5:6000)")
+    return _endpoint(recorded), _endpoint(new)
+
+
 def _endpoint(text: str):  # type: ignore[no-untyped-def]
     from .endpoint import parse_endpoint
 
@@ -130,20 +155,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true",
                    help="no 'capturing on ADDR:PORT' line, progress bar or summary on stderr")
 
-    p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
-                       description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes) "
-                                   "to --to at its recorded offset from the first one, divided by --speed. Send "
-                                   "times follow one absolute schedule, so lateness never accumulates. IP fragments are "
-                                   "reassembled; a file whose payloads a snap length cut is refused. Sends the "
-                                   "kernel refuses (too long for the destination) are counted and the first of "
-                                   "each kind named; the exit status is then 1. ICMP errors that come back (no "
-                                   "receiver) are counted apart. SIGINT or SIGTERM ends the replay with its "
-                                   "summary (exit status 130 or 143).")
-    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap; a file cut short is read up to its "
-                                                "last whole packet, with a warning)")
-    p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
-    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="pace factor (2 = twice as fast)")
-    p.add_argument("--loop", action="store_true", help="repeat until interrupted")
+    p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace, or at a rate",
+                       description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes; "
+                                   "gzip-compressed too) to --to, or to its --map entry, at its recorded offset "
+                                   "from the first one times --multiplier, or at --pps, --mbps or --topspeed as "
+                                   "tcpreplay does. Send times follow one absolute schedule, so lateness never "
+                                   "accumulates. The file is streamed (read once to check it, then once per "
+                                   "loop), so memory does not grow with its size. IP fragments are reassembled; "
+                                   "a file whose payloads a snap length cut is refused. Sends the kernel refuses "
+                                   "(too long for the destination) are counted and the first of each kind named; "
+                                   "the exit status is then 1. ICMP errors that come back (no receiver) are "
+                                   "counted apart. SIGINT or SIGTERM ends the replay with its summary (exit "
+                                   "status 130 or 143).")
+    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz too; a file cut short is read "
+                                                "up to its last whole packet, with a warning)")
+    p.add_argument("--to", type=_endpoint, metavar="ADDR:PORT",
+                   help="destination of every chosen flow without a --map entry")
+    p.add_argument("--map", action="append", type=_mapping, metavar="REC=NEW", default=[],
+                   help="send what was recorded to REC (ADDR:PORT) to NEW instead, e.g. "
+                        "239.1.1.1:5000=10.0.0.5:6000 (repeatable); a flow with neither --map nor --to is not sent")
+    p.add_argument("--flow", action="append", metavar="TERMS",
+                   help="replay only the flows matching src=ADDR[:PORT], dst=ADDR[:PORT], port=PORT "
+                        "(comma-separated terms all hold; repeatable: any one of them)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--multiplier", "--speed", dest="speed", type=_positive_float, default=1.0, metavar="X",
+                      help="the recorded pace times X (2 = twice as fast), as tcpreplay --multiplier")
+    rate.add_argument("--pps", type=_positive_float, metavar="N", help="N datagrams a second, evenly spaced")
+    rate.add_argument("--mbps", type=_positive_float, metavar="M",
+                      help="M megabits a second of IP packets (payload, UDP and IP headers)")
+    rate.add_argument("--topspeed", action="store_true", help="as fast as the sockets take them, no waiting")
+    p.add_argument("--loop", type=_count, nargs="?", const=0, default=1, metavar="N",
+                   help="send the file N times in all (0, or --loop alone: until interrupted)")
+    p.add_argument("--keep-source-port", action="store_true",
+                   help="send each datagram from its recorded source port where the system allows "
+                        "(else a kernel-chosen port, with a warning)")
+    p.add_argument("--ttl", type=_ttl, default=1, metavar="N",
+                   help="multicast TTL (IPv4) or hop limit (IPv6); default 1: no router forwards it")
     p.add_argument("--iface", metavar="IF", help="interface for a multicast destination")
     p.add_argument("--realtime", action="store_true", help="run under SCHED_FIFO (root) so other load cannot delay sends")
     p.add_argument("--quiet", action="store_true",
@@ -233,12 +280,21 @@ def _read_records(path: str, quiet: bool = False) -> list[Any]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import NothingToReplay, StopRequest, replay, summary
+    from .flows import FlowFilter
+    from .replay import Destinations, NothingToReplay, Pace, StopRequest, replay, summary
 
-    if args.iface and not args.to.is_multicast:
-        raise UsageError(f"--iface {args.iface}: --to {args.to} is not a multicast address; the route to it "
+    if args.to is None and not args.map:
+        raise UsageError("give --to ADDR:PORT or --map REC=NEW: replay never sends to the recorded addresses")
+    destinations = Destinations(args.to, dict(args.map))
+    targets = ([args.to] if args.to else []) + [new for _old, new in args.map]
+    if args.iface and not any(t.is_multicast for t in targets):
+        raise UsageError(f"--iface {args.iface}: {', '.join(map(str, targets))} is not a multicast address; the route to it "
                          f"chooses the interface (leave --iface out)")
-    records = _read_records(args.file, args.quiet)
+    try:
+        flows = FlowFilter.parse(args.flow)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    pace = Pace(speed=args.speed, pps=args.pps, mbps=args.mbps, topspeed=args.topspeed)
     # SIGINT and SIGTERM end the replay with its summary, even where the shell started it with
     # SIGINT ignored (a background job of a script), as tcpdump and tcpreplay do.
     stop = StopRequest()
@@ -246,17 +302,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for signum in before:
         signal.signal(signum, stop)
     try:
-        result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
-                        progress=False if args.quiet else None, stop=stop)
+        result = replay(args.file, destinations, pace=pace, loops=args.loop, flows=flows, iface=args.iface,
+                        ttl=args.ttl, keep_source_port=args.keep_source_port, realtime=args.realtime,
+                        progress=False if args.quiet else None, stop=stop, warn=_warn)
     except NothingToReplay as exc:
         raise CliError(f"{args.file}: {exc}") from None
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+    for warning in result.warnings:
+        _warn(warning)
     if result.interrupted:
         print("sotimestamp: interrupted", file=sys.stderr)
     if not args.quiet or result.failures or result.interrupted:
-        for line in summary(result, args.to):
+        for line in summary(result, destinations):
             print(f"sotimestamp: {line}", file=sys.stderr)
     if result.interrupted:
         return 128 + result.interrupted

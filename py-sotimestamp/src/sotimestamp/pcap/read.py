@@ -11,11 +11,13 @@ from __future__ import annotations
 import struct
 import sys
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from .format import (
+    CHUNK,
     COMMENT_PREFIX,
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -126,8 +128,52 @@ class _Rejoined:
         head, self._head = self._head, b""
         if size < 0:
             return head + self._stream.read()
-        return head + self._stream.read(size - len(head)) if len(head) < size else head
+        if len(head) >= size:  # never more than asked: gzip reads its header a few bytes at a time
+            head, self._head = head[:size], head[size:]
+            return head
+        return head + self._stream.read(size - len(head))
 
+
+class _Gunzipped:
+    """The decompressed bytes of a gzip stream (of one member or several, as ``cat a.gz b.gz``).
+    A stream cut short yields all it holds and tells ``on_truncated`` (the walker then reports
+    the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+
+    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated) -> None:
+        self._name, self._raw, self._on_truncated = name, raw, on_truncated
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffered and not self._ended:
+            self._buffered = self._inflated()
+        want = len(self._buffered) if size < 0 else size
+        out, self._buffered = self._buffered[:want], self._buffered[want:]
+        return out
+
+    _buffered = b""
+    _ended = False
+    _fed = False  # the member being inflated has had input
+
+    def _inflated(self) -> bytes:
+        packed = self._raw.read(CHUNK)
+        if not packed:
+            if self._fed and not self._inflate.eof:
+                self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
+            self._ended = True
+            return b""
+        try:
+            self._fed = True
+            out = self._inflate.decompress(packed)
+            while self._inflate.eof and self._inflate.unused_data:  # the next member
+                rest = self._inflate.unused_data
+                self._inflate = zlib.decompressobj(wbits=31)
+                out += self._inflate.decompress(rest)
+        except zlib.error as exc:
+            raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
+        return out
+
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 #: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
 STDIN = "-"
@@ -146,7 +192,11 @@ def frames(path: str, progress: Progress = lambda _n: None,
     except OSError as exc:
         raise PcapFileError(f"{name}: {exc.strerror}") from None
     with stream:  # closed after the last yield
-        head = stream.read(4)
+        source: BinaryIO = stream
+        head = source.read(4)
+        if head[:2] == GZIP_MAGIC:  # as tshark and capinfos read a .gz (or any gzip stream) directly
+            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated))
+            head = source.read(4)
         if not head:
             raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
         (magic,) = struct.unpack("<I", head.ljust(4, b"\0"))
@@ -156,7 +206,7 @@ def frames(path: str, progress: Progress = lambda _n: None,
             raise PcapFileError(f"{name}: not a pcapng file, nor a classic pcap one (starts with bytes "
                                 f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
         walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
-        yield from walker(name, cast(BinaryIO, _Rejoined(head, stream)), progress, on_truncated)
+        yield from walker(name, cast(BinaryIO, _Rejoined(head, source)), progress, on_truncated)
 
 
 def read_records(path: str, progress: Progress = lambda _n: None,
