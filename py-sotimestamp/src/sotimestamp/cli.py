@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -91,6 +92,24 @@ def _ttl(text: str) -> int:
     if not 1 <= value <= 255:
         raise argparse.ArgumentTypeError(f"{text!r} is not a TTL from 1 to 255")
     return value
+
+
+def _time_bound(text: str) -> tuple[int, bool]:
+    """``--from``/``--to``: (ns, relative): seconds since the first packet, or an ISO 8601 time."""
+    import datetime
+
+    try:
+        return round(float(text) * 1e9), True
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither seconds since the first packet nor an ISO 8601 "
+                                         f"time such as 2026-12-05T19:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time, as date(1) reads one
+    return round(moment.timestamp()) * 10**9 + moment.microsecond * 1000, False
 
 
 def _mapping(text: str):  # type: ignore[no-untyped-def]
@@ -197,17 +216,36 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bar or summary on stderr (the summary is still printed if sends failed "
                         "or a signal ended the replay)")
 
-    p = sub.add_parser("stats", help="count, duration, rate, inter-arrival percentiles, gaps (and a plot)",
-                       description="Read a recording (pcapng, or classic pcap as tcpdump writes) and print "
-                                   "count, duration, rate, stamp sources, inter-arrival percentiles and the "
-                                   "largest gaps, with a progress bar when stderr is a terminal. With "
-                                   "--reference, also the pacing error of this file (a re-captured replay) "
-                                   "against the original, over the datagrams matched by payload, and how many "
-                                   "were lost or extra.")
+    p = sub.add_parser("stats", help="count, rate, inter-arrival percentiles, gaps, sequence gaps, per flow",
+                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip-compressed "
+                                   "too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
+                                   "and the largest gaps, overall and per flow (source and destination address "
+                                   "and port: datagrams, bytes as tshark -z conv,udp counts them, rate, "
+                                   "inter-arrival mean/p50/p99/max, gaps with their packet numbers, and with "
+                                   "--seq-offset the gaps in a counter the payloads carry), with a progress bar "
+                                   "when stderr is a terminal. Packets are numbered from 1, as tshark numbers "
+                                   "frames. With --reference, also the pacing error of this file (a re-captured "
+                                   "replay) against the original, over the datagrams matched by payload, and how "
+                                   "many were lost or extra.")
     p.add_argument("file", metavar="FILE", help="the recording; - reads standard input (a file cut short is read "
                                                 "up to its last whole packet, with a warning)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
+    p.add_argument("--gap", type=_positive_float, metavar="US",
+                   help="gap threshold in us (default 10 x the median, of the file and of each flow)")
+    p.add_argument("--flow", action="append", metavar="TERMS",
+                   help="only the flows matching src=ADDR[:PORT], dst=ADDR[:PORT], port=PORT "
+                        "(comma-separated terms all hold; repeatable: any one of them)")
+    p.add_argument("--from", dest="start", type=_time_bound, metavar="TIME",
+                   help="only datagrams stamped at TIME or later: seconds since the file's first packet "
+                        "(as tshark's frame.time_relative), or an ISO 8601 time such as 2026-12-05T19:00:00Z")
+    p.add_argument("--to", dest="end", type=_time_bound, metavar="TIME", help="only datagrams stamped at TIME or earlier")
+    p.add_argument("--seq-offset", type=_count, metavar="N",
+                   help="the payloads carry a counter at byte N: report each flow's missing datagrams")
+    p.add_argument("--seq-size", type=int, choices=(1, 2, 4, 8), default=4, metavar="BYTES",
+                   help="the counter's size: 1, 2, 4 (default) or 8 bytes")
+    p.add_argument("--seq-endian", choices=("big", "little"), default="big", help="the counter's byte order")
+    p.add_argument("--csv", metavar="OUT.csv",
+                   help="write one row per datagram: packet, flow, stamp source, stamp (ns), UDP payload length")
     p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
     p.add_argument("--reference", metavar="ORIGINAL",
                    help="the recording FILE is a replay of: report pacing errors, lost and extra datagrams")
@@ -323,29 +361,50 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .pcap.read import frames
-    from .stats import (
-        collect,
-        collect_records,
-        compute_collected,
-        format_text,
-        plot,
-        progress_bar,
-    )
+    import csv
 
-    observed = None
-    if args.reference:  # the payloads are needed too
-        observed = _read_records(args.file)
-        seen = collect_records(observed)
+    from .flows import FlowFilter
+    from .pcap.read import Record, frames, read_records
+    from .stats import SeqCounter, Window, collect, collect_records, compute_collected, format_text, plot, progress_bar
+
+    try:
+        chosen = FlowFilter.parse(args.flow) if args.flow else None
+        sequence = SeqCounter(args.seq_offset, args.seq_size, args.seq_endian) if args.seq_offset is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    window = None
+    if args.start or args.end:
+        window = Window(args.start and args.start[0], args.end and args.end[0],
+                        (args.start[1] if args.start else True, args.end[1] if args.end else True))
+    observed: list[Record] = []
+    if args.reference or sequence or args.csv:  # the payloads are needed too
+        with contextlib.ExitStack() as stack:
+            each = None
+            if args.csv:
+                table = csv.writer(stack.enter_context(open(args.csv, "w", newline="")))
+                table.writerow(["packet", "flow", "stamp_source", "ts_ns", "length"])
+
+                def each(rec: Record, flow: str) -> None:
+                    table.writerow([rec.number, flow, rec.source or "unknown", rec.ts_ns,
+                                    rec.length if rec.length is not None else len(rec.payload or b"")])
+            records = read_records(args.file, stack.enter_context(progress_bar(args.file)), _warn)
+            if args.reference:
+                observed = list(records)
+                records = iter(observed)
+            seen = collect_records(records, chosen, window, sequence, each=each)
     else:
         with progress_bar(args.file) as progress:
-            seen = collect(frames(args.file, progress, _warn))
+            seen = collect(frames(args.file, progress, _warn), chosen, window)
     if not seen.stamps:
-        raise CliError(f"{args.file}: no packets in this file")
+        raise CliError(f"{args.file}: no packets in this file" if not seen.left_out else
+                       f"{args.file}: none of its {seen.left_out} UDP datagrams is chosen (--flow, --from, --to)")
     stats = compute_collected(args.file, seen, gap_us=args.gap)
     out = stats.as_dict()
     text = format_text(stats)
-    if args.reference and observed is not None:
+    if args.csv:
+        text += f"\ncsv           {args.csv}"
+        out["csv"] = args.csv
+    if args.reference:
         pacing, lines = _pacing(observed, _read_records(args.reference), args.speed)
         out["pacing_error_vs_reference"] = pacing
         text += "\n" + "\n".join(lines)

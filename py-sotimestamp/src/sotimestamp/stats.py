@@ -17,15 +17,14 @@ import heapq
 import math
 import operator
 import os
-import socket
-import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .pcap.format import Address, Progress
+from .flows import FlowFilter, flow_name, key_addresses
+from .pcap.format import Progress
 from .pcap.read import Frame, Record, udp_flow
 
 PERCENTILES = (0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0)
@@ -73,16 +72,87 @@ class ClockSteps:
     number: int | None = None  # the packet it happened at
 
 
+@dataclass(frozen=True)
+class SeqCounter:
+    """Where a datagram's payload carries a counter (``--seq-offset``, ``--seq-size``,
+    ``--seq-endian``): each flow's counter should go up by one from datagram to datagram."""
+
+    offset: int
+    size: int = 4
+    endian: str = "big"
+
+    def __post_init__(self) -> None:
+        if self.size not in (1, 2, 4, 8) or self.endian not in ("big", "little") or self.offset < 0:
+            raise ValueError(f"--seq-offset {self.offset} --seq-size {self.size} --seq-endian {self.endian}: "
+                             "the offset is 0 or more, the size 1, 2, 4 or 8 bytes, the byte order big or little")
+
+
+@dataclass
+class SeqGap:
+    number: int  # the packet after the gap
+    expected: int
+    got: int
+
+
+@dataclass
+class SeqReport:
+    """A flow's counter: datagrams missing (the sum of the gaps' sizes), the first gaps, the
+    datagrams whose counter did not go up (repeated or late) and those too short to hold it."""
+
+    missing: int = 0
+    gap_count: int = 0
+    gaps: list[SeqGap] = field(default_factory=list)
+    out_of_order: int = 0
+    too_short: int = 0
+
+
+class _SeqTracker:
+    def __init__(self, spec: SeqCounter, max_gaps: int) -> None:
+        self.spec, self.max_gaps = spec, max_gaps
+        self.end = spec.offset + spec.size
+        self.last: int | None = None
+        self.report = SeqReport()
+
+    def add(self, number: int, payload: bytes) -> None:
+        report = self.report
+        if len(payload) < self.end:
+            report.too_short += 1
+            return
+        value = int.from_bytes(payload[self.spec.offset:self.end], self.spec.endian)  # type: ignore[arg-type]
+        last, self.last = self.last, value
+        if last is None:
+            return
+        step = (value - last) % (1 << (8 * self.spec.size))  # the counter wraps
+        if step == 1:
+            return
+        if step == 0 or step > 1 << (8 * self.spec.size - 1):  # the same, or behind: repeated or late
+            report.out_of_order += 1
+            self.last = last
+            return
+        report.missing += step - 1
+        report.gap_count += 1
+        if len(report.gaps) < self.max_gaps:
+            report.gaps.append(SeqGap(number, (last + 1) % (1 << (8 * self.spec.size)), value))
+
+
 @dataclass
 class FlowStats:
-    """One UDP flow: sender and destination address and port."""
+    """One UDP flow: sender and destination address and port.  ``bytes`` counts the packets as
+    captured (IP and UDP headers too, and a link layer if the file has one), as
+    ``tshark -z conv,udp`` and capinfos count them."""
 
     flow: str
     datagrams: int
+    bytes: int
     duration_s: float
     rate_per_s: float
+    bits_per_s: float
     inter_arrival: dict[str, float]
+    gap_threshold_us: float
+    gap_count: int
+    gaps: list[Gap]
     steps_back: int
+    sequence: SeqReport | None = None
 
 
 @dataclass
@@ -99,52 +169,56 @@ class Stats:
     gap_count: int = 0
     clock_steps_back: ClockSteps = field(default_factory=ClockSteps)
     flows: list[FlowStats] = field(default_factory=list)
+    left_out: int = 0  # UDP datagrams --flow, --from or --to left out
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 @dataclass
+class _Flow:
+    stamps: array[int] = field(default_factory=lambda: array("q"))
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    bytes: int = 0
+    chosen: bool = True
+    seq: _SeqTracker | None = None
+
+
+@dataclass(frozen=True)
+class Window:
+    """``--from``/``--to``: the datagrams stamped from ``start`` to ``end`` (ns), each either
+    since the epoch or, ``relative``, since the file's first packet (as tshark's
+    frame.time_relative)."""
+
+    start: int | None = None
+    end: int | None = None
+    relative: tuple[bool, bool] = (True, True)
+
+    def bounds(self, first_ns: int) -> tuple[float, float]:
+        lo = -math.inf if self.start is None else self.start + (first_ns if self.relative[0] else 0)
+        hi = math.inf if self.end is None else self.end + (first_ns if self.relative[1] else 0)
+        return lo, hi
+
+
+@dataclass
 class Collected:
-    """What one pass over a recording keeps: the UDP datagrams' stamps (file order) and packet
-    numbers, each flow's stamps, and counts.  Memory is 8 bytes a datagram for a file of one
-    flow and nothing else: the numbers are kept once another packet came between them, the
-    flows' own stamps once a second flow came."""
+    """What one pass over a recording keeps: the chosen UDP datagrams' stamps and packet numbers
+    in file order, and each flow's own (16 bytes a datagram more), its bytes, and counts."""
 
     stamps: array[int] = field(default_factory=lambda: array("q"))
-    numbers: array[int] | None = None  # None: the datagrams are packets 1, 2, 3, ...
-    first_flow: Any = None  # raw address bytes or a label
-    flows: dict[Any, array[int]] = field(default_factory=dict)  # {} while there is only first_flow
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    flows: dict[Any, _Flow] = field(default_factory=dict)  # raw address bytes or (src, dst) -> its datagrams
     sources: dict[str, int] = field(default_factory=dict)
     packets: int = 0
+    left_out: int = 0
 
     @property
     def udp_datagrams(self) -> int:
         return len(self.stamps)
 
-    def add(self, number: int, ts: int, flow: Any, source: str | None) -> None:
-        """Datagram ``ts`` of ``flow``, packet ``number`` of its file."""
-        stamps = self.stamps
-        if self.numbers is None and number != len(stamps) + 1:
-            self.numbers = array("q", range(1, len(stamps) + 1))
-        if self.numbers is not None:
-            self.numbers.append(number)
-        stamps.append(ts)
-        if flow != self.first_flow:
-            if self.first_flow is None:
-                self.first_flow = flow
-            else:
-                if not self.flows:
-                    self.flows[self.first_flow] = array("q", stamps[:-1])
-                self.flows.setdefault(flow, array("q")).append(ts)
-        elif self.flows:
-            self.flows[flow].append(ts)
-        name = source or "unknown"
-        self.sources[name] = self.sources.get(name, 0) + 1
-
     def number(self, position: int) -> int:
         """The packet number of the ``position``-th datagram (0 = the first)."""
-        return position + 1 if self.numbers is None else self.numbers[position]
+        return self.numbers[position]
 
 
 @contextlib.contextmanager
@@ -162,41 +236,77 @@ def progress_bar(path: str, disable: bool = False) -> Iterator[Progress]:
         yield bar.update
 
 
-def collect(frames: Iterable[Frame]) -> Collected:
-    """UDP stamps per flow, stamp sources and counts of ``frames`` (see :func:`sotimestamp.pcap.read.frames`)."""
+def collect(frames: Iterable[Frame], chosen: FlowFilter | None = None, window: Window | None = None) -> Collected:
+    """UDP stamps per flow, stamp sources and counts of ``frames`` (see :func:`sotimestamp.pcap.read.frames`),
+    of the flows ``chosen`` and the time ``window`` only."""
     out = Collected()
-    add = out.add
+    flows, sources = out.flows, out.sources
+    stamps, numbers = out.stamps, out.numbers
+    lo, hi = -math.inf, math.inf
     number = 0
     for number, (ts, source, link_type, frame) in enumerate(frames, 1):
+        if number == 1 and window is not None:
+            lo, hi = window.bounds(ts)
         key = udp_flow(link_type, frame)
-        if key is not None:
-            add(number, ts, key, source)
+        if key is None:
+            continue
+        flow = flows.get(key)
+        if flow is None:
+            flow = flows[key] = _Flow(chosen=chosen is None or chosen.matches(*key_addresses(key)))
+        if not flow.chosen or not lo <= ts <= hi:
+            out.left_out += 1
+            continue
+        stamps.append(ts)
+        numbers.append(number)
+        flow.stamps.append(ts)
+        flow.numbers.append(number)
+        flow.bytes += len(frame)
+        name = source or "unknown"
+        sources[name] = sources.get(name, 0) + 1
     out.packets = number
     return out
 
 
-def collect_records(records: Iterable[Record]) -> Collected:
-    """:func:`collect` of already decoded records."""
+def collect_records(records: Iterable[Record], chosen: FlowFilter | None = None, window: Window | None = None,
+                    sequence: SeqCounter | None = None, max_gaps: int = 10,
+                    each: Callable[[Record, str], None] | None = None) -> Collected:
+    """:func:`collect` of already decoded records; also follows a ``sequence`` counter in the
+    payloads, and calls ``each`` with every datagram counted and its flow's name."""
     out = Collected()
+    names: dict[Any, str] = {}
+    lo, hi = -math.inf, math.inf
     for rec in records:
         out.packets += 1
-        if rec.payload is not None and rec.src is not None and rec.dst is not None:
-            out.add(rec.number, rec.ts_ns, f"{_host_port(rec.src)} > {_host_port(rec.dst)}", rec.source)
+        if out.packets == 1 and window is not None:
+            lo, hi = window.bounds(rec.ts_ns)
+        if rec.payload is None or rec.src is None or rec.dst is None:
+            continue
+        key = (rec.src, rec.dst)
+        flow = out.flows.get(key)
+        if flow is None:
+            flow = out.flows[key] = _Flow(chosen=chosen is None or chosen.matches(rec.src, rec.dst),
+                                          seq=_SeqTracker(sequence, max_gaps) if sequence else None)
+            names[key] = flow_name(rec.src, rec.dst)
+        if not flow.chosen or not lo <= rec.ts_ns <= hi:
+            out.left_out += 1
+            continue
+        out.stamps.append(rec.ts_ns)
+        out.numbers.append(rec.number)
+        flow.stamps.append(rec.ts_ns)
+        flow.numbers.append(rec.number)
+        flow.bytes += rec.frame_length or 0
+        if flow.seq is not None:
+            flow.seq.add(rec.number, rec.payload)
+        name = rec.source or "unknown"
+        out.sources[name] = out.sources.get(name, 0) + 1
+        if each is not None:
+            each(rec, names[key])
     return out
 
 
-def _host_port(address: Address) -> str:
-    return f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
-
-
 def _flow_label(key: Any) -> str:
-    """``src:port > dst:port`` of a flow key: raw header bytes from :func:`udp_flow`, or a label."""
-    if isinstance(key, str):
-        return key
-    family, size = (socket.AF_INET, 4) if len(key) == 12 else (socket.AF_INET6, 16)
-    src, dst = socket.inet_ntop(family, key[:size]), socket.inet_ntop(family, key[size:2 * size])
-    sport, dport = struct.unpack_from("!HH", key, 2 * size)
-    return f"{_host_port((src, sport))} > {_host_port((dst, dport))}"
+    """``src:port > dst:port`` of a flow key: raw header bytes from :func:`udp_flow`, or (src, dst)."""
+    return flow_name(*key) if isinstance(key, tuple) else flow_name(*key_addresses(key))
 
 
 def compute(path: str, records: Iterable[Record], gap_us: float | None = None, max_gaps: int = 10) -> Stats:
@@ -213,30 +323,47 @@ def _forward_deltas(deltas: array[int]) -> tuple[array[int], list[int]]:
     return array("q", (d for d in deltas if d >= 0)), back
 
 
-def compute_collected(path: str, seen: Collected, gap_us: float | None = None, max_gaps: int = 10) -> Stats:
-    """Statistics of the UDP datagrams of one pass over a recording, overall and per flow.
-    The duration runs from the earliest stamp to the latest; the inter-arrival times and gaps
-    are of successive datagrams whose stamps go forward (see :class:`ClockSteps`); a gap is
-    an inter-arrival time above ``gap_us`` (default: 10 x the median inter-arrival time)."""
-    stamps = seen.stamps
+@dataclass
+class _Timing:
+    inter: dict[str, float]
+    threshold_us: float
+    gap_count: int
+    gaps: list[Gap]
+    back: list[int]
+    deltas: array[int]
+
+
+def _timing(stamps: array[int], numbers: array[int], gap_us: float | None, max_gaps: int, t0: int) -> _Timing:
+    """Inter-arrival times, gaps (with the packet after each; offsets from ``t0``) and steps back."""
     deltas_all = array("q", map(operator.sub, stamps[1:], stamps))
     deltas, back = _forward_deltas(deltas_all)
     ordered = sorted(deltas)  # one sort gives the percentiles and the gaps above a threshold
-    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
     inter = summarize_sorted(ordered)
     threshold = gap_us if gap_us is not None else 10.0 * inter.get("p50_us", 0.0)
     limit_ns = math.floor(threshold * 1000.0)  # a delta d is a gap when d / 1000 > threshold
     gap_count = len(ordered) - bisect.bisect_right(ordered, limit_ns)
     # the largest first, the earlier of two equal ones first
     largest = heapq.nlargest(max_gaps, ((d, -i) for i, d in enumerate(deltas_all) if d > limit_ns)) if gap_count else []
-    gaps = [Gap(seen.number(1 - i), (stamps[1 - i] - stamps[0]) / 1e9, d / 1000.0) for d, i in largest]
+    gaps = [Gap(numbers[1 - i], (stamps[1 - i] - t0) / 1e9, d / 1000.0) for d, i in largest]
+    return _Timing(inter, threshold, gap_count, gaps, back, deltas_all)
+
+
+def compute_collected(path: str, seen: Collected, gap_us: float | None = None, max_gaps: int = 10) -> Stats:
+    """Statistics of the UDP datagrams of one pass over a recording, overall and per flow.
+    The duration runs from the earliest stamp to the latest; the inter-arrival times and gaps
+    are of successive datagrams whose stamps go forward (see :class:`ClockSteps`); a gap is
+    an inter-arrival time above ``gap_us`` (default: 10 x the median inter-arrival time, of
+    the file and of each flow)."""
+    stamps = seen.stamps
+    t0 = stamps[0] if stamps else 0
+    timing = _timing(stamps, seen.numbers, gap_us, max_gaps, t0)
     steps = ClockSteps()
-    if back:
-        step, worst = min((deltas_all[pos - 1], pos) for pos in back)
-        steps = ClockSteps(len(back), -step / 1e9, seen.number(worst))
-    del ordered, deltas, deltas_all  # before the flows' own
+    if timing.back:
+        step, worst = min((timing.deltas[pos - 1], pos) for pos in timing.back)
+        steps = ClockSteps(len(timing.back), -step / 1e9, seen.number(worst))
+    del timing.deltas  # before the flows' own
+    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
     udp = len(stamps)
-    flows = {seen.first_flow: stamps} if seen.first_flow is not None and not seen.flows else seen.flows
     return Stats(
         path=path,
         packets=seen.packets,
@@ -244,22 +371,25 @@ def compute_collected(path: str, seen: Collected, gap_us: float | None = None, m
         duration_s=duration_ns / 1e9,
         rate_per_s=(udp - 1) / (duration_ns / 1e9) if duration_ns > 0 else 0.0,
         sources=dict(seen.sources),
-        inter_arrival=inter,
-        gap_threshold_us=threshold,
-        gaps=gaps,
-        gap_count=gap_count,
+        inter_arrival=timing.inter,
+        gap_threshold_us=timing.threshold_us,
+        gaps=timing.gaps,
+        gap_count=timing.gap_count,
         clock_steps_back=steps,
-        flows=[_flow_stats(key, flow) for key, flow in flows.items()],
+        flows=[_flow_stats(key, flow, gap_us, max_gaps, t0) for key, flow in seen.flows.items() if flow.stamps],
+        left_out=seen.left_out,
     )
 
 
-def _flow_stats(key: Any, stamps: array[int]) -> FlowStats:
-    deltas, back = _forward_deltas(array("q", map(operator.sub, stamps[1:], stamps)))
-    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
-    inter = summarize_sorted(sorted(deltas))
-    return FlowStats(_flow_label(key), len(stamps), duration_ns / 1e9,
-                     (len(stamps) - 1) / (duration_ns / 1e9) if duration_ns > 0 else 0.0,
-                     {k: v for k, v in inter.items() if k in ("p50_us", "p99_us", "max_us")}, len(back))
+def _flow_stats(key: Any, flow: _Flow, gap_us: float | None, max_gaps: int, t0: int) -> FlowStats:
+    stamps = flow.stamps
+    timing = _timing(stamps, flow.numbers, gap_us, max_gaps, t0)
+    duration_s = ((max(stamps) - min(stamps)) if len(stamps) > 1 else 0) / 1e9
+    return FlowStats(_flow_label(key), len(stamps), flow.bytes, duration_s,
+                     (len(stamps) - 1) / duration_s if duration_s > 0 else 0.0,
+                     flow.bytes * 8 / duration_s if duration_s > 0 else 0.0,
+                     timing.inter, timing.threshold_us, timing.gap_count, timing.gaps, len(timing.back),
+                     flow.seq.report if flow.seq is not None else None)
 
 
 def schedule_errors(reference_ns: Sequence[int], observed_ns: Sequence[int], speed: float = 1.0) -> list[int]:
@@ -299,14 +429,32 @@ def format_text(stats: Stats) -> str:
     if steps.count:
         lines.append(f"clock         stepped back {steps.count} times (the largest {steps.largest_s:.6f} s, at "
                      f"packet {steps.number}): left out of the inter-arrival times")
-    if len(stats.flows) > 1:
-        lines.append(f"flows         {len(stats.flows)}")
-        for flow in stats.flows:
-            fia = "  ".join(f"{k[:-3]} {v:.3f}" for k, v in flow.inter_arrival.items())
-            lines.append(f"  {flow.flow}  {flow.datagrams} datagrams in {flow.duration_s:.6f} s, "
-                         f"{flow.rate_per_s:.1f}/s" + (f", inter-arrival {fia} us" if fia else "")
-                         + (f", clock stepped back {flow.steps_back} times" if flow.steps_back else ""))
+    if stats.left_out:
+        lines.append(f"left out      {stats.left_out} UDP datagrams (--flow, --from, --to)")
+    lines.append(f"flows         {len(stats.flows)}")
+    for flow in stats.flows:
+        lines.extend(format_flow(flow))
     return "\n".join(lines)
+
+
+def format_flow(flow: FlowStats) -> list[str]:
+    """The text lines of one flow."""
+    fia = "  ".join(f"{k[:-3]} {flow.inter_arrival[k]:.3f}" for k in ("mean_us", "p50_us", "p99_us", "max_us")
+                    if k in flow.inter_arrival)
+    lines = [f"  {flow.flow}",
+             f"    {flow.datagrams} datagrams, {flow.bytes} bytes in {flow.duration_s:.6f} s, "
+             f"{flow.rate_per_s:.1f}/s, {flow.bits_per_s / 1e6:.3f} Mbit/s"
+             + (f", clock stepped back {flow.steps_back} times" if flow.steps_back else "")]
+    if fia:
+        lines.append(f"    inter-arrival {fia}  (us)")
+    lines.append(f"    gaps {flow.gap_count} above {flow.gap_threshold_us:.1f} us"
+                 + "".join(f"; packet {g.number} at +{g.offset_s:.6f} s after {g.gap_us:.1f} us" for g in flow.gaps))
+    seq = flow.sequence
+    if seq is not None:
+        lines.append(f"    sequence {seq.missing} missing in {seq.gap_count} gaps, {seq.out_of_order} out of order"
+                     + (f", {seq.too_short} too short to hold it" if seq.too_short else "")
+                     + "".join(f"; packet {g.number}: {g.got}, expected {g.expected}" for g in seq.gaps))
+    return lines
 
 
 def plot(stamps: Sequence[int], output: str, title: str) -> None:

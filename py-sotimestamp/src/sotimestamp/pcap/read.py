@@ -106,6 +106,8 @@ class Record:
     dst: Address | None
     #: the payload's length per its UDP header: more than ``len(payload)`` when the capture cut it
     length: int | None = None
+    #: the packet's bytes as captured (its frame, as tshark's frame.cap_len)
+    frame_length: int | None = None
 
     @property
     def number(self) -> int:
@@ -221,9 +223,9 @@ def read_records(path: str, progress: Progress = lambda _n: None,
         packet = frame if link_type in RAW_IP_LINKS else network_packet(link_type, frame)
         found = fragments.datagram(packet, index) if packet is not None else None
         if found is None:
-            yield Record(index, ts, source, None, None, None)
+            yield Record(index, ts, source, None, None, None, None, len(frame))
         else:
-            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length)
+            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length, len(frame))
     left = fragments.incomplete()
     if left:
         on_truncated(f"{path}: {len(left)} datagrams are only partly in the file (IP fragments missing), "
