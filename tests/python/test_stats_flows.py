@@ -168,3 +168,27 @@ def test_a_filter_that_keeps_nothing_is_an_error(tmp_path: Path) -> None:
     assert res.returncode == 1 and "none of its 60 UDP datagrams is chosen" in res.stderr, res.stderr
     res = subprocess.run(CLI + ["stats", "--flow", "host=1.2.3.4", str(path)], capture_output=True, text=True)
     assert res.returncode == 2 and "terms are src=" in res.stderr, res.stderr
+
+
+@pytest.mark.parametrize("extension", [".svg", ".png"])
+def test_plot_per_flow_names_the_flows(tmp_path: Path, extension: str) -> None:
+    """--plot draws one row per flow, titled with its name (SVG keeps its text, so the names are
+    found in the file; a PNG is a PNG), with flow A's gap marked."""
+    pytest.importorskip("matplotlib", reason="--plot needs the plot extra (matplotlib)")
+    path = three_flows(tmp_path / "f.pcapng")
+    picture = tmp_path / ("p" + extension)
+    data = stats_json("--gap", "10000", "--plot", str(picture), str(path))
+    assert sorted(data["plot"]["flows"]) == sorted(NAMES.values())
+    if extension == ".svg":
+        text = picture.read_text()
+        for name in NAMES.values():
+            assert name.replace(">", "&gt;") in text, name
+        assert "gaps &gt; 10000 us" in text  # the legend of flow A's marked gap
+    else:
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_refuses_an_unknown_format(tmp_path: Path) -> None:
+    path = three_flows(tmp_path / "f.pcapng")
+    res = subprocess.run(CLI + ["stats", "--plot", str(tmp_path / "p.jpg"), str(path)], capture_output=True, text=True)
+    assert res.returncode == 1 and "ends in .png or .svg" in res.stderr and not (tmp_path / "p.jpg").exists()

@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seq-endian", choices=("big", "little"), default="big", help="the counter's byte order")
     p.add_argument("--csv", metavar="OUT.csv",
                    help="write one row per datagram: packet, flow, stamp source, stamp (ns), UDP payload length")
-    p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
+    p.add_argument("--plot", metavar="OUT.png|OUT.svg",
+                   help="per flow: the inter-arrival distribution (log scale), the rate over time, the gaps "
+                        "marked; PNG or SVG by the extension (needs sotimestamp[plot])")
     p.add_argument("--reference", metavar="ORIGINAL",
                    help="the recording FILE is a replay of: report pacing errors, lost and extra datagrams")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="the replay's --speed (with --reference)")
@@ -409,9 +411,9 @@ def _cmd_stats(args: argparse.Namespace) -> int:
         out["pacing_error_vs_reference"] = pacing
         text += "\n" + "\n".join(lines)
     if args.plot:
-        plot(seen.stamps, args.plot, os.path.basename(args.file))
-        text += f"\nplot          {args.plot}"
-        out["plot"] = args.plot
+        drawn = plot(seen, stats, args.plot, os.path.basename(args.file))
+        text += f"\nplot          {args.plot} ({len(drawn)} flows)"
+        out["plot"] = {"path": args.plot, "flows": drawn}
     print(json.dumps(out, indent=2) if args.json else text)
     return 0
 

@@ -175,15 +175,6 @@ class Stats:
         return asdict(self)
 
 
-@dataclass
-class _Flow:
-    stamps: array[int] = field(default_factory=lambda: array("q"))
-    numbers: array[int] = field(default_factory=lambda: array("q"))
-    bytes: int = 0
-    chosen: bool = True
-    seq: _SeqTracker | None = None
-
-
 @dataclass(frozen=True)
 class Window:
     """``--from``/``--to``: the datagrams stamped from ``start`` to ``end`` (ns), each either
@@ -202,12 +193,18 @@ class Window:
 
 @dataclass
 class Collected:
-    """What one pass over a recording keeps: the chosen UDP datagrams' stamps and packet numbers
-    in file order, and each flow's own (16 bytes a datagram more), its bytes, and counts."""
+    """What one pass over a recording keeps: the chosen UDP datagrams' stamps, packet numbers and
+    flows (an index into ``flow_keys``) in file order, 20 bytes a datagram, and per flow its
+    bytes, whether it is chosen and its counter's tracker.  Each flow's own stamps are
+    sorted out afterwards (:meth:`per_flow`), so the pass over the file does no more than it must."""
 
     stamps: array[int] = field(default_factory=lambda: array("q"))
     numbers: array[int] = field(default_factory=lambda: array("q"))
-    flows: dict[Any, _Flow] = field(default_factory=dict)  # raw address bytes or (src, dst) -> its datagrams
+    flow_ids: array[int] = field(default_factory=lambda: array("I"))
+    flow_keys: list[Any] = field(default_factory=list)  # raw address bytes (udp_flow) or (src, dst)
+    flow_bytes: list[int] = field(default_factory=list)
+    flow_chosen: list[bool] = field(default_factory=list)
+    flow_seq: list[_SeqTracker | None] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     packets: int = 0
     left_out: int = 0
@@ -219,6 +216,24 @@ class Collected:
     def number(self, position: int) -> int:
         """The packet number of the ``position``-th datagram (0 = the first)."""
         return self.numbers[position]
+
+    def new_flow(self, key: Any, chosen: bool, seq: _SeqTracker | None = None) -> int:
+        self.flow_keys.append(key)
+        self.flow_bytes.append(0)
+        self.flow_chosen.append(chosen)
+        self.flow_seq.append(seq)
+        return len(self.flow_keys) - 1
+
+    def per_flow(self) -> list[tuple[int, array[int], array[int]]]:
+        """(flow index, stamps, packet numbers) of each flow with datagrams counted."""
+        if len(set(self.flow_ids)) <= 1:
+            return [(self.flow_ids[0], self.stamps, self.numbers)] if self.stamps else []
+        stamps = [array("q") for _ in self.flow_keys]
+        numbers = [array("q") for _ in self.flow_keys]
+        for ts, number, fid in zip(self.stamps, self.numbers, self.flow_ids):
+            stamps[fid].append(ts)
+            numbers[fid].append(number)
+        return [(fid, stamps[fid], numbers[fid]) for fid in range(len(self.flow_keys)) if stamps[fid]]
 
 
 @contextlib.contextmanager
@@ -238,32 +253,39 @@ def progress_bar(path: str, disable: bool = False) -> Iterator[Progress]:
 
 def collect(frames: Iterable[Frame], chosen: FlowFilter | None = None, window: Window | None = None) -> Collected:
     """UDP stamps per flow, stamp sources and counts of ``frames`` (see :func:`sotimestamp.pcap.read.frames`),
-    of the flows ``chosen`` and the time ``window`` only."""
+    of the flows ``chosen`` and the time ``window`` only.  The hot loop of ``stats``: no call it can spare."""
     out = Collected()
-    flows, sources = out.flows, out.sources
-    stamps, numbers = out.stamps, out.numbers
+    ids: dict[bytes, int] = {}
+    sources: dict[str | None, int] = {}
+    stamps_append, numbers_append, ids_append = out.stamps.append, out.numbers.append, out.flow_ids.append
+    flow_bytes, flow_chosen = out.flow_bytes, out.flow_chosen
     lo, hi = -math.inf, math.inf
-    number = 0
+    number = left_out = 0
     for number, (ts, source, link_type, frame) in enumerate(frames, 1):
-        if number == 1 and window is not None:
-            lo, hi = window.bounds(ts)
+        if window is not None:
+            if number == 1:
+                lo, hi = window.bounds(ts)
+            if not lo <= ts <= hi:
+                left_out += udp_flow(link_type, frame) is not None
+                continue
         key = udp_flow(link_type, frame)
         if key is None:
             continue
-        flow = flows.get(key)
-        if flow is None:
-            flow = flows[key] = _Flow(chosen=chosen is None or chosen.matches(*key_addresses(key)))
-        if not flow.chosen or not lo <= ts <= hi:
-            out.left_out += 1
+        fid = ids.get(key)
+        if fid is None:
+            fid = ids[key] = out.new_flow(key, chosen is None or chosen.matches(*key_addresses(key)))
+        if not flow_chosen[fid]:
+            left_out += 1
             continue
-        stamps.append(ts)
-        numbers.append(number)
-        flow.stamps.append(ts)
-        flow.numbers.append(number)
-        flow.bytes += len(frame)
+        stamps_append(ts)
+        numbers_append(number)
+        ids_append(fid)
+        flow_bytes[fid] += len(frame)
+        sources[source] = sources.get(source, 0) + 1
+    out.packets, out.left_out = number, left_out
+    for source, count in sources.items():
         name = source or "unknown"
-        sources[name] = sources.get(name, 0) + 1
-    out.packets = number
+        out.sources[name] = out.sources.get(name, 0) + count
     return out
 
 
@@ -273,7 +295,8 @@ def collect_records(records: Iterable[Record], chosen: FlowFilter | None = None,
     """:func:`collect` of already decoded records; also follows a ``sequence`` counter in the
     payloads, and calls ``each`` with every datagram counted and its flow's name."""
     out = Collected()
-    names: dict[Any, str] = {}
+    ids: dict[Any, int] = {}
+    names: list[str] = []
     lo, hi = -math.inf, math.inf
     for rec in records:
         out.packets += 1
@@ -282,25 +305,25 @@ def collect_records(records: Iterable[Record], chosen: FlowFilter | None = None,
         if rec.payload is None or rec.src is None or rec.dst is None:
             continue
         key = (rec.src, rec.dst)
-        flow = out.flows.get(key)
-        if flow is None:
-            flow = out.flows[key] = _Flow(chosen=chosen is None or chosen.matches(rec.src, rec.dst),
-                                          seq=_SeqTracker(sequence, max_gaps) if sequence else None)
-            names[key] = flow_name(rec.src, rec.dst)
-        if not flow.chosen or not lo <= rec.ts_ns <= hi:
+        fid = ids.get(key)
+        if fid is None:
+            fid = ids[key] = out.new_flow(key, chosen is None or chosen.matches(rec.src, rec.dst),
+                                          _SeqTracker(sequence, max_gaps) if sequence else None)
+            names.append(flow_name(rec.src, rec.dst))
+        if not out.flow_chosen[fid] or not lo <= rec.ts_ns <= hi:
             out.left_out += 1
             continue
         out.stamps.append(rec.ts_ns)
         out.numbers.append(rec.number)
-        flow.stamps.append(rec.ts_ns)
-        flow.numbers.append(rec.number)
-        flow.bytes += rec.frame_length or 0
-        if flow.seq is not None:
-            flow.seq.add(rec.number, rec.payload)
+        out.flow_ids.append(fid)
+        out.flow_bytes[fid] += rec.frame_length or 0
+        seq = out.flow_seq[fid]
+        if seq is not None:
+            seq.add(rec.number, rec.payload)
         name = rec.source or "unknown"
         out.sources[name] = out.sources.get(name, 0) + 1
         if each is not None:
-            each(rec, names[key])
+            each(rec, names[fid])
     return out
 
 
@@ -376,20 +399,22 @@ def compute_collected(path: str, seen: Collected, gap_us: float | None = None, m
         gaps=timing.gaps,
         gap_count=timing.gap_count,
         clock_steps_back=steps,
-        flows=[_flow_stats(key, flow, gap_us, max_gaps, t0) for key, flow in seen.flows.items() if flow.stamps],
+        flows=[_flow_stats(seen, fid, flow_stamps, numbers, gap_us, max_gaps, t0)
+               for fid, flow_stamps, numbers in seen.per_flow()],
         left_out=seen.left_out,
     )
 
 
-def _flow_stats(key: Any, flow: _Flow, gap_us: float | None, max_gaps: int, t0: int) -> FlowStats:
-    stamps = flow.stamps
-    timing = _timing(stamps, flow.numbers, gap_us, max_gaps, t0)
+def _flow_stats(seen: Collected, fid: int, stamps: array[int], numbers: array[int], gap_us: float | None,
+                max_gaps: int, t0: int) -> FlowStats:
+    timing = _timing(stamps, numbers, gap_us, max_gaps, t0)
     duration_s = ((max(stamps) - min(stamps)) if len(stamps) > 1 else 0) / 1e9
-    return FlowStats(_flow_label(key), len(stamps), flow.bytes, duration_s,
+    size, seq = seen.flow_bytes[fid], seen.flow_seq[fid]
+    return FlowStats(_flow_label(seen.flow_keys[fid]), len(stamps), size, duration_s,
                      (len(stamps) - 1) / duration_s if duration_s > 0 else 0.0,
-                     flow.bytes * 8 / duration_s if duration_s > 0 else 0.0,
+                     size * 8 / duration_s if duration_s > 0 else 0.0,
                      timing.inter, timing.threshold_us, timing.gap_count, timing.gaps, len(timing.back),
-                     flow.seq.report if flow.seq is not None else None)
+                     seq.report if seq is not None else None)
 
 
 def schedule_errors(reference_ns: Sequence[int], observed_ns: Sequence[int], speed: float = 1.0) -> list[int]:
@@ -457,27 +482,64 @@ def format_flow(flow: FlowStats) -> list[str]:
     return lines
 
 
-def plot(stamps: Sequence[int], output: str, title: str) -> None:
-    """Inter-arrival times over time and their histogram, as a PNG (needs matplotlib)."""
+#: Flows drawn by --plot (the largest, by datagrams); a plot of more would be unreadable.
+PLOT_FLOWS = 8
+PLOT_FORMATS = (".png", ".svg")
+
+
+def plot(seen: Collected, stats: Stats, output: str, title: str) -> list[str]:
+    """Per flow, a row of three panels: the inter-arrival distribution on a log scale, the
+    rate over time, and the inter-arrival times over time with the gaps marked.  PNG or SVG
+    by ``output``'s extension (SVG text stays text, so the flow names can be searched);
+    needs matplotlib.  Returns the names of the flows drawn."""
+    extension = os.path.splitext(output)[1].lower()
+    if extension not in PLOT_FORMATS:
+        raise ValueError(f"--plot {output}: the file name ends in .png or .svg, the format it is written in")
     try:
         import matplotlib
     except ImportError:
         raise RuntimeError("--plot needs matplotlib: pip install 'sotimestamp[plot]'") from None
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"
     import matplotlib.pyplot as plt
 
-    if len(stamps) < 2:
-        raise ValueError("--plot needs at least two packets")
-    t = [(s - stamps[0]) / 1e9 for s in stamps[1:]]
-    d = [delta / 1000.0 for delta in map(operator.sub, stamps[1:], stamps)]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), constrained_layout=True)
-    ax1.plot(t, d, ".", markersize=2)
-    ax1.set_xlabel("time since first packet (s)")
-    ax1.set_ylabel("inter-arrival (us)")
-    ax1.set_title(title)
-    ax2.hist(d, bins=100)
-    ax2.set_xlabel("inter-arrival (us)")
-    ax2.set_ylabel("datagrams")
-    ax2.set_yscale("log")
+    by_name = {_flow_label(seen.flow_keys[fid]): flow_stamps for fid, flow_stamps, _n in seen.per_flow()}
+    drawn = sorted((f for f in stats.flows if f.datagrams >= 2), key=lambda f: -f.datagrams)[:PLOT_FLOWS]
+    if not drawn:
+        raise ValueError("--plot needs a flow of at least two datagrams")
+    fig, axes = plt.subplots(len(drawn), 3, figsize=(15, 3.2 * len(drawn)), squeeze=False, constrained_layout=True)
+    fig.suptitle(title + ("" if len(drawn) == len(stats.flows) else
+                          f" ({len(drawn)} largest of {len(stats.flows)} flows)"))
+    t0 = seen.stamps[0]
+    for row, flow in zip(axes, drawn):
+        stamps = by_name[flow.flow]
+        t = [(ts - t0) / 1e9 for ts in stamps[1:]]
+        d = [max(delta, 1) / 1000.0 for delta in map(operator.sub, stamps[1:], stamps)]  # log scale: > 0
+        hist, rate, times = row
+        low, high = min(d), max(d)
+        edges = [low * (high / low) ** (i / 60) for i in range(61)] if high > low else [low * 0.9, low * 1.1]
+        hist.hist(d, bins=edges)
+        hist.set_xscale("log")
+        hist.set_yscale("log")
+        hist.set_xlabel("inter-arrival (us)")
+        hist.set_ylabel("datagrams")
+        hist.set_title(flow.flow, fontsize=9)
+        span = max(t[-1] - t[0], 1e-9) if t else 1e-9
+        width = span / 100
+        counts = [0] * 101
+        for x in t:
+            counts[min(int((x - t[0]) / width), 100)] += 1
+        rate.plot([t[0] + i * width for i in range(101)], [c / width for c in counts], "-")
+        rate.set_xlabel("time since the first packet (s)")
+        rate.set_ylabel("datagrams/s")
+        times.plot(t, d, ".", markersize=2)
+        gaps = [(g.offset_s, g.gap_us) for g in flow.gaps]  # offsets from the file's first datagram, as t
+        if gaps:
+            times.plot([x for x, _g in gaps], [g for _x, g in gaps], "rv", label=f"gaps > {flow.gap_threshold_us:.0f} us")
+            times.legend(loc="upper right", fontsize=8)
+        times.set_yscale("log")
+        times.set_xlabel("time since the first packet (s)")
+        times.set_ylabel("inter-arrival (us)")
     fig.savefig(output, dpi=100)
     plt.close(fig)
+    return [f.flow for f in drawn]
