@@ -1,13 +1,15 @@
 """Statistics of a capture's UDP datagrams: count, duration, rate, inter-arrival percentiles,
-gaps, overall and per flow (sender and destination address and port).
+gaps, overall and per flow (sender and destination address and port), sequence gaps of a
+counter the payloads carry, and the plot of each flow.
 
 Other packets (TCP, ICMP, the later fragments of a datagram) are counted, not
 timed.  A stamp earlier than the one before it (a clock stepped back, or files
 concatenated) is reported as such, not averaged into the inter-arrival times.
 
-A recording is read once, as a stream (:func:`collect`): only its stamps are
-kept, in arrays of 8 bytes each, so a million-packet file needs tens of
-megabytes, not the hundreds a list of records would.
+A recording is read once, as a stream (:func:`collect`): only each datagram's
+stamp, packet number and flow are kept, in arrays (20 bytes a datagram), so a
+million-packet file needs tens of megabytes, not the hundreds a list of
+records would.
 """
 from __future__ import annotations
 
