@@ -146,13 +146,18 @@ class Lateness:
         self.max_ns = max(self.max_ns, late_ns)
 
     def percentile_us(self, pct: float) -> float:
-        """The nearest-rank percentile, rounded up to the microsecond (never above the largest)."""
+        """The nearest-rank percentile, rounded up to the microsecond (never above the largest);
+        ``math.inf`` when it is in the last bucket, :data:`BUCKETS` us or more."""
         rank, seen = max(1, math.ceil(pct / 100.0 * self.count)), 0
         for bucket, n in enumerate(self.counts):
             seen += n
             if seen >= rank:
-                return min(bucket + 1, self.max_ns / 1000.0)
+                return math.inf if bucket == self.BUCKETS else min(bucket + 1, self.max_ns / 1000.0)
         return self.max_ns / 1000.0
+
+    def describe(self, pct: float) -> str:
+        value = self.percentile_us(pct)
+        return f"over {self.BUCKETS} us" if value == math.inf else f"{value:.1f} us"
 
 
 @dataclass
@@ -478,7 +483,7 @@ def summary(result: ReplayResult, destinations: Destinations) -> list[str]:
              + f" in {result.loops} whole loops of {result.per_loop}"
              + f"; {result.bytes_sent} bytes in {result.seconds:.3f} s, {result.sent / seconds:.1f} datagrams/s, "
                f"{result.bytes_sent * 8 / seconds / 1e6:.3f} Mbit/s of payload"
-             + (f"; send lateness p50 {late.percentile_us(50):.1f} us, p99 {late.percentile_us(99):.1f} us, "
+             + (f"; send lateness p50 {late.describe(50)}, p99 {late.describe(99)}, "
                 f"max {late.max_ns / 1000:.1f} us" if late is not None and late.count else "")
              + (f"; {result.realtime}" if result.realtime else "")]
     for kind, count in result.failed.items():
