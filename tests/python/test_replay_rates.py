@@ -223,3 +223,16 @@ def test_multicast_ttl_is_set(tmp_path: Path) -> None:
     if not ttls:
         pytest.skip("dumpcap saw no multicast on lo here (no multicast route through lo)")
     assert ttls == ["5", "5", "5"]
+
+
+def test_progress_of_a_gzip_file_counts_the_file_s_bytes(tmp_path: Path) -> None:
+    """The progress bar's total is the file's size: a .gz must advance it by the compressed bytes
+    read, not the larger decompressed ones (the bar would run past 100 %)."""
+    from sotimestamp.pcap import frames
+
+    plain = write(tmp_path / "o.pcapng", evenly(2000, 100_000, size=300))
+    packed = tmp_path / "o.pcapng.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    told: List[int] = []
+    assert sum(1 for _f in frames(str(packed), told.append)) == 2000
+    assert sum(told) == packed.stat().st_size < plain.stat().st_size

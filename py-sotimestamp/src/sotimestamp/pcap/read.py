@@ -141,8 +141,8 @@ class _Gunzipped:
     A stream cut short yields all it holds and tells ``on_truncated`` (the walker then reports
     the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
 
-    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated) -> None:
-        self._name, self._raw, self._on_truncated = name, raw, on_truncated
+    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated, progress: Progress) -> None:
+        self._name, self._raw, self._on_truncated, self._progress = name, raw, on_truncated, progress
         self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
 
     def read(self, size: int = -1) -> bytes:
@@ -158,6 +158,7 @@ class _Gunzipped:
 
     def _inflated(self) -> bytes:
         packed = self._raw.read(CHUNK)
+        self._progress(len(packed))  # the file's bytes, which the progress bar's total counts
         if not packed:
             if self._fed and not self._inflate.eof:
                 self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
@@ -173,6 +174,10 @@ class _Gunzipped:
         except zlib.error as exc:
             raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
         return out
+
+
+def _nothing(_n: int) -> None:
+    pass
 
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -197,7 +202,8 @@ def frames(path: str, progress: Progress = lambda _n: None,
         source: BinaryIO = stream
         head = source.read(4)
         if head[:2] == GZIP_MAGIC:  # as tshark and capinfos read a .gz (or any gzip stream) directly
-            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated))
+            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated, progress))
+            progress = _nothing  # told by the gzip stream
             head = source.read(4)
         if not head:
             raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
