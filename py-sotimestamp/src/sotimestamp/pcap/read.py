@@ -156,23 +156,27 @@ class _Gunzipped:
     _ended = False
     _fed = False  # the member being inflated has had input
 
+    _pending = b""  # compressed bytes read and not inflated yet
+
     def _inflated(self) -> bytes:
-        packed = self._raw.read(CHUNK)
-        self._progress(len(packed))  # the file's bytes, which the progress bar's total counts
-        if not packed:
-            if self._fed and not self._inflate.eof:
-                self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
-            self._ended = True
-            return b""
+        """At most :data:`CHUNK` bytes more: a highly compressed stream (a padded payload
+        compresses 27 to 1) must not inflate a whole read at once."""
+        if not self._pending:
+            self._pending = self._raw.read(CHUNK)
+            self._progress(len(self._pending))  # the file's bytes, which the progress bar's total counts
+            if not self._pending:
+                if self._fed and not self._inflate.eof:
+                    self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
+                self._ended = True
+                return b""
+        if self._inflate.eof:  # the next member (as `cat a.gz b.gz` makes)
+            self._inflate = zlib.decompressobj(wbits=31)
         try:
             self._fed = True
-            out = self._inflate.decompress(packed)
-            while self._inflate.eof and self._inflate.unused_data:  # the next member
-                rest = self._inflate.unused_data
-                self._inflate = zlib.decompressobj(wbits=31)
-                out += self._inflate.decompress(rest)
+            out = self._inflate.decompress(self._pending, CHUNK)
         except zlib.error as exc:
             raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
+        self._pending = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
         return out
 
 
