@@ -65,3 +65,19 @@ def test_a_long_wait_sleeps_in_slices_a_signal_can_end(monkeypatch: pytest.Monke
         pacer.wait_until(time.perf_counter_ns() + 60 * 10**9)
     assert time.monotonic() - started < 2 * replay.SLEEP_SLICE_S + 0.5
     assert all(s <= replay.SLEEP_SLICE_S for s in slices) and len(slices) == 2
+
+
+def test_lateness_percentiles_to_the_microsecond_in_fixed_memory() -> None:
+    """Replay kept every lateness in a list (memory growing with the file); the histogram
+    gives the nearest-rank percentile rounded up to the microsecond, and says when it is
+    beyond its last bucket instead of inventing a figure."""
+    late = replay.Lateness()
+    for ns in [500] * 98 + [7_300, 9_999]:
+        late.add(ns)
+    assert late.percentile_us(50) == 1.0 and late.percentile_us(99) == 8.0 and late.percentile_us(100) == 9.999
+    assert late.max_ns == 9_999 and late.describe(99) == "8.0 us"
+    late.add(10**9)  # a second late: past the last bucket
+    for _ in range(2):
+        late.add(10**9)
+    assert late.percentile_us(99) == float("inf") and late.describe(99) == f"over {replay.Lateness.BUCKETS} us"
+    assert len(late.counts) == replay.Lateness.BUCKETS + 1

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -78,10 +79,7 @@ def _positive_float(text: str) -> float:
 
 def _snaplen(text: str) -> int:
     """-s: 0 (all) or at least the 48 bytes of IPv6 and UDP headers."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _count(text)
     if value != 0 and not 48 <= value <= 0x7FFFFFFF:
         raise argparse.ArgumentTypeError(f"{text!r}: a snap length is 0 (all) or at least 48 "
                                          f"(an IPv6 and a UDP header)")
@@ -102,6 +100,49 @@ def _source(text: str) -> tuple[str | None, str]:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not SRC or MCAST=SRC (IPv4 or IPv6 addresses)") from None
     return (group or None), source
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
+    return value
+
+
+def _ttl(text: str) -> int:
+    value = _count(text)
+    if not 1 <= value <= 255:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TTL from 1 to 255")
+    return value
+
+
+def _time_bound(text: str) -> tuple[int, bool]:
+    """``--from``/``--to``: (ns, relative): seconds since the first packet, or an ISO 8601 time."""
+    import datetime
+
+    try:
+        return round(float(text) * 1e9), True
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither seconds since the first packet nor an ISO 8601 "
+                                         f"time such as 2026-12-05T19:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.astimezone()  # local time, as date(1) reads one
+    return round(moment.timestamp()) * 10**9 + moment.microsecond * 1000, False
+
+
+def _mapping(text: str):  # type: ignore[no-untyped-def]
+    """``--map REC=NEW``: two endpoints."""
+    recorded, sep, new = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{text!r} is not REC=NEW (e.g. 239.1.1.1:5000=10.0.0.5:6000)")
+    return _endpoint(recorded), _endpoint(new)
 
 
 def _endpoint(text: str):  # type: ignore[no-untyped-def]
@@ -178,38 +219,81 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true",
                    help="no 'capturing on ADDR:PORT' line, progress bar or summary on stderr")
 
-    p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace",
-                       description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes) "
-                                   "to --to at its recorded offset from the first one, divided by --speed. Send "
-                                   "times follow one absolute schedule, so lateness never accumulates. IP fragments are "
-                                   "reassembled; a file whose payloads a snap length cut is refused. Sends the "
-                                   "kernel refuses (too long for the destination) are counted and the first of "
-                                   "each kind named; the exit status is then 1. ICMP errors that come back (no "
-                                   "receiver) are counted apart. SIGINT or SIGTERM ends the replay with its "
-                                   "summary (exit status 130 or 143).")
-    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap; a file cut short is read up to its "
-                                                "last whole packet, with a warning)")
-    p.add_argument("--to", required=True, type=_endpoint, metavar="ADDR:PORT", help="destination")
-    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="pace factor (2 = twice as fast)")
-    p.add_argument("--loop", action="store_true", help="repeat until interrupted")
+    p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace, or at a rate",
+                       description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes; "
+                                   "gzip-compressed too) to --to, or to its --map entry, at its recorded offset "
+                                   "from the first one times --multiplier, or at --pps, --mbps or --topspeed as "
+                                   "tcpreplay does. Send times follow one absolute schedule, so lateness never "
+                                   "accumulates. The file is streamed (read once to check it, then once per "
+                                   "loop), so memory does not grow with its size. IP fragments are reassembled; "
+                                   "a file whose payloads a snap length cut is refused. Sends the kernel refuses "
+                                   "(too long for the destination) are counted and the first of each kind named; "
+                                   "the exit status is then 1. ICMP errors that come back (no receiver) are "
+                                   "counted apart. SIGINT or SIGTERM ends the replay with its summary (exit "
+                                   "status 130 or 143).")
+    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz too; a file cut short is read "
+                                                "up to its last whole packet, with a warning)")
+    p.add_argument("--to", type=_endpoint, metavar="ADDR:PORT",
+                   help="destination of every chosen flow without a --map entry")
+    p.add_argument("--map", action="append", type=_mapping, metavar="REC=NEW", default=[],
+                   help="send what was recorded to REC (ADDR:PORT) to NEW instead, e.g. "
+                        "239.1.1.1:5000=10.0.0.5:6000 (repeatable); a flow with neither --map nor --to is not sent")
+    p.add_argument("--flow", action="append", metavar="TERMS",
+                   help="replay only the flows matching src=ADDR[:PORT], dst=ADDR[:PORT], port=PORT "
+                        "(comma-separated terms all hold; repeatable: any one of them)")
+    rate = p.add_mutually_exclusive_group()
+    rate.add_argument("--multiplier", "--speed", dest="speed", type=_positive_float, default=1.0, metavar="X",
+                      help="the recorded pace times X (2 = twice as fast), as tcpreplay --multiplier")
+    rate.add_argument("--pps", type=_positive_float, metavar="N", help="N datagrams a second, evenly spaced")
+    rate.add_argument("--mbps", type=_positive_float, metavar="M",
+                      help="M megabits a second of IP packets (payload, UDP and IP headers)")
+    rate.add_argument("--topspeed", action="store_true", help="as fast as the sockets take them, no waiting")
+    p.add_argument("--loop", type=_count, nargs="?", const=0, default=1, metavar="N",
+                   help="send the file N times in all (0, or --loop alone: until interrupted)")
+    p.add_argument("--keep-source-port", action="store_true",
+                   help="send each datagram from its recorded source port where the system allows "
+                        "(else a kernel-chosen port, with a warning)")
+    p.add_argument("--ttl", type=_ttl, default=1, metavar="N",
+                   help="multicast TTL (IPv4) or hop limit (IPv6); default 1: no router forwards it")
     p.add_argument("--iface", metavar="IF", help="interface for a multicast destination")
     p.add_argument("--realtime", action="store_true", help="run under SCHED_FIFO (root) so other load cannot delay sends")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or summary on stderr (the summary is still printed if sends failed "
                         "or a signal ended the replay)")
 
-    p = sub.add_parser("stats", help="count, duration, rate, inter-arrival percentiles, gaps (and a plot)",
-                       description="Read a recording (pcapng, or classic pcap as tcpdump writes) and print "
-                                   "count, duration, rate, stamp sources, inter-arrival percentiles and the "
-                                   "largest gaps, with a progress bar when stderr is a terminal. With "
-                                   "--reference, also the pacing error of this file (a re-captured replay) "
-                                   "against the original, over the datagrams matched by payload, and how many "
-                                   "were lost or extra.")
+    p = sub.add_parser("stats", help="count, rate, inter-arrival percentiles, gaps, sequence gaps, per flow",
+                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip-compressed "
+                                   "too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
+                                   "and the largest gaps, overall and per flow (source and destination address "
+                                   "and port: datagrams, bytes as tshark -z conv,udp counts them, rate, "
+                                   "inter-arrival mean/p50/p99/max, gaps with their packet numbers, and with "
+                                   "--seq-offset the gaps in a counter the payloads carry), with a progress bar "
+                                   "when stderr is a terminal. Packets are numbered from 1, as tshark numbers "
+                                   "frames. With --reference, also the pacing error of this file (a re-captured "
+                                   "replay) against the original, over the datagrams matched by payload, and how "
+                                   "many were lost or extra.")
     p.add_argument("file", metavar="FILE", help="the recording; - reads standard input (a file cut short is read "
                                                 "up to its last whole packet, with a warning)")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    p.add_argument("--gap", type=_positive_float, metavar="US", help="gap threshold in us (default 10 x median)")
-    p.add_argument("--plot", metavar="OUT.png", help="plot inter-arrival times (needs sotimestamp[plot])")
+    p.add_argument("--gap", type=_positive_float, metavar="US",
+                   help="gap threshold in us (default 10 x the median, of the file and of each flow)")
+    p.add_argument("--flow", action="append", metavar="TERMS",
+                   help="only the flows matching src=ADDR[:PORT], dst=ADDR[:PORT], port=PORT "
+                        "(comma-separated terms all hold; repeatable: any one of them)")
+    p.add_argument("--from", dest="start", type=_time_bound, metavar="TIME",
+                   help="only datagrams stamped at TIME or later: seconds since the file's first packet "
+                        "(as tshark's frame.time_relative), or an ISO 8601 time such as 2026-12-05T19:00:00Z")
+    p.add_argument("--to", dest="end", type=_time_bound, metavar="TIME", help="only datagrams stamped at TIME or earlier")
+    p.add_argument("--seq-offset", type=_count, metavar="N",
+                   help="the payloads carry a counter at byte N: report each flow's missing datagrams")
+    p.add_argument("--seq-size", type=int, choices=(1, 2, 4, 8), default=4, metavar="BYTES",
+                   help="the counter's size: 1, 2, 4 (default) or 8 bytes")
+    p.add_argument("--seq-endian", choices=("big", "little"), default="big", help="the counter's byte order")
+    p.add_argument("--csv", metavar="OUT.csv",
+                   help="write one row per datagram: packet, flow, stamp source, stamp (ns), UDP payload length")
+    p.add_argument("--plot", metavar="OUT.png|OUT.svg",
+                   help="per flow: the inter-arrival distribution (log scale), the rate over time, the gaps "
+                        "marked; PNG or SVG by the extension (needs sotimestamp[plot])")
     p.add_argument("--reference", metavar="ORIGINAL",
                    help="the recording FILE is a replay of: report pacing errors, lost and extra datagrams")
     p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X", help="the replay's --speed (with --reference)")
@@ -298,12 +382,21 @@ def _read_records(path: str, quiet: bool = False) -> list[Any]:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    from .replay import NothingToReplay, StopRequest, replay, summary
+    from .flows import FlowFilter
+    from .replay import Destinations, NothingToReplay, Pace, StopRequest, replay, summary
 
-    if args.iface and not args.to.is_multicast:
-        raise UsageError(f"--iface {args.iface}: --to {args.to} is not a multicast address; the route to it "
+    if args.to is None and not args.map:
+        raise UsageError("give --to ADDR:PORT or --map REC=NEW: replay never sends to the recorded addresses")
+    destinations = Destinations(args.to, dict(args.map))
+    targets = ([args.to] if args.to else []) + [new for _old, new in args.map]
+    if args.iface and not any(t.is_multicast for t in targets):
+        raise UsageError(f"--iface {args.iface}: {', '.join(map(str, targets))} is not a multicast address; the route to it "
                          f"chooses the interface (leave --iface out)")
-    records = _read_records(args.file, args.quiet)
+    try:
+        flows = FlowFilter.parse(args.flow)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    pace = Pace(speed=args.speed, pps=args.pps, mbps=args.mbps, topspeed=args.topspeed)
     # SIGINT and SIGTERM end the replay with its summary, even where the shell started it with
     # SIGINT ignored (a background job of a script), as tcpdump and tcpreplay do.
     stop = StopRequest()
@@ -311,17 +404,20 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     for signum in before:
         signal.signal(signum, stop)
     try:
-        result = replay(records, args.to, speed=args.speed, loop=args.loop, iface=args.iface, realtime=args.realtime,
-                        progress=False if args.quiet else None, stop=stop)
+        result = replay(args.file, destinations, pace=pace, loops=args.loop, flows=flows, iface=args.iface,
+                        ttl=args.ttl, keep_source_port=args.keep_source_port, realtime=args.realtime,
+                        progress=False if args.quiet else None, stop=stop, warn=_warn)
     except NothingToReplay as exc:
         raise CliError(f"{args.file}: {exc}") from None
     finally:
         for signum, handler in before.items():
             signal.signal(signum, handler)
+    for warning in result.warnings:
+        _warn(warning)
     if result.interrupted:
         print("sotimestamp: interrupted", file=sys.stderr)
     if not args.quiet or result.failures or result.interrupted:
-        for line in summary(result, args.to):
+        for line in summary(result, destinations):
             print(f"sotimestamp: {line}", file=sys.stderr)
     if result.interrupted:
         return 128 + result.interrupted
@@ -329,36 +425,57 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from .pcap.read import frames
-    from .stats import (
-        collect,
-        collect_records,
-        compute_collected,
-        format_text,
-        plot,
-        progress_bar,
-    )
+    import csv
 
-    observed = None
-    if args.reference:  # the payloads are needed too
-        observed = _read_records(args.file)
-        seen = collect_records(observed)
+    from .flows import FlowFilter
+    from .pcap.read import Record, frames, read_records
+    from .stats import SeqCounter, Window, collect, collect_records, compute_collected, format_text, plot, progress_bar
+
+    try:
+        chosen = FlowFilter.parse(args.flow) if args.flow else None
+        sequence = SeqCounter(args.seq_offset, args.seq_size, args.seq_endian) if args.seq_offset is not None else None
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    window = None
+    if args.start or args.end:
+        window = Window(args.start and args.start[0], args.end and args.end[0],
+                        (args.start[1] if args.start else True, args.end[1] if args.end else True))
+    observed: list[Record] = []
+    if args.reference or sequence or args.csv:  # the payloads are needed too
+        with contextlib.ExitStack() as stack:
+            each = None
+            if args.csv:
+                table = csv.writer(stack.enter_context(open(args.csv, "w", newline="")))
+                table.writerow(["packet", "flow", "stamp_source", "ts_ns", "length"])
+
+                def each(rec: Record, flow: str) -> None:
+                    table.writerow([rec.number, flow, rec.source or "unknown", rec.ts_ns,
+                                    rec.length if rec.length is not None else len(rec.payload or b"")])
+            records = read_records(args.file, stack.enter_context(progress_bar(args.file)), _warn)
+            if args.reference:
+                observed = list(records)
+                records = iter(observed)
+            seen = collect_records(records, chosen, window, sequence, each=each)
     else:
         with progress_bar(args.file) as progress:
-            seen = collect(frames(args.file, progress, _warn))
+            seen = collect(frames(args.file, progress, _warn), chosen, window)
     if not seen.stamps:
-        raise CliError(f"{args.file}: no packets in this file")
+        raise CliError(f"{args.file}: no packets in this file" if not seen.left_out else
+                       f"{args.file}: none of its {seen.left_out} UDP datagrams is chosen (--flow, --from, --to)")
     stats = compute_collected(args.file, seen, gap_us=args.gap)
     out = stats.as_dict()
     text = format_text(stats)
-    if args.reference and observed is not None:
+    if args.csv:
+        text += f"\ncsv           {args.csv}"
+        out["csv"] = args.csv
+    if args.reference:
         pacing, lines = _pacing(observed, _read_records(args.reference), args.speed)
         out["pacing_error_vs_reference"] = pacing
         text += "\n" + "\n".join(lines)
     if args.plot:
-        plot(seen.stamps, args.plot, os.path.basename(args.file))
-        text += f"\nplot          {args.plot}"
-        out["plot"] = args.plot
+        drawn = plot(seen, stats, args.plot, os.path.basename(args.file))
+        text += f"\nplot          {args.plot} ({len(drawn)} flows)"
+        out["plot"] = {"path": args.plot, "flows": drawn}
     print(json.dumps(out, indent=2) if args.json else text)
     return 0
 

@@ -19,17 +19,21 @@ and never needs to give way.
 from __future__ import annotations
 
 import errno
+import math
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from array import array
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .core import multicast_sender
 from .endpoint import Endpoint
-from .pcap.read import Record
+from .flows import FlowFilter
+from .pcap.format import Address
+from .pcap.read import Record, read_records
 
 SPIN_NS = 300_000  # normal scheduling: sleep until this close to the send time, then spin
 RT_WAKE_NS = 25_000  # under SCHED_FIFO: a sleep returns ~17 us late (median, loaded 2-CPU VM), and spins the rest
@@ -88,28 +92,90 @@ class FailedSend:
     error: str
 
 
-@dataclass
-class Plan:
-    """What a replay sends: offset from the first datagram (ns), payload, index in the file."""
+@dataclass(frozen=True)
+class Pace:
+    """When each datagram is sent, as tcpreplay's options choose: the recorded pace times
+    ``speed`` (``-x``), ``pps`` datagrams a second (``-p``), ``mbps`` megabits a second of IP
+    packets (``-M``; the UDP and IP headers counted, as tcpreplay counts whole frames), or
+    ``topspeed`` (``-t``: no waiting at all)."""
 
-    offsets_ns: list[int]
-    payloads: list[bytes]
-    indexes: list[int]
-    period_ns: int  # one loop: the span plus the mean inter-arrival time
+    speed: float = 1.0
+    pps: float | None = None
+    mbps: float | None = None
+    topspeed: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("speed", "pps", "mbps"):
+            value = getattr(self, name)
+            if value is not None and not 0 < value < math.inf:
+                raise ValueError(f"--{name} must be a finite number above 0, not {value}")
+        if sum((self.pps is not None, self.mbps is not None, self.topspeed, self.speed != 1.0)) > 1:
+            raise ValueError("choose one of --multiplier (--speed), --pps, --mbps and --topspeed")
+
+
+@dataclass(frozen=True)
+class Destinations:
+    """Where each recorded destination is sent: its ``--map`` entry, else ``--to``; a flow with
+    neither is not replayed (never to its recorded address: that is someone's real service)."""
+
+    to: Endpoint | None = None
+    mapping: dict[Endpoint, Endpoint] = field(default_factory=dict)
+
+    def of(self, dst: Address) -> Endpoint | None:
+        return self.mapping.get(Endpoint(str(dst[0]), int(dst[1])), self.to)
+
+    def __str__(self) -> str:
+        targets = {str(e) for e in self.mapping.values()} | ({str(self.to)} if self.to else set())
+        return ", ".join(sorted(targets))
+
+
+class Lateness:
+    """Send lateness (ns after the scheduled time) in 1 us buckets up to :data:`BUCKETS` us and
+    the exact largest: percentiles to the microsecond in memory that does not grow with the file."""
+
+    BUCKETS = 100_000
+
+    def __init__(self) -> None:
+        self.counts = array("q", bytes(8 * (self.BUCKETS + 1)))
+        self.count = 0
+        self.max_ns = 0
+
+    def add(self, late_ns: int) -> None:
+        self.counts[min(max(late_ns, 0) // 1000, self.BUCKETS)] += 1
+        self.count += 1
+        self.max_ns = max(self.max_ns, late_ns)
+
+    def percentile_us(self, pct: float) -> float:
+        """The nearest-rank percentile, rounded up to the microsecond (never above the largest);
+        ``math.inf`` when it is in the last bucket, :data:`BUCKETS` us or more."""
+        rank, seen = max(1, math.ceil(pct / 100.0 * self.count)), 0
+        for bucket, n in enumerate(self.counts):
+            seen += n
+            if seen >= rank:
+                return math.inf if bucket == self.BUCKETS else min(bucket + 1, self.max_ns / 1000.0)
+        return self.max_ns / 1000.0
+
+    def describe(self, pct: float) -> str:
+        value = self.percentile_us(pct)
+        return f"over {self.BUCKETS} us" if value == math.inf else f"{value:.1f} us"
 
 
 @dataclass
 class ReplayResult:
     sent: int = 0
     attempted: int = 0
-    loops: int = 0
-    lateness_ns: list[int] = field(default_factory=list)  # send time minus scheduled time
+    bytes_sent: int = 0  # UDP payload bytes
+    per_loop: int = 0  # datagrams of the file one loop sends
+    loops: int = 0  # whole loops done
+    seconds: float = 0.0
+    lateness: Lateness | None = None  # None with --topspeed: there is no schedule to be late on
     realtime: str | None = None  # why SCHED_FIFO could not be had, or "SCHED_FIFO"
     failed: dict[str, int] = field(default_factory=dict)  # per kind (see FAULT_KINDS, or the errno name)
     #: ICMP errors that came back for datagrams sent (per ICMP_REPORTED kind): nobody listening, ...
     icmp_errors: dict[str, int] = field(default_factory=dict)
     first_failure: dict[str, FailedSend] = field(default_factory=dict)
     interrupted: int | None = None  # the signal that ended the replay early
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def failures(self) -> int:
@@ -125,22 +191,82 @@ def set_realtime(priority: int = 10) -> str:
     return "SCHED_FIFO"
 
 
-def schedule(records: Sequence[Record]) -> Plan:
-    """The plan of ``records``' UDP datagrams."""
-    datagrams = [r for r in records if r.payload is not None]
-    if not datagrams:
-        raise NothingToReplay("no UDP datagrams to replay")
-    cut = [r for r in datagrams if r.length is not None and len(r.payload or b"") < r.length]
-    if cut:
-        short = cut[0]
+@dataclass(frozen=True)
+class Checked:
+    """What the check pass found: the datagrams one loop sends."""
+
+    datagrams: int
+
+
+def check(path: str, destinations: Destinations, flows: FlowFilter, warn: Callable[[str], None],
+          progress: Callable[[int], None] = lambda _n: None) -> Checked:
+    """Read ``path`` once before sending anything: refuse a file whose chosen datagrams a snap
+    length cut (naming the first), or that has none to send."""
+    count = udp = 0
+    first_cut: Record | None = None
+    cut = 0
+    for rec in read_records(path, progress, warn):
+        if rec.payload is None or rec.src is None or rec.dst is None:
+            continue
+        udp += 1
+        if not flows.matches(rec.src, rec.dst) or destinations.of(rec.dst) is None:
+            continue
+        if rec.length is not None and len(rec.payload) < rec.length:
+            first_cut, cut = first_cut or rec, cut + 1
+        count += 1
+    if first_cut is not None:
+        short = first_cut
         raise NothingToReplay(f"packet {short.number}: only {len(short.payload or b'')} bytes of its {short.length}-byte "
-                         f"UDP payload are in the file ({len(cut)} datagrams cut short, as by a snap length: "
-                         f"tcpdump -s 0 captures them whole); replay sends whole datagrams only")
-    first = datagrams[0].ts_ns
-    offsets = [r.ts_ns - first for r in datagrams]
-    span = offsets[-1]
-    period = span + (span // (len(offsets) - 1) if len(offsets) > 1 else 1_000_000)
-    return Plan(offsets, [r.payload or b"" for r in datagrams], [r.index for r in datagrams], max(period, 1))
+                              f"UDP payload are in the file ({cut} datagrams cut short, as by a snap length: "
+                              f"tcpdump -s 0 captures them whole); replay sends whole datagrams only")
+    if not udp:
+        raise NothingToReplay("no UDP datagrams to replay")
+    if not count:
+        raise NothingToReplay(f"none of its {udp} UDP datagrams is of a flow chosen (--flow) with a destination "
+                              f"(--to, --map)")
+    return Checked(count)
+
+
+class Schedule:
+    """Send times (ns after the start of the replay) of successive datagrams, loop after loop:
+    one absolute schedule, so a late send never delays the ones after it.  At the recorded pace
+    a loop lasts its span plus its mean inter-arrival time (the next loop's first datagram comes
+    as another of the recording would)."""
+
+    def __init__(self, pace: Pace) -> None:
+        self.pace = pace
+        self.count = 0  # datagrams so far, all loops
+        self.bits = 0  # their IP packets' bits
+        self.base = 0.0  # the loop's start at the recorded pace
+        self.first: int | None = None  # the loop's first and last stamps
+        self.last = 0
+        self.in_loop = 0
+
+    def at(self, ts_ns: int, ip_bytes: int) -> int | None:
+        """When the next datagram (stamped ``ts_ns``, ``ip_bytes`` long as sent) is due; None: now."""
+        pace = self.pace
+        if pace.topspeed:
+            due = None
+        elif pace.pps is not None:
+            due = round(self.count * 1e9 / pace.pps)
+        elif pace.mbps is not None:
+            due = round(self.bits * 1e3 / pace.mbps)
+        else:
+            if self.first is None:
+                self.first = ts_ns
+            self.last = ts_ns
+            due = round(self.base + (ts_ns - self.first) / pace.speed)
+        self.count += 1
+        self.in_loop += 1
+        self.bits += 8 * ip_bytes
+        return due
+
+    def next_loop(self) -> None:
+        if self.first is not None:
+            span = max(self.last - self.first, 0)
+            period = span + (span // (self.in_loop - 1) if self.in_loop > 1 else 1_000_000)
+            self.base += max(period, 1) / self.pace.speed
+        self.first, self.in_loop = None, 0
 
 
 class Pacer:
@@ -199,75 +325,129 @@ def _fault_kind(exc: OSError) -> str:
     return errno.errorcode.get(exc.errno or 0, str(exc.errno))
 
 
+class _Senders:
+    """One connected socket per destination (and recorded source port, with ``keep_source_port``):
+    connected, each reports the ICMP errors of its own destination."""
+
+    def __init__(self, iface: str | None, ttl: int, keep_source_port: bool, result: ReplayResult) -> None:
+        self.iface, self.ttl, self.keep_source_port, self.result = iface, ttl, keep_source_port, result
+        self.sockets: dict[tuple[Endpoint, int | None], socket.socket] = {}
+        self.refused_ports: set[int] = set()
+
+    def get(self, to: Endpoint, source_port: int) -> socket.socket:
+        port = source_port if self.keep_source_port and source_port not in self.refused_ports else None
+        sock = self.sockets.get((to, port))
+        if sock is None:
+            sock = socket.socket(to.family, socket.SOCK_DGRAM)
+            if port is not None:
+                try:
+                    sock.bind(("::" if to.family == socket.AF_INET6 else "0.0.0.0", port))
+                except OSError as exc:  # in use, or below 1024 without the privilege
+                    self.refused_ports.add(port)
+                    self.result.warnings.append(f"--keep-source-port: source port {port} not available "
+                                                f"({exc.strerror}); those datagrams are sent from a port the "
+                                                f"kernel chooses")
+            if to.is_multicast:
+                multicast_sender(sock, self.iface, ttl=self.ttl)
+            sock.connect(tuple(to))
+            self.sockets[(to, port)] = sock
+        return sock
+
+    def close(self) -> None:
+        for sock in self.sockets.values():
+            _count_icmp(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), self.result)  # the last datagram's
+            sock.close()
+
+
 def replay(
-    records: Sequence[Record],
-    to: Endpoint,
+    path: str,
+    destinations: Destinations,
     *,
-    speed: float = 1.0,
-    loop: bool = False,
+    pace: Pace = Pace(),
+    loops: int = 1,
+    flows: FlowFilter | None = None,
     iface: str | None = None,
+    ttl: int = 1,
+    keep_source_port: bool = False,
     realtime: bool = False,
     progress: bool | None = None,
     stop: StopRequest | None = None,
+    warn: Callable[[str], None] = lambda _m: None,
 ) -> ReplayResult:
-    """Send each payload to ``to`` at its recorded offset divided by ``speed``.
+    """Send the UDP payloads of ``path``'s chosen flows (``flows``) to their ``destinations``
+    as ``pace`` says, ``loops`` times (0: until interrupted).
 
-    Send times come from one absolute schedule (start + offset), so a late send
-    never delays the ones after it.  A send the kernel refuses is counted by
-    kind in ``failed`` (the first one of each kind kept in ``first_failure``)
-    and the schedule goes on.  ``loop`` repeats until interrupted: ``stop``
-    (installed by the caller as a signal handler) or KeyboardInterrupt ends
-    the replay, with the signal in ``interrupted``.
+    The file is read as a stream, once to check it (:func:`check`) and once per loop to
+    send, so memory does not grow with its size.  A send the kernel refuses is counted by
+    kind in ``failed`` (the first one of each kind kept in ``first_failure``) and the
+    schedule goes on.  ``stop`` (installed by the caller as a signal handler) or
+    KeyboardInterrupt ends the replay, with the signal in ``interrupted``.
     """
     from tqdm import tqdm  # type: ignore[import-untyped]
 
-    if not speed > 0:
-        raise ValueError(f"--speed must be above 0, not {speed}")
-    plan = schedule(records)
-    result = ReplayResult()
+    if loops < 0:
+        raise ValueError(f"--loop must be 0 (until interrupted) or more, not {loops}")
+    flows = flows or FlowFilter()
+    checked = check(path, destinations, flows, warn)
+    result = ReplayResult(per_loop=checked.datagrams)
     if realtime:
         result.realtime = set_realtime()
     stop = stop or StopRequest()
     pacer = Pacer(result.realtime == "SCHED_FIFO", stop)
-    with socket.socket(to.family, socket.SOCK_DGRAM) as sock:
-        if to.is_multicast:
-            multicast_sender(sock, iface)
-        sock.connect(tuple(to))
-        bar = tqdm(total=None if loop else len(plan.payloads), unit="dgram", file=sys.stderr, leave=False,
-                   disable=None if progress is None else not progress, mininterval=0.5, desc="replay")
-        steps = list(zip(plan.offsets_ns, plan.payloads, plan.indexes))
-        start = time.perf_counter_ns() + 1_000_000
-        try:
-            with bar:
-                while True:
-                    base = start + round(result.loops * plan.period_ns / speed)
-                    for offset, payload, index in steps:
-                        target = base + round(offset / speed)
+    schedule = Schedule(pace)
+    lateness = result.lateness = None if pace.topspeed else Lateness()
+    senders = _Senders(iface, ttl, keep_source_port, result)
+    routes: dict[tuple[Address, Address], Endpoint | None] = {}
+    bar = tqdm(total=checked.datagrams * loops or None, unit="dgram", file=sys.stderr, leave=False,
+               disable=None if progress is None else not progress, mininterval=0.5, desc="replay")
+    start = time.perf_counter_ns() + 1_000_000
+    first_ts: int | None = None
+    try:
+        with bar:
+            while not loops or result.loops < loops:
+                for rec in read_records(path, on_truncated=lambda _m: None):  # check() warned
+                    payload, src, dst = rec.payload, rec.src, rec.dst
+                    if payload is None or src is None or dst is None:
+                        continue
+                    route = (src, dst)
+                    if route in routes:
+                        to = routes[route]
+                    else:
+                        to = routes[route] = destinations.of(dst) if flows.matches(src, dst) else None
+                    if to is None:
+                        continue
+                    if first_ts is None:
+                        first_ts = rec.ts_ns
+                    sock = senders.get(to, int(src[1]))
+                    due = schedule.at(rec.ts_ns, len(payload) + (48 if to.family == socket.AF_INET6 else 28))
+                    if due is not None:
+                        target = start + due
                         sent_at = pacer.wait_until(target)
-                        result.attempted += 1
-                        failure = _send(sock, payload, result)
-                        if failure is None:
-                            result.sent += 1
-                        else:
-                            kind = _fault_kind(failure)
-                            result.failed[kind] = result.failed.get(kind, 0) + 1
-                            result.first_failure.setdefault(kind, FailedSend(
-                                index + 1, offset / 1e9, len(payload), failure.strerror or str(failure)))
-                        result.lateness_ns.append(sent_at - target)
-                        bar.update(1)
-                        if stop.signum is not None:
-                            result.interrupted = stop.signum
-                            return result
-                    result.loops += 1
-                    if not loop:
-                        return result
-        except Interrupted as exc:
-            result.interrupted = exc.signum
-        except KeyboardInterrupt:
-            result.interrupted = signal.SIGINT
-        finally:
-            _count_icmp(sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), result)  # the last datagram's
-        return result
+                        if lateness is not None:
+                            lateness.add(sent_at - target)
+                    result.attempted += 1
+                    failure = _send(sock, payload, result)
+                    if failure is None:
+                        result.sent += 1
+                        result.bytes_sent += len(payload)
+                    else:
+                        kind = _fault_kind(failure)
+                        result.failed[kind] = result.failed.get(kind, 0) + 1
+                        result.first_failure.setdefault(kind, FailedSend(
+                            rec.number, (rec.ts_ns - first_ts) / 1e9, len(payload), failure.strerror or str(failure)))
+                    bar.update(1)
+                    if stop.signum is not None:
+                        raise Interrupted(stop.signum)
+                result.loops += 1
+                schedule.next_loop()
+    except Interrupted as exc:
+        result.interrupted = exc.signum
+    except KeyboardInterrupt:
+        result.interrupted = signal.SIGINT
+    finally:
+        result.seconds = max(time.perf_counter_ns() - start, 0) / 1e9
+        senders.close()
+    return result
 
 
 def _count_icmp(error: int, result: ReplayResult) -> bool:
@@ -294,22 +474,23 @@ def _send(sock: socket.socket, payload: bytes, result: ReplayResult) -> OSError 
         return exc
 
 
-def summary(result: ReplayResult, to: Endpoint) -> list[str]:
+def summary(result: ReplayResult, destinations: Destinations) -> list[str]:
     """The lines ``sotimestamp replay`` prints at the end (also when interrupted)."""
-    from .stats import summarize
-
-    late = summarize(result.lateness_ns)
-    lines = [f"sent {result.sent} datagrams to {to}"
+    late = result.lateness
+    seconds = result.seconds or math.nan
+    lines = [f"sent {result.sent} datagrams to {destinations}"
              + (f" ({result.attempted - result.sent} of {result.attempted} not sent)" if result.failures else "")
-             + (f" ({result.loops} whole loops)" if result.loops > 1 else "")
-             + (f"; send lateness p50 {late['p50_us']:.1f} us, p99 {late['p99_us']:.1f} us, "
-                f"max {late['max_us']:.1f} us" if late else "")
+             + f" in {result.loops} whole loops of {result.per_loop}"
+             + f"; {result.bytes_sent} bytes in {result.seconds:.3f} s, {result.sent / seconds:.1f} datagrams/s, "
+               f"{result.bytes_sent * 8 / seconds / 1e6:.3f} Mbit/s of payload"
+             + (f"; send lateness p50 {late.describe(50)}, p99 {late.describe(99)}, "
+                f"max {late.max_ns / 1000:.1f} us" if late is not None and late.count else "")
              + (f"; {result.realtime}" if result.realtime else "")]
     for kind, count in result.failed.items():
         first = result.first_failure[kind]
         lines.append(f"{count} not sent: {kind} ({first.error}); the first is packet {first.number} of the file, "
                      f"at +{first.offset_s:.6f} s, {first.size} bytes")
     for kind, count in result.icmp_errors.items():
-        lines.append(f"{count} ICMP {kind} errors came back from {to} for datagrams sent"
+        lines.append(f"{count} ICMP {kind} errors came back from {destinations} for datagrams sent"
                      + (" (nothing listening there?)" if kind == "port unreachable" else ""))
     return lines

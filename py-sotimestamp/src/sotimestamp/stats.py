@@ -1,13 +1,15 @@
 """Statistics of a capture's UDP datagrams: count, duration, rate, inter-arrival percentiles,
-gaps, overall and per flow (sender and destination address and port).
+gaps, overall and per flow (sender and destination address and port), sequence gaps of a
+counter the payloads carry, and the plot of each flow.
 
 Other packets (TCP, ICMP, the later fragments of a datagram) are counted, not
 timed.  A stamp earlier than the one before it (a clock stepped back, or files
 concatenated) is reported as such, not averaged into the inter-arrival times.
 
-A recording is read once, as a stream (:func:`collect`): only its stamps are
-kept, in arrays of 8 bytes each, so a million-packet file needs tens of
-megabytes, not the hundreds a list of records would.
+A recording is read once, as a stream (:func:`collect`): only each datagram's
+stamp, packet number and flow are kept, in arrays (20 bytes a datagram), so a
+million-packet file needs tens of megabytes, not the hundreds a list of
+records would.
 """
 from __future__ import annotations
 
@@ -17,15 +19,14 @@ import heapq
 import math
 import operator
 import os
-import socket
-import struct
 import sys
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .pcap.format import Address, Progress
+from .flows import FlowFilter, flow_name, key_addresses
+from .pcap.format import Progress
 from .pcap.read import Frame, Record, udp_flow
 
 PERCENTILES = (0.0, 1.0, 50.0, 90.0, 99.0, 99.9, 100.0)
@@ -73,16 +74,87 @@ class ClockSteps:
     number: int | None = None  # the packet it happened at
 
 
+@dataclass(frozen=True)
+class SeqCounter:
+    """Where a datagram's payload carries a counter (``--seq-offset``, ``--seq-size``,
+    ``--seq-endian``): each flow's counter should go up by one from datagram to datagram."""
+
+    offset: int
+    size: int = 4
+    endian: str = "big"
+
+    def __post_init__(self) -> None:
+        if self.size not in (1, 2, 4, 8) or self.endian not in ("big", "little") or self.offset < 0:
+            raise ValueError(f"--seq-offset {self.offset} --seq-size {self.size} --seq-endian {self.endian}: "
+                             "the offset is 0 or more, the size 1, 2, 4 or 8 bytes, the byte order big or little")
+
+
+@dataclass
+class SeqGap:
+    number: int  # the packet after the gap
+    expected: int
+    got: int
+
+
+@dataclass
+class SeqReport:
+    """A flow's counter: datagrams missing (the sum of the gaps' sizes), the first gaps, the
+    datagrams whose counter did not go up (repeated or late) and those too short to hold it."""
+
+    missing: int = 0
+    gap_count: int = 0
+    gaps: list[SeqGap] = field(default_factory=list)
+    out_of_order: int = 0
+    too_short: int = 0
+
+
+class _SeqTracker:
+    def __init__(self, spec: SeqCounter, max_gaps: int) -> None:
+        self.spec, self.max_gaps = spec, max_gaps
+        self.end = spec.offset + spec.size
+        self.last: int | None = None
+        self.report = SeqReport()
+
+    def add(self, number: int, payload: bytes) -> None:
+        report = self.report
+        if len(payload) < self.end:
+            report.too_short += 1
+            return
+        value = int.from_bytes(payload[self.spec.offset:self.end], self.spec.endian)  # type: ignore[arg-type]
+        last, self.last = self.last, value
+        if last is None:
+            return
+        step = (value - last) % (1 << (8 * self.spec.size))  # the counter wraps
+        if step == 1:
+            return
+        if step == 0 or step > 1 << (8 * self.spec.size - 1):  # the same, or behind: repeated or late
+            report.out_of_order += 1
+            self.last = last
+            return
+        report.missing += step - 1
+        report.gap_count += 1
+        if len(report.gaps) < self.max_gaps:
+            report.gaps.append(SeqGap(number, (last + 1) % (1 << (8 * self.spec.size)), value))
+
+
 @dataclass
 class FlowStats:
-    """One UDP flow: sender and destination address and port."""
+    """One UDP flow: sender and destination address and port.  ``bytes`` counts the packets as
+    captured (IP and UDP headers too, and a link layer if the file has one), as
+    ``tshark -z conv,udp`` and capinfos count them."""
 
     flow: str
     datagrams: int
+    bytes: int
     duration_s: float
     rate_per_s: float
+    bits_per_s: float
     inter_arrival: dict[str, float]
+    gap_threshold_us: float
+    gap_count: int
+    gaps: list[Gap]
     steps_back: int
+    sequence: SeqReport | None = None
 
 
 @dataclass
@@ -99,52 +171,71 @@ class Stats:
     gap_count: int = 0
     clock_steps_back: ClockSteps = field(default_factory=ClockSteps)
     flows: list[FlowStats] = field(default_factory=list)
+    left_out: int = 0  # UDP datagrams --flow, --from or --to left out
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Window:
+    """``--from``/``--to``: the datagrams stamped from ``start`` to ``end`` (ns), each either
+    since the epoch or, ``relative``, since the file's first packet (as tshark's
+    frame.time_relative)."""
+
+    start: int | None = None
+    end: int | None = None
+    relative: tuple[bool, bool] = (True, True)
+
+    def bounds(self, first_ns: int) -> tuple[float, float]:
+        lo = -math.inf if self.start is None else self.start + (first_ns if self.relative[0] else 0)
+        hi = math.inf if self.end is None else self.end + (first_ns if self.relative[1] else 0)
+        return lo, hi
+
+
 @dataclass
 class Collected:
-    """What one pass over a recording keeps: the UDP datagrams' stamps (file order) and packet
-    numbers, each flow's stamps, and counts.  Memory is 8 bytes a datagram for a file of one
-    flow and nothing else: the numbers are kept once another packet came between them, the
-    flows' own stamps once a second flow came."""
+    """What one pass over a recording keeps: the chosen UDP datagrams' stamps, packet numbers and
+    flows (an index into ``flow_keys``) in file order, 20 bytes a datagram, and per flow its
+    bytes, whether it is chosen and its counter's tracker.  Each flow's own stamps are
+    sorted out afterwards (:meth:`per_flow`), so the pass over the file does no more than it must."""
 
     stamps: array[int] = field(default_factory=lambda: array("q"))
-    numbers: array[int] | None = None  # None: the datagrams are packets 1, 2, 3, ...
-    first_flow: Any = None  # raw address bytes or a label
-    flows: dict[Any, array[int]] = field(default_factory=dict)  # {} while there is only first_flow
+    numbers: array[int] = field(default_factory=lambda: array("q"))
+    flow_ids: array[int] = field(default_factory=lambda: array("I"))
+    flow_keys: list[Any] = field(default_factory=list)  # raw address bytes (udp_flow) or (src, dst)
+    flow_bytes: list[int] = field(default_factory=list)
+    flow_chosen: list[bool] = field(default_factory=list)
+    flow_seq: list[_SeqTracker | None] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
     packets: int = 0
+    left_out: int = 0
 
     @property
     def udp_datagrams(self) -> int:
         return len(self.stamps)
 
-    def add(self, number: int, ts: int, flow: Any, source: str | None) -> None:
-        """Datagram ``ts`` of ``flow``, packet ``number`` of its file."""
-        stamps = self.stamps
-        if self.numbers is None and number != len(stamps) + 1:
-            self.numbers = array("q", range(1, len(stamps) + 1))
-        if self.numbers is not None:
-            self.numbers.append(number)
-        stamps.append(ts)
-        if flow != self.first_flow:
-            if self.first_flow is None:
-                self.first_flow = flow
-            else:
-                if not self.flows:
-                    self.flows[self.first_flow] = array("q", stamps[:-1])
-                self.flows.setdefault(flow, array("q")).append(ts)
-        elif self.flows:
-            self.flows[flow].append(ts)
-        name = source or "unknown"
-        self.sources[name] = self.sources.get(name, 0) + 1
-
     def number(self, position: int) -> int:
         """The packet number of the ``position``-th datagram (0 = the first)."""
-        return position + 1 if self.numbers is None else self.numbers[position]
+        return self.numbers[position]
+
+    def new_flow(self, key: Any, chosen: bool, seq: _SeqTracker | None = None) -> int:
+        self.flow_keys.append(key)
+        self.flow_bytes.append(0)
+        self.flow_chosen.append(chosen)
+        self.flow_seq.append(seq)
+        return len(self.flow_keys) - 1
+
+    def per_flow(self) -> list[tuple[int, array[int], array[int]]]:
+        """(flow index, stamps, packet numbers) of each flow with datagrams counted."""
+        if len(set(self.flow_ids)) <= 1:
+            return [(self.flow_ids[0], self.stamps, self.numbers)] if self.stamps else []
+        stamps = [array("q") for _ in self.flow_keys]
+        numbers = [array("q") for _ in self.flow_keys]
+        for ts, number, fid in zip(self.stamps, self.numbers, self.flow_ids):
+            stamps[fid].append(ts)
+            numbers[fid].append(number)
+        return [(fid, stamps[fid], numbers[fid]) for fid in range(len(self.flow_keys)) if stamps[fid]]
 
 
 @contextlib.contextmanager
@@ -162,41 +253,85 @@ def progress_bar(path: str, disable: bool = False) -> Iterator[Progress]:
         yield bar.update
 
 
-def collect(frames: Iterable[Frame]) -> Collected:
-    """UDP stamps per flow, stamp sources and counts of ``frames`` (see :func:`sotimestamp.pcap.read.frames`)."""
+def collect(frames: Iterable[Frame], chosen: FlowFilter | None = None, window: Window | None = None) -> Collected:
+    """UDP stamps per flow, stamp sources and counts of ``frames`` (see :func:`sotimestamp.pcap.read.frames`),
+    of the flows ``chosen`` and the time ``window`` only.  The hot loop of ``stats``: no call it can spare."""
     out = Collected()
-    add = out.add
-    number = 0
+    ids: dict[bytes, int] = {}
+    sources: dict[str | None, int] = {}
+    stamps_append, numbers_append, ids_append = out.stamps.append, out.numbers.append, out.flow_ids.append
+    flow_bytes, flow_chosen = out.flow_bytes, out.flow_chosen
+    lo, hi = -math.inf, math.inf
+    number = left_out = 0
     for number, (ts, source, link_type, frame) in enumerate(frames, 1):
+        if window is not None:
+            if number == 1:
+                lo, hi = window.bounds(ts)
+            if not lo <= ts <= hi:
+                left_out += udp_flow(link_type, frame) is not None
+                continue
         key = udp_flow(link_type, frame)
-        if key is not None:
-            add(number, ts, key, source)
-    out.packets = number
+        if key is None:
+            continue
+        fid = ids.get(key)
+        if fid is None:
+            fid = ids[key] = out.new_flow(key, chosen is None or chosen.matches(*key_addresses(key)))
+        if not flow_chosen[fid]:
+            left_out += 1
+            continue
+        stamps_append(ts)
+        numbers_append(number)
+        ids_append(fid)
+        flow_bytes[fid] += len(frame)
+        sources[source] = sources.get(source, 0) + 1
+    out.packets, out.left_out = number, left_out
+    for source, count in sources.items():
+        name = source or "unknown"
+        out.sources[name] = out.sources.get(name, 0) + count
     return out
 
 
-def collect_records(records: Iterable[Record]) -> Collected:
-    """:func:`collect` of already decoded records."""
+def collect_records(records: Iterable[Record], chosen: FlowFilter | None = None, window: Window | None = None,
+                    sequence: SeqCounter | None = None, max_gaps: int = 10,
+                    each: Callable[[Record, str], None] | None = None) -> Collected:
+    """:func:`collect` of already decoded records; also follows a ``sequence`` counter in the
+    payloads, and calls ``each`` with every datagram counted and its flow's name."""
     out = Collected()
+    ids: dict[Any, int] = {}
+    names: list[str] = []
+    lo, hi = -math.inf, math.inf
     for rec in records:
         out.packets += 1
-        if rec.payload is not None and rec.src is not None and rec.dst is not None:
-            out.add(rec.number, rec.ts_ns, f"{_host_port(rec.src)} > {_host_port(rec.dst)}", rec.source)
+        if out.packets == 1 and window is not None:
+            lo, hi = window.bounds(rec.ts_ns)
+        if rec.payload is None or rec.src is None or rec.dst is None:
+            continue
+        key = (rec.src, rec.dst)
+        fid = ids.get(key)
+        if fid is None:
+            fid = ids[key] = out.new_flow(key, chosen is None or chosen.matches(rec.src, rec.dst),
+                                          _SeqTracker(sequence, max_gaps) if sequence else None)
+            names.append(flow_name(rec.src, rec.dst))
+        if not out.flow_chosen[fid] or not lo <= rec.ts_ns <= hi:
+            out.left_out += 1
+            continue
+        out.stamps.append(rec.ts_ns)
+        out.numbers.append(rec.number)
+        out.flow_ids.append(fid)
+        out.flow_bytes[fid] += rec.frame_length or 0
+        seq = out.flow_seq[fid]
+        if seq is not None:
+            seq.add(rec.number, rec.payload)
+        name = rec.source or "unknown"
+        out.sources[name] = out.sources.get(name, 0) + 1
+        if each is not None:
+            each(rec, names[fid])
     return out
-
-
-def _host_port(address: Address) -> str:
-    return f"[{address[0]}]:{address[1]}" if ":" in str(address[0]) else f"{address[0]}:{address[1]}"
 
 
 def _flow_label(key: Any) -> str:
-    """``src:port > dst:port`` of a flow key: raw header bytes from :func:`udp_flow`, or a label."""
-    if isinstance(key, str):
-        return key
-    family, size = (socket.AF_INET, 4) if len(key) == 12 else (socket.AF_INET6, 16)
-    src, dst = socket.inet_ntop(family, key[:size]), socket.inet_ntop(family, key[size:2 * size])
-    sport, dport = struct.unpack_from("!HH", key, 2 * size)
-    return f"{_host_port((src, sport))} > {_host_port((dst, dport))}"
+    """``src:port > dst:port`` of a flow key: raw header bytes from :func:`udp_flow`, or (src, dst)."""
+    return flow_name(*key) if isinstance(key, tuple) else flow_name(*key_addresses(key))
 
 
 def compute(path: str, records: Iterable[Record], gap_us: float | None = None, max_gaps: int = 10) -> Stats:
@@ -213,30 +348,47 @@ def _forward_deltas(deltas: array[int]) -> tuple[array[int], list[int]]:
     return array("q", (d for d in deltas if d >= 0)), back
 
 
-def compute_collected(path: str, seen: Collected, gap_us: float | None = None, max_gaps: int = 10) -> Stats:
-    """Statistics of the UDP datagrams of one pass over a recording, overall and per flow.
-    The duration runs from the earliest stamp to the latest; the inter-arrival times and gaps
-    are of successive datagrams whose stamps go forward (see :class:`ClockSteps`); a gap is
-    an inter-arrival time above ``gap_us`` (default: 10 x the median inter-arrival time)."""
-    stamps = seen.stamps
+@dataclass
+class _Timing:
+    inter: dict[str, float]
+    threshold_us: float
+    gap_count: int
+    gaps: list[Gap]
+    back: list[int]
+    deltas: array[int]
+
+
+def _timing(stamps: array[int], numbers: array[int], gap_us: float | None, max_gaps: int, t0: int) -> _Timing:
+    """Inter-arrival times, gaps (with the packet after each; offsets from ``t0``) and steps back."""
     deltas_all = array("q", map(operator.sub, stamps[1:], stamps))
     deltas, back = _forward_deltas(deltas_all)
     ordered = sorted(deltas)  # one sort gives the percentiles and the gaps above a threshold
-    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
     inter = summarize_sorted(ordered)
     threshold = gap_us if gap_us is not None else 10.0 * inter.get("p50_us", 0.0)
     limit_ns = math.floor(threshold * 1000.0)  # a delta d is a gap when d / 1000 > threshold
     gap_count = len(ordered) - bisect.bisect_right(ordered, limit_ns)
     # the largest first, the earlier of two equal ones first
     largest = heapq.nlargest(max_gaps, ((d, -i) for i, d in enumerate(deltas_all) if d > limit_ns)) if gap_count else []
-    gaps = [Gap(seen.number(1 - i), (stamps[1 - i] - stamps[0]) / 1e9, d / 1000.0) for d, i in largest]
+    gaps = [Gap(numbers[1 - i], (stamps[1 - i] - t0) / 1e9, d / 1000.0) for d, i in largest]
+    return _Timing(inter, threshold, gap_count, gaps, back, deltas_all)
+
+
+def compute_collected(path: str, seen: Collected, gap_us: float | None = None, max_gaps: int = 10) -> Stats:
+    """Statistics of the UDP datagrams of one pass over a recording, overall and per flow.
+    The duration runs from the earliest stamp to the latest; the inter-arrival times and gaps
+    are of successive datagrams whose stamps go forward (see :class:`ClockSteps`); a gap is
+    an inter-arrival time above ``gap_us`` (default: 10 x the median inter-arrival time, of
+    the file and of each flow)."""
+    stamps = seen.stamps
+    t0 = stamps[0] if stamps else 0
+    timing = _timing(stamps, seen.numbers, gap_us, max_gaps, t0)
     steps = ClockSteps()
-    if back:
-        step, worst = min((deltas_all[pos - 1], pos) for pos in back)
-        steps = ClockSteps(len(back), -step / 1e9, seen.number(worst))
-    del ordered, deltas, deltas_all  # before the flows' own
+    if timing.back:
+        step, worst = min((timing.deltas[pos - 1], pos) for pos in timing.back)
+        steps = ClockSteps(len(timing.back), -step / 1e9, seen.number(worst))
+    del timing.deltas  # before the flows' own
+    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
     udp = len(stamps)
-    flows = {seen.first_flow: stamps} if seen.first_flow is not None and not seen.flows else seen.flows
     return Stats(
         path=path,
         packets=seen.packets,
@@ -244,22 +396,27 @@ def compute_collected(path: str, seen: Collected, gap_us: float | None = None, m
         duration_s=duration_ns / 1e9,
         rate_per_s=(udp - 1) / (duration_ns / 1e9) if duration_ns > 0 else 0.0,
         sources=dict(seen.sources),
-        inter_arrival=inter,
-        gap_threshold_us=threshold,
-        gaps=gaps,
-        gap_count=gap_count,
+        inter_arrival=timing.inter,
+        gap_threshold_us=timing.threshold_us,
+        gaps=timing.gaps,
+        gap_count=timing.gap_count,
         clock_steps_back=steps,
-        flows=[_flow_stats(key, flow) for key, flow in flows.items()],
+        flows=[_flow_stats(seen, fid, flow_stamps, numbers, gap_us, max_gaps, t0)
+               for fid, flow_stamps, numbers in seen.per_flow()],
+        left_out=seen.left_out,
     )
 
 
-def _flow_stats(key: Any, stamps: array[int]) -> FlowStats:
-    deltas, back = _forward_deltas(array("q", map(operator.sub, stamps[1:], stamps)))
-    duration_ns = (max(stamps) - min(stamps)) if len(stamps) > 1 else 0
-    inter = summarize_sorted(sorted(deltas))
-    return FlowStats(_flow_label(key), len(stamps), duration_ns / 1e9,
-                     (len(stamps) - 1) / (duration_ns / 1e9) if duration_ns > 0 else 0.0,
-                     {k: v for k, v in inter.items() if k in ("p50_us", "p99_us", "max_us")}, len(back))
+def _flow_stats(seen: Collected, fid: int, stamps: array[int], numbers: array[int], gap_us: float | None,
+                max_gaps: int, t0: int) -> FlowStats:
+    timing = _timing(stamps, numbers, gap_us, max_gaps, t0)
+    duration_s = ((max(stamps) - min(stamps)) if len(stamps) > 1 else 0) / 1e9
+    size, seq = seen.flow_bytes[fid], seen.flow_seq[fid]
+    return FlowStats(_flow_label(seen.flow_keys[fid]), len(stamps), size, duration_s,
+                     (len(stamps) - 1) / duration_s if duration_s > 0 else 0.0,
+                     size * 8 / duration_s if duration_s > 0 else 0.0,
+                     timing.inter, timing.threshold_us, timing.gap_count, timing.gaps, len(timing.back),
+                     seq.report if seq is not None else None)
 
 
 def schedule_errors(reference_ns: Sequence[int], observed_ns: Sequence[int], speed: float = 1.0) -> list[int]:
@@ -299,37 +456,92 @@ def format_text(stats: Stats) -> str:
     if steps.count:
         lines.append(f"clock         stepped back {steps.count} times (the largest {steps.largest_s:.6f} s, at "
                      f"packet {steps.number}): left out of the inter-arrival times")
-    if len(stats.flows) > 1:
-        lines.append(f"flows         {len(stats.flows)}")
-        for flow in stats.flows:
-            fia = "  ".join(f"{k[:-3]} {v:.3f}" for k, v in flow.inter_arrival.items())
-            lines.append(f"  {flow.flow}  {flow.datagrams} datagrams in {flow.duration_s:.6f} s, "
-                         f"{flow.rate_per_s:.1f}/s" + (f", inter-arrival {fia} us" if fia else "")
-                         + (f", clock stepped back {flow.steps_back} times" if flow.steps_back else ""))
+    if stats.left_out:
+        lines.append(f"left out      {stats.left_out} UDP datagrams (--flow, --from, --to)")
+    lines.append(f"flows         {len(stats.flows)}")
+    for flow in stats.flows:
+        lines.extend(format_flow(flow))
     return "\n".join(lines)
 
 
-def plot(stamps: Sequence[int], output: str, title: str) -> None:
-    """Inter-arrival times over time and their histogram, as a PNG (needs matplotlib)."""
+def format_flow(flow: FlowStats) -> list[str]:
+    """The text lines of one flow."""
+    fia = "  ".join(f"{k[:-3]} {flow.inter_arrival[k]:.3f}" for k in ("mean_us", "p50_us", "p99_us", "max_us")
+                    if k in flow.inter_arrival)
+    lines = [f"  {flow.flow}",
+             f"    {flow.datagrams} datagrams, {flow.bytes} bytes in {flow.duration_s:.6f} s, "
+             f"{flow.rate_per_s:.1f}/s, {flow.bits_per_s / 1e6:.3f} Mbit/s"
+             + (f", clock stepped back {flow.steps_back} times" if flow.steps_back else "")]
+    if fia:
+        lines.append(f"    inter-arrival {fia}  (us)")
+    lines.append(f"    gaps {flow.gap_count} above {flow.gap_threshold_us:.1f} us"
+                 + "".join(f"; packet {g.number} at +{g.offset_s:.6f} s after {g.gap_us:.1f} us" for g in flow.gaps))
+    seq = flow.sequence
+    if seq is not None:
+        lines.append(f"    sequence {seq.missing} missing in {seq.gap_count} gaps, {seq.out_of_order} out of order"
+                     + (f", {seq.too_short} too short to hold it" if seq.too_short else "")
+                     + "".join(f"; packet {g.number}: {g.got}, expected {g.expected}" for g in seq.gaps))
+    return lines
+
+
+#: Flows drawn by --plot (the largest, by datagrams); a plot of more would be unreadable.
+PLOT_FLOWS = 8
+PLOT_FORMATS = (".png", ".svg")
+
+
+def plot(seen: Collected, stats: Stats, output: str, title: str) -> list[str]:
+    """Per flow, a row of three panels: the inter-arrival distribution on a log scale, the
+    rate over time, and the inter-arrival times over time with the gaps marked.  PNG or SVG
+    by ``output``'s extension (SVG text stays text, so the flow names can be searched);
+    needs matplotlib.  Returns the names of the flows drawn."""
+    extension = os.path.splitext(output)[1].lower()
+    if extension not in PLOT_FORMATS:
+        raise ValueError(f"--plot {output}: the file name ends in .png or .svg, the format it is written in")
     try:
         import matplotlib
     except ImportError:
         raise RuntimeError("--plot needs matplotlib: pip install 'sotimestamp[plot]'") from None
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.fonttype"] = "none"
     import matplotlib.pyplot as plt
 
-    if len(stamps) < 2:
-        raise ValueError("--plot needs at least two packets")
-    t = [(s - stamps[0]) / 1e9 for s in stamps[1:]]
-    d = [delta / 1000.0 for delta in map(operator.sub, stamps[1:], stamps)]
-    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(9, 6), constrained_layout=True)
-    ax1.plot(t, d, ".", markersize=2)
-    ax1.set_xlabel("time since first packet (s)")
-    ax1.set_ylabel("inter-arrival (us)")
-    ax1.set_title(title)
-    ax2.hist(d, bins=100)
-    ax2.set_xlabel("inter-arrival (us)")
-    ax2.set_ylabel("datagrams")
-    ax2.set_yscale("log")
+    by_name = {_flow_label(seen.flow_keys[fid]): flow_stamps for fid, flow_stamps, _n in seen.per_flow()}
+    drawn = sorted((f for f in stats.flows if f.datagrams >= 2), key=lambda f: -f.datagrams)[:PLOT_FLOWS]
+    if not drawn:
+        raise ValueError("--plot needs a flow of at least two datagrams")
+    fig, axes = plt.subplots(len(drawn), 3, figsize=(15, 3.2 * len(drawn)), squeeze=False, constrained_layout=True)
+    fig.suptitle(title + ("" if len(drawn) == len(stats.flows) else
+                          f" ({len(drawn)} largest of {len(stats.flows)} flows)"))
+    t0 = seen.stamps[0]
+    for row, flow in zip(axes, drawn):
+        stamps = by_name[flow.flow]
+        t = [(ts - t0) / 1e9 for ts in stamps[1:]]
+        d = [max(delta, 1) / 1000.0 for delta in map(operator.sub, stamps[1:], stamps)]  # log scale: > 0
+        hist, rate, times = row
+        low, high = min(d), max(d)
+        edges = [low * (high / low) ** (i / 60) for i in range(61)] if high > low else [low * 0.9, low * 1.1]
+        hist.hist(d, bins=edges)
+        hist.set_xscale("log")
+        hist.set_yscale("log")
+        hist.set_xlabel("inter-arrival (us)")
+        hist.set_ylabel("datagrams")
+        hist.set_title(flow.flow, fontsize=9)
+        span = max(t[-1] - t[0], 1e-9) if t else 1e-9
+        width = span / 100
+        counts = [0] * 101
+        for x in t:
+            counts[min(int((x - t[0]) / width), 100)] += 1
+        rate.plot([t[0] + i * width for i in range(101)], [c / width for c in counts], "-")
+        rate.set_xlabel("time since the first packet (s)")
+        rate.set_ylabel("datagrams/s")
+        times.plot(t, d, ".", markersize=2)
+        gaps = [(g.offset_s, g.gap_us) for g in flow.gaps]  # offsets from the file's first datagram, as t
+        if gaps:
+            times.plot([x for x, _g in gaps], [g for _x, g in gaps], "rv", label=f"gaps > {flow.gap_threshold_us:.0f} us")
+            times.legend(loc="upper right", fontsize=8)
+        times.set_yscale("log")
+        times.set_xlabel("time since the first packet (s)")
+        times.set_ylabel("inter-arrival (us)")
     fig.savefig(output, dpi=100)
     plt.close(fig)
+    return [f.flow for f in drawn]

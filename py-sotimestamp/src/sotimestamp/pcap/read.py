@@ -11,11 +11,13 @@ from __future__ import annotations
 import struct
 import sys
 import warnings
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, cast
 
 from .format import (
+    CHUNK,
     COMMENT_PREFIX,
     LINKTYPE_ETHERNET,
     LINKTYPE_LINUX_SLL,
@@ -104,6 +106,8 @@ class Record:
     dst: Address | None
     #: the payload's length per its UDP header: more than ``len(payload)`` when the capture cut it
     length: int | None = None
+    #: the packet's bytes as captured (its frame, as tshark's frame.cap_len)
+    frame_length: int | None = None
 
     @property
     def number(self) -> int:
@@ -126,8 +130,61 @@ class _Rejoined:
         head, self._head = self._head, b""
         if size < 0:
             return head + self._stream.read()
-        return head + self._stream.read(size - len(head)) if len(head) < size else head
+        if len(head) >= size:  # never more than asked: gzip reads its header a few bytes at a time
+            head, self._head = head[:size], head[size:]
+            return head
+        return head + self._stream.read(size - len(head))
 
+
+class _Gunzipped:
+    """The decompressed bytes of a gzip stream (of one member or several, as ``cat a.gz b.gz``).
+    A stream cut short yields all it holds and tells ``on_truncated`` (the walker then reports
+    the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+
+    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated, progress: Progress) -> None:
+        self._name, self._raw, self._on_truncated, self._progress = name, raw, on_truncated, progress
+        self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._buffered and not self._ended:
+            self._buffered = self._inflated()
+        want = len(self._buffered) if size < 0 else size
+        out, self._buffered = self._buffered[:want], self._buffered[want:]
+        return out
+
+    _buffered = b""
+    _ended = False
+    _fed = False  # the member being inflated has had input
+
+    _pending = b""  # compressed bytes read and not inflated yet
+
+    def _inflated(self) -> bytes:
+        """At most :data:`CHUNK` bytes more: a highly compressed stream (a padded payload
+        compresses 27 to 1) must not inflate a whole read at once."""
+        if not self._pending:
+            self._pending = self._raw.read(CHUNK)
+            self._progress(len(self._pending))  # the file's bytes, which the progress bar's total counts
+            if not self._pending:
+                if self._fed and not self._inflate.eof:
+                    self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
+                self._ended = True
+                return b""
+        if self._inflate.eof:  # the next member (as `cat a.gz b.gz` makes)
+            self._inflate = zlib.decompressobj(wbits=31)
+        try:
+            self._fed = True
+            out = self._inflate.decompress(self._pending, CHUNK)
+        except zlib.error as exc:
+            raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
+        self._pending = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
+        return out
+
+
+def _nothing(_n: int) -> None:
+    pass
+
+
+GZIP_MAGIC = b"\x1f\x8b"
 
 #: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
 STDIN = "-"
@@ -146,7 +203,12 @@ def frames(path: str, progress: Progress = lambda _n: None,
     except OSError as exc:
         raise PcapFileError(f"{name}: {exc.strerror}") from None
     with stream:  # closed after the last yield
-        head = stream.read(4)
+        source: BinaryIO = stream
+        head = source.read(4)
+        if head[:2] == GZIP_MAGIC:  # as tshark and capinfos read a .gz (or any gzip stream) directly
+            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated, progress))
+            progress = _nothing  # told by the gzip stream
+            head = source.read(4)
         if not head:
             raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
         (magic,) = struct.unpack("<I", head.ljust(4, b"\0"))
@@ -156,7 +218,7 @@ def frames(path: str, progress: Progress = lambda _n: None,
             raise PcapFileError(f"{name}: not a pcapng file, nor a classic pcap one (starts with bytes "
                                 f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
         walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
-        yield from walker(name, cast(BinaryIO, _Rejoined(head, stream)), progress, on_truncated)
+        yield from walker(name, cast(BinaryIO, _Rejoined(head, source)), progress, on_truncated)
 
 
 def read_records(path: str, progress: Progress = lambda _n: None,
@@ -171,9 +233,9 @@ def read_records(path: str, progress: Progress = lambda _n: None,
         packet = frame if link_type in RAW_IP_LINKS else network_packet(link_type, frame)
         found = fragments.datagram(packet, index) if packet is not None else None
         if found is None:
-            yield Record(index, ts, source, None, None, None)
+            yield Record(index, ts, source, None, None, None, None, len(frame))
         else:
-            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length)
+            yield Record(index, ts, source, found.payload, found.src, found.dst, found.length, len(frame))
     left = fragments.incomplete()
     if left:
         on_truncated(f"{path}: {len(left)} datagrams are only partly in the file (IP fragments missing), "
