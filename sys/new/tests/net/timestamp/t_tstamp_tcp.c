@@ -384,8 +384,10 @@ read_stamped(int as, size_t len, const char *what, int64_t lo, int64_t hi)
 }
 
 /*
- * recv(1000, MSG_WAITALL) that times out with 500 bytes: the reads
- * after it still get their own segments' stamps.
+ * A MSG_WAITALL read that SO_RCVTIMEO ends with 500 bytes (a read
+ * longer than the receive buffer does not wait for it all before it
+ * starts): it gets its segment's stamp, and the reads after it still
+ * get their own segments' stamps.
  */
 ATF_TC(tstamp_tcp_rx_waitall_short);
 ATF_TC_HEAD(tstamp_tcp_rx_waitall_short, tc)
@@ -395,8 +397,17 @@ ATF_TC_HEAD(tstamp_tcp_rx_waitall_short, tc)
 }
 ATF_TC_BODY(tstamp_tcp_rx_waitall_short, tc)
 {
+	/* More than kern.sbmax: no receive buffer holds it. */
+	static char buf[300 * 1024];
 	struct timeval tmo = { 0, 300000 };
-	char name[32], buf[1000];
+	union {
+		struct cmsghdr	align;
+		char		buf[256];
+	} cbuf;
+	struct msghdr msg;
+	struct iovec iov;
+	struct tsmsg r;
+	char name[32];
 	int64_t lo, hi;
 	int ls, as, cs, i;
 
@@ -405,8 +416,14 @@ ATF_TC_BODY(tstamp_tcp_rx_waitall_short, tc)
 	ATF_REQUIRE(setsockopt(as, SOL_SOCKET, SO_RCVTIMEO, &tmo,
 	    sizeof(tmo)) == 0);
 	timed_write(cs, 500, &lo, &hi);
-	ATF_REQUIRE_EQ_MSG(recv(as, buf, sizeof(buf), MSG_WAITALL), 500,
-	    "recv(1000, MSG_WAITALL) did not return the 500 bytes there");
+	msg_setup(&msg, &iov, buf, sizeof(buf), cbuf.buf, sizeof(cbuf.buf));
+	ATF_REQUIRE_EQ_MSG(recvmsg(as, &msg, MSG_WAITALL), 500,
+	    "recvmsg(MSG_WAITALL) did not end with the 500 bytes there");
+	memset(&r, 0, sizeof(r));
+	sort_cmsgs(&msg, &r);
+	ATF_CHECK_EQ_MSG(r.nns, 1, "no SCM_TIMESTAMPNS on the short read");
+	if (r.nns == 1)
+		check_between("segment 1, short read", lo, ts_ns(&r.ns), hi);
 	for (i = 2; i <= 5; i++) {
 		snprintf(name, sizeof(name), "segment %d", i);
 		timed_write(cs, 100, &lo, &hi);
