@@ -41,8 +41,10 @@
  * stamped at delivery instead.
  *
  * Stamps are kept as nanouptime() (it never steps) and converted to
- * the socket's clock at delivery.  The hardware stamp (tstamp_hw,
- * valid with M_TSTAMP_HW) is for drivers and is reported raw.
+ * the socket's clock at delivery; a realtime value is the one the
+ * clock had when the stamp was taken, whatever steps came since (see
+ * tstamp_step_check()).  The hardware stamp (tstamp_hw, valid with
+ * M_TSTAMP_HW) is for drivers and is reported raw.
  *
  * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a request
  * (net/if_hwtstamp.c, with the hardware ones) and a packet tag naming
@@ -78,6 +80,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/atomic.h>
 #include <sys/domain.h>
 #include <sys/errno.h>
+#include <sys/lock.h>
 #include <sys/mbuf.h>
 #include <sys/mutex.h>
 #include <sys/pool.h>
@@ -137,7 +140,54 @@ static volatile uint32_t so_tstamp_sndmap[TSTAMP_SNDMAP_BITS / 32];
 /* Error queue records dropped because SO_RCVBUF was exhausted. */
 static uint64_t	so_tstamp_errq_drops;
 
+/*
+ * Clock steps.  A stamp's realtime value is its uptime plus the
+ * realtime offset (getbintime() - getbinuptime(), boot time) in force
+ * when it was taken: Linux fixes the realtime value when it takes a
+ * stamp, so a step between the stamp and its delivery (settimeofday(2),
+ * clock_settime(2), a leap second) must not move it.  The offset
+ * changes only at a step.  tstamp_step_check(), run before every stamp
+ * is taken and every realtime conversion, notices a change and logs
+ * the old offset with the uptime up to which it held; a conversion
+ * then takes the offset of the stamp's own time.  A stamp is only
+ * taken after the check, so every stamp older than a logged step was
+ * taken under the offset logged with it.  Steps are rare: the log
+ * keeps the last TSTAMP_STEPS, and a stamp older than all of them
+ * takes the oldest.  Writers, from any context up to IPL_NET (drivers
+ * take SND stamps), serialise on a spin mutex; readers retry on the
+ * generation count instead of locking.
+ */
+#define	TSTAMP_STEPS	8
+
+struct tstamp_step {
+	uint64_t	sp_until;	/* uptime ns up to which ... */
+	struct bintime	sp_off;		/* ... this offset held */
+};
+
+static kmutex_t		tstamp_step_lock;
+static volatile u_int	tstamp_step_gen;	/* odd while logging */
+static volatile u_int	tstamp_nsteps;		/* logged since boot */
+static struct tstamp_step tstamp_steps[TSTAMP_STEPS];
+static struct bintime	tstamp_lastoff;		/* offset last seen */
+
 static void	tstamp_stream_wclose(struct socket *, struct so_tstamp *);
+
+/*
+ * The realtime offset now, read from one timehands generation (the
+ * uptime read before and after must agree); no timecounter read.
+ */
+static void
+tstamp_offset_now(struct bintime *off)
+{
+	struct bintime up, up2;
+
+	do {
+		getbinuptime(&up);
+		getbintime(off);
+		getbinuptime(&up2);
+	} while (up.sec != up2.sec || up.frac != up2.frac);
+	bintime_sub(off, &up);
+}
 
 /* Called once from soinit(). */
 void
@@ -146,13 +196,93 @@ so_tstamp_init(void)
 
 	so_tstamp_cache = pool_cache_init(sizeof(struct so_tstamp), 0, 0, 0,
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
+	mutex_init(&tstamp_step_lock, MUTEX_DEFAULT, IPL_NET);
+	tstamp_offset_now(&tstamp_lastoff);
+}
+
+static inline uint64_t
+tstamp_bt2ns(const struct bintime *bt)
+{
+	struct timespec ts;
+
+	bintime2timespec(bt, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+/*
+ * Put the realtime offset now in *off, logging it if it changed since
+ * it was last seen (see above).  Any context up to IPL_NET.
+ */
+static void
+tstamp_step_check(struct bintime *off)
+{
+	struct tstamp_step *sp;
+	struct bintime up;
+
+	tstamp_offset_now(off);
+	/* A torn read of tstamp_lastoff only sends us to the lock. */
+	if (__predict_true(off->sec == tstamp_lastoff.sec &&
+	    off->frac == tstamp_lastoff.frac))
+		return;
+	mutex_spin_enter(&tstamp_step_lock);
+	if (off->sec != tstamp_lastoff.sec ||
+	    off->frac != tstamp_lastoff.frac) {
+		/* Precise: every stamp taken before is older. */
+		binuptime(&up);
+		tstamp_step_gen++;
+		membar_producer();
+		sp = &tstamp_steps[tstamp_nsteps % TSTAMP_STEPS];
+		sp->sp_until = tstamp_bt2ns(&up);
+		sp->sp_off = tstamp_lastoff;
+		tstamp_nsteps++;
+		tstamp_lastoff = *off;
+		membar_producer();
+		tstamp_step_gen++;
+	}
+	mutex_spin_exit(&tstamp_step_lock);
+}
+
+/* The realtime offset in force at uptime ns, in *off. */
+static void
+tstamp_offset_at(uint64_t ns, struct bintime *off)
+{
+	const struct tstamp_step *sp;
+	struct bintime then;
+	u_int gen, i, n;
+	bool found;
+
+	tstamp_step_check(off);
+	if (__predict_true(tstamp_nsteps == 0))
+		return;
+	do {
+		while ((gen = tstamp_step_gen) & 1)
+			SPINLOCK_BACKOFF_HOOK;
+		membar_consumer();
+		n = tstamp_nsteps;
+		found = false;
+		/* Oldest first: the first step after the stamp. */
+		for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0; i < n; i++) {
+			sp = &tstamp_steps[i % TSTAMP_STEPS];
+			if (ns < sp->sp_until) {
+				then = sp->sp_off;
+				found = true;
+				break;
+			}
+		}
+		membar_consumer();
+	} while (gen != tstamp_step_gen);
+	if (found)
+		*off = then;
 }
 
 static inline uint64_t
 tstamp_now(void)
 {
+	struct bintime off;
 	struct timespec ts;
 
+	/* A step not logged yet belongs before this stamp. */
+	tstamp_step_check(&off);
 	nanouptime(&ts);
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
@@ -166,26 +296,19 @@ tstamp_ns2ts(uint64_t ns, struct timespec *ts)
 }
 
 /*
- * Convert an uptime stamp to the socket's clock.  The realtime offset
- * is read from one timehands generation (the uptime read before and
- * after must agree), so it is exact unless the clock was set between
- * the stamp and now, and it costs no timecounter read.
+ * Convert an uptime stamp to the socket's clock: realtime with the
+ * offset in force when it was taken (tstamp_offset_at()).
  */
 static void
 tstamp_clock(const struct so_tstamp *st, uint64_t ns, struct timespec *ts)
 {
-	struct bintime up, up2, rt;
+	struct bintime rt;
 	struct timespec off;
 
 	tstamp_ns2ts(ns, ts);
 	if (st != NULL && st->st_clock == CLOCK_MONOTONIC)
 		return;
-	do {
-		getbinuptime(&up);
-		getbintime(&rt);
-		getbinuptime(&up2);
-	} while (up.sec != up2.sec || up.frac != up2.frac);
-	bintime_sub(&rt, &up);
+	tstamp_offset_at(ns, &rt);
 	bintime2timespec(&rt, &off);
 	timespecadd(ts, &off, ts);
 }
