@@ -36,6 +36,7 @@
  */
 
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
 
@@ -222,8 +223,8 @@ ATF_TC_BODY(tstamp_tcp_tx_per_write_v6, tc)
 ATF_TC(tstamp_tcp_tx_sendmsg_cmsg);
 ATF_TC_HEAD(tstamp_tcp_tx_sendmsg_cmsg, tc)
 {
-	atf_tc_set_md_var(tc, "descr", "TCP sendmsg(5000) asking for TX_SOFTWARE "
-	    "by control message: one SND record, key 4999");
+	atf_tc_set_md_var(tc, "descr", "TCP sendmsg(5000) asking for "
+	    "TX_SOFTWARE by control message: one SND record, key 4999");
 }
 ATF_TC_BODY(tstamp_tcp_tx_sendmsg_cmsg, tc)
 {
@@ -303,6 +304,53 @@ ATF_TC_BODY(tstamp_tcp_tx_64k_write, tc)
 	    2 * 65536 - 1);
 	ATF_CHECK_EQ(getint(cs, SOL_SOCKET, SO_ERRQUEUE_DROPS), 0);
 	drain(as, sizeof(buf));
+	close(cs);
+	close(as);
+	close(ls);
+}
+
+/*
+ * A non-blocking write(65536) that the send buffer cuts short: at most
+ * one record set, at the last byte it wrote (none if that byte left
+ * while the call went on, as on Linux), and the next call gets its own.
+ */
+ATF_TC(tstamp_tcp_tx_short_write);
+ATF_TC_HEAD(tstamp_tcp_tx_short_write, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "TCP: a non-blocking write cut short "
+	    "has at most one record, at its last byte");
+}
+ATF_TC_BODY(tstamp_tcp_tx_short_write, tc)
+{
+	static const uint32_t ack[] = { SCM_TSTAMP_ACK };
+	static char buf[65536];
+	struct txrec recs[MAXRECS];
+	ssize_t len;
+	int ls, as, cs, n, fl;
+
+	cs = tcp_connected(AF_INET, &ls, &as, 8192);
+	setint(cs, SOL_SOCKET, SO_TIMESTAMPING, TX_BASE |
+	    SOF_TIMESTAMPING_TX_ACK);
+	memset(buf, 'p', sizeof(buf));
+	fl = fcntl(cs, F_GETFL);
+	ATF_REQUIRE(fl != -1 && fcntl(cs, F_SETFL, fl | O_NONBLOCK) == 0);
+	len = write(cs, buf, sizeof(buf));
+	ATF_REQUIRE_MSG(len > 0 && len < (ssize_t)sizeof(buf), "write(65536) "
+	    "on 8 KB buffers returned %zd (%s)", len,
+	    len == -1 ? strerror(errno) : "not short");
+	ATF_REQUIRE(fcntl(cs, F_SETFL, fl) == 0);
+	drain(as, (size_t)len);
+	n = tx_records(cs, recs, MAXRECS, 1000);
+	printf("write returned %zd, %d records\n", len, n);
+	ATF_CHECK_MSG(n <= 1, "%d records for one write", n);
+	if (n == 1)
+		tx_expect_once("short write", recs, n, ack, 1,
+		    (uint32_t)len - 1);
+	ATF_REQUIRE_EQ(write(cs, buf, 100), 100);
+	drain(as, 100);
+	n = tx_records(cs, recs, MAXRECS, 1000);
+	tx_expect_once("the next write(100)", recs, n, ack, 1,
+	    (uint32_t)len + 100 - 1);
 	close(cs);
 	close(as);
 	close(ls);
@@ -596,6 +644,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_sendmsg_cmsg);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_64k_write);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_sched_key);
+	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_short_write);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_rx_waitall_short);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_rx_toggle);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_accept_inherits);
