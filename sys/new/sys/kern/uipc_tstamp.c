@@ -41,8 +41,10 @@
  * stamped at delivery instead.
  *
  * Stamps are kept as nanouptime() (it never steps) and converted to
- * the socket's clock at delivery.  The hardware stamp (tstamp_hw,
- * valid with M_TSTAMP_HW) is for drivers and is reported raw.
+ * the socket's clock at delivery; a realtime value is the one the
+ * clock had when the stamp was taken, whatever steps came since (see
+ * tstamp_step_check()).  The hardware stamp (tstamp_hw, valid with
+ * M_TSTAMP_HW) is for drivers and is reported raw.
  *
  * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a request
  * (net/if_hwtstamp.c, with the hardware ones) and a packet tag naming
@@ -78,6 +80,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/atomic.h>
 #include <sys/domain.h>
 #include <sys/errno.h>
+#include <sys/lock.h>
 #include <sys/mbuf.h>
 #include <sys/mutex.h>
 #include <sys/pool.h>
@@ -137,6 +140,55 @@ static volatile uint32_t so_tstamp_sndmap[TSTAMP_SNDMAP_BITS / 32];
 /* Error queue records dropped because SO_RCVBUF was exhausted. */
 static uint64_t	so_tstamp_errq_drops;
 
+/*
+ * Clock steps.  A stamp's realtime value is its uptime plus the
+ * realtime offset (getbintime() - getbinuptime(), boot time) in force
+ * when it was taken: Linux fixes the realtime value when it takes a
+ * stamp, so a step between the stamp and its delivery (settimeofday(2),
+ * clock_settime(2), a leap second) must not move it.  The offset
+ * changes only at a step.  tstamp_step_check(), run before every stamp
+ * is taken and every realtime conversion, notices a change and logs
+ * the old offset with the uptime up to which it held; a conversion
+ * then takes the offset of the stamp's own time.  A stamp is only
+ * taken after the check, so every stamp older than a logged step was
+ * taken under the offset logged with it.  Steps are rare: the log
+ * keeps the last TSTAMP_STEPS, and a stamp older than all of them
+ * takes the oldest.  Writers, from any context up to IPL_NET (drivers
+ * take SND stamps), serialise on a spin mutex; readers retry on the
+ * generation count instead of locking.
+ */
+#define	TSTAMP_STEPS	8
+
+struct tstamp_step {
+	uint64_t	sp_until;	/* uptime ns up to which ... */
+	struct bintime	sp_off;		/* ... this offset held */
+};
+
+static kmutex_t		tstamp_step_lock;
+static volatile u_int	tstamp_step_gen;	/* odd while logging */
+static volatile u_int	tstamp_nsteps;		/* logged since boot */
+static struct tstamp_step tstamp_steps[TSTAMP_STEPS];
+static struct bintime	tstamp_lastoff;		/* offset last seen */
+
+static void	tstamp_stream_wclose(struct socket *, struct so_tstamp *);
+
+/*
+ * The realtime offset now, read from one timehands generation (the
+ * uptime read before and after must agree); no timecounter read.
+ */
+static void
+tstamp_offset_now(struct bintime *off)
+{
+	struct bintime up, up2;
+
+	do {
+		getbinuptime(&up);
+		getbintime(off);
+		getbinuptime(&up2);
+	} while (up.sec != up2.sec || up.frac != up2.frac);
+	bintime_sub(off, &up);
+}
+
 /* Called once from soinit(). */
 void
 so_tstamp_init(void)
@@ -144,13 +196,93 @@ so_tstamp_init(void)
 
 	so_tstamp_cache = pool_cache_init(sizeof(struct so_tstamp), 0, 0, 0,
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
+	mutex_init(&tstamp_step_lock, MUTEX_DEFAULT, IPL_NET);
+	tstamp_offset_now(&tstamp_lastoff);
+}
+
+static inline uint64_t
+tstamp_bt2ns(const struct bintime *bt)
+{
+	struct timespec ts;
+
+	bintime2timespec(bt, &ts);
+	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+/*
+ * Put the realtime offset now in *off, logging it if it changed since
+ * it was last seen (see above).  Any context up to IPL_NET.
+ */
+static void
+tstamp_step_check(struct bintime *off)
+{
+	struct tstamp_step *sp;
+	struct bintime up;
+
+	tstamp_offset_now(off);
+	/* A torn read of tstamp_lastoff only sends us to the lock. */
+	if (__predict_true(off->sec == tstamp_lastoff.sec &&
+	    off->frac == tstamp_lastoff.frac))
+		return;
+	mutex_spin_enter(&tstamp_step_lock);
+	if (off->sec != tstamp_lastoff.sec ||
+	    off->frac != tstamp_lastoff.frac) {
+		/* Precise: every stamp taken before is older. */
+		binuptime(&up);
+		tstamp_step_gen++;
+		membar_producer();
+		sp = &tstamp_steps[tstamp_nsteps % TSTAMP_STEPS];
+		sp->sp_until = tstamp_bt2ns(&up);
+		sp->sp_off = tstamp_lastoff;
+		tstamp_nsteps++;
+		tstamp_lastoff = *off;
+		membar_producer();
+		tstamp_step_gen++;
+	}
+	mutex_spin_exit(&tstamp_step_lock);
+}
+
+/* The realtime offset in force at uptime ns, in *off. */
+static void
+tstamp_offset_at(uint64_t ns, struct bintime *off)
+{
+	const struct tstamp_step *sp;
+	struct bintime then;
+	u_int gen, i, n;
+	bool found;
+
+	tstamp_step_check(off);
+	if (__predict_true(tstamp_nsteps == 0))
+		return;
+	do {
+		while ((gen = tstamp_step_gen) & 1)
+			SPINLOCK_BACKOFF_HOOK;
+		membar_consumer();
+		n = tstamp_nsteps;
+		found = false;
+		/* Oldest first: the first step after the stamp. */
+		for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0; i < n; i++) {
+			sp = &tstamp_steps[i % TSTAMP_STEPS];
+			if (ns < sp->sp_until) {
+				then = sp->sp_off;
+				found = true;
+				break;
+			}
+		}
+		membar_consumer();
+	} while (gen != tstamp_step_gen);
+	if (found)
+		*off = then;
 }
 
 static inline uint64_t
 tstamp_now(void)
 {
+	struct bintime off;
 	struct timespec ts;
 
+	/* A step not logged yet belongs before this stamp. */
+	tstamp_step_check(&off);
 	nanouptime(&ts);
 	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
@@ -164,26 +296,19 @@ tstamp_ns2ts(uint64_t ns, struct timespec *ts)
 }
 
 /*
- * Convert an uptime stamp to the socket's clock.  The realtime offset
- * is read from one timehands generation (the uptime read before and
- * after must agree), so it is exact unless the clock was set between
- * the stamp and now, and it costs no timecounter read.
+ * Convert an uptime stamp to the socket's clock: realtime with the
+ * offset in force when it was taken (tstamp_offset_at()).
  */
 static void
 tstamp_clock(const struct so_tstamp *st, uint64_t ns, struct timespec *ts)
 {
-	struct bintime up, up2, rt;
+	struct bintime rt;
 	struct timespec off;
 
 	tstamp_ns2ts(ns, ts);
 	if (st != NULL && st->st_clock == CLOCK_MONOTONIC)
 		return;
-	do {
-		getbinuptime(&up);
-		getbintime(&rt);
-		getbinuptime(&up2);
-	} while (up.sec != up2.sec || up.frac != up2.frac);
-	bintime_sub(&rt, &up);
+	tstamp_offset_at(ns, &rt);
 	bintime2timespec(&rt, &off);
 	timespecadd(ts, &off, ts);
 }
@@ -255,6 +380,9 @@ tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
 	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW;
 	st->st_rxwant = sw || (st->st_flags & SOF_RX_HW) == SOF_RX_HW ||
 	    st->st_rxqovfl;
+	/* tcp_input() counts no bytes now: the marks would drift. */
+	if (!st->st_rxwant)
+		st->st_stream = false;
 	if (sw && !st->st_rxref) {
 		atomic_inc_uint(&so_tstamp_rx_users);
 		membar_producer();
@@ -407,6 +535,36 @@ so_tstamp_getopt(struct socket *so, struct sockopt *sopt)
 }
 
 /*
+ * sonewconn(): a socket made for a connection to the listener head
+ * takes head's timestamping options, as on Linux (SO_TIMESTAMP came
+ * with so_options), and a reference of its own on so_tstamp_rx_users,
+ * released when it goes.  May run in a soft interrupt (tcp_input()
+ * taking a SYN), so the state comes from the pool without sleeping;
+ * without it the connection is refused (ENOBUFS), as sonewconn()
+ * refuses one it cannot reserve buffers for.  Both sockets locked.
+ */
+int
+so_tstamp_inherit(struct socket *head, struct socket *so)
+{
+	const struct so_tstamp *hst = head->so_tstamp;
+	struct so_tstamp *st;
+
+	KASSERT(solocked(head));
+	KASSERT(so->so_tstamp == NULL);
+	if (hst == NULL)
+		return 0;
+	if ((st = tstamp_alloc(PR_NOWAIT)) == NULL)
+		return ENOBUFS;
+	st->st_flags = hst->st_flags;
+	st->st_clock = hst->st_clock;
+	st->st_ns = hst->st_ns;
+	st->st_rxqovfl = hst->st_rxqovfl;
+	so->so_tstamp = st;
+	tstamp_rxupdate(so, st);
+	return 0;
+}
+
+/*
  * Called from soput(): nobody else can see the socket any more.  That
  * may be a soft interrupt (tcp_input() closing a connection), so
  * nothing here may sleep or use kmem(9).
@@ -532,12 +690,21 @@ tstamp_get_nosleep(struct socket *so)
  * the newest mark is extended, so a read ending inside its range gets
  * the later stamp.  Bytes that arrived before stamping was asked for
  * have no mark and get no stamp.
+ *
+ * Offsets count from the first byte of the receive buffer when the
+ * marks started (st_base bytes were there, unmarked); st_rcvd counts
+ * every byte appended since, so the first unread byte is at
+ * st_base + st_rcvd - sb_cc whatever the reads did (short MSG_WAITALL
+ * reads, uiomove() errors, SHUT_RD flushes).  That holds only while
+ * every append is counted, i.e. while RX stamps are wanted: turning
+ * them off forgets the marks (tstamp_rxupdate()), and the next segment
+ * starts them again.
  */
 static void
 tstamp_stream_reset(struct socket *so, struct so_tstamp *st)
 {
 
-	st->st_rcvd = st->st_read = 0;
+	st->st_rcvd = 0;
 	st->st_base = so->so_rcv.sb_cc;	/* unmarked bytes */
 	st->st_nmarks = st->st_mhead = 0;
 }
@@ -553,9 +720,8 @@ so_tstamp_stream_rx(struct socket *so, struct mbuf *m)
 	struct so_tstamp_mark *mk;
 	u_int len;
 
-	/* An accepted socket inherits SO_TIMESTAMP but not the state. */
-	if ((st = so->so_tstamp) == NULL &&
-	    (st = tstamp_get_nosleep(so)) == NULL)
+	/* An accepted socket has its listener's state (so_tstamp_inherit). */
+	if ((st = so->so_tstamp) == NULL)
 		return;
 	if (!st->st_stream) {
 		st->st_stream = true;
@@ -597,7 +763,13 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 	KASSERT(solocked(so));
 	if (st == NULL || !st->st_stream || n == 0)
 		return;
-	end = st->st_read + n;
+	/* The first unread byte, after the read (see above). */
+	end = st->st_base + st->st_rcvd;
+	if (__predict_false(end < so->so_rcv.sb_cc))
+		return;
+	end -= so->so_rcv.sb_cc;
+	if (flags & MSG_PEEK)
+		end += n;
 	for (i = 0; i < st->st_nmarks; i++) {
 		mk = &st->st_marks[(st->st_mhead + i) % TSTAMP_MARKS];
 		if (mk->mk_start < end && end <= mk->mk_end) {
@@ -611,7 +783,6 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 		    found->mk_hwns, NULL, controlp);
 	if (flags & MSG_PEEK)
 		return;
-	st->st_read = end;
 	while (st->st_nmarks > 0 &&
 	    st->st_marks[st->st_mhead].mk_end <= end) {
 		st->st_mhead = (st->st_mhead + 1) % TSTAMP_MARKS;
@@ -701,13 +872,22 @@ so_tstamp_sendctl(struct socket *so, struct mbuf **controlp)
 	return 0;
 }
 
+/*
+ * sosend() returns: forget the control message's flags, and a write
+ * to a stream socket that ended before its last chunk (an error, a
+ * signal or a full buffer) ends here, at the last byte it wrote.
+ */
 void
 so_tstamp_senddone(struct socket *so)
 {
+	struct so_tstamp *st = so->so_tstamp;
 
 	KASSERT(solocked(so));
-	if (so->so_tstamp != NULL)
-		so->so_tstamp->st_sendflags = -1;
+	if (st == NULL)
+		return;
+	if (st->st_wopen)
+		tstamp_stream_wclose(so, st);
+	st->st_sendflags = -1;
 }
 
 /* The flags of the write being sent: the socket's, or sendmsg()'s. */
@@ -1090,14 +1270,43 @@ tstamp_txmark_pop(struct so_tstamp *st)
 }
 
 /*
+ * The write being handed to TCP ended: mark its last byte.  If that
+ * byte already left while the write went on (it ended early: a
+ * non-blocking socket ran out of buffer space, a signal), the write
+ * gets no records, as on Linux, whose mark goes on an unsent segment.
+ */
+static void
+tstamp_stream_wclose(struct socket *so, struct so_tstamp *st)
+{
+	struct so_tstamp_txmark *mk;
+
+	st->st_wopen = false;
+	if (st->st_wsent)
+		return;
+	if (st->st_ntxm == TSTAMP_TXMARKS) {
+		/* Too many writes waiting: the oldest loses its records. */
+		tstamp_txmark_pop(st);
+		so_tstamp_errq_dropped(so);
+	}
+	mk = tstamp_txmark(st, st->st_ntxm++);
+	mk->tm_seq = st->st_wseq;
+	mk->tm_key = (st->st_wflags & SOF_TIMESTAMPING_OPT_ID) ?
+	    mk->tm_seq - st->st_txbase : 0;
+	mk->tm_flags = st->st_wflags;
+	mk->tm_sent = mk->tm_inflight = false;
+}
+
+/*
  * tcp_send(), before it appends m, whose first byte has sequence
- * number seq, to the send buffer.
+ * number seq, to the send buffer.  sosend() hands a write to TCP one
+ * chunk at a time, with SS_MORETOCOME on all but the last: the write
+ * stays open (st_wseq follows its last byte so far) until its last
+ * chunk, so it gets one mark, on its last byte, whatever its size.
  */
 void
 so_tstamp_stream_send(struct socket *so, uint32_t seq, const struct mbuf *m)
 {
 	struct so_tstamp *st = so->so_tstamp;
-	struct so_tstamp_txmark *mk;
 	uint32_t len = 0;
 	int flags;
 
@@ -1115,17 +1324,12 @@ so_tstamp_stream_send(struct socket *so, uint32_t seq, const struct mbuf *m)
 	flags = tstamp_txflags(st);
 	if ((flags & TSTAMP_TXF_STREAM) == 0)
 		return;
-	if (st->st_ntxm == TSTAMP_TXMARKS) {
-		/* Too many writes waiting: the oldest loses its records. */
-		tstamp_txmark_pop(st);
-		so_tstamp_errq_dropped(so);
-	}
-	mk = tstamp_txmark(st, st->st_ntxm++);
-	mk->tm_seq = seq + len - 1;
-	mk->tm_key = (flags & SOF_TIMESTAMPING_OPT_ID) ?
-	    mk->tm_seq - st->st_txbase : 0;
-	mk->tm_flags = flags;
-	mk->tm_sent = mk->tm_inflight = false;
+	st->st_wopen = true;
+	st->st_wsent = false;
+	st->st_wseq = seq + len - 1;
+	st->st_wflags = flags;
+	if ((so->so_state & SS_MORETOCOME) == 0)
+		tstamp_stream_wclose(so, st);
 }
 
 /*
@@ -1148,6 +1352,14 @@ so_tstamp_stream_out(struct so_tstamp_tx *tx, struct socket *so,
 	memset(tx, 0, sizeof(*tx));
 	if (len == 0)
 		return;
+	/*
+	 * The open write's last byte so far goes now (TCP sends what it
+	 * has while the write goes on): if the write ends there, it
+	 * gets no records (tstamp_stream_wclose()).
+	 */
+	if (st->st_wopen && !SEQ_LT(st->st_wseq, seq) &&
+	    SEQ_LT(st->st_wseq, seq + (uint32_t)len))
+		st->st_wsent = true;
 	for (i = 0; i < st->st_ntxm; i++) {
 		mk = tstamp_txmark(st, i);
 		if (mk->tm_sent || SEQ_LT(mk->tm_seq, seq))
@@ -1324,17 +1536,18 @@ so_tstamp_errq_receive(struct socket *so, struct uio *uio,
 
 /*
  * A queued error record makes the socket report POLLERR, as on Linux
- * (select(2) then reports it readable and writable), and POLLRDBAND,
- * select's exceptional condition; datagram sockets have no
- * out-of-band data to confuse it with.
+ * (select(2) then reports it readable and writable), and nothing
+ * else: POLLRDBAND is select's exceptional condition, and with
+ * POLLPRI what a TCP program takes for out-of-band data.  kqueue's
+ * EVFILT_READ fires too (filt_soread(), SO_TSTAMP_ERRQ_PENDING), as
+ * epoll reports EPOLLERR to every waiter.
  */
 int
 so_tstamp_poll(struct socket *so, int events)
 {
-	const struct so_tstamp *st = so->so_tstamp;
 
-	if (st != NULL && st->st_errq != NULL)
-		return events & (POLLERR | POLLRDBAND);
+	if (SO_TSTAMP_ERRQ_PENDING(so))
+		return events & POLLERR;
 	return 0;
 }
 

@@ -90,13 +90,16 @@ struct so_tstamp {
 	bool		st_stream;	/* marks are kept */
 	uint64_t	st_base;	/* unmarked bytes at the start */
 	uint64_t	st_rcvd;	/* bytes appended since */
-	uint64_t	st_read;	/* bytes read since */
 	u_int		st_nmarks;
 	u_int		st_mhead;	/* oldest mark */
 	struct so_tstamp_mark st_marks[TSTAMP_MARKS];
 	/* Stream sockets, TX: see so_tstamp_stream_send(). */
 	bool		st_txbased;	/* st_txbase is set */
 	uint32_t	st_txbase;	/* OPT_ID: sequence number of key 0 */
+	bool		st_wopen;	/* a write is being handed to TCP */
+	bool		st_wsent;	/* st_wseq has been sent already */
+	uint32_t	st_wseq;	/* its last byte so far */
+	int		st_wflags;	/* its effective SOF_* flags */
 	u_int		st_ntxm;
 	u_int		st_txmhead;	/* oldest */
 	struct so_tstamp_txmark st_txmarks[TSTAMP_TXMARKS];
@@ -201,6 +204,10 @@ do {									\
 	(((so)->so_options & SO_TIMESTAMP) != 0 ||			\
 	 ((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxwant))
 
+/* Is a record waiting on the error queue (poll, kqueue)? */
+#define	SO_TSTAMP_ERRQ_PENDING(so)					\
+	((so)->so_tstamp != NULL && (so)->so_tstamp->st_errq != NULL)
+
 /* tcp_input(), before it appends segment m to the receive buffer. */
 #define	SO_TSTAMP_STREAM_RX(so, m)					\
 do {									\
@@ -217,7 +224,7 @@ do {									\
 do {									\
 	(tx)->tx_nmarks = 0;						\
 	if (__predict_false((so)->so_tstamp != NULL &&			\
-	    (so)->so_tstamp->st_ntxm != 0))				\
+	    ((so)->so_tstamp->st_ntxm != 0 || (so)->so_tstamp->st_wopen))) \
 		so_tstamp_stream_out((tx), (so), (m), (seq), (len));	\
 } while (/* CONSTCOND */ 0)
 
@@ -239,6 +246,7 @@ do {									\
 void	so_tstamp_init(void);
 int	so_tstamp_setopt(struct socket *, const struct sockopt *);
 int	so_tstamp_getopt(struct socket *, struct sockopt *);
+int	so_tstamp_inherit(struct socket *, struct socket *);
 void	so_tstamp_free(struct socket *);
 int	so_tstamp_sendctl(struct socket *, struct mbuf **);
 void	so_tstamp_senddone(struct socket *);

@@ -169,6 +169,97 @@ ATF_TC_BODY(tstamp_monotonic_clock, tc)
 	close(ss);
 }
 
+/* Set the realtime clock d ns ahead (or back); 0 or errno. */
+static int
+clock_step(int64_t d)
+{
+	struct timespec ts;
+	int64_t ns;
+
+	ns = now_ns(CLOCK_REALTIME) + d;
+	ts.tv_sec = ns / TS_NSEC;
+	ts.tv_nsec = ns % TS_NSEC;
+	return clock_settime(CLOCK_REALTIME, &ts) == 0 ? 0 : errno;
+}
+
+/*
+ * A realtime stamp is the clock's value when the stamp was taken, as
+ * on Linux: stepping the clock between arrival and recvmsg() does not
+ * move a queued stamp.  TCP data waits in the receive buffer with its
+ * stamp (the control message is made at the read); a datagram's and a
+ * TX record's are made when they are queued.  Stamps taken after the
+ * step follow it.
+ */
+ATF_TC(tstamp_clock_step);
+ATF_TC_HEAD(tstamp_clock_step, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a clock step between arrival and "
+	    "read does not move queued realtime stamps");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(tstamp_clock_step, tc)
+{
+	/* Back: a step ahead would look like a timeout to the runner. */
+	const int64_t step = -100 * TS_NSEC;
+	struct sockaddr_storage rss, sss, lss;
+	socklen_t rlen, slen, llen;
+	struct tsmsg r1, r2, tx, t1;
+	int64_t lo1, hi1, lo2, hi2;
+	int rs, ss, ls, cs, as, e1, e2, etx, et1, estep, eback;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	enable_all(rs);
+	setint(ss, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY);
+	ls = bound_socket(AF_INET, SOCK_STREAM, 0, &lss, &llen);
+	ATF_REQUIRE(listen(ls, 1) == 0);
+	cs = socket(AF_INET, SOCK_STREAM, 0);
+	ATF_REQUIRE(cs != -1);
+	ATF_REQUIRE(connect(cs, (struct sockaddr *)&lss, llen) == 0);
+	as = accept(ls, NULL, NULL);
+	ATF_REQUIRE(as != -1);
+	enable_all(as);
+
+	lo1 = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(sendto(ss, "1", 1, 0, (struct sockaddr *)&rss, rlen) == 1);
+	ATF_REQUIRE(write(cs, "t", 1) == 1);
+	hi1 = now_ns(CLOCK_REALTIME);
+	usleep(100000);
+
+	/* Nothing may stop between the steps: the clock goes back. */
+	estep = clock_step(step);
+	et1 = recv_ts(as, MSG_DONTWAIT, &t1);
+	e1 = recv_ts(rs, MSG_DONTWAIT, &r1);
+	etx = recv_ts(ss, MSG_ERRQUEUE, &tx);
+	lo2 = now_ns(CLOCK_REALTIME);
+	(void)sendto(ss, "2", 1, 0, (struct sockaddr *)&rss, rlen);
+	hi2 = now_ns(CLOCK_REALTIME);
+	usleep(100000);
+	e2 = recv_ts(rs, MSG_DONTWAIT, &r2);
+	eback = estep == 0 ? clock_step(-step) : 0;
+
+	ATF_REQUIRE_EQ_MSG(estep, 0, "clock_settime: %s", strerror(estep));
+	ATF_REQUIRE_EQ_MSG(eback, 0, "clock_settime back: %s",
+	    strerror(eback));
+	ATF_REQUIRE_EQ_MSG(et1, 0, "TCP data: %s", strerror(et1));
+	ATF_CHECK_EQ(t1.len, 1);
+	check_all(&t1, lo1, hi1);
+	ATF_REQUIRE_EQ_MSG(e1, 0, "first datagram: %s", strerror(e1));
+	check_all(&r1, lo1, hi1);
+	ATF_REQUIRE_EQ_MSG(etx, 0, "TX record: %s", strerror(etx));
+	ATF_CHECK_EQ(tx.nts, 1);
+	check_between("TX record ts[0]", lo1, ts_ns(&tx.ts.ts[0]), hi1);
+	/* Taken after the step: the stepped clock. */
+	ATF_REQUIRE_EQ_MSG(e2, 0, "second datagram: %s", strerror(e2));
+	check_all(&r2, lo2, hi2);
+	close(as);
+	close(cs);
+	close(ls);
+	close(rs);
+	close(ss);
+}
+
 ATF_TC(tstamp_sockopt_roundtrip);
 ATF_TC_HEAD(tstamp_sockopt_roundtrip, tc)
 {
@@ -624,6 +715,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_rx_at_reception_udp4);
 	ATF_TP_ADD_TC(tp, tstamp_rx_at_reception_udp6);
 	ATF_TP_ADD_TC(tp, tstamp_monotonic_clock);
+	ATF_TP_ADD_TC(tp, tstamp_clock_step);
 	ATF_TP_ADD_TC(tp, tstamp_sockopt_roundtrip);
 	ATF_TP_ADD_TC(tp, tstamp_einval_unchanged);
 	ATF_TP_ADD_TC(tp, tstamp_no_leak);
