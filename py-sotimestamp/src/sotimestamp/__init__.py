@@ -29,6 +29,7 @@ from .core import (
     grow_rcvbuf,
     join_multicast,
     multicast_sender,
+    opt_id_message,
     recv,
     tx_timestamps,
 )
@@ -41,5 +42,5 @@ except PackageNotFoundError:  # running from a source tree without installing
 __all__ = [
     "HAVE_RECVMMSG", "Packet", "Stamps", "TxStamp", "UnsupportedError",
     "disable", "enable", "for_platform", "grow_rcvbuf", "join_multicast", "multicast_sender",
-    "parse_control", "recv", "recv_batch", "tx_timestamps",
+    "opt_id_message", "parse_control", "recv", "recv_batch", "tx_timestamps",
 ]
