@@ -75,6 +75,8 @@ struct so_tstamp {
 	int		st_flags;	/* SO_TIMESTAMPING SOF_* flags */
 	int		st_clock;	/* SO_TIMESTAMP_CLOCK: a clockid_t */
 	int		st_sendflags;	/* per-sendmsg TX bits, -1 if none */
+	int64_t		st_sendkey;	/* per-sendmsg SCM_TS_OPT_ID key,
+					 * -1 if none */
 	bool		st_ns;		/* SO_TIMESTAMPNS */
 	bool		st_rxwant;	/* some RX stamp is reported */
 	bool		st_rxref;	/* holds a so_tstamp_rx_users ref */
