@@ -166,6 +166,18 @@ do {									\
 } while (/* CONSTCOND */ 0)
 
 /*
+ * A received packet sent again (ip_output(), ip6_output(),
+ * bridge_enqueue(): forwarded, bridged, or reflected, as ICMP and TCP
+ * replies reuse the mbuf): its receive stamps describe its arrival, not
+ * what bpf and the drivers see now.
+ */
+#define	SO_TSTAMP_RX_CLEAR(m)						\
+do {									\
+	(m)->m_pkthdr.tstamp_flags &= ~M_TSTAMP_HW;			\
+	(m)->m_pkthdr.tstamp_sw = 0;					\
+} while (/* CONSTCOND */ 0)
+
+/*
  * TX, Linux's two moments.  SCHED: the packet is handed to the
  * interface's send queue (ifq_enqueue).  SND: the driver hands it to
  * the device (Linux's skb_tx_timestamp()); a driver that calls
