@@ -93,6 +93,17 @@ def vmtest(c, extra=None, timeout=900, config="SOTSTEST"):
     raise SystemExit(rc)
 
 
+@task(help={"timeout": "seconds to wait for the guest's results",
+            "config": "test kernel config to boot (default SOTSTEST)"})
+def interop(c, timeout=1200, config="SOTSTEST"):
+    """Upstream libpcap and tcpdump (pinned tags, unmodified) built against the patched tree,
+    then vmtest with tcpdump capturing on wm0 in the guest; skips without the sources."""
+    from devtools.loop import interop as interop_mod
+    with cfg.tree_lock():
+        rc = interop_mod.run(cfg.netbsdsrcdir(), int(timeout), config)
+    raise SystemExit(rc)
+
+
 # --- py-sotimestamp --------------------------------------------------------
 
 @task(help={"count": "datagrams to generate (default 1000)", "keep": "directory to keep the pcapng files in"})

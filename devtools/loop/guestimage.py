@@ -70,8 +70,9 @@ def compile_static(src: Path, source: Path, out: Path, *, atf: bool) -> None:
         raise TreeError(f"cannot compile {source}:\n{res.stderr.strip()}")
 
 
-def build_image(src: Path, kernel: Path, programs: list[TestProgram], workdir: Path) -> Path:
-    """Returns the ISO to boot."""
+def build_image(src: Path, kernel: Path, programs: list[TestProgram], workdir: Path,
+                files: dict[str, Path] | None = None) -> Path:
+    """Returns the ISO to boot; files: more programs, by their path in the guest."""
     tooldir = build.require_tools()
     if workdir.exists():
         shutil.rmtree(workdir)
@@ -82,6 +83,9 @@ def build_image(src: Path, kernel: Path, programs: list[TestProgram], workdir: P
     for prog in programs:
         compile_static(src, prog.source, root / "tests" / ("atf" if prog.atf else "plain") / prog.name,
                        atf=prog.atf)
+    for guest_path, host_file in (files or {}).items():
+        (root / guest_path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(host_file, root / guest_path)
     spec = workdir / "spec"
     spec.write_text(DEV_SPEC + "".join(_spec_lines(root)))
     image = workdir / "root.fs"

@@ -71,7 +71,8 @@ def test_kernel(src: Path, name: str = DEFAULT_CONFIG) -> Path:
     return kernel
 
 
-def run(src: Path, *, extra: str | None = None, timeout: int = 900, config_name: str = DEFAULT_CONFIG) -> int:
+def run(src: Path, *, extra: str | None = None, timeout: int = 900, config_name: str = DEFAULT_CONFIG,
+        files: dict[str, Path] | None = None) -> int:
     check_pinned(src)
     require_applied(src)
     kernel = test_kernel(src, config_name)
@@ -79,7 +80,7 @@ def run(src: Path, *, extra: str | None = None, timeout: int = 900, config_name:
     t0 = time.monotonic()
     build.guest_libs(src)
     programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None)
-    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}")
+    iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}", files)
     print(f"guest image: {len(programs)} test programs, kernel {config_name}, built in "
           f"{time.monotonic() - t0:.0f} s", flush=True)
     report = boot_and_watch(qemu, iso, timeout,

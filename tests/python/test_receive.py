@@ -134,6 +134,38 @@ def test_tx_stamps_with_opt_id_in_order(pair: Pair) -> None:
 
 
 @requires_kernel("SO_TIMESTAMPING", "MSG_ERRQUEUE")
+def test_opt_id_message_keys_one_datagram(pair: Pair) -> None:
+    """SCM_TS_OPT_ID gives that datagram the key; the socket counter does not move."""
+    rx, tx = pair
+    sotimestamp.enable(tx, tx=True, opt_id=True)
+    dest = rx.getsockname()
+    tx.sendto(b"a", dest)
+    try:
+        tx.sendmsg([b"b"], [sotimestamp.opt_id_message(1000)], 0, dest)
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            pytest.skip("this kernel has no SCM_TS_OPT_ID (Linux < 6.13)")
+        raise
+    tx.sendmsg([b"c"], [sotimestamp.opt_id_message(0xFFFFFFFF)], 0, dest)
+    tx.sendto(b"d", dest)
+    assert [s.key for s in wait_tx(tx, 4)] == [0, 1000, 0xFFFFFFFF, 1]
+
+
+@requires_kernel("SO_TIMESTAMPING", "MSG_ERRQUEUE")
+def test_opt_id_message_needs_opt_id_and_a_u32(pair: Pair) -> None:
+    rx, tx = pair
+    with pytest.raises(ValueError, match="not a u32"):
+        sotimestamp.opt_id_message(1 << 32)
+    with pytest.raises(ValueError, match="not a u32"):
+        sotimestamp.opt_id_message(-1)
+    sotimestamp.enable(tx, tx=True)  # no OPT_ID: the kernel refuses the key
+    with pytest.raises(OSError) as info:
+        tx.sendmsg([b"x"], [sotimestamp.opt_id_message(5)], 0, rx.getsockname())
+    assert info.value.errno == errno.EINVAL
+    assert sotimestamp.tx_timestamps(tx) == []
+
+
+@requires_kernel("SO_TIMESTAMPING", "MSG_ERRQUEUE")
 def test_tx_timestamps_keeps_socket_timeout(pair: Pair) -> None:
     _rx, tx = pair
     sotimestamp.enable(tx, tx=True)

@@ -31,6 +31,7 @@ from .core import (
     grow_rcvbuf,
     join_multicast,
     multicast_sender,
+    opt_id_message,
     recv,
     tx_timestamps,
 )
@@ -45,5 +46,5 @@ __all__ = [
     "HAVE_RECVMMSG", "Packet", "StampSource", "StampingInForce", "Stamps", "TxStamp", "UnsupportedError",
     "UnsupportedSocketError",
     "disable", "enable", "for_platform", "grow_rcvbuf", "join_multicast", "multicast_sender",
-    "parse_control", "recv", "recv_batch", "tx_timestamps",
+    "opt_id_message", "parse_control", "recv", "recv_batch", "tx_timestamps",
 ]

@@ -419,6 +419,24 @@ def tx_timestamps(sock: socket.socket) -> list[TxStamp]:
     return stamps
 
 
+def opt_id_message(key: int) -> tuple[int, int, bytes]:
+    """The ``sendmsg()`` ancillary item SCM_TS_OPT_ID: the datagram's TX stamps carry OPT_ID key
+    ``key`` (0 to 2**32-1) instead of the socket's counter, which does not advance.  The socket
+    needs OPT_ID on (:func:`enable` with ``opt_id=True``), else the send fails with EINVAL;
+    UDP and raw sockets only.
+
+    >>> enable(sock, tx=True, opt_id=True)  # doctest: +SKIP
+    >>> sock.sendmsg([b"x"], [opt_id_message(7)], 0, addr); tx_timestamps(sock)[0].key  # doctest: +SKIP
+    7
+    """
+    table = _table()
+    if table.SCM_TS_OPT_ID is None:
+        raise UnsupportedError(errno.EOPNOTSUPP, f"{table.name} has no SCM_TS_OPT_ID (per-datagram OPT_ID key)")
+    if not 0 <= key <= 0xFFFFFFFF:
+        raise ValueError(f"SCM_TS_OPT_ID key {key} is not a u32 (0 to 4294967295)")
+    return (table.SOL_SOCKET, table.SCM_TS_OPT_ID, struct.pack("=I", key))
+
+
 _IN6ADDR_ANY = b"\x00" * 16
 
 

@@ -350,6 +350,7 @@ tstamp_alloc(int prflags)
 	memset(st, 0, sizeof(*st));
 	st->st_clock = CLOCK_REALTIME;
 	st->st_sendflags = -1;
+	st->st_sendkey = -1;
 	atomic_inc_uint(&so_tstamp_nstates);
 	return st;
 }
@@ -816,10 +817,11 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 }
 
 /*
- * sosend(): take the SOL_SOCKET/SO_TIMESTAMPING messages out of the
- * control data (no protocol knows them) and remember their TX bits
- * for this datagram.  Called locked, with the send buffer locked, just
- * before pr_send; so_tstamp_senddone() forgets them.
+ * sosend(): take the SOL_SOCKET SO_TIMESTAMPING and SCM_TS_OPT_ID
+ * messages out of the control data (no protocol knows them) and
+ * remember their TX bits and OPT_ID key for this datagram.  Called
+ * locked, with the send buffer locked, just before pr_send;
+ * so_tstamp_senddone() forgets them.
  */
 int
 so_tstamp_sendctl(struct socket *so, struct mbuf **controlp)
@@ -830,6 +832,8 @@ so_tstamp_sendctl(struct socket *so, struct mbuf **controlp)
 	char *p, *end;
 	size_t space;
 	int val, txflags = -1;
+	int64_t sendkey = -1;
+	uint32_t key;
 
 	KASSERT(solocked(so));
 	/* sockargs() makes one mbuf; anything else is not ours to edit. */
@@ -846,25 +850,39 @@ so_tstamp_sendctl(struct socket *so, struct mbuf **controlp)
 			break;
 		space = MIN(CMSG_ALIGN(cm->cmsg_len), (size_t)(end - p));
 		if (cm->cmsg_level != SOL_SOCKET ||
-		    cm->cmsg_type != SO_TIMESTAMPING) {
+		    (cm->cmsg_type != SO_TIMESTAMPING &&
+		     cm->cmsg_type != SCM_TS_OPT_ID)) {
 			p += space;
 			continue;
 		}
-		if (cm->cmsg_len != CMSG_LEN(sizeof(int)))
-			return EINVAL;
-		memcpy(&val, CMSG_DATA(cm), sizeof(val));
-		if (val & ~SOF_TIMESTAMPING_TX_RECORD_MASK)
-			return EINVAL;
-		txflags = val;
+		if (cm->cmsg_type == SCM_TS_OPT_ID) {
+			/* Linux: datagrams of a socket with OPT_ID only */
+			if (cm->cmsg_len != CMSG_LEN(sizeof(key)) ||
+			    so->so_type == SOCK_STREAM ||
+			    so->so_tstamp == NULL ||
+			    (so->so_tstamp->st_flags &
+			     SOF_TIMESTAMPING_OPT_ID) == 0)
+				return EINVAL;
+			memcpy(&key, CMSG_DATA(cm), sizeof(key));
+			sendkey = key;
+		} else {
+			if (cm->cmsg_len != CMSG_LEN(sizeof(int)))
+				return EINVAL;
+			memcpy(&val, CMSG_DATA(cm), sizeof(val));
+			if (val & ~SOF_TIMESTAMPING_TX_RECORD_MASK)
+				return EINVAL;
+			txflags = val;
+		}
 		memmove(p, p + space, (size_t)(end - p) - space);
 		end -= space;
 		control->m_len -= space;
 	}
-	if (txflags == -1)
+	if (txflags == -1 && sendkey == -1)
 		return 0;
 	if ((st = tstamp_get_nosleep(so)) == NULL)
 		return ENOBUFS;
 	st->st_sendflags = txflags;
+	st->st_sendkey = sendkey;
 	if (control->m_len == 0) {
 		m_freem(control);
 		*controlp = NULL;
@@ -888,6 +906,7 @@ so_tstamp_senddone(struct socket *so)
 	if (st->st_wopen)
 		tstamp_stream_wclose(so, st);
 	st->st_sendflags = -1;
+	st->st_sendkey = -1;
 }
 
 /* The flags of the write being sent: the socket's, or sendmsg()'s. */
@@ -948,7 +967,10 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 		return;
 
 	tx->tx_flags = flags;
-	if (flags & SOF_TIMESTAMPING_OPT_ID) {
+	if (st->st_sendkey >= 0 && (flags & SOF_TIMESTAMPING_OPT_ID)) {
+		/* SCM_TS_OPT_ID: this datagram's key; the counter stays */
+		tx->tx_key = (uint32_t)st->st_sendkey;
+	} else if (flags & SOF_TIMESTAMPING_OPT_ID) {
 		tx->tx_key = st->st_key++;
 		tx->tx_keyed = true;
 	}

@@ -75,6 +75,8 @@ struct so_tstamp {
 	int		st_flags;	/* SO_TIMESTAMPING SOF_* flags */
 	int		st_clock;	/* SO_TIMESTAMP_CLOCK: a clockid_t */
 	int		st_sendflags;	/* per-sendmsg TX bits, -1 if none */
+	int64_t		st_sendkey;	/* per-sendmsg SCM_TS_OPT_ID key,
+					 * -1 if none */
 	bool		st_ns;		/* SO_TIMESTAMPNS */
 	bool		st_rxwant;	/* some RX stamp is reported */
 	bool		st_rxref;	/* holds a so_tstamp_rx_users ref */
@@ -164,6 +166,18 @@ void	so_tstamp_tx_driver(struct ifnet *, bool);
 do {									\
 	if (__predict_false(so_tstamp_rx_users != 0))			\
 		so_tstamp_rx_stamp(m);					\
+} while (/* CONSTCOND */ 0)
+
+/*
+ * A received packet sent again (ip_output(), ip6_output(),
+ * bridge_enqueue(): forwarded, bridged, or reflected, as ICMP and TCP
+ * replies reuse the mbuf): its receive stamps describe its arrival, not
+ * what bpf and the drivers see now.
+ */
+#define	SO_TSTAMP_RX_CLEAR(m)						\
+do {									\
+	(m)->m_pkthdr.tstamp_flags &= ~M_TSTAMP_HW;			\
+	(m)->m_pkthdr.tstamp_sw = 0;					\
 } while (/* CONSTCOND */ 0)
 
 /*

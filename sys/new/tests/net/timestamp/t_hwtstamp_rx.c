@@ -344,8 +344,8 @@ ATF_TC(hw_bpf_tstamp_bad_values);
 ATF_TC_HEAD(hw_bpf_tstamp_bad_values, tc)
 {
 	atf_tc_set_md_var(tc, "descr",
-	    "BIOCSTSTAMP refuses formats it does not have and "
-	    "BPF_T_HWSTAMP without BPF_T_NANOTIME");
+	    "BIOCSTSTAMP refuses BPF_T_HWSTAMP with anything but "
+	    "BPF_T_NANOTIME (t_bpf_tstamp: the other formats)");
 	atf_tc_set_md_var(tc, "require.user", "root");
 }
 ATF_TC_BODY(hw_bpf_tstamp_bad_values, tc)
@@ -356,9 +356,9 @@ ATF_TC_BODY(hw_bpf_tstamp_bad_values, tc)
 	fd = bpf_open("lo0", BPF_T_MICROTIME);
 	v = BPF_T_HWSTAMP;
 	ATF_CHECK_ERRNO(EINVAL, ioctl(fd, BIOCSTSTAMP, &v) == -1);
-	v = 2;		/* FreeBSD's BPF_T_BINTIME */
+	v = BPF_T_HWSTAMP | BPF_T_BINTIME;
 	ATF_CHECK_ERRNO(EINVAL, ioctl(fd, BIOCSTSTAMP, &v) == -1);
-	v = 0x0100;	/* FreeBSD's BPF_T_FAST */
+	v = BPF_T_HWSTAMP | BPF_T_NANOTIME_FAST;
 	ATF_CHECK_ERRNO(EINVAL, ioctl(fd, BIOCSTSTAMP, &v) == -1);
 	ATF_CHECK(ioctl(fd, BIOCGTSTAMP, &v) == 0 && v == BPF_T_MICROTIME);
 	close(fd);

@@ -245,6 +245,143 @@ run_cmsg(const struct tsproto *p)
 TSTAMP_PROTO_TC(txtimestamp_cmsg_udp4, run_cmsg, TSPROTO_UDP4)
 TSTAMP_PROTO_TC(txtimestamp_cmsg_raw6, run_cmsg, TSPROTO_RAW6)
 
+/*
+ * Send one datagram with an SCM_TS_OPT_ID message of keylen bytes
+ * holding key, and an SO_TIMESTAMPING one unless cmsgflags < 0.
+ */
+static ssize_t
+tx_sendkey(struct txsock *t, const char *payload, uint32_t key,
+    size_t keylen, int cmsgflags)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int)) +
+				    CMSG_SPACE(sizeof(uint64_t))];
+	} cbuf;
+	struct cmsghdr *cm;
+	uint64_t data = 0;
+	size_t len = 0;
+
+	memset(&cbuf, 0, sizeof(cbuf));
+	cm = (struct cmsghdr *)cbuf.buf;
+	if (cmsgflags >= 0) {
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SO_TIMESTAMPING;
+		memcpy(CMSG_DATA(cm), &cmsgflags, sizeof(int));
+		len += CMSG_SPACE(sizeof(int));
+		cm = (struct cmsghdr *)(cbuf.buf + len);
+	}
+	memcpy(&data, &key, sizeof(key));
+	cm->cmsg_len = CMSG_LEN(keylen);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_TS_OPT_ID;
+	memcpy(CMSG_DATA(cm), &data, keylen);
+	len += CMSG_SPACE(keylen);
+	return proto_send(t->p, t->s, &t->to, t->tolen, payload,
+	    strlen(payload), cbuf.buf, len);
+}
+
+/*
+ * SCM_TS_OPT_ID (Linux 6.13): the datagram's OPT_ID key is the
+ * message's, and the socket's counter does not move; refused (EINVAL,
+ * nothing sent) without OPT_ID on the socket or with a length other
+ * than a uint32_t's.
+ */
+static void
+run_optid_cmsg(const struct tsproto *p)
+{
+	static const struct {
+		const char	*payload;
+		int64_t		key;		/* -1: none */
+		int		cmsgflags;	/* -1: none */
+		uint32_t	want;
+	} sends[] = {
+		{ "counted 0", -1, -1, 0 },
+		{ "keyed 1000", 1000, -1, 1000 },
+		{ "counted 1", -1, -1, 1 },
+		{ "keyed max", 0xffffffff, SOF_TIMESTAMPING_TX_SOFTWARE,
+		    0xffffffff },
+		{ "keyed 0", 0, -1, 0 },
+		{ "counted 2", -1, -1, 2 },
+	};
+	struct txsock t;
+	int64_t lo[__arraycount(sends)], hi[__arraycount(sends)];
+	size_t i;
+
+	txsock_open(&t, p);
+	setint(t.s, SOL_SOCKET, SO_TIMESTAMPING,
+	    TXSW | SOF_TIMESTAMPING_OPT_ID);
+	for (i = 0; i < __arraycount(sends); i++) {
+		lo[i] = now_ns(CLOCK_REALTIME);
+		if (sends[i].key < 0)
+			tx_send(&t, sends[i].payload, sends[i].cmsgflags);
+		else
+			ATF_REQUIRE_MSG(tx_sendkey(&t, sends[i].payload,
+			    (uint32_t)sends[i].key, sizeof(uint32_t),
+			    sends[i].cmsgflags) != -1,
+			    "%s: sendmsg SCM_TS_OPT_ID %lld: %s", p->name,
+			    (long long)sends[i].key, strerror(errno));
+		hi[i] = now_ns(CLOCK_REALTIME);
+	}
+	for (i = 0; i < __arraycount(sends); i++)
+		tx_expect(&t, sends[i].want, sends[i].payload, false, true,
+		    lo[i], hi[i]);
+	tx_expect_empty(&t);
+
+	errno = 0;
+	ATF_CHECK_MSG(tx_sendkey(&t, "short", 7, sizeof(uint16_t), -1) == -1 &&
+	    errno == EINVAL, "%s: 2-byte SCM_TS_OPT_ID not refused",
+	    p->name);
+	errno = 0;
+	ATF_CHECK_MSG(tx_sendkey(&t, "long", 7, sizeof(uint64_t), -1) == -1 &&
+	    errno == EINVAL, "%s: 8-byte SCM_TS_OPT_ID not refused",
+	    p->name);
+	setint(t.s, SOL_SOCKET, SO_TIMESTAMPING, TXSW);
+	errno = 0;
+	ATF_CHECK_MSG(tx_sendkey(&t, "no OPT_ID", 7, sizeof(uint32_t),
+	    -1) == -1 && errno == EINVAL,
+	    "%s: SCM_TS_OPT_ID without OPT_ID not refused", p->name);
+	tx_expect_empty(&t);
+	txsock_close(&t);
+}
+
+TSTAMP_PROTO_TC(txtimestamp_optid_cmsg_udp4, run_optid_cmsg, TSPROTO_UDP4)
+TSTAMP_PROTO_TC(txtimestamp_optid_cmsg_udp6, run_optid_cmsg, TSPROTO_UDP6)
+TSTAMP_PROTO_TC(txtimestamp_optid_cmsg_raw4, run_optid_cmsg, TSPROTO_RAW4)
+TSTAMP_PROTO_TC(txtimestamp_optid_cmsg_raw6, run_optid_cmsg, TSPROTO_RAW6)
+
+ATF_TC(txtimestamp_optid_cmsg_tcp);
+ATF_TC_HEAD(txtimestamp_optid_cmsg_tcp, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "SCM_TS_OPT_ID is refused on TCP, "
+	    "as on Linux, even with OPT_ID set");
+}
+ATF_TC_BODY(txtimestamp_optid_cmsg_tcp, tc)
+{
+	static const struct tsproto p = TSPROTO_TCP4;
+	struct sockaddr_storage ss;
+	struct txsock t;
+	socklen_t sslen;
+	int ls;
+
+	ls = bound_socket(AF_INET, SOCK_STREAM, 0, &ss, &sslen);
+	ATF_REQUIRE(listen(ls, 1) == 0);
+	t.p = &p;
+	t.s = socket(AF_INET, SOCK_STREAM, 0);
+	ATF_REQUIRE(t.s != -1);
+	ATF_REQUIRE(connect(t.s, (struct sockaddr *)&ss, sslen) == 0);
+	t.rs = accept(ls, NULL, NULL);
+	ATF_REQUIRE(t.rs != -1);
+	setint(t.s, SOL_SOCKET, SO_TIMESTAMPING,
+	    TXSW | SOF_TIMESTAMPING_OPT_ID);
+	errno = 0;
+	ATF_CHECK_MSG(tx_sendkey(&t, "tcp", 7, sizeof(uint32_t), -1) == -1 &&
+	    errno == EINVAL, "SCM_TS_OPT_ID on TCP not refused");
+	txsock_close(&t);
+	close(ls);
+}
+
 ATF_TC(txtimestamp_optid_reset);
 ATF_TC_HEAD(txtimestamp_optid_reset, tc)
 {
@@ -575,6 +712,11 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, txtimestamp_udp6_tsonly);
 	ATF_TP_ADD_TC(tp, txtimestamp_cmsg_udp4);
 	ATF_TP_ADD_TC(tp, txtimestamp_cmsg_raw6);
+	ATF_TP_ADD_TC(tp, txtimestamp_optid_cmsg_udp4);
+	ATF_TP_ADD_TC(tp, txtimestamp_optid_cmsg_udp6);
+	ATF_TP_ADD_TC(tp, txtimestamp_optid_cmsg_raw4);
+	ATF_TP_ADD_TC(tp, txtimestamp_optid_cmsg_raw6);
+	ATF_TP_ADD_TC(tp, txtimestamp_optid_cmsg_tcp);
 	ATF_TP_ADD_TC(tp, txtimestamp_optid_reset);
 	ATF_TP_ADD_TC(tp, txtimestamp_errqueue_nonblock);
 	ATF_TP_ADD_TC(tp, txtimestamp_poll_pollerr);
