@@ -76,8 +76,8 @@ struct netbsd32_hwtstamp_sysoff {
  * but 7.99.10 had no 32-bit form, which every bpf reader with a read
  * timeout (libpcap's, the bpf tests') needs.
  */
-#define	BIOCSRTIMEOUT32		_IOW('B', 109, struct netbsd32_timeval)
-#define	BIOCGRTIMEOUT32		_IOR('B', 110, struct netbsd32_timeval)
+#define	BIOCSRTIMEOUT32		_IOW('B', 122, struct netbsd32_timeval)
+#define	BIOCGRTIMEOUT32		_IOR('B', 123, struct netbsd32_timeval)
 
 /* A control message payload as a 32-bit process lays it out. */
 union netbsd32_cmsg_tstamp {
