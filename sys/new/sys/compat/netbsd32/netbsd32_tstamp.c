@@ -54,7 +54,9 @@
  * bpf.  BPF_T_NANOTIME's struct bpf_xhdr is 28 bytes for a 32-bit
  * process (its 64-bit members 4-aligned), 32 here: bpf.c writes
  * struct bpf_xhdr32 when bd_compat32 is set, as it writes struct
- * bpf_hdr32 for BPF_T_MICROTIME.
+ * bpf_hdr32 for BPF_T_MICROTIME.  bpf's read timeout, a struct
+ * timeval, had no 32-bit form in 7.99.10: netbsd32_bpf_rtimeout_ioctl()
+ * converts it for every bpf reader with a timeout (libpcap's too).
  */
 
 #include <sys/cdefs.h>
@@ -67,11 +69,11 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/sockio.h>
 
 #include <net/bpf.h>
+#include <net/errqueue.h>
 #include <net/if.h>
 #include <net/if_hwtstamp.h>
 #include <net/net_tstamp.h>
-#include <net/route.h>
-#include <net/errqueue.h>
+#include <net/route.h>		/* netbsd32_ioctl.h: ip_mroute.h */
 #include <netinet/in.h>
 #include <netinet/ip_mroute.h>
 
