@@ -142,20 +142,47 @@ GUEST_LIB_DIRS = [
 ]
 
 
-def guest_libs(src: Path) -> Path:
-    """Build and install into DESTDIR just what the guest tests link with."""
-    require_tools()
-    env = nbmake_env(src)
-    destdir(src).mkdir(parents=True, exist_ok=True)
+# The same libraries for -m32 programs (an i386 process on the amd64
+# kernel: COMPAT_NETBSD32), as build.sh's MKCOMPAT builds them
+# (compat/amd64/i386: each library directory made again with
+# bsd.i386.mk as BSD_MK_COMPAT_FILE, objects under compat/amd64/i386 of
+# the object directory, installed into /usr/lib/i386); the headers are
+# the 64-bit ones, which serve both.  Only what the static tests link.
+GUEST_LIB32_DIRS = [
+    "lib/csu",
+    "external/gpl3/gcc/lib/libgcc",
+    "external/gpl3/gcc/lib/libgcc/libgcc_eh",
+    "lib/libc",
+    "external/bsd/atf/lib/libatf-c",
+]
+I386_COMPAT = Path("compat/amd64/i386")
+
+
+def nbmake_env32(src: Path) -> dict[str, str]:
+    obj = config.objdir(src) / I386_COMPAT
+    return {**nbmake_env(src), "BSD_MK_COMPAT_FILE": str(src / I386_COMPAT / "bsd.i386.mk"),
+            "MAKEOBJDIR": "${.CURDIR:C,^" + str(src) + "," + str(obj) + ",}"}
+
+
+def _make_dirs(src: Path, dirs: list[tuple[str, str]], env: dict[str, str], tag: str) -> None:
     nbmake = str(config.tooldir() / "bin" / "nbmake")
-    start = time.monotonic()
-    for subdir, targets in GUEST_LIB_DIRS:
+    for subdir, targets in dirs:
         # `obj` first: without its object directory make builds in the
         # source tree (and a later build.sh would pick those objects up).
         for target in ["obj", *targets.split()]:
             run_logged([nbmake, f"-j{config.jobs()}", target], cwd=src / subdir,
-                       log_name=f"guestlibs-{src.name}-{subdir.replace('/', '_')}-{target}",
-                       env=env, what=f"guest libraries: {subdir}: {target}", quiet=True)
-    print(f"guest libraries (headers, csu, libgcc, libc, libatf-c) in {destdir(src)}: "
-          f"{time.monotonic() - start:.0f} s", flush=True)
+                       log_name=f"{tag}-{src.name}-{subdir.replace('/', '_')}-{target}",
+                       env=env, what=f"{tag}: {subdir}: {target}", quiet=True)
+
+
+def guest_libs(src: Path) -> Path:
+    """Build and install into DESTDIR just what the guest tests link with,
+    64-bit and 32-bit."""
+    require_tools()
+    destdir(src).mkdir(parents=True, exist_ok=True)
+    start = time.monotonic()
+    _make_dirs(src, GUEST_LIB_DIRS, nbmake_env(src), "guestlibs")
+    _make_dirs(src, [(d, "dependall install") for d in GUEST_LIB32_DIRS], nbmake_env32(src), "guestlibs32")
+    print(f"guest libraries (headers, csu, libgcc, libc, libatf-c; the same for i386 in "
+          f"/usr/lib/i386) in {destdir(src)}: {time.monotonic() - start:.0f} s", flush=True)
     return destdir(src)

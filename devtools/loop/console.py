@@ -11,7 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-_RESULT = re.compile(r"^(ok|FAIL|skip) (\S+?)(?:: (.*))?$")
+# The runner writes a skip as "skip prog:case:: why" (ATF's "skipped: why").
+_RESULT = re.compile(r"^(ok|FAIL|skip) (\S+?):?(?:: (.*))?$")
+# i386/NAME (and noharness/i386/NAME) is NAME's case run as a 32-bit
+# program (loop/guestimage.I386_TESTS): it must end as NAME does, except
+# where the 32-bit kernel interface is known to lack something.
+I386 = "i386/"
+I386_KNOWN = {
+    "t_tstamp_rx:tstamp_recvmmsg_64": "7.99.10's COMPAT_NETBSD32 has no recvmmsg",
+}
 _SEND = re.compile(r"^@@SEND (udp4|udp6|ptp2) (\d+) (\d+)$")
 # ANSI escapes and carriage returns from GRUB/the console.
 _NOISE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\r")
@@ -69,6 +77,30 @@ class ConsoleReport:
     @property
     def finished(self) -> bool:
         return self.done or self.panic_over
+
+    def outcomes(self) -> dict[str, str]:
+        return {**{n: "ok" for n in self.passed}, **{n: "FAIL" for n, _ in self.failed},
+                **{n: "skip" for n, _ in self.skipped}}
+
+    def i386_summary(self) -> tuple[str, list[tuple[str, str]]]:
+        """The 32-bit cases' line, and each 32-bit case that did not end as
+        its 64-bit case did (a failure of its own)."""
+        out = self.outcomes()
+        cases = {n: k for n, k in out.items() if n.startswith((I386, "noharness/" + I386))}
+        differ, known = [], 0
+        for name, kind in sorted(cases.items()):
+            native = name.replace(I386, "", 1)
+            if native not in out or out[native] == kind:
+                continue
+            if native.removeprefix("noharness/") in I386_KNOWN:
+                known += 1
+            else:
+                differ.append((name, f"{kind} as a 32-bit program, {out[native]} as a 64-bit one"))
+        kinds = list(cases.values())
+        line = (f"i386: {kinds.count('ok')} passed, {kinds.count('FAIL')} failed, {kinds.count('skip')} skipped; "
+                f"{len(cases) - len(differ) - known} of {len(cases)} end as their 64-bit case"
+                f"{f', {known} known not to' if known else ''}")
+        return line, differ
 
     def summary(self) -> str:
         line = f"{len(self.passed)} passed, {len(self.failed)} failed"

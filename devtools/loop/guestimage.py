@@ -11,6 +11,16 @@ from devtools.loop import build
 from devtools.loop.tree import TreeError
 
 OUR_TESTS = Path("tests/net/timestamp")  # in the patched tree
+# Test programs built a second time for i386 (-m32 against the i386
+# libraries of build.GUEST_LIB32_DIRS): the guest runs them as i386/NAME,
+# a 32-bit process on the amd64 kernel (COMPAT_NETBSD32).  What they
+# cover: RX software stamps, TX stamps and the error queue,
+# SIOCGHWTSOFFSET and the other hardware stamping ioctls, bpf's
+# BPF_T_NANOTIME, and the layouts of t_tstamp_abi (SCM_TIMESTAMP's among
+# them: t_timestamp_baseline sets SO_RCVTIMEO, whose 32-bit struct
+# timeval 7.99.10's compat layer does not convert).
+I386_TESTS = ("t_hwtstamp", "t_hwtstamp_rx", "t_tstamp_abi", "t_tstamp_rx", "t_txtimestamp")
+I386_DIR = "atf-i386"  # under /tests in the guest (loop/guest/init.c)
 RUNNER = Path(__file__).resolve().parent / "guest" / "init.c"
 MD_ROOT_SECTORS = 65536  # MEMORY_DISK_ROOT_SIZE of SOTSTEST
 
@@ -32,10 +42,16 @@ DEV_SPEC = """\
 class TestProgram:
     source: Path
     atf: bool
+    i386: bool = False
 
     @property
     def name(self) -> str:
         return self.source.stem
+
+    @property
+    def staged(self) -> Path:
+        """Where the guest finds it, under /tests."""
+        return Path(I386_DIR if self.i386 else "atf" if self.atf else "plain") / self.name
 
 
 def is_atf_source(path: Path) -> bool:
@@ -44,6 +60,10 @@ def is_atf_source(path: Path) -> bool:
 
 def collect_tests(src: Path, extra: Path | None) -> list[TestProgram]:
     programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
+    missing = [n for n in I386_TESTS if not (src / OUR_TESTS / f"{n}.c").is_file()]
+    if missing:
+        raise TreeError(f"i386 test programs not in {src / OUR_TESTS}: {', '.join(missing)}")
+    programs += [TestProgram(src / OUR_TESTS / f"{n}.c", True, i386=True) for n in I386_TESTS]
     if extra is not None:
         if not extra.is_dir():
             raise TreeError(f"--extra {extra}: not a directory")
@@ -51,18 +71,18 @@ def collect_tests(src: Path, extra: Path | None) -> list[TestProgram]:
         if not sources:
             raise TreeError(f"--extra {extra}: no *.c files")
         programs += [TestProgram(p, is_atf_source(p)) for p in sources]
-    names = [p.name for p in programs]
+    names = [p.name for p in programs if not p.i386]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise TreeError(f"two test programs named {', '.join(sorted(dup))}")
     return programs
 
 
-def compile_static(src: Path, source: Path, out: Path, *, atf: bool) -> None:
+def compile_static(src: Path, source: Path, out: Path, *, atf: bool, i386: bool = False) -> None:
     tooldir = build.require_tools()
     dest = build.destdir(src)
     cmd = [str(tooldir / "bin" / "x86_64--netbsd-gcc"), f"--sysroot={dest}", "-static",
-           "-O2", "-Wall", "-Werror", "-o", str(out), str(source)]
+           *(["-m32"] if i386 else []), "-O2", "-Wall", "-Werror", "-o", str(out), str(source)]
     if atf:
         cmd.append("-latf-c")
     res = subprocess.run(cmd, capture_output=True, text=True)
@@ -77,12 +97,11 @@ def build_image(src: Path, kernel: Path, programs: list[TestProgram], workdir: P
     if workdir.exists():
         shutil.rmtree(workdir)
     root = workdir / "root"
-    for d in ("sbin", "tests/atf", "tests/plain", "tmp", "dev"):
+    for d in ("sbin", "tests/atf", f"tests/{I386_DIR}", "tests/plain", "tmp", "dev"):
         (root / d).mkdir(parents=True)
     compile_static(src, RUNNER, root / "sbin" / "init", atf=False)
     for prog in programs:
-        compile_static(src, prog.source, root / "tests" / ("atf" if prog.atf else "plain") / prog.name,
-                       atf=prog.atf)
+        compile_static(src, prog.source, root / "tests" / prog.staged, atf=prog.atf, i386=prog.i386)
     for guest_path, host_file in (files or {}).items():
         (root / guest_path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(host_file, root / guest_path)

@@ -161,7 +161,10 @@ def finish(report: ConsoleReport) -> int:
             report.failed.append((report.running, "kernel panic"))
     if not report.passed and not report.failed:
         report.failed.append(("(guest)", "no results"))
+    i386_line, differ = report.i386_summary()
+    report.failed += differ
     for name, why in report.failed:
         print(f"FAILED {name}: {why}")
+    print(i386_line)
     print(report.summary(), flush=True)
     return 0 if report.ok() else 1

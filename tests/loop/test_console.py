@@ -58,3 +58,16 @@ def test_no_results_is_a_failure(capsys) -> None:
 def test_ansi_noise_from_grub_is_ignored() -> None:
     r = feed(["\x1b[2J\x1b[1;1Hok t:a"])
     assert r.passed == ["t:a"]
+
+
+def test_i386_cases_must_end_as_their_64_bit_cases(capsys) -> None:
+    r = feed(["ok t:a", "ok i386/t:a", "ok t:b", "skip i386/t:b: no", "skip noharness/t:b: x",
+              "skip noharness/i386/t:b: x", "ok t_tstamp_rx:tstamp_recvmmsg_64",
+              "skip i386/t_tstamp_rx:tstamp_recvmmsg_64:: no recvmmsg", "@@DONE"])
+    line, differ = r.i386_summary()
+    assert line == "i386: 1 passed, 0 failed, 3 skipped; 2 of 4 end as their 64-bit case, 1 known not to"
+    assert differ == [("i386/t:b", "skip as a 32-bit program, ok as a 64-bit one")]
+    assert ("i386/t_tstamp_rx:tstamp_recvmmsg_64", "no recvmmsg") in r.skipped
+    assert finish(r) == 1
+    out = capsys.readouterr().out.strip().splitlines()
+    assert out[-2] == line and out[-1] == "4 passed, 1 failed, 4 skipped"

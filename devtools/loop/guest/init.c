@@ -15,6 +15,9 @@
  * case`: this guest is the harness the wm0 and host cases need, and its
  * kernels have options WM_MAC_LOOPBACK; then once more as `prog -r res
  * case`, named noharness/..., where those cases must skip),
+ * /tests/atf-i386/ holds some of them built for i386 (-m32), run the
+ * same way as i386/NAME: 32-bit processes on the amd64 kernel
+ * (COMPAT_NETBSD32).
  * /tests/plain/ holds plain programs that print their own ok/FAIL lines.
  */
 
@@ -349,6 +352,7 @@ main(void)
 	network();
 	chdir("/tmp");
 	run_dir("/tests/atf", 1, "", &passed, &failed, &skipped);
+	run_dir("/tests/atf-i386", 1, "i386/", &passed, &failed, &skipped);
 	run_dir("/tests/plain", 0, "", &passed, &failed, &skipped);
 	/*
 	 * The ATF cases again without the harness variables, as atf-run
@@ -358,6 +362,8 @@ main(void)
 	harness = 0;
 	bare = skipped;
 	run_dir("/tests/atf", 1, "noharness/", &passed, &failed, &skipped);
+	run_dir("/tests/atf-i386", 1, "noharness/i386/", &passed, &failed,
+	    &skipped);
 	if (skipped == bare) {
 		printf("FAIL noharness: no case skipped without "
 		    HARNESS_VAR "\n");

@@ -93,6 +93,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/protosw.h>
 #include <sys/domain.h>
 #include <sys/pool.h>
+#include <sys/proc.h>
 #include <sys/queue.h>
 #include <sys/so_tstamp.h>
 #include <sys/socket.h>
@@ -799,6 +800,27 @@ hwtstamp_rx_set(struct mbuf *m, uint64_t ns)
 	KASSERT((m->m_flags & M_PKTHDR) != 0);
 	m->m_pkthdr.tstamp_hw = ns;
 	m->m_pkthdr.tstamp_flags |= M_TSTAMP_HW;
+}
+
+/*
+ * SIOCGHWTSOFFSET's answer, which the driver copies out itself: the
+ * layout a 32-bit process expects (its struct timespec is 12 bytes) is
+ * written by COMPAT_NETBSD32's hook (compat/netbsd32/netbsd32_tstamp.c),
+ * set while compat_netbsd32 is loaded.  Process context.
+ */
+int	(*hwtstamp_sysoff_copyout32)(const struct hwtstamp_sysoff *, void *);
+
+int
+hwtstamp_sysoff_copyout(const struct hwtstamp_sysoff *hso, void *uaddr)
+{
+	int (*copyout32)(const struct hwtstamp_sysoff *, void *);
+
+	KASSERT(hso->hso_nsamples <= HWTSTAMP_SYSOFF_MAX);
+	copyout32 = hwtstamp_sysoff_copyout32;
+	if (copyout32 != NULL && (curproc->p_flag & PK_32) != 0)
+		return (*copyout32)(hso, uaddr);
+	return copyout(hso, uaddr, offsetof(struct hwtstamp_sysoff, hso_ts) +
+	    hso->hso_nsamples * sizeof(hso->hso_ts[0]));
 }
 
 /* kern.sotstamp.hw_pending, next to kern/uipc_tstamp.c's counters. */

@@ -141,6 +141,11 @@ struct m_tag *hwtstamp_tx_take(struct mbuf *);
 void	hwtstamp_tx_deliver(struct m_tag *, uint64_t);
 void	hwtstamp_tx_discard(struct m_tag *);
 void	hwtstamp_rx_set(struct mbuf *, uint64_t);
+
+/* Drivers' SIOCGHWTSOFFSET: copies hso out in the caller's layout */
+int	hwtstamp_sysoff_copyout(const struct hwtstamp_sysoff *, void *);
+extern int (*hwtstamp_sysoff_copyout32)(const struct hwtstamp_sysoff *,
+	    void *);
 #endif
 
 #endif /* !_NET_IF_HWTSTAMP_H_ */

@@ -1058,8 +1058,7 @@ wm_ts_sysoff(struct wm_tstamp *ts, void *uaddr)
 		splx(s);
 		wm_ts_ns2ts(ns, &hss->hss_nic);
 	}
-	error = copyout(hso, uaddr, offsetof(struct hwtstamp_sysoff, hso_ts) +
-	    hso->hso_nsamples * sizeof(*hss));
+	error = hwtstamp_sysoff_copyout(hso, uaddr);
  out:
 	kmem_free(hso, sizeof(*hso));
 	return error;

@@ -38,6 +38,7 @@
 
 #include <net/if.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdlib.h>
 
 #include "host_request.h"
@@ -467,6 +468,15 @@ ATF_TC_BODY(tstamp_recvmmsg_64, tc)
 	int64_t before, after, prev = 0;
 	int rs, ss, i, n, got = 0, buf = 128 * 1024;
 
+	/*
+	 * A 32-bit build on amd64: 7.99.10's COMPAT_NETBSD32 has no
+	 * recvmmsg (its syscall 475 is UNIMPL, SIGSYS); natively the
+	 * probe fails with EBADF.
+	 */
+	signal(SIGSYS, SIG_IGN);
+	if (recvmmsg(-1, NULL, 0, 0, NULL) == -1 && errno == ENOSYS)
+		atf_tc_skip("the kernel has no recvmmsg for this process "
+		    "(COMPAT_NETBSD32 of 7.99.10)");
 	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
 	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
 	ATF_REQUIRE(setsockopt(rs, SOL_SOCKET, SO_RCVBUF, &buf,

@@ -281,13 +281,25 @@ sysctl_uint(const char *name)
 	return v;
 }
 
+/*
+ * The mbuf counts by type of kern.mbuf.stats into mbs->m_mtypes.  A
+ * 32-bit program on a 64-bit kernel gets the kernel's struct mbstat,
+ * whose u_longs are 8 bytes (7.99.10's COMPAT_NETBSD32 does not
+ * convert it): m_mtypes, its last member, is read from the end.
+ */
 static inline void
 mbuf_types(struct mbstat *mbs)
 {
-	size_t len = sizeof(*mbs);
+	char buf[2 * sizeof(*mbs)];
+	size_t len = sizeof(buf);
 
-	ATF_REQUIRE_MSG(sysctlbyname("kern.mbuf.stats", mbs, &len, NULL, 0)
+	ATF_REQUIRE_MSG(sysctlbyname("kern.mbuf.stats", buf, &len, NULL, 0)
 	    == 0, "kern.mbuf.stats: %s", strerror(errno));
+	ATF_REQUIRE_MSG(len >= sizeof(*mbs), "kern.mbuf.stats: %zu bytes",
+	    len);
+	memset(mbs, 0, sizeof(*mbs));
+	memcpy(mbs->m_mtypes, buf + len - sizeof(mbs->m_mtypes),
+	    sizeof(mbs->m_mtypes));
 }
 
 /* Growth in mbufs of the types a datagram uses; counters wrap. */
