@@ -47,8 +47,8 @@
  * M_TSTAMP_HW) is for drivers and is reported raw.
  *
  * TX: a datagram asking for TX_SOFTWARE or TX_SCHED gets a request
- * (net/if_hwtstamp.c, with the hardware ones) and a packet tag naming
- * it.  SCHED is stamped when the packet is handed to the interface's
+ * (kern/uipc_tstamp_req.c, with the hardware ones) and a packet tag
+ * naming it.  SCHED is stamped when the packet is handed to the interface's
  * send queue (SO_TSTAMP_TX_SCHED in ifq_enqueue), SND when the driver
  * hands it to the device (SO_TSTAMP_TX_SND: wm(4), and looutput for
  * lo0); for an interface whose driver has no SND hook both are taken
@@ -96,12 +96,10 @@ __KERNEL_RCSID(0, "$NetBSD$");
 
 #include <net/errqueue.h>
 #include <net/if.h>
-#include <net/if_hwtstamp.h>
 #include <net/net_tstamp.h>
 #include <netinet/in.h>
 #include <netinet/in_systm.h>
 #include <netinet/ip.h>
-#include <netinet/in_pcb.h>
 #include <netinet/tcp.h>
 #include <netinet/tcp_seq.h>
 
@@ -125,17 +123,9 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #endif
 
 volatile u_int	so_tstamp_rx_users;
-volatile u_int	so_tstamp_tx_pending;	/* net/if_hwtstamp.c's lock */
 
 static pool_cache_t	so_tstamp_cache;	/* of struct so_tstamp */
 static u_int		so_tstamp_nstates;	/* allocated */
-
-/*
- * Interfaces whose driver calls SO_TSTAMP_TX_SND, by if_index; an
- * interface past the map gets SND with SCHED, as one without the hook.
- */
-#define	TSTAMP_SNDMAP_BITS	256
-static volatile uint32_t so_tstamp_sndmap[TSTAMP_SNDMAP_BITS / 32];
 
 /* Error queue records dropped because SO_RCVBUF was exhausted. */
 static uint64_t	so_tstamp_errq_drops;
@@ -189,7 +179,11 @@ tstamp_offset_now(struct bintime *off)
 	bintime_sub(off, &up);
 }
 
-/* Called once from soinit(). */
+/*
+ * Called once from soinit1(), at boot in process context once soft
+ * interrupts can be established: a socket may ask for TX stamps from
+ * its first sendmsg() on, by control message alone.
+ */
 void
 so_tstamp_init(void)
 {
@@ -198,6 +192,7 @@ so_tstamp_init(void)
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
 	mutex_init(&tstamp_step_lock, MUTEX_DEFAULT, IPL_NET);
 	tstamp_offset_now(&tstamp_lastoff);
+	so_tstamp_req_init();
 }
 
 static inline uint64_t
@@ -455,10 +450,6 @@ so_tstamp_setopt(struct socket *so, const struct sockopt *sopt)
 	if (error == 0 && (val != 0 || opt == SO_TIMESTAMP_CLOCK) &&
 	    so->so_tstamp == NULL)
 		nst = tstamp_alloc(PR_WAITOK);
-	/* The TX request table, set up in process context, unlocked. */
-	if (error == 0 && opt == SO_TIMESTAMPING &&
-	    (val & SOF_TIMESTAMPING_TX_RECORD_MASK) != 0)
-		hwtstamp_init();
 	solock(so);
 	if (error != 0)
 		goto out;
@@ -578,6 +569,7 @@ so_tstamp_free(struct socket *so)
 
 	if (st == NULL)
 		return;
+	so_tstamp_req_gone(so, &st->st_reqs);
 	if (st->st_rxref)
 		atomic_dec_uint(&so_tstamp_rx_users);
 	while ((rec = st->st_errq) != NULL) {
@@ -920,24 +912,54 @@ tstamp_txflags(const struct so_tstamp *st)
 	    st->st_sendflags;
 }
 
+/* Is the socket's IPPROTO_IP option opt on, as getsockopt() says? */
+static bool
+tstamp_ipopt(struct socket *so, int opt)
+{
+	struct sockopt sopt;
+	int val = 0;
+
+	sockopt_init(&sopt, IPPROTO_IP, opt, 0);
+	if ((*so->so_proto->pr_ctloutput)(PRCO_GETOPT, so, &sopt) != 0 ||
+	    sockopt_getint(&sopt, &val) != 0)
+		val = 0;
+	sockopt_destroy(&sopt);
+	return val != 0;
+}
+
 /*
  * OPT_CMSG on IPv4: what the records' IP_PKTINFO and IP_RECVPKTINFO
- * messages will say, taken while the PCB is there (socket locked).
- * A sendto() address is connected for the duration of the send by
- * udp_send() and rip_send() before they get here.
+ * messages will say, taken at send (socket locked) through the
+ * protocol's interfaces, as getsockopt(), getpeername() and
+ * getsockname() see them, not from its PCB.  A sendto() address is
+ * connected for the duration of the send by udp_send() and rip_send()
+ * before they get here.
  */
 static void
 tstamp_tx_cmsg(struct so_tstamp_tx *tx, struct socket *so)
 {
-	const struct inpcb *inp;
+	struct so_tstamp_cmsg *cm = &tx->tx_cmsg;
+	const struct sockaddr_in *sin;
+	struct mbuf *nam;
 
+	KASSERT(solocked(so));
 	if ((tx->tx_flags & SOF_TIMESTAMPING_OPT_CMSG) == 0 ||
-	    so->so_proto->pr_domain->dom_family != AF_INET ||
-	    (inp = sotoinpcb(so)) == NULL)
+	    so->so_proto->pr_domain->dom_family != AF_INET)
 		return;
-	tx->tx_dst4 = inp->inp_faddr.s_addr;
-	tx->tx_src4 = inp->inp_laddr.s_addr;
-	tx->tx_inpflags = inp->inp_flags & (INP_PKTINFO | INP_RECVPKTINFO);
+	if (tstamp_ipopt(so, IP_PKTINFO))
+		cm->cm_opts |= SO_TSTAMP_CMSG_PKTINFO;
+	if (tstamp_ipopt(so, IP_RECVPKTINFO))
+		cm->cm_opts |= SO_TSTAMP_CMSG_RECVPKTINFO;
+	if (cm->cm_opts == 0 || (nam = m_get(M_DONTWAIT, MT_SONAME)) == NULL)
+		return;
+	sin = mtod(nam, const struct sockaddr_in *);
+	if ((*so->so_proto->pr_usrreqs->pr_peeraddr)(so, nam) == 0 &&
+	    nam->m_len >= (int)sizeof(*sin))
+		cm->cm_dst4 = sin->sin_addr.s_addr;
+	if ((*so->so_proto->pr_usrreqs->pr_sockaddr)(so, nam) == 0 &&
+	    nam->m_len >= (int)sizeof(*sin))
+		cm->cm_src4 = sin->sin_addr.s_addr;
+	m_free(nam);
 }
 
 /*
@@ -953,9 +975,10 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	struct so_tstamp *st = so->so_tstamp;
 	int flags;
 
-	tx->tx_active = tx->tx_keyed = tx->tx_hwtaken = false;
-	tx->tx_flags = tx->tx_inpflags = 0;
-	tx->tx_key = tx->tx_dst4 = tx->tx_src4 = 0;
+	tx->tx_active = tx->tx_keyed = tx->tx_hwtaken = tx->tx_hwleft = false;
+	tx->tx_flags = 0;
+	tx->tx_key = 0;
+	memset(&tx->tx_cmsg, 0, sizeof(tx->tx_cmsg));
 	tx->tx_swid = 0;
 	tx->tx_nmarks = 0;
 	tx->tx_payload = NULL;
@@ -981,57 +1004,7 @@ so_tstamp_tx_begin(struct so_tstamp_tx *tx, struct socket *so,
 	tx->tx_active = true;
 	if ((flags & SOF_TIMESTAMPING_OPT_TSONLY) == 0)
 		tx->tx_payload = m_copypacket(m, M_DONTWAIT);
-	tx->tx_swid = hwtstamp_sw_request(so, m, tx);
-}
-
-/* Driver attach/detach: ifp's driver calls SO_TSTAMP_TX_SND, or not. */
-void
-so_tstamp_tx_driver(struct ifnet *ifp, bool snd)
-{
-	u_int i = ifp->if_index;
-
-	if (i >= TSTAMP_SNDMAP_BITS)
-		return;
-	if (snd)
-		atomic_or_32(&so_tstamp_sndmap[i / 32], 1U << (i % 32));
-	else
-		atomic_and_32(&so_tstamp_sndmap[i / 32], ~(1U << (i % 32)));
-}
-
-static bool
-tstamp_driver_snd(const struct ifnet *ifp)
-{
-	u_int i = ifp->if_index;
-
-	return i < TSTAMP_SNDMAP_BITS &&
-	    (so_tstamp_sndmap[i / 32] & (1U << (i % 32))) != 0;
-}
-
-/* SO_TSTAMP_TX_SCHED: m is handed to ifp's send queue (up to IPL_NET). */
-void
-so_tstamp_tx_sched(struct ifnet *ifp, struct mbuf *m)
-{
-
-	hwtstamp_sw_stamp(ifp, m, tstamp_now(), !tstamp_driver_snd(ifp));
-}
-
-/* SO_TSTAMP_TX_SND: ifp's driver hands m to the device (up to IPL_NET). */
-void
-so_tstamp_tx_snd(struct ifnet *ifp, struct mbuf *m)
-{
-
-	hwtstamp_sw_stamp(ifp, m, tstamp_now(), true);
-}
-
-/* SO_TSTAMP_TX_COPY: m is a copy (ip_mloopback), not the packet. */
-void
-so_tstamp_tx_copy(struct mbuf *m)
-{
-	struct m_tag *mt;
-
-	if ((m->m_flags & M_PKTHDR) != 0 &&
-	    (mt = m_tag_find(m, PACKET_TAG_SO_TSTAMP, NULL)) != NULL)
-		m_tag_delete(m, mt);
+	tx->tx_swid = so_tstamp_req_sw(so, m, tx);
 }
 
 /*
@@ -1039,8 +1012,7 @@ so_tstamp_tx_copy(struct mbuf *m)
  * together with the receive queue the way sbappendaddr() charges a
  * datagram: its bytes against sb_hiwat, its storage against sb_mbmax.
  * A record that does not fit is freed and counted, per socket
- * (SO_ERRQUEUE_DROPS) and in kern.sotstamp.errq_drops.  The hardware
- * stamp code (net/if_hwtstamp.c) queues its records here too.
+ * (SO_ERRQUEUE_DROPS) and in kern.sotstamp.errq_drops.
  * Returns 0 or ENOBUFS.
  */
 int
@@ -1087,7 +1059,8 @@ so_tstamp_errq_dropped(struct socket *so)
  * with OPT_CMSG on IPv4 IP_PKTINFO and/or IP_RECVPKTINFO as the socket
  * asked, IP_RECVERR or IPV6_RECVERR) with payload (consumed; NULL
  * with OPT_TSONLY) and queue it on so's error queue.  Software
- * records come from here and hardware ones from net/if_hwtstamp.c.
+ * records come from here, late SND and hardware ones from
+ * kern/uipc_tstamp_req.c.
  * Returns 0 or ENOBUFS (the record was dropped and counted).
  */
 int
@@ -1120,18 +1093,21 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 	 * message, naming the interface the packet left by; so do we,
 	 * and NetBSD's IP_RECVPKTINFO too.  As for a received packet,
 	 * IP_PKTINFO's address is the packet's destination (Linux's
-	 * ipi_addr) and IP_RECVPKTINFO's its source.
+	 * ipi_addr) and IP_RECVPKTINFO's its source.  Linux gives them
+	 * only with the packet, so OPT_TSONLY turns them off.
 	 */
-	if (!v6 && (r->tr_flags & SOF_TIMESTAMPING_OPT_CMSG)) {
+	if (!v6 && r->tr_cmsg != NULL &&
+	    (r->tr_flags & (SOF_TIMESTAMPING_OPT_CMSG |
+	    SOF_TIMESTAMPING_OPT_TSONLY)) == SOF_TIMESTAMPING_OPT_CMSG) {
 		memset(&ipi, 0, sizeof(ipi));
 		ipi.ipi_ifindex = r->tr_ifindex;
-		if (r->tr_inpflags & INP_PKTINFO) {
-			ipi.ipi_addr.s_addr = r->tr_dst4;
+		if (r->tr_cmsg->cm_opts & SO_TSTAMP_CMSG_PKTINFO) {
+			ipi.ipi_addr.s_addr = r->tr_cmsg->cm_dst4;
 			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
 			    IP_PKTINFO, IPPROTO_IP);
 		}
-		if (r->tr_inpflags & INP_RECVPKTINFO) {
-			ipi.ipi_addr.s_addr = r->tr_src4;
+		if (r->tr_cmsg->cm_opts & SO_TSTAMP_CMSG_RECVPKTINFO) {
+			ipi.ipi_addr.s_addr = r->tr_cmsg->cm_src4;
 			mp = tstamp_addcontrol(mp, &ipi, sizeof(ipi),
 			    IP_RECVPKTINFO, IPPROTO_IP);
 		}
@@ -1156,7 +1132,8 @@ so_tstamp_tx_record(struct socket *so, const struct so_tstamp_txrec *r,
 }
 
 /*
- * The hand-off stamps of tx's software request, from hwtstamp_sw_end(),
+ * The hand-off stamps of tx's software request, from
+ * so_tstamp_req_sw_end(),
  * which keeps the request and *sndp for a late SND record if the packet
  * still waits in a send queue (then true).  No hand-off seen (the packet
  * waits for address resolution, went by a path without the hooks, or no
@@ -1170,7 +1147,7 @@ tstamp_tx_handoff(const struct so_tstamp_tx *tx, struct so_tstamp_sw *sw,
 
 	memset(sw, 0, sizeof(*sw));
 	if (tx->tx_swid != 0)
-		pending = hwtstamp_sw_end(tx->tx_swid, sw, sndp);
+		pending = so_tstamp_req_sw_end(tx->tx_swid, sw, sndp);
 	if (sw->sw_schedns == 0)
 		sw->sw_schedns = tstamp_now();
 	if (sw->sw_sndns == 0)
@@ -1187,15 +1164,14 @@ tstamp_txrec_init(struct so_tstamp_txrec *r, const struct so_tstamp_tx *tx,
 	memset(r, 0, sizeof(*r));
 	r->tr_flags = flags;
 	r->tr_key = key;
-	r->tr_dst4 = tx->tx_dst4;
-	r->tr_src4 = tx->tx_src4;
-	r->tr_inpflags = tx->tx_inpflags;
+	r->tr_cmsg = &tx->tx_cmsg;
 	r->tr_ifindex = ifindex;
 }
 
 /*
  * Protocol output, after ip_output()/ip6_output() returned error (and
- * hwtstamp_tx_end() said whether a driver took a hardware request).
+ * hwtstamp_tx_end() said whether a driver took a hardware request and
+ * whether it reached an interface).
  */
 void
 so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
@@ -1206,19 +1182,11 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	struct so_tstamp_txrec r;
 	struct so_tstamp_sw sw;
 	struct mbuf *payload, *sndpl;
-	bool sched, snd, pending;
+	bool sched, snd, pending, left;
 
 	if (__predict_true(tx->tx_flags == 0))
 		return;
 	KASSERT(solocked(so));
-	/*
-	 * A datagram that was not sent gives its OPT_ID key back, as on
-	 * Linux, so keys count the datagrams that left.  The socket lock
-	 * was held since tx_begin: no other send took a key meanwhile.
-	 */
-	if (error != 0 && tx->tx_keyed && st != NULL &&
-	    st->st_key == tx->tx_key + 1)
-		st->st_key--;
 	/*
 	 * The SND record gives way to the hardware one when a driver
 	 * stamps the datagram, unless the socket asked for both
@@ -1231,8 +1199,21 @@ so_tstamp_tx_end(struct so_tstamp_tx *tx, struct socket *so, int error)
 	payload = tx->tx_payload;
 	tx->tx_payload = NULL;
 	if (!tx->tx_active || error != 0 || st == NULL || (!sched && !snd)) {
-		if (tx->tx_swid != 0)
-			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
+		left = tx->tx_hwleft;
+		if (tx->tx_swid != 0) {
+			(void)so_tstamp_req_sw_end(tx->tx_swid, &sw, NULL);
+			left = left || sw.sw_left;
+		}
+		/*
+		 * A datagram none of which was sent gives its OPT_ID key
+		 * back, as on Linux, so keys count the datagrams that
+		 * left; one whose first fragment left keeps it (a record
+		 * may come for it).  The socket lock was held since
+		 * tx_begin: no other send took a key meanwhile.
+		 */
+		if (error != 0 && !left && tx->tx_keyed && st != NULL &&
+		    st->st_key == tx->tx_key + 1)
+			st->st_key--;
 		m_freem(payload);
 		return;
 	}
@@ -1404,7 +1385,7 @@ so_tstamp_stream_out(struct so_tstamp_tx *tx, struct socket *so,
 	tstamp_tx_cmsg(tx, so);
 	if (want & (SOF_TIMESTAMPING_TX_SCHED | SOF_TIMESTAMPING_TX_SOFTWARE)) {
 		tx->tx_active = true;
-		tx->tx_swid = hwtstamp_sw_request(so, m, tx);
+		tx->tx_swid = so_tstamp_req_sw(so, m, tx);
 	}
 }
 
@@ -1427,7 +1408,7 @@ so_tstamp_stream_out_end(struct so_tstamp_tx *tx, struct socket *so,
 	KASSERT(solocked(so));
 	if (error != 0) {
 		if (tx->tx_swid != 0)
-			(void)hwtstamp_sw_end(tx->tx_swid, &sw, NULL);
+			(void)so_tstamp_req_sw_end(tx->tx_swid, &sw, NULL);
 		for (i = 0; i < st->st_ntxm; i++) {
 			mk = tstamp_txmark(st, i);
 			if (mk->tm_inflight)
@@ -1592,11 +1573,6 @@ SYSCTL_SETUP(sysctl_kern_sotstamp_setup, "sysctl kern.sotstamp setup")
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "states",
 	    SYSCTL_DESCR("Sockets with timestamping state allocated"),
 	    NULL, 0, (int *)&so_tstamp_nstates, 0,
-	    CTL_CREATE, CTL_EOL);
-	sysctl_createv(clog, 0, &node, NULL,
-	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "tx_pending",
-	    SYSCTL_DESCR("Software TX stamp requests waiting for a driver"),
-	    NULL, 0, (int *)__UNVOLATILE(&so_tstamp_tx_pending), 0,
 	    CTL_CREATE, CTL_EOL);
 	sysctl_createv(clog, 0, &node, NULL,
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_QUAD, "errq_drops",

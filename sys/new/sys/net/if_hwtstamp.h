@@ -98,42 +98,24 @@ struct hwtstamp_sysoff {
 #ifdef _KERNEL
 struct mbuf;
 struct m_tag;
-
-/*
- * Kernel side (net/if_hwtstamp.c).  A frame whose sender asked for a
- * hardware TX stamp carries a request tag.  The driver takes the tag
- * off the frame when it hands the frame to the NIC, and gives it back
- * with the stamp, or discards it if no stamp will come; both may be
- * called at IPL_NET, the socket is reached from a soft interrupt.
- * hwtstamp_rx_set() puts a raw hardware RX stamp into the mbuf.
- */
 struct socket;
 struct so_tstamp_tx;
 
-/* Process context, before any request (sys/so_tstamp.h) */
-void	hwtstamp_init(void);
+/*
+ * Kernel side (net/if_hwtstamp.c).  A frame whose sender asked for a
+ * hardware TX stamp carries a request tag (kern/uipc_tstamp_req.c
+ * keeps the request).  The driver takes the tag off the frame when it
+ * hands the frame to the NIC, and gives it back with the stamp, or
+ * discards it if no stamp will come; both may be called at IPL_NET.
+ * A driver says with so_tstamp_tx_hwcap() (<sys/so_tstamp_req.h>)
+ * while it stamps TX: a request reaching any other interface dies
+ * there.  hwtstamp_rx_set() puts a raw hardware RX stamp into the mbuf.
+ */
+
 /* Protocols, around their output, socket locked (sys/so_tstamp.h) */
 void	hwtstamp_tx_begin(struct so_tstamp_tx *, struct socket *,
 	    struct mbuf *);
 int	hwtstamp_tx_end(struct so_tstamp_tx *, int);
-/* soput() */
-void	hwtstamp_so_gone(struct socket *);
-
-/*
- * Software SND requests (kern/uipc_tstamp.c): the same table, so that
- * an SND stamp taken by a driver after sendmsg() returned still finds
- * its socket.
- */
-struct ifnet;
-struct so_tstamp_sw {
-	uint64_t	sw_schedns;	/* hand-off to the send queue, or 0 */
-	uint64_t	sw_sndns;	/* hand-off to the device, or 0 */
-	u_int		sw_ifindex;	/* the interface, 0: unknown */
-};
-uint64_t hwtstamp_sw_request(struct socket *, struct mbuf *,
-	    const struct so_tstamp_tx *);
-void	hwtstamp_sw_stamp(struct ifnet *, struct mbuf *, uint64_t, bool);
-bool	hwtstamp_sw_end(uint64_t, struct so_tstamp_sw *, struct mbuf **);
 
 /* Drivers, at IPL_NET or below */
 bool	hwtstamp_tx_wanted(struct mbuf *);

@@ -38,6 +38,7 @@
 #ifdef _KERNEL
 
 #include <sys/types.h>
+#include <sys/so_tstamp_req.h>
 
 struct mbuf;
 struct socket;
@@ -69,7 +70,7 @@ struct so_tstamp_txmark {
 /*
  * Per-socket state, allocated the first time a timestamp option is
  * set so that sockets which never ask pay one NULL pointer.  Protected
- * by the socket lock, except st_hwreqs (net/if_hwtstamp.c's lock).
+ * by the socket lock; st_reqs is kern/uipc_tstamp_req.c's.
  */
 struct so_tstamp {
 	int		st_flags;	/* SO_TIMESTAMPING SOF_* flags */
@@ -87,7 +88,7 @@ struct so_tstamp {
 	u_long		st_errqcc;	/* bytes charged to SO_RCVBUF */
 	u_long		st_errqmbcnt;	/* storage charged to SO_RCVBUF */
 	u_int		st_errqdrops;	/* records dropped: SO_ERRQUEUE_DROPS */
-	u_int		st_hwreqs;	/* hardware TX requests pending */
+	struct so_tstamp_reqs st_reqs;	/* TX requests pending */
 	/* Stream sockets: see so_tstamp_stream_rx(). */
 	bool		st_stream;	/* marks are kept */
 	uint64_t	st_base;	/* unmarked bytes at the start */
@@ -108,19 +109,34 @@ struct so_tstamp {
 };
 
 /*
+ * OPT_CMSG on IPv4: what a TX record's IP_PKTINFO and IP_RECVPKTINFO
+ * will say, taken from the PCB when the datagram is sent (the PCB may
+ * be gone when the record is made).  Kept in the datagram's struct
+ * so_tstamp_tx and, for a record made later, in its request.
+ */
+struct so_tstamp_cmsg {
+	uint32_t	cm_dst4;	/* IPv4 destination */
+	uint32_t	cm_src4;	/* IPv4 source */
+	int		cm_opts;	/* SO_TSTAMP_CMSG_* the socket set */
+};
+
+#define	SO_TSTAMP_CMSG_PKTINFO		0x01	/* IP_PKTINFO */
+#define	SO_TSTAMP_CMSG_RECVPKTINFO	0x02	/* IP_RECVPKTINFO */
+
+/*
  * A datagram being sent with a TX stamp request; lives on the stack
  * of the protocol output routine around its ip_output()/ip6_output().
  */
 struct so_tstamp_tx {
 	struct mbuf	*tx_payload;	/* copy for the error queue */
 	uint32_t	tx_key;		/* OPT_ID key */
-	uint32_t	tx_dst4;	/* OPT_CMSG: IPv4 destination */
-	uint32_t	tx_src4;	/* OPT_CMSG: IPv4 source */
-	int		tx_inpflags;	/* OPT_CMSG: INP_*PKTINFO */
+	struct so_tstamp_cmsg tx_cmsg;	/* OPT_CMSG */
 	int		tx_flags;	/* effective SOF_* flags; 0: none */
 	bool		tx_keyed;	/* tx_key was taken from st_key */
 	bool		tx_active;	/* a software record is wanted */
 	bool		tx_hwtaken;	/* a driver took the hardware request */
+	bool		tx_hwleft;	/* the hardware request reached an
+					 * interface */
 	uint64_t	tx_swid;	/* the software request, 0 if none */
 	uint64_t	tx_hwid;	/* the hardware request, 0 if none */
 	u_int		tx_mark;	/* stream: the request's mark */
@@ -137,10 +153,7 @@ struct so_tstamp_txrec {
 	uint32_t	tr_info;	/* SCM_TSTAMP_*: ee_info */
 	uint64_t	tr_swns;	/* software stamp, uptime ns; 0: none */
 	uint64_t	tr_hwns;	/* raw hardware stamp; 0: none */
-	uint32_t	tr_dst4;	/* OPT_CMSG: IPv4 destination */
-	uint32_t	tr_src4;	/* OPT_CMSG: IPv4 source */
-	int		tr_inpflags;	/* OPT_CMSG: INP_*PKTINFO, taken at send
-					 * (the PCB may be gone by now) */
+	const struct so_tstamp_cmsg *tr_cmsg; /* OPT_CMSG, NULL: none */
 	u_int		tr_ifindex;	/* OPT_CMSG: interface, 0: unknown */
 };
 
@@ -148,14 +161,8 @@ struct ifnet;
 
 /* Number of sockets wanting RX software stamps; gates the clock read. */
 extern volatile u_int	so_tstamp_rx_users;
-/* Software TX requests waiting for their packet's hand-off. */
-extern volatile u_int	so_tstamp_tx_pending;
 
 void	so_tstamp_rx_stamp(struct mbuf *);
-void	so_tstamp_tx_sched(struct ifnet *, struct mbuf *);
-void	so_tstamp_tx_snd(struct ifnet *, struct mbuf *);
-void	so_tstamp_tx_copy(struct mbuf *);
-void	so_tstamp_tx_driver(struct ifnet *, bool);
 
 /*
  * Link-layer hooks.  RX: the frame entered the stack (ether_input,
@@ -208,6 +215,16 @@ do {									\
 do {									\
 	if (__predict_false(so_tstamp_tx_pending != 0))			\
 		so_tstamp_tx_copy(m);					\
+} while (/* CONSTCOND */ 0)
+
+/*
+ * ip6_output() fragments into new mbufs: the first fragment (to) is
+ * the packet now, and takes its TX stamp requests from the original.
+ */
+#define	SO_TSTAMP_TX_MOVE(to, from)					\
+do {									\
+	if (__predict_false(so_tstamp_tx_pending != 0))			\
+		so_tstamp_tx_move((to), (from));			\
 } while (/* CONSTCOND */ 0)
 
 /*

@@ -119,6 +119,7 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/kmem.h>
 #include <sys/mbuf.h>
 #include <sys/mutex.h>
+#include <sys/so_tstamp_req.h>
 #include <sys/socket.h>
 #include <sys/sockio.h>
 #include <sys/time.h>
@@ -348,6 +349,7 @@ wm_ts_detach(struct wm_tstamp *ts)
 
 	if (ts == NULL)
 		return;
+	so_tstamp_tx_hwcap(ts->ts_ifp, false);
 	wm_ts_stop(ts);
 	callout_halt(&ts->ts_txpoll, NULL);
 	callout_destroy(&ts->ts_txpoll);
@@ -984,6 +986,8 @@ wm_ts_set(struct wm_tstamp *ts, struct hwtstamp_config *cfg)
 	/* else wm_ts_init() programs it */
 	mutex_spin_exit(&ts->ts_mtx);
 	wm_ts_finish(&td);
+	/* Requests for frames sent from now on reach a driver or die. */
+	so_tstamp_tx_hwcap(ts->ts_ifp, cfg->tx_type == HWTSTAMP_TX_ON);
 	return 0;
 }
 

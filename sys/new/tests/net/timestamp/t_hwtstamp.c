@@ -33,11 +33,14 @@
  * the NIC/system clock cross read SIOCGHWTSOFFSET.
  */
 
+#include <sys/uio.h>
 #include <sys/wait.h>
 
+#include <poll.h>
 #include <stdio.h>
 #include <time.h>
 
+#include "tstamp_util.h"
 #include "hwtstamp_util.h"
 
 #define	IFNAME	HW_IFNAME
@@ -51,6 +54,112 @@ hw_get(void)
 	ATF_REQUIRE_MSG(hw_ioctl(IFNAME, SIOCGHWTSTAMP, &cfg) == 0,
 	    "SIOCGHWTSTAMP: %s", strerror(errno));
 	return cfg;
+}
+
+/*
+ * Issue 18, item 6: TX stamps asked for by control message alone, as
+ * Linux's txtimestamp -C does, on a kernel where nobody has set TX
+ * flags with setsockopt() yet.  The request table must be there from
+ * boot: the SND record comes when wm0 takes the packet (held in its
+ * send queue by link1 until then), not when sendmsg() returns, and
+ * TX_HARDWARE by control message gives a hardware stamp.  This is the
+ * first case of the first test program the guest runs (programs run in
+ * name order, cases in the order listed at the end of this file), so
+ * no earlier case has set TX flags on any socket.
+ */
+static void
+send_cmsg_flags(int s, const char *data, int flags)
+{
+	union {
+		struct cmsghdr	align;
+		char		buf[CMSG_SPACE(sizeof(int))];
+	} cbuf;
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+
+	memset(&msg, 0, sizeof(msg));
+	memset(&cbuf, 0, sizeof(cbuf));
+	iov.iov_base = __UNCONST(data);
+	iov.iov_len = strlen(data);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = cbuf.buf;
+	msg.msg_controllen = sizeof(cbuf.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SO_TIMESTAMPING;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &flags, sizeof(flags));
+	ATF_REQUIRE_MSG(sendmsg(s, &msg, 0) == (ssize_t)iov.iov_len,
+	    "sendmsg: %s", strerror(errno));
+}
+
+/* The next error queue record of s, waiting up to ms for it. */
+static int
+errq_wait(int s, struct tsmsg *r, int ms)
+{
+	struct pollfd pfd = { s, POLLERR, 0 };
+
+	if (recv_ts(s, MSG_ERRQUEUE | MSG_DONTWAIT, r) == 0)
+		return 0;
+	if (poll(&pfd, 1, ms) != 1)
+		return EAGAIN;
+	return recv_ts(s, MSG_ERRQUEUE | MSG_DONTWAIT, r);
+}
+
+ATF_TC(tx_by_cmsg_alone_first_on_boot);
+ATF_TC_HEAD(tx_by_cmsg_alone_first_on_boot, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "before any socket set TX flags: "
+	    "TX_SOFTWARE by control message gives SND when wm0 takes the "
+	    "packet, TX_HARDWARE by control message a hardware stamp");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(tx_by_cmsg_alone_first_on_boot, tc)
+{
+	struct sockaddr_storage ss;
+	struct tsmsg r;
+	socklen_t len;
+	int64_t t2, t3;
+	int s;
+
+	wm_loopback_require(tc);
+	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
+	s = socket(AF_INET, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	len = mkaddr(AF_INET, "169.254.1.1", 9, &ss);
+	ATF_REQUIRE(connect(s, (struct sockaddr *)&ss, len) == 0);
+	ATF_REQUIRE(send(s, "arp", 3, 0) == 3);
+	usleep(200000);
+	/* What to report, as txtimestamp -C; no TX bits. */
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_SOFTWARE |
+	    SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_TSONLY);
+
+	hw_ifflag(IFF_LINK1, true);
+	send_cmsg_flags(s, "held", SOF_TIMESTAMPING_TX_SOFTWARE);
+	usleep(300000);
+	ATF_CHECK_EQ_MSG(errq_wait(s, &r, 0), EAGAIN,
+	    "an SND record while wm0 holds the packet in its send queue");
+	t2 = now_ns(CLOCK_REALTIME);
+	hw_ifflag(IFF_LINK1, false);
+	t3 = now_ns(CLOCK_REALTIME);
+	if (errq_wait(s, &r, 2000) != 0)
+		atf_tc_fail("no SND record after wm0 took the packet");
+	ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SND);
+	check_between("SND", t2, ts_ns(&r.ts.ts[0]), t3);
+	ATF_CHECK_EQ(ts_ns(&r.ts.ts[2]), 0);
+	while (errq_wait(s, &r, 0) == 0)
+		continue;
+
+	send_cmsg_flags(s, "hw", SOF_TIMESTAMPING_TX_HARDWARE);
+	if (errq_wait(s, &r, 2000) != 0)
+		atf_tc_fail("no record for TX_HARDWARE by control message");
+	ATF_CHECK_EQ(r.ee.ee_info, SCM_TSTAMP_SND);
+	ATF_CHECK_MSG(ts_ns(&r.ts.ts[2]) != 0, "no hardware stamp");
+	ATF_CHECK_EQ(ts_ns(&r.ts.ts[0]), 0);
+	close(s);
+	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
 }
 
 ATF_TC(hwtstamp_config_roundtrip);
@@ -343,6 +452,8 @@ ATF_TC_BODY(hw_clock_advances_at_system_rate, tc)
 
 ATF_TP_ADD_TCS(tp)
 {
+	/* First: see tx_by_cmsg_alone_first_on_boot. */
+	ATF_TP_ADD_TC(tp, tx_by_cmsg_alone_first_on_boot);
 	ATF_TP_ADD_TC(tp, hwtstamp_config_roundtrip);
 	ATF_TP_ADD_TC(tp, hwtstamp_set_eperm_unprivileged);
 	ATF_TP_ADD_TC(tp, hwtstamp_set_erange_bad_values);

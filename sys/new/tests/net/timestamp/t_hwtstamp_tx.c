@@ -421,6 +421,165 @@ ATF_TC_BODY(hw_tx_toggle_under_traffic, tc)
 }
 
 /*
+ * Issue 18, item 1: hardware TX requests are charged to their sockets.
+ * FLOOD_PROCS processes of an unprivileged user flood 127.0.0.1 (lo0,
+ * no hardware stamps) from FLOOD_SOCKS UDP sockets each, 65000-byte
+ * datagrams asking for TX_HARDWARE; meanwhile a root socket on wm0
+ * sends FLOOD_WM datagrams one at a time and must get every hardware
+ * stamp.  Mbuf clusters out of their pool (mclpl, in use or cached,
+ * so its peak) must stay within what the flooding sockets' buffers
+ * allow, no cluster allocation may fail, and afterwards the request
+ * pool, the pending counts and the mbufs are back where they started.
+ * On the code with one global table of 1024 requests, each holding a
+ * copy of its datagram for 2 s, the flood pinned every cluster of the
+ * system and the wm0 socket lost stamps.
+ */
+#define	FLOOD_PROCS	16
+#define	FLOOD_SOCKS	2
+#define	FLOOD_DGRAM	65000
+#define	FLOOD_SNDBUF	65536
+#define	FLOOD_WM	100
+#define	FLOOD_UID	32767
+#define	LOMTU		(32768 + MHLEN + MLEN)	/* lo0's, if_loop.c */
+
+static void
+flood_child(void)
+{
+	static char buf[FLOOD_DGRAM];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int s[FLOOD_SOCKS], i;
+
+	if (setgid(FLOOD_UID) == -1 || setuid(FLOOD_UID) == -1)
+		_exit(10);
+	len = mkaddr(AF_INET, "127.0.0.1", DISCARD, &ss);
+	for (i = 0; i < FLOOD_SOCKS; i++) {
+		const int f = SOF_TIMESTAMPING_TX_HARDWARE |
+		    SOF_TIMESTAMPING_RAW_HARDWARE |
+		    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID;
+		int sz = FLOOD_SNDBUF;
+
+		if ((s[i] = socket(AF_INET, SOCK_DGRAM, 0)) == -1 ||
+		    setsockopt(s[i], SOL_SOCKET, SO_SNDBUF, &sz,
+		    sizeof(sz)) == -1 ||
+		    setsockopt(s[i], SOL_SOCKET, SO_TIMESTAMPING, &f,
+		    sizeof(f)) == -1)
+			_exit(11);
+	}
+	for (;;)
+		for (i = 0; i < FLOOD_SOCKS; i++)
+			(void)sendto(s[i], buf, sizeof(buf), 0,
+			    (struct sockaddr *)&ss, len);
+}
+
+ATF_TC(hw_tx_flood_lo0_unprivileged);
+ATF_TC_HEAD(hw_tx_flood_lo0_unprivileged, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "an unprivileged flood of "
+	    "TX_HARDWARE datagrams over lo0 pins no more clusters than its "
+	    "sockets' buffers allow and costs a wm0 socket no stamp");
+	atf_tc_set_md_var(tc, "require.user", "root");
+	atf_tc_set_md_var(tc, "timeout", "300");
+}
+ATF_TC_BODY(hw_tx_flood_lo0_unprivileged, tc)
+{
+	static struct tsmsg recs[4];
+	struct pool_sysctl mcl0, mcl1, rq0, rq1;
+	struct mbstat mb0, mb1;
+	pid_t pids[FLOOD_PROCS];
+	u_int hw0, hw1, tx0, tx1;
+	int64_t bound;
+	int s, i, n, got = 0, rcvbuf, status, grew;
+	bool haverq;
+
+	harness_require(tc);
+	ATF_REQUIRE(pool_stat("mclpl", &mcl0));
+	haverq = pool_stat("tsreq", &rq0);
+	hw0 = sysctl_uint("kern.sotstamp.hw_pending");
+	tx0 = sysctl_uint("kern.sotstamp.tx_pending");
+	mbuf_types(&mb0);
+	rcvbuf = (int)sysctl_uint("net.inet.udp.recvspace");
+	/*
+	 * What a flooding socket may hold: its send buffer, and twice
+	 * its receive buffer (storage, sb_mbmax) for requests and
+	 * records; in clusters.  Plus what is on its way: a datagram
+	 * per process, and lo0's input queue full of fragments.
+	 */
+	bound = (int64_t)FLOOD_PROCS * FLOOD_SOCKS *
+	    (FLOOD_SNDBUF + 2 * rcvbuf) / MCLBYTES +
+	    FLOOD_PROCS * (FLOOD_DGRAM / MCLBYTES + 1) +
+	    IFQ_MAXLEN * (LOMTU / MCLBYTES + 1);
+
+	hw_set(HWTSTAMP_TX_ON, HWTSTAMP_FILTER_NONE, NULL);
+	s = tx_socket(SOF_TIMESTAMPING_TX_HARDWARE |
+	    SOF_TIMESTAMPING_RAW_HARDWARE | SOF_TIMESTAMPING_OPT_ID |
+	    SOF_TIMESTAMPING_OPT_TSONLY);
+	for (i = 0; i < FLOOD_PROCS; i++) {
+		pids[i] = fork();
+		ATF_REQUIRE(pids[i] != -1);
+		if (pids[i] == 0)
+			flood_child();
+	}
+	sleep(3);	/* the flood is on */
+	for (i = 0; i < FLOOD_WM; i++) {
+		ATF_REQUIRE_MSG(send(s, "f", 1, 0) == 1, "send %d: %s", i,
+		    strerror(errno));
+		n = drain(s, recs, __arraycount(recs), 2000);
+		got += n;
+		if (n > 0)
+			ATF_CHECK(ts_ns(&recs[0].ts.ts[2]) != 0);
+	}
+	ATF_REQUIRE(pool_stat("mclpl", &mcl1));
+	for (i = 0; i < FLOOD_PROCS; i++) {
+		kill(pids[i], SIGKILL);
+		ATF_REQUIRE(waitpid(pids[i], &status, 0) == pids[i]);
+		ATF_CHECK_MSG(WIFSIGNALED(status), "flooder %d exited %d", i,
+		    WEXITSTATUS(status));
+	}
+	close(s);
+	hw_set(HWTSTAMP_TX_OFF, HWTSTAMP_FILTER_NONE, NULL);
+	/*
+	 * Past any request timeout; a fragment whose partner lo0's full
+	 * input queue dropped waits in IP reassembly for up to
+	 * ip_fragttl (30 s) before its mbufs come back.
+	 */
+	for (i = 0; i < 40; i++) {
+		sleep(1);
+		mbuf_types(&mb1);
+		grew = mbuf_growth(&mb0, &mb1);
+		if (i >= 3 && grew <= 0)
+			break;
+	}
+	hw1 = sysctl_uint("kern.sotstamp.hw_pending");
+	tx1 = sysctl_uint("kern.sotstamp.tx_pending");
+	printf("wm0: %d stamps for %d datagrams; mclpl out %ju -> %ju "
+	    "(bound +%jd), failed allocations %ju -> %ju, hardlimit %ju; "
+	    "hw_pending %u -> %u, tx_pending %u -> %u; mbufs %+d after "
+	    "%d s\n",
+	    got, FLOOD_WM, (uintmax_t)mcl0.pr_nout, (uintmax_t)mcl1.pr_nout,
+	    (intmax_t)bound, (uintmax_t)mcl0.pr_nfail,
+	    (uintmax_t)mcl1.pr_nfail, (uintmax_t)mcl1.pr_hardlimit,
+	    hw0, hw1, tx0, tx1, grew, i + 1);
+	ATF_CHECK_EQ_MSG(got, FLOOD_WM, "wm0: %d hardware stamps for %d "
+	    "datagrams during the flood", got, FLOOD_WM);
+	ATF_CHECK_MSG((int64_t)(mcl1.pr_nout - mcl0.pr_nout) <= bound,
+	    "%jd clusters more out during the flood, bound %jd",
+	    (intmax_t)(mcl1.pr_nout - mcl0.pr_nout), (intmax_t)bound);
+	ATF_CHECK_EQ_MSG(mcl1.pr_nfail, mcl0.pr_nfail,
+	    "%ju cluster allocations failed during the flood",
+	    (uintmax_t)(mcl1.pr_nfail - mcl0.pr_nfail));
+	ATF_CHECK_EQ(hw1, hw0);
+	ATF_CHECK_EQ(tx1, tx0);
+	ATF_CHECK_MSG(grew <= 0, "%d mbufs more than before", grew);
+	if (haverq) {
+		ATF_REQUIRE(pool_stat("tsreq", &rq1));
+		printf("tsreq pool: out %ju -> %ju\n",
+		    (uintmax_t)rq0.pr_nout, (uintmax_t)rq1.pr_nout);
+		ATF_CHECK_EQ(rq1.pr_nout, rq0.pr_nout);
+	}
+}
+
+/*
  * Head of line: datagrams of a socket that wants no stamp must not wait
  * behind stamp-wanting ones while a stamp is due (the 82576 latches one
  * at a time).  bpf sees an outgoing frame when wm(4) hands it to the
@@ -653,6 +812,7 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, hw_tx_ifdown_with_stamps_pending);
 	ATF_TP_ADD_TC(tp, hw_tx_toggle_under_traffic);
 	ATF_TP_ADD_TC(tp, hw_tx_unstamped_not_held);
+	ATF_TP_ADD_TC(tp, hw_tx_flood_lo0_unprivileged);
 	ATF_TP_ADD_TC(tp, hw_clock_monotonic_across_down_up);
 	return atf_no_error();
 }

@@ -440,10 +440,10 @@ sndq_sender(int af)
 	} else
 		ATF_REQUIRE(setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF,
 		    &ifindex, sizeof(ifindex)) == 0);
+	/* Records with the payload: OPT_TSONLY would turn OPT_CMSG off. */
 	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
 	    SOF_TIMESTAMPING_TX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE |
-	    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_TSONLY |
-	    SOF_TIMESTAMPING_OPT_CMSG);
+	    SOF_TIMESTAMPING_OPT_ID | SOF_TIMESTAMPING_OPT_CMSG);
 	return s;
 }
 
@@ -605,6 +605,87 @@ SNDQ_TC(tstamp_tx_snd_after_queue_udp4, AF_INET)
 SNDQ_TC(tstamp_tx_snd_after_queue_udp6, AF_INET6)
 
 /*
+ * Issue 18, item 9: a send that fails after its first fragment left
+ * keeps its OPT_ID key, as on Linux (the key is given back only when
+ * nothing of the datagram was sent), so no two records share a key.
+ * wm0's link1 holds its send queue; 65000-byte UDPv6 datagrams to a
+ * link-local group (no ND to wait for; ip6_output() does not check
+ * for room for all fragments as ip_output() does) fill it until one
+ * fails part way.  Once the queue is released, a datagram's SCHED
+ * record has key n + 1 after n whole datagrams: the partly sent one
+ * used key n.  (A send that fails at the interface's queue keeps its
+ * key too, as on Linux, where a packet the queueing discipline drops
+ * keeps the key it got when it was built.)
+ */
+#define	PART_DGRAM	65000
+
+ATF_TC_WITH_CLEANUP(tstamp_opt_id_kept_by_partly_sent);
+ATF_TC_HEAD(tstamp_opt_id_kept_by_partly_sent, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "a send failing after its first "
+	    "fragment left keeps its OPT_ID key (needs " WM_LOOPBACK_VAR
+	    "=yes: link1 holds the queue)");
+	atf_tc_set_md_var(tc, "require.user", "root");
+}
+ATF_TC_BODY(tstamp_opt_id_kept_by_partly_sent, tc)
+{
+	static char big[PART_DGRAM];
+	struct sockaddr_storage to;
+	struct sndq_rec q;
+	socklen_t tolen;
+	u_int ifindex;
+	uint32_t lastkey = UINT32_MAX;
+	int s, n, sz = PART_DGRAM + 1024, nrec = 0;
+
+	wm_loopback_require(tc);
+	ifindex = if_nametoindex(HW_IFNAME);
+	ATF_REQUIRE(ifindex != 0);
+	tolen = mkaddr(AF_INET6, "ff02::1", 9, &to);
+	((struct sockaddr_in6 *)&to)->sin6_scope_id = ifindex;
+	s = socket(AF_INET6, SOCK_DGRAM, 0);
+	ATF_REQUIRE(s != -1);
+	ATF_REQUIRE(setsockopt(s, IPPROTO_IPV6, IPV6_MULTICAST_IF, &ifindex,
+	    sizeof(ifindex)) == 0);
+	setint(s, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, 0);
+	setint(s, SOL_SOCKET, SO_SNDBUF, sz);
+	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SCHED |
+	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_ID |
+	    SOF_TIMESTAMPING_OPT_TSONLY);
+
+	hw_ifflag(IFF_LINK1, true);
+	for (n = 0; n < 64; n++)
+		if (sendto(s, big, sizeof(big), 0, (struct sockaddr *)&to,
+		    tolen) == -1)
+			break;
+	ATF_REQUIRE_MSG(n < 64 && errno == ENOBUFS, "%d datagrams sent into "
+	    "a held queue, then %s", n, strerror(errno));
+	hw_ifflag(IFF_LINK1, false);
+	usleep(200000);
+	ATF_REQUIRE(sendto(s, "y", 1, 0, (struct sockaddr *)&to, tolen) == 1);
+	usleep(100000);
+	while (sndq_recv(s, &q) == 0) {
+		ATF_CHECK_EQ(q.info, SCM_TSTAMP_SCHED);
+		ATF_CHECK_MSG(lastkey == UINT32_MAX || q.key > lastkey,
+		    "key %u after key %u", q.key, lastkey);
+		lastkey = q.key;
+		nrec++;
+	}
+	printf("%d whole datagrams, %d records, last key %u\n", n, nrec,
+	    lastkey);
+	ATF_CHECK_EQ(nrec, n + 1);
+	ATF_CHECK_EQ_MSG(lastkey, (uint32_t)n + 1, "the datagram after %d "
+	    "whole ones and a partly sent one has key %u, not %d", n,
+	    lastkey, n + 1);
+	close(s);
+}
+ATF_TC_CLEANUP(tstamp_opt_id_kept_by_partly_sent, tc)
+{
+
+	if (harness_var_yes(tc, WM_LOOPBACK_VAR))
+		hw_ifflag(IFF_LINK1, false);
+}
+
+/*
  * An SND record queued after sendmsg() returned gives way to the
  * hardware record when the driver also stamped the datagram, unless
  * OPT_TX_SWHW asks for both, as on Linux and as when the driver takes
@@ -684,10 +765,12 @@ ATF_TC_CLEANUP(tstamp_tx_snd_async_gives_way_to_hw, tc)
 /*
  * OPT_CMSG: IPv4 TX records carry the socket's IP_PKTINFO (and
  * NetBSD's IP_RECVPKTINFO) message: the interface the datagram left
- * by and its destination.  Not without OPT_CMSG, not on IPv6.
+ * by and its destination.  Not without OPT_CMSG, not on IPv6, and as
+ * on Linux not in an OPT_TSONLY record (Linux adds it only to a
+ * record that carries the packet).
  */
 static void
-opt_cmsg_one(int af, int pktopt, bool cmsg, int want)
+opt_cmsg_one(int af, int pktopt, bool cmsg, bool tsonly, int want)
 {
 	static const struct tsproto p4 = TSPROTO_UDP4, p6 = TSPROTO_UDP6;
 	const struct tsproto *p = af == AF_INET ? &p4 : &p6;
@@ -710,7 +793,8 @@ opt_cmsg_one(int af, int pktopt, bool cmsg, int want)
 	if (pktopt != 0)
 		setint(s, IPPROTO_IP, pktopt, 1);
 	setint(s, SOL_SOCKET, SO_TIMESTAMPING, SOF_TIMESTAMPING_TX_SOFTWARE |
-	    SOF_TIMESTAMPING_SOFTWARE | SOF_TIMESTAMPING_OPT_TSONLY |
+	    SOF_TIMESTAMPING_SOFTWARE |
+	    (tsonly ? SOF_TIMESTAMPING_OPT_TSONLY : 0) |
 	    (cmsg ? SOF_TIMESTAMPING_OPT_CMSG : 0));
 	ATF_REQUIRE(proto_send(p, s, &ss, sslen, "c", 1, NULL, 0) == 1);
 	msg_setup(&msg, &iov, data, sizeof(data), cbuf.buf, sizeof(cbuf.buf));
@@ -731,8 +815,8 @@ opt_cmsg_one(int af, int pktopt, bool cmsg, int want)
 		ATF_CHECK_EQ(ipi.ipi_addr.s_addr, htonl(INADDR_LOOPBACK));
 	}
 	ATF_CHECK_EQ_MSG(n, want != 0 ? 1 : 0,
-	    "%s, option %d, OPT_CMSG %d: %d pktinfo messages", p->name,
-	    pktopt, cmsg, n);
+	    "%s, option %d, OPT_CMSG %d, OPT_TSONLY %d: %d pktinfo messages",
+	    p->name, pktopt, cmsg, tsonly, n);
 	close(s);
 	close(rs);
 }
@@ -746,11 +830,24 @@ ATF_TC_HEAD(tstamp_opt_cmsg_pktinfo, tc)
 ATF_TC_BODY(tstamp_opt_cmsg_pktinfo, tc)
 {
 
-	opt_cmsg_one(AF_INET, IP_PKTINFO, true, IP_PKTINFO);
-	opt_cmsg_one(AF_INET, IP_RECVPKTINFO, true, IP_RECVPKTINFO);
-	opt_cmsg_one(AF_INET, IP_PKTINFO, false, 0);
-	opt_cmsg_one(AF_INET, 0, true, 0);
-	opt_cmsg_one(AF_INET6, 0, true, 0);
+	opt_cmsg_one(AF_INET, IP_PKTINFO, true, false, IP_PKTINFO);
+	opt_cmsg_one(AF_INET, IP_RECVPKTINFO, true, false, IP_RECVPKTINFO);
+	opt_cmsg_one(AF_INET, IP_PKTINFO, false, false, 0);
+	opt_cmsg_one(AF_INET, 0, true, false, 0);
+	opt_cmsg_one(AF_INET6, 0, true, false, 0);
+}
+
+ATF_TC(tstamp_opt_tsonly_disables_cmsg);
+ATF_TC_HEAD(tstamp_opt_tsonly_disables_cmsg, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "OPT_TSONLY turns OPT_CMSG off: no "
+	    "IP_PKTINFO or IP_RECVPKTINFO in a record without the packet");
+}
+ATF_TC_BODY(tstamp_opt_tsonly_disables_cmsg, tc)
+{
+
+	opt_cmsg_one(AF_INET, IP_PKTINFO, true, true, 0);
+	opt_cmsg_one(AF_INET, IP_RECVPKTINFO, true, true, 0);
 }
 
 /*
@@ -949,6 +1046,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_tx_snd_after_queue_udp6);
 	ATF_TP_ADD_TC(tp, tstamp_tx_snd_async_gives_way_to_hw);
 	ATF_TP_ADD_TC(tp, tstamp_opt_cmsg_pktinfo);
+	ATF_TP_ADD_TC(tp, tstamp_opt_tsonly_disables_cmsg);
+	ATF_TP_ADD_TC(tp, tstamp_opt_id_kept_by_partly_sent);
 	ATF_TP_ADD_TC(tp, tstamp_opt_pktinfo_needs_hw);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_v4);
 	ATF_TP_ADD_TC(tp, tstamp_tcp_tx_v6);

@@ -59,6 +59,7 @@
 /* After atf-c.h: <sys/mbuf.h> defines m_type, a field name there. */
 #include <sys/param.h>
 #include <sys/mbuf.h>
+#include <sys/pool.h>
 
 #define	TS_RAWPROTO	253		/* RFC 3692 experimental protocol */
 #define	TS_NSEC		1000000000LL
@@ -300,6 +301,28 @@ mbuf_types(struct mbstat *mbs)
 	memset(mbs, 0, sizeof(*mbs));
 	memcpy(mbs->m_mtypes, buf + len - sizeof(mbs->m_mtypes),
 	    sizeof(mbs->m_mtypes));
+}
+
+/*
+ * Pool wchan's statistics from kern.pool (as vmstat -m reads them);
+ * false if there is no such pool.
+ */
+static inline bool
+pool_stat(const char *wchan, struct pool_sysctl *ps)
+{
+	static struct pool_sysctl all[512];
+	size_t len = sizeof(all), i;
+
+	ATF_REQUIRE_MSG(sysctlbyname("kern.pool", all, &len, NULL, 0) == 0,
+	    "kern.pool: %s", strerror(errno));
+	for (i = 0; i < len / sizeof(all[0]); i++) {
+		if (strncmp(all[i].pr_wchan, wchan,
+		    sizeof(all[i].pr_wchan)) == 0) {
+			*ps = all[i];
+			return true;
+		}
+	}
+	return false;
 }
 
 /* Growth in mbufs of the types a datagram uses; counters wrap. */
