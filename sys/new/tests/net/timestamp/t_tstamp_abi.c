@@ -425,6 +425,8 @@ ATF_TC_BODY(abi_bpf_nanotime_lo0, tc)
 	struct ifreq ifr;
 	struct bpf_xhdr hx;
 	const size_t ll = sizeof(uint32_t);	/* DLT_NULL */
+	const size_t xhdrlen = offsetof(struct bpf_xhdr, bh_hdrlen) +
+	    sizeof(hx.bh_hdrlen);
 	const size_t pktlen = ll + 20 + 8 + sizeof(PAYLOAD);
 	u_int one = 1, tstamp = BPF_T_NANOTIME;
 	int64_t lo, hi;
@@ -454,11 +456,12 @@ ATF_TC_BODY(abi_bpf_nanotime_lo0, tc)
 	for (off = 0; off + sizeof(hx) <= (size_t)n;
 	    off += BPF_WORDALIGN(hx.bh_hdrlen + hx.bh_caplen)) {
 		memcpy(&hx, buf + off, sizeof(hx));
+		/* FreeBSD's SIZEOF_BPF_XHDR: no end padding, so ILP32 = LP64 */
 		ATF_REQUIRE_EQ_MSG(hx.bh_hdrlen,
-		    BPF_WORDALIGN(ll + sizeof(hx)) - ll,
+		    BPF_WORDALIGN(ll + xhdrlen) - ll,
 		    "bh_hdrlen %u, want BPF_WORDALIGN(%zu + %zu) - %zu = %zu",
-		    hx.bh_hdrlen, ll, sizeof(hx), ll,
-		    (size_t)(BPF_WORDALIGN(ll + sizeof(hx)) - ll));
+		    hx.bh_hdrlen, ll, xhdrlen, ll,
+		    (size_t)(BPF_WORDALIGN(ll + xhdrlen) - ll));
 		if (hx.bh_caplen != pktlen || off + hx.bh_hdrlen + pktlen >
 		    (size_t)n || memcmp(buf + off + hx.bh_hdrlen + ll + 28,
 		    PAYLOAD, sizeof(PAYLOAD)) != 0)
