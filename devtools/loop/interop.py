@@ -111,7 +111,7 @@ def _cmake(src: Path, pin: Pin, source_dir: Path, options: list[str]) -> None:
                  *options]
     build.run_logged(configure, cwd=work, log_name=f"interop-{src.name}-{pin.name}-cmake",
                      what=f"{pin.tag}: configure")
-    build.run_logged(["cmake", "--build", str(work), f"-j{build.JOBS}", "--target", "install"], cwd=work,
+    build.run_logged(["cmake", "--build", str(work), f"-j{config.jobs()}", "--target", "install"], cwd=work,
                      log_name=f"interop-{src.name}-{pin.name}-build", what=f"{pin.tag}: build")
 
 
