@@ -11,7 +11,7 @@ BACKPORTS = Path("/etc/apt/sources.list.d/sotimestamp-backports.list")
 PACKAGES = {
     "grub-mkrescue": "grub-pc-bin", "xorriso": "xorriso", "mformat": "mtools",
     "tshark": "tshark", "genisoimage": "genisoimage", "strace": "strace",
-    "mandoc": "mandoc", "patch": "patch",
+    "mandoc": "mandoc", "patch": "patch", "cmake": "cmake",  # cmake: invoke interop (libpcap, tcpdump)
 }
 # What `invoke pkglint` builds the current pkglint with (devtools/release/realpkglint.py):
 # Go >= 1.23 from bookworm-backports, and the one module pkglint needs beyond the standard
