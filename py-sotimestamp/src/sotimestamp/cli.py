@@ -57,14 +57,19 @@ def _multicast_group(text: str) -> str:
     return text
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
+    """A whole number of at least ``least`` (0 or 1), or a usage error naming the text."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"{text!r} must be " + ("0 or more" if least == 0 else f"at least {least}"))
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
 
 
 def _positive_float(text: str) -> float:
@@ -103,13 +108,7 @@ def _source(text: str) -> tuple[str | None, str]:
 
 
 def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
+    return _whole_number(text, 0)
 
 
 def _ttl(text: str) -> int:
