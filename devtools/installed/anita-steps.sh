@@ -44,15 +44,24 @@ kernel-refuse)	# the installed command on a copy of the sources set to NetBSD 10
 	after=$(cd /tmp/ksrc10 && find . -type f | sort | xargs cksum | cksum)
 	[ "$before" = "$after" ] && echo kernel-refused-untouched
 	;;
-kernel-apply)	# the installed command on a copy of the pristine sources
+kernel-apply)	# the installed command on a copy of the pristine sources:
+	# apply, revert exactly, apply again (kernel-orphan-revert undoes it)
 	rm -rf /tmp/ksrc && cp -R /mnt/kernel-src /tmp/ksrc &&
-	before=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum) &&
+	(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum) > /tmp/ksrc.before &&
 	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc &&
 	/usr/pkg/sbin/sotimestamp-kernel status /tmp/ksrc | tail -1 &&
 	grep '__NetBSD_Version__	799001100' /tmp/ksrc/sys/sys/param.h &&
 	/usr/pkg/sbin/sotimestamp-kernel revert /tmp/ksrc || exit 1
 	after=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum)
-	[ "$before" = "$after" ] && echo kernel-applied-reverted
+	[ "$(cat /tmp/ksrc.before)" = "$after" ] || exit 1
+	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc >/dev/null && echo kernel-applied-reverted
+	;;
+kernel-orphan-revert)	# pkg_delete took the command and the series: the
+	# copy of the command in the tree's record reverts what was applied
+	pkg_delete sotimestamp-kernel-patches && ! test -e /usr/pkg/sbin/sotimestamp-kernel &&
+	$PY /tmp/ksrc/sotimestamp-kernel.applied/sotimestamp-kernel revert /tmp/ksrc || exit 1
+	after=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum)
+	[ "$(cat /tmp/ksrc.before)" = "$after" ] && echo kernel-reverted-after-delete
 	;;
 net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
 	# capture of a burst needs (as an admin recording streams would set)

@@ -174,7 +174,10 @@ def kernel_sources(src: Path, dest: Path) -> None:
     guest to apply the installed package's series to."""
     from devtools.loop.refresh import pristine
     from devtools.loop.series import Series
-    pristine(src, Series.load(config.project_sys()), dest)
+    series = Series.load(config.project_sys())
+    pristine(src, series, dest)
+    for name in series.new_files:  # the series' own files: not in a pristine tree
+        (dest / name).unlink(missing_ok=True)
     shutil.copy2(src / "build.sh", dest / "build.sh")
 
 
@@ -372,6 +375,9 @@ def guest_session(sh: GuestShell, packages: list[str], full: bool, tally: Tally)
     print(f"guest: pytest {counts}", flush=True)
     tally.stages["pytest"] = time.monotonic() - t0
 
+    rc, out = sh.run(f"{step} kernel-orphan-revert 2>&1", timeout=1800)
+    tally.check("after pkg_delete sotimestamp-kernel-patches, the record's copy of the command reverts exactly",
+                rc == 0 and "kernel-reverted-after-delete" in out, out[-400:])
     rc, out = sh.run(f"{step} delete 2>&1")
     tally.check("pkg_delete removes them cleanly", rc == 0 and "removed-clean" in out, out[-300:])
     sh.run("cd / && umount /mnt")

@@ -48,6 +48,9 @@ PINNED_DATE = "2015-04-21"
 _BSDSRCDIR = "@BSDSRCDIR@"
 DEFAULT_SRCDIR = "/usr/src" if _BSDSRCDIR.startswith("@") else _BSDSRCDIR
 RECORD = "sotimestamp-kernel.applied"  # in SRCDIR: the series `apply` applied
+# In the record, a copy of this command: `revert` must work after pkg_delete
+# removed PREFIX/sbin/sotimestamp-kernel (any python3 runs it).
+RECORD_COMMAND = "sotimestamp-kernel"
 _VERSION_RE = re.compile(r"^#define\s+__NetBSD_Version__\s+(\d+)", re.M)
 
 Say = Callable[[str], object]
@@ -328,11 +331,12 @@ def copy_series(sysdir: Path, dest: Path) -> None:
 # --- the command ------------------------------------------------------------------
 
 def installed_series() -> Path:
-    """The series next to this file: share/sotimestamp-kernel of the package
-    (this file is PREFIX/sbin/sotimestamp-kernel), or the kernel tarball / sys/
-    of the project (this file is tools/sotimestamp_kernel.py in it)."""
+    """The series next to this file: the record in a source tree (this file is
+    its copy of the command), share/sotimestamp-kernel of the package (this
+    file is PREFIX/sbin/sotimestamp-kernel), or the kernel tarball / sys/ of
+    the project (this file is tools/sotimestamp_kernel.py in it)."""
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "share" / "sotimestamp-kernel", here.parent):
+    for candidate in (here, here.parent / "share" / "sotimestamp-kernel", here.parent):
         if (candidate / "series").is_file():
             return candidate
     raise TreeError(f"no series found next to {Path(__file__).resolve()}: give --series DIR")
@@ -376,11 +380,13 @@ def apply(src: Path, sysdir: Path, *, say: Say = print) -> int:
         if record.exists():
             shutil.rmtree(record)
         copy_series(series.sysdir, record)
+        shutil.copy2(Path(__file__).resolve(), record / RECORD_COMMAND)
 
     rc = apply_all(src, sysdir, say=say, label="SRCDIR ", before_write=keep_record)
     if rc == 0 and not record.exists():  # already applied: record what is there
-        copy_series(sysdir, record)
-    say(f"record of what was applied: {record} (sotimestamp-kernel revert uses it)")
+        keep_record(Series.load(sysdir))
+    say(f"record of what was applied: {record} (sotimestamp-kernel revert uses it; "
+        f"without the package: python3 {record / RECORD_COMMAND} revert {src})")
     return rc
 
 

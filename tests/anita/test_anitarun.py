@@ -134,10 +134,15 @@ def test_guest_kernel_steps_on_this_host(tmp_path: Path) -> None:
     script = tmp_path / "steps.sh"
     script.write_text(STEPS.read_text().replace("/mnt/", f"{mnt}/")
                       .replace("/usr/pkg/sbin/sotimestamp-kernel", str(command))
-                      .replace("/tmp/ksrc", str(tmp_path / "ksrc")))
+                      .replace("/tmp/ksrc", str(tmp_path / "ksrc"))
+                      .replace("pkg_delete sotimestamp-kernel-patches", f"rm {command}")
+                      .replace("$PY ", f"{sys.executable} "))
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
     refuse = subprocess.run(["sh", str(script), "kernel-refuse"], capture_output=True, text=True, env=env)
     assert refuse.returncode == 0 and "kernel-refused-untouched" in refuse.stdout, refuse.stdout + refuse.stderr
     assert "is NetBSD 10.0" in refuse.stderr
     apply = subprocess.run(["sh", str(script), "kernel-apply"], capture_output=True, text=True, env=env)
     assert apply.returncode == 0 and "kernel-applied-reverted" in apply.stdout, apply.stdout + apply.stderr
+    orphan = subprocess.run(["sh", str(script), "kernel-orphan-revert"], capture_output=True, text=True, env=env)
+    assert orphan.returncode == 0 and "kernel-reverted-after-delete" in orphan.stdout, orphan.stdout + orphan.stderr
+    assert not command.exists()

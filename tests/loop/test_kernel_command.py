@@ -61,6 +61,28 @@ def test_revert_works_after_the_package_is_gone(tmp_path: Path) -> None:
     assert tree_hash(tree) == pristine
 
 
+def test_the_record_reverts_after_pkg_delete_removed_the_command(tmp_path: Path) -> None:
+    """pkg_delete removes PREFIX/sbin/sotimestamp-kernel and the series: the
+    record in the tree holds a copy of the command, which any python3 runs."""
+    prefix = tmp_path / "pkg"
+    (prefix / "sbin").mkdir(parents=True)
+    shutil.copy2(COMMAND, prefix / "sbin" / "sotimestamp-kernel")
+    make_series(prefix / "share" / "sotimestamp-kernel")
+    tree = make_tree(tmp_path / "src")
+    pristine = tree_hash(tree)
+    applied = subprocess.run([sys.executable, str(prefix / "sbin" / "sotimestamp-kernel"), "apply", str(tree)],
+                             capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert applied.returncode == 0, applied.stderr
+    recorded = tree / core.RECORD / core.RECORD_COMMAND
+    assert f"without the package: python3 {recorded} revert {tree}" in applied.stdout
+    shutil.rmtree(prefix)
+    back = subprocess.run([sys.executable, str(recorded), "revert", str(tree)],
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    assert back.returncode == 0, back.stderr
+    assert "as applied (recorded in" in back.stdout
+    assert tree_hash(tree) == pristine
+
+
 def test_netbsd_10_tree_is_refused_untouched_naming_the_version_needed(tmp_path: Path) -> None:
     tree, series = make_tree(tmp_path / "src", NETBSD_10), make_series(tmp_path / "series")
     before = tree_hash(tree)
