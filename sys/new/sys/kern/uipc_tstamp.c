@@ -80,7 +80,6 @@ __KERNEL_RCSID(0, "$NetBSD$");
 #include <sys/atomic.h>
 #include <sys/domain.h>
 #include <sys/errno.h>
-#include <sys/lock.h>
 #include <sys/mbuf.h>
 #include <sys/mutex.h>
 #include <sys/pool.h>
@@ -249,9 +248,13 @@ tstamp_offset_at(uint64_t ns, struct bintime *off)
 	tstamp_step_check(off);
 	if (__predict_true(tstamp_nsteps == 0))
 		return;
+	/*
+	 * Retry while a writer is in (odd generation) or went through, as
+	 * kern_tc.c reads its timehands: no spin hook, which a rump kernel
+	 * (librumpnet builds this file) does not have.
+	 */
 	do {
-		while ((gen = tstamp_step_gen) & 1)
-			SPINLOCK_BACKOFF_HOOK;
+		gen = tstamp_step_gen;
 		membar_consumer();
 		n = tstamp_nsteps;
 		found = false;
@@ -265,7 +268,7 @@ tstamp_offset_at(uint64_t ns, struct bintime *off)
 			}
 		}
 		membar_consumer();
-	} while (gen != tstamp_step_gen);
+	} while ((gen & 1) != 0 || gen != tstamp_step_gen);
 	if (found)
 		*off = then;
 }
