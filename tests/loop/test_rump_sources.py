@@ -23,7 +23,7 @@ HARD_KERNEL_ONLY = re.compile(r"\b(SPINLOCK_BACKOFF_HOOK|SPINLOCK_BACKOFF|SPINLO
 def rump_sources() -> list[Path]:
     names = []
     for patch in RUMP_PATCHES:
-        names += re.findall(r"^\+SRCS\+=\s+(\S+\.c)", (SYS / "patches" / patch).read_text(), re.M)
+        names += re.findall(r"^\+SRCS\+=\s+(\S+\.c)", (SYS / "patches" / patch).read_text(), re.MULTILINE)
     found = {p.name: p for p in (SYS / "new" / "sys").rglob("*.c")}
     return [found[n] for n in names if n in found]
 
