@@ -15,8 +15,10 @@ import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from itertools import repeat
+from operator import add, mul
+from typing import Any, NamedTuple, cast
 
 from . import constants as C
 from .constants import NS_PER_S
@@ -140,7 +142,11 @@ class _Batch:
             hdr.msg_iovlen = 1
             hdr.msg_control = ctl_addr + i * ANCBUFSIZE
             hdr.msg_controllen = ANCBUFSIZE
-        self.template = bytes(self.msgbuf)
+        self.template = memoryview(bytes(self.msgbuf))
+        self.zeros = memoryview(bytes(count * max(_NAMELEN, ANCBUFSIZE)))
+        #: the name or control buffers may hold an earlier datagram's bytes where this one's
+        #: has none (see reset)
+        self.stale_names = self.stale_controls = False
         self.slots = [self.view[i * bufsize:(i + 1) * bufsize] for i in range(count)]
         # cmsghdr + one struct scm_timestamping at the start of each control slot
         self.control_slot = struct.Struct(_FAST_CMSG.format + "x" * (ANCBUFSIZE - _FAST_CMSG.size))
@@ -155,6 +161,31 @@ class _Batch:
         self.lone_stamp = (_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, self.fast_type)
         self.addresses: dict[bytes, Any] = {}
         self.flags_offset = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
+        self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
+        self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
+
+    def layout(self, part: str, got: int, size: int) -> struct.Struct:
+        """One ``struct`` over the first ``got`` slots of one buffer, read with one call by
+        :func:`uniform_slots`: ``"msg"`` the message headers (namelen, controllen, msg_len each);
+        ``"control"`` control buffers of ``size`` bytes that start with a lone stamp (cmsg_len,
+        level, type, ts[0] s and ns, ts[2] s and ns, and the ``size - fast_space`` bytes after
+        it, each); ``"data"`` payloads all ``size`` bytes long.  Made once per shape."""
+        key = (part, got, size)
+        found = self._layouts.get(key)
+        if found is None:
+            if part == "msg":
+                one, stride = _FIELDS.format.lstrip("="), ""
+            elif part == "control":
+                one = (_FAST_CMSG.format.lstrip("=") + "x" * (self.fast_space - _FAST_CMSG.size)
+                       + f"{size - self.fast_space}s")
+                stride = f"{ANCBUFSIZE - size}x"
+            else:
+                one, stride = f"{size}s", f"{self.bufsize - size}x"
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            # no padding after the last slot: the struct never reaches past the slots read
+            found = self._layouts[key] = struct.Struct("=" + (one + stride) * (got - 1) + one)
+        return found
 
     def truncated(self, i: int) -> bool:
         """Whether slot ``i``'s datagram was longer than the slot (MSG_TRUNC in its msg_flags);
@@ -162,8 +193,20 @@ class _Batch:
         return bool(INT32.unpack_from(self.msgbuf, i * self.msgsize + self.flags_offset)[0] & socket.MSG_TRUNC)
 
     def reset(self, n: int) -> None:
+        """Make the first ``n`` slots ready for ``recvmmsg()``: their message headers as made,
+        and, after a batch that found them stale, their address and control bytes zero.  The
+        kernel writes an address's own length and no control message's padding, so bytes of
+        an earlier, longer address or of other control messages stay behind: slots that the
+        same sender filled with the same messages would compare unequal, and :func:`uniform_slots`
+        and :func:`one_sender` would send every batch slot by slot (slower, not wrong)."""
         size = n * self.msgsize
         self.msgbuf[:size] = self.template[:size]
+        if self.stale_names:
+            self.names[:n * _NAMELEN] = self.zeros[:n * _NAMELEN]
+            self.stale_names = False
+        if self.stale_controls:
+            self.controls[:n * ANCBUFSIZE] = self.zeros[:n * ANCBUFSIZE]
+            self.stale_controls = False
 
     def address(self, i: int, namelen: int) -> Any:
         """Decode slot ``i``'s sockaddr (the caller caches it by its first 28 bytes)."""
@@ -234,6 +277,7 @@ class _Batch:
 
 
 _U32 = struct.Struct("=I")
+_MAX_LAYOUTS = 64  # batch-wide structs kept per buffer set (batch sizes, control and payload lengths)
 INT32 = struct.Struct("=i")  #: one C int (a control message value, msg_flags)
 
 
@@ -285,7 +329,7 @@ def _wait_readable(sock: socket.socket, deadline: float | None) -> None:
 def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
     batch.reset(n)
     while True:
-        got: int = _recvmmsg(sock.fileno(), batch.msgs, n, socket.MSG_DONTWAIT, None)
+        got: int = _recvmmsg(sock.fileno(), batch.msgs_address, n, socket.MSG_DONTWAIT, None)
         if got >= 0:
             return got
         err = ctypes.get_errno()
@@ -369,29 +413,114 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
     return zip(headers, _addresses(batch, got), controls, batch.slots)
 
 
-def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
-    """The source address of each slot; one comparison when one sender sent them all."""
+def one_sender(batch: _Batch, got: int) -> Any:
+    """The source address of the first ``got`` slots when one sender sent them all, else None
+    (one comparison of the whole name buffer)."""
     names = memoryview(batch.names)[:got * _NAMELEN].tobytes()
     first = names[:_NAMELEN]
+    if names != first * got:
+        batch.stale_names = True
+        return None
+    address = batch.addresses.get(first[:28])
+    if address is None:
+        address = batch.addresses[first[:28]] = batch.address(0, _FIELDS.unpack_from(batch.msgbuf)[0])
+    return address
+
+
+def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
+    """The source address of each slot; one comparison when one sender sent them all."""
+    address = one_sender(batch, got)
+    if address is not None:
+        return itertools.repeat(address, got)
+    names = memoryview(batch.names)[:got * _NAMELEN].tobytes()
     cache = batch.addresses
     namelens = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
-    if names == first * got:
-        address = cache.get(first[:28])
-        if address is None:
-            address = cache[first[:28]] = batch.address(0, next(namelens)[0])
-        return itertools.repeat(address, got)
     return (
         cache.get(raw) or cache.setdefault(raw, batch.address(i, namelen))
         for i, ((raw,), (namelen, _c, _l)) in enumerate(zip(_NAME_SLOT.iter_unpack(names), namelens))
     )
 
 
+class UniformSlots(NamedTuple):
+    """What :func:`uniform_slots` read of a batch whose control buffers all have one shape."""
+
+    controllen: int  #: every slot's
+    tail: bytes  #: the control bytes after the stamp: the same in every slot
+    lengths: tuple[int, ...]  #: each slot's payload length
+    software: Sequence[int | None]  #: each slot's software stamp (ns)
+    hardware: Sequence[int] | None  #: each slot's raw hardware stamp (ns); None: no slot has one
+    source: StampSource  #: which stamp every slot is recorded with (hardware wins)
+    stamps: Sequence[int]  #: that stamp of each slot (ns)
+
+
+def _ns(seconds: tuple[int, ...], nanoseconds: tuple[int, ...], got: int) -> list[int]:
+    """``got`` timespecs to ns, in C loops; one multiplication when they share their second (most batches)."""
+    if seconds.count(seconds[0]) == got:
+        return list(map(add, repeat(seconds[0] * NS_PER_S), nanoseconds))
+    return list(map(add, map(mul, seconds, repeat(NS_PER_S)), nanoseconds))
+
+
+def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
+    """The stamps of the first ``got`` slots read in bulk (three ``struct`` calls for the batch,
+    no Python loop over it), when every slot's control buffer is one 64-bit SCM_TIMESTAMPING
+    followed by the same bytes (the header fields of one flow, a drop count that did not
+    move) and every slot has a software stamp, or every slot a hardware one.  None when any
+    slot differs, or may be cut (filled to its last byte): the slot-by-slot path decodes those.
+    Whether the bytes after the stamp hold another time message is the caller's question
+    (:meth:`_Batch.nothing_timed_after_stamp` on slot 0 answers it for all)."""
+    heads = batch.layout("msg", got, 0).unpack_from(batch.msgbuf)  # (namelen, controllen, msg_len) each
+    controllens = heads[1::3]
+    controllen = controllens[0]
+    if controllen < batch.fast_space or controllen > ANCBUFSIZE or controllens.count(controllen) != got:
+        batch.stale_controls = True  # slots with other messages: their padding bytes differ next time
+        return None
+    lengths = heads[2::3]
+    if batch.bufsize in lengths:
+        return None
+    fields = batch.layout("control", got, controllen).unpack_from(batch.controls)
+    clen, level, kind = batch.lone_stamp
+    tails = fields[7::8]
+    if fields[0::8].count(clen) != got or fields[1::8].count(level) != got or fields[2::8].count(kind) != got \
+            or tails.count(tails[0]) != got:
+        batch.stale_controls = True
+        return None
+    # stamp_source()'s rule, batch-wide: a hardware stamp in every slot, or in none
+    software = _ns(fields[3::8], fields[4::8], got)
+    hw_sec, hw_nsec = fields[5::8], fields[6::8]
+    if hw_sec.count(0) == got and hw_nsec.count(0) == got:
+        if 0 in software:
+            return None  # a slot without any stamp: the slot-by-slot path gives it None
+        return UniformSlots(controllen, tails[0], lengths, software, None, StampSource.SOFTWARE, software)
+    hardware = _ns(hw_sec, hw_nsec, got)
+    if 0 in hardware:
+        return None
+    return UniformSlots(controllen, tails[0], lengths, [ns or None for ns in software] if 0 in software else software,
+                        hardware, StampSource.HARDWARE, hardware)
+
+
+def payloads(batch: _Batch, got: int, lengths: Sequence[int]) -> Sequence[bytes]:
+    """The payloads of the first ``got`` slots as ``bytes``: one ``struct`` call when they are all
+    of one length."""
+    first = lengths[0]
+    if lengths.count(first) == got:
+        return cast("tuple[bytes, ...]", batch.layout("data", got, first).unpack_from(batch.data))
+    return [slot[:length].tobytes() for slot, length in zip(batch.slots, lengths)]
+
+
 def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[Packet]:
-    """Packets from the first ``got`` slots: the per-slot headers are read by
+    """Packets from the first ``got`` slots.  A batch :func:`uniform_slots` reads in bulk, with
+    nothing timed after the stamp, becomes packets in C loops (``map``, ``zip``): no Python
+    bytecode per datagram.  Otherwise slot by slot: the per-slot headers are read by
     ``struct.iter_unpack`` (C loops), leaving one slice and one tuple per
     datagram in Python; a lone 64-bit SCM_TIMESTAMPING is decoded inline, any
     other control buffer by :meth:`_Batch.slot_stamps` (the slot's own index:
     slots with equal payloads compare equal, so they must not be looked up)."""
+    same = uniform_slots(batch, got)
+    if same is not None and (same.controllen == batch.fast_space
+                             or batch.nothing_timed_after_stamp(0, same.controllen, drops)):
+        return list(map(tuple.__new__, repeat(Packet), zip(
+            payloads(batch, got, same.lengths), _addresses(batch, got), same.software,
+            repeat(None) if same.hardware is None else same.hardware, repeat(same.source), repeat(False))))
     out: list[Packet] = []
     append = out.append
     space, lone_stamp, full = batch.fast_space, batch.lone_stamp, batch.bufsize
