@@ -163,6 +163,7 @@ class _Batch:
         self.flags_offset = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
         self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
         self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
+        self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
 
     def layout(self, part: str, got: int, size: int) -> struct.Struct:
         """One ``struct`` over the first ``got`` slots of one buffer, read with one call by
@@ -505,6 +506,17 @@ def payloads(batch: _Batch, got: int, lengths: Sequence[int]) -> Sequence[bytes]
     if lengths.count(first) == got:
         return cast("tuple[bytes, ...]", batch.layout("data", got, first).unpack_from(batch.data))
     return [slot[:length].tobytes() for slot, length in zip(batch.slots, lengths)]
+
+
+def payload_views(batch: _Batch, got: int, length: int) -> list[memoryview]:
+    """Views of the payloads of the first ``got`` slots, all ``length`` bytes long (no copy: valid
+    until the next receive into these buffers).  The views are made once per length."""
+    views = batch.views.get(length)
+    if views is None:
+        if len(batch.views) >= _MAX_LAYOUTS:
+            batch.views.clear()
+        views = batch.views[length] = [slot[:length] for slot in batch.slots]
+    return views[:got]
 
 
 def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[Packet]:

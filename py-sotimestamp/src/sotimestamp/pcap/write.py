@@ -285,11 +285,11 @@ class FlowBlocks:
         """IPv6's UDP checksum field for ``payload`` (bytes or a memoryview)."""
         return _V6_CHECKSUM.pack(self.checksum_value(payload))
 
-    def blocks(self, stamps: Sequence[int], payloads: Sequence[bytes]) -> bytearray:
+    def blocks(self, stamps: Sequence[int], payloads: Sequence[Any]) -> bytearray:
         """The blocks of ``len(stamps)`` datagrams of this flow, stamped ``stamps`` (ns), with no
         Python bytecode per datagram (IPv4): the payloads joined with the bytes between them
         as separator, then the stamps (and IPv6's checksums) copied into their places by
-        strided memoryview assignments.  ``payloads`` are ``bytes`` of the flow's length."""
+        strided memoryview assignments.  ``payloads`` are ``bytes`` (or views) of the flow's length."""
         count = len(stamps)
         # IPv6: the UDP checksum is the whole payload's, whatever the snap length keeps
         sums = _layout("!", count, "H").pack(*map(self.checksum_value, payloads)) if self.v6 else b""
@@ -447,9 +447,9 @@ class PcapngWriter:
             self._add_blocks(b"".join(parts), count)
 
     def write_flow(self, src: Address, fields: HeaderFields, source: StampSource, stamps: Sequence[int],
-                   payloads: Sequence[bytes]) -> None:
+                   payloads: Sequence[Any]) -> None:
         """:meth:`write_rows` for datagrams of one flow: all from ``src`` with ``fields`` and stamps
-        from ``source``, ``payloads`` all ``bytes`` of one length.  Their blocks share one
+        from ``source``, ``payloads`` all ``bytes`` (or views) of one length.  Their blocks share one
         template, so they are made in one go (:meth:`FlowBlocks.blocks`)."""
         if stamps:
             flow = self._flow(src, fields, len(payloads[0]), source)
