@@ -164,19 +164,25 @@ class _Batch:
         self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
         self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
         self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
+        self.one_name = (b"", b"")  # (an address slot, it repeated for a batch): what one_sender compares with
 
     def layout(self, part: str, got: int, size: int) -> struct.Struct:
         """One ``struct`` over the first ``got`` slots of one buffer, read with one call by
         :func:`uniform_slots`: ``"msg"`` the message headers (namelen, controllen, msg_len each);
-        ``"control"`` control buffers of ``size`` bytes that start with a lone stamp (cmsg_len,
-        level, type, ts[0] s and ns, ts[2] s and ns, and the ``size - fast_space`` bytes after
-        it, each); ``"data"`` payloads all ``size`` bytes long.  Made once per shape."""
+        for control buffers of ``size`` bytes that start with a lone stamp, ``"control"`` three
+        items each (the cmsghdr and ts[0]'s seconds as bytes, ts[0]'s nanoseconds, the rest as
+        bytes: ts[1], ts[2] and the messages after the stamp) and ``"control_each"`` eight
+        (cmsg_len, level, type, ts[0] s and ns, ts[2] s and ns, the ``size - fast_space``
+        bytes after the stamp); ``"data"`` payloads all ``size`` bytes long.  Made once per shape."""
         key = (part, got, size)
         found = self._layouts.get(key)
         if found is None:
             if part == "msg":
                 one, stride = _FIELDS.format.lstrip("="), ""
             elif part == "control":
+                one = f"{_STAMP_SECONDS_END}sq{size - _STAMP_SECONDS_END - 8}s"
+                stride = f"{ANCBUFSIZE - size}x"
+            elif part == "control_each":
                 one = (_FAST_CMSG.format.lstrip("=") + "x" * (self.fast_space - _FAST_CMSG.size)
                        + f"{size - self.fast_space}s")
                 stride = f"{ANCBUFSIZE - size}x"
@@ -278,6 +284,15 @@ class _Batch:
 
 
 _U32 = struct.Struct("=I")
+if HAVE_RECVMMSG:
+    # A lone SCM_TIMESTAMPING (control.SCM_TIMESTAMPING_LAYOUT behind its cmsghdr), cut where
+    # uniform_slots' "control" layout cuts it: the cmsghdr and ts[0].tv_sec; ts[0].tv_nsec;
+    # then ts[1], ts[2] and what follows the stamp, where ts[2] starts 16 bytes in.
+    _STAMP_HEAD = struct.Struct(_CMSG.format + "x" * (_align(_CMSG.size) - _CMSG.size) + "q")
+    _STAMP_SECONDS_END = _STAMP_HEAD.size
+    _HW_STAMP = struct.Struct("=16xqq")
+    _TAIL_IN_REST = _align(_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE) - _STAMP_SECONDS_END - 8  # at fast_space
+    assert _FAST_CMSG.size == _STAMP_SECONDS_END + 8 + _HW_STAMP.size, "SCM_TIMESTAMPING_LAYOUT changed"
 _MAX_LAYOUTS = 64  # batch-wide structs kept per buffer set (batch sizes, control and payload lengths)
 INT32 = struct.Struct("=i")  #: one C int (a control message value, msg_flags)
 
@@ -417,9 +432,10 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
 def one_sender(batch: _Batch, got: int) -> Any:
     """The source address of the first ``got`` slots when one sender sent them all, else None
     (one comparison of the whole name buffer)."""
-    names = memoryview(batch.names)[:got * _NAMELEN].tobytes()
-    first = names[:_NAMELEN]
-    if names != first * got:
+    first = bytes(batch.names[:_NAMELEN])
+    if batch.one_name[0] != first or len(batch.one_name[1]) != got * _NAMELEN:
+        batch.one_name = (first, first * got)
+    if not batch.names.startswith(batch.one_name[1]):
         batch.stale_names = True
         return None
     address = batch.addresses.get(first[:28])
@@ -478,7 +494,25 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
     lengths = heads[2::3]
     if batch.bufsize in lengths:
         return None
-    fields = batch.layout("control", got, controllen).unpack_from(batch.controls)
+    # Most batches: one flow within one second, software stamps.  Then the cmsghdr and the
+    # seconds are the same bytes in every slot, and so are ts[1], ts[2] (zero) and the bytes
+    # after the stamp: three items a slot, two tuple counts for the checks.
+    parts = batch.layout("control", got, controllen).unpack_from(batch.controls)
+    heads_seconds, rests = parts[0::3], parts[2::3]
+    if heads_seconds.count(heads_seconds[0]) == got and rests.count(rests[0]) == got:
+        *head, seconds = _STAMP_HEAD.unpack(heads_seconds[0])
+        hw_sec, hw_nsec = _HW_STAMP.unpack_from(rests[0])
+        if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and (seconds or 0 not in parts[1::3]):
+            software = list(map(add, repeat(seconds * NS_PER_S), parts[1::3]))
+            tail = rests[0][_TAIL_IN_REST:]
+            return UniformSlots(controllen, tail, lengths, software, None, StampSource.SOFTWARE, software)
+    return _uniform_each(batch, got, controllen, lengths)
+
+
+def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: tuple[int, ...]) -> UniformSlots | None:
+    """:func:`uniform_slots` for the other batches (hardware stamps, a second that ends within
+    the batch): eight items a slot."""
+    fields = batch.layout("control_each", got, controllen).unpack_from(batch.controls)
     clen, level, kind = batch.lone_stamp
     tails = fields[7::8]
     if fields[0::8].count(clen) != got or fields[1::8].count(level) != got or fields[2::8].count(kind) != got \
