@@ -22,6 +22,7 @@ import sotimestamp
 from sotimestamp import batch as batch_mod
 from sotimestamp.pcap import HeaderFields, PcapngWriter
 from sotimestamp.pcap.format import pcapng_frames
+from sotimestamp.pcap.write import pack_stamps
 from sotimestamp.recorder import Recorder, enable_header_messages
 from sotimestamp.stampsource import StampSource
 
@@ -163,6 +164,41 @@ def test_capture_bulk_writes_the_slot_by_slot_file(stamped: Pair) -> None:
     assert stamps == sorted(stamps) and stamps[0] > 1_600_000_000 * 10**9
 
 
+def written_both_ways(rx: socket.socket, batch: Any, got: int) -> Tuple[bytes, bytes]:
+    """The file of ``got`` filled slots from the bulk writer and from the per-row writer."""
+    bulk, out_bulk, slots, out_slots = recorder_pair(rx)
+    assert bulk._write_one_flow(batch, got)
+    rows, _decoded = slots._slot_rows(batch, got)
+    slots.writer.write_rows(rows, got)
+    for rec in (bulk, slots):
+        rec.writer.flush()
+    return out_bulk.getvalue(), out_slots.getvalue()
+
+
+@needs_recvmmsg
+def test_capture_bulk_other_stamp_shapes(stamped: Pair) -> None:
+    """The batches the three-item read does not take: a second that ends within the batch,
+    and hardware stamps (written into the slots: lo has none)."""
+    rx, tx = stamped
+    enable_header_messages(rx)
+    batch = fill_slots(rx, [b"s%03d" % i for i in range(8)], tx, bufsize=65535)
+    sec_at = 16  # CMSG_DATA: ts[0].tv_sec
+    second = struct.unpack_from("=q", batch.controls, sec_at)[0]
+    for i in range(4, 8):  # the second ended after slot 3
+        struct.pack_into("=q", batch.controls, i * batch_mod.ANCBUFSIZE + sec_at, second + 1)
+    same = batch_mod.uniform_slots(batch, 8)
+    assert same is not None and same.second == -1 and same.source == StampSource.SOFTWARE
+    by_flow, by_rows = written_both_ways(rx, batch, 8)
+    assert by_flow == by_rows
+    assert [ts // 10**9 for ts, _p in file_packets(by_flow)] == [second] * 4 + [second + 1] * 4
+    for i in range(8):
+        struct.pack_into("=qq", batch.controls, i * batch_mod.ANCBUFSIZE + TS2_OFFSET, 42, i)
+    assert batch_mod.uniform_slots(batch, 8).source == StampSource.HARDWARE  # type: ignore[union-attr]
+    by_flow, by_rows = written_both_ways(rx, batch, 8)
+    assert by_flow == by_rows
+    assert [ts for ts, _p in file_packets(by_flow)] == [42_000_000_000 + i for i in range(8)]
+
+
 @needs_recvmmsg
 def test_capture_batch_whose_ttl_changes_records_each_ttl(stamped: Pair) -> None:
     """A TTL that changes within a batch makes the control bytes differ: no slot takes another's TTL."""
@@ -199,8 +235,8 @@ def test_write_flow_writes_what_write_rows_writes(src: Tuple[Any, ...], snaplen:
     flow_writer = PcapngWriter(by_flow, snaplen=snaplen)  # type: ignore[arg-type]
     rows_writer.write_rows([(ts, StampSource.SOFTWARE, src, fields, p) for ts, p in zip(stamps, payloads)],
                            len(stamps))
-    flow_writer.write_flow(src, fields, StampSource.SOFTWARE, stamps[:6], payloads[:6])
-    flow_writer.write_flow(src, fields, StampSource.SOFTWARE, stamps[6:], payloads[6:])
+    flow_writer.write_flow(src, fields, StampSource.SOFTWARE, pack_stamps(stamps[:6]), payloads[:6])
+    flow_writer.write_flow(src, fields, StampSource.SOFTWARE, pack_stamps(stamps[6:]), payloads[6:])
     for writer in (rows_writer, flow_writer):
         writer.flush()
     assert by_flow.getvalue() == by_rows.getvalue()

@@ -8,6 +8,7 @@ datagram with the same results; :data:`HAVE_RECVMMSG` tells which path runs.
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import select
 import socket
@@ -464,10 +465,43 @@ class UniformSlots(NamedTuple):
     controllen: int  #: every slot's
     tail: bytes  #: the control bytes after the stamp: the same in every slot
     lengths: tuple[int, ...]  #: each slot's payload length
-    software: Sequence[int | None]  #: each slot's software stamp (ns)
-    hardware: Sequence[int] | None  #: each slot's raw hardware stamp (ns); None: no slot has one
     source: StampSource  #: which stamp every slot is recorded with (hardware wins)
-    stamps: Sequence[int]  #: that stamp of each slot (ns)
+    #: the usual batch: the software stamps' one second and each slot's nanoseconds (then
+    #: ``software`` and ``hardware`` are None); else -1 and ()
+    second: int
+    nanoseconds: tuple[int, ...]
+    software: Sequence[int | None] | None  #: each slot's software stamp (ns), when not ``second``'s
+    hardware: Sequence[int] | None  #: each slot's raw hardware stamp (ns); None: no slot has one
+
+
+def software_stamps(same: UniformSlots) -> Sequence[int | None]:
+    """Each slot's software stamp (ns)."""
+    if same.software is not None:
+        return same.software
+    return list(map(add, repeat(same.second * NS_PER_S), same.nanoseconds))
+
+
+def packed_stamps(same: UniformSlots) -> bytes:
+    """Each slot's recorded stamp (ns) as a little-endian 64-bit number, for the pcapng writer.
+    In the usual batch the nanoseconds are packed side by side into one integer and the second
+    added to every lane at once (no lane carries: each sum stays below 2**64), which costs
+    less than an addition of Python integers per slot."""
+    count = len(same.lengths)
+    if same.hardware is None and same.software is None:
+        lanes = int.from_bytes(_lanes_layout(count, "q").pack(*same.nanoseconds), "little")
+        return (lanes + _second_lanes(same.second, count)).to_bytes(8 * count, "little")
+    return _lanes_layout(count, "Q").pack(*(same.hardware if same.hardware is not None else same.software or ()))
+
+
+@functools.lru_cache(maxsize=128)
+def _lanes_layout(count: int, code: str) -> struct.Struct:
+    return struct.Struct(f"<{count}{code}")
+
+
+@functools.lru_cache(maxsize=4)
+def _second_lanes(second: int, count: int) -> int:
+    """``second`` in ns in each of ``count`` 64-bit lanes of one integer."""
+    return int.from_bytes((second * NS_PER_S).to_bytes(8, "little") * count, "little")
 
 
 def _ns(seconds: tuple[int, ...], nanoseconds: tuple[int, ...], got: int) -> list[int]:
@@ -503,9 +537,8 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
         *head, seconds = _STAMP_HEAD.unpack(heads_seconds[0])
         hw_sec, hw_nsec = _HW_STAMP.unpack_from(rests[0])
         if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and (seconds or 0 not in parts[1::3]):
-            software = list(map(add, repeat(seconds * NS_PER_S), parts[1::3]))
-            tail = rests[0][_TAIL_IN_REST:]
-            return UniformSlots(controllen, tail, lengths, software, None, StampSource.SOFTWARE, software)
+            return UniformSlots(controllen, rests[0][_TAIL_IN_REST:], lengths, StampSource.SOFTWARE, seconds,
+                                parts[1::3], None, None)
     return _uniform_each(batch, got, controllen, lengths)
 
 
@@ -525,12 +558,12 @@ def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: tuple[int, 
     if hw_sec.count(0) == got and hw_nsec.count(0) == got:
         if 0 in software:
             return None  # a slot without any stamp: the slot-by-slot path gives it None
-        return UniformSlots(controllen, tails[0], lengths, software, None, StampSource.SOFTWARE, software)
+        return UniformSlots(controllen, tails[0], lengths, StampSource.SOFTWARE, -1, (), software, None)
     hardware = _ns(hw_sec, hw_nsec, got)
     if 0 in hardware:
         return None
-    return UniformSlots(controllen, tails[0], lengths, [ns or None for ns in software] if 0 in software else software,
-                        hardware, StampSource.HARDWARE, hardware)
+    return UniformSlots(controllen, tails[0], lengths, StampSource.HARDWARE, -1, (),
+                        [ns or None for ns in software] if 0 in software else software, hardware)
 
 
 def payloads(batch: _Batch, got: int, lengths: Sequence[int]) -> Sequence[bytes]:
@@ -565,7 +598,7 @@ def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[
     if same is not None and (same.controllen == batch.fast_space
                              or batch.nothing_timed_after_stamp(0, same.controllen, drops)):
         return list(map(tuple.__new__, repeat(Packet), zip(
-            payloads(batch, got, same.lengths), _addresses(batch, got), same.software,
+            payloads(batch, got, same.lengths), _addresses(batch, got), software_stamps(same),
             repeat(None) if same.hardware is None else same.hardware, repeat(same.source), repeat(False))))
     out: list[Packet] = []
     append = out.append

@@ -197,7 +197,7 @@ class Recorder:
             if len(self._flow_tails) > _MAX_TAILS:
                 self._flow_tails.clear()
             fields = self._flow_tails[key] = self.decoder.fields(batch.ancdata(0, same.controllen))
-        self.writer.write_flow(src, fields, same.source, same.stamps, B.payload_views(batch, got, lengths[0]))
+        self.writer.write_flow(src, fields, same.source, B.packed_stamps(same), B.payload_views(batch, got, lengths[0]))
         self.sources[same.source] += got
         return True
 

@@ -285,12 +285,13 @@ class FlowBlocks:
         """IPv6's UDP checksum field for ``payload`` (bytes or a memoryview)."""
         return _V6_CHECKSUM.pack(self.checksum_value(payload))
 
-    def blocks(self, stamps: Sequence[int], payloads: Sequence[Any]) -> bytearray:
-        """The blocks of ``len(stamps)`` datagrams of this flow, stamped ``stamps`` (ns), with no
+    def blocks(self, stamps: bytes, payloads: Sequence[Any]) -> bytearray:
+        """The blocks of ``len(payloads)`` datagrams of this flow, stamped ``stamps`` (ns, a
+        little-endian 64-bit number each: :func:`pack_stamps`), with no
         Python bytecode per datagram (IPv4): the payloads joined with the bytes between them
         as separator, then the stamps (and IPv6's checksums) copied into their places by
         strided memoryview assignments.  ``payloads`` are ``bytes`` (or views) of the flow's length."""
-        count = len(stamps)
+        count = len(payloads)
         # IPv6: the UDP checksum is the whole payload's, whatever the snap length keeps
         sums = _layout("!", count, "H").pack(*map(self.checksum_value, payloads)) if self.v6 else b""
         if self.kept >= 0:
@@ -300,7 +301,7 @@ class FlowBlocks:
         out += self.tail
         # An EPB's stamp is its high word, then its low word, each little-endian: the 32-bit
         # halves of a little-endian 64-bit number, swapped.  Blocks are 4-byte aligned.
-        words = memoryview(_layout("<", count, "Q").pack(*stamps)).cast("I")
+        words = memoryview(stamps).cast("I")
         blocks = memoryview(out).cast("I")
         at, step = len(self.start) // 4, self.size // 4
         blocks[at::step], blocks[at + 1::step] = words[1::2], words[0::2]
@@ -310,10 +311,15 @@ class FlowBlocks:
         return out
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=128)
 def _layout(order: str, count: int, code: str) -> struct.Struct:
-    """``count`` numbers of one ``struct`` code (:meth:`FlowBlocks.blocks`' stamps and checksums)."""
+    """``count`` numbers of one ``struct`` code (:meth:`FlowBlocks.blocks`' checksums, :func:`pack_stamps`)."""
     return struct.Struct(f"{order}{count}{code}")
+
+
+def pack_stamps(stamps: Sequence[int]) -> bytes:
+    """Stamps (ns) as :meth:`PcapngWriter.write_flow` takes them: a little-endian 64-bit number each."""
+    return _layout("<", len(stamps), "Q").pack(*stamps)
 
 
 #: Bytes of blocks gathered before one write(): a few hundred datagrams per system call.
@@ -446,14 +452,15 @@ class PcapngWriter:
         if parts:  # joined now: the payloads may be views of buffers the caller reuses
             self._add_blocks(b"".join(parts), count)
 
-    def write_flow(self, src: Address, fields: HeaderFields, source: StampSource, stamps: Sequence[int],
+    def write_flow(self, src: Address, fields: HeaderFields, source: StampSource, stamps: bytes,
                    payloads: Sequence[Any]) -> None:
         """:meth:`write_rows` for datagrams of one flow: all from ``src`` with ``fields`` and stamps
-        from ``source``, ``payloads`` all ``bytes`` (or views) of one length.  Their blocks share one
+        from ``source``, ``payloads`` all ``bytes`` (or views) of one length, ``stamps`` (ns) a
+        little-endian 64-bit number each (:func:`pack_stamps`).  Their blocks share one
         template, so they are made in one go (:meth:`FlowBlocks.blocks`)."""
-        if stamps:
+        if payloads:
             flow = self._flow(src, fields, len(payloads[0]), source)
-            self._add_blocks(flow.blocks(stamps, payloads), len(stamps))
+            self._add_blocks(flow.blocks(stamps, payloads), len(payloads))
 
     def _flow(self, src: Address, fields: HeaderFields, size: int, source: StampSource) -> FlowBlocks:
         key = (src, fields, size, source)
