@@ -9,13 +9,16 @@ hop limit, its TOS or traffic class.
 
 At hundreds of thousands of datagrams a second the Python work per datagram is
 what limits a capture, so the ``recvmmsg()`` path makes no
-:class:`~sotimestamp.core.Packet` and no ``bytes`` copy of the payload: a slot
-whose control buffer is one software SCM_TIMESTAMPING followed by control
-messages already seen (the same destination, TTL and TOS as an earlier
-datagram: their bytes are the lookup key) takes its stamp where ``recvmmsg()``
-left it and its header fields from that lookup; any other slot is decoded in
-full.  Without ``recvmmsg`` each datagram is one ``recvmsg()``, with the same
-result.
+:class:`~sotimestamp.core.Packet` and no ``bytes`` copy of the payload.  A batch
+that is one flow (one sender, one payload length, the same control bytes after
+every stamp: the same destination, TTL and TOS) is read and written in bulk,
+with no Python bytecode per datagram (:func:`~sotimestamp.batch.uniform_slots`,
+:meth:`~sotimestamp.pcap.PcapngWriter.write_flow`); its header fields are
+decoded once and then looked up by those bytes.  Any other batch goes slot by
+slot: a slot whose control buffer is one software SCM_TIMESTAMPING followed by
+control messages already seen takes its stamp where ``recvmmsg()`` left it and
+its header fields from that lookup; any other slot is decoded in full.  Without
+``recvmmsg`` each datagram is one ``recvmsg()``, with the same result.
 """
 from __future__ import annotations
 
