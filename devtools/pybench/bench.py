@@ -38,7 +38,7 @@ LABELS = {
     # a second control message per datagram: the slot-by-slot path (FreeBSD always takes it)
     "recv_batch_pktinfo": "sotimestamp.recv_batch (64) with IP_PKTINFO",
     # capture's loop: recv_batch with the drop counter, pcapng blocks written to a file
-    "capture": "sotimestamp capture's loop (recv_batch + pcapng file)",
+    "capture": "sotimestamp capture's loop (recvmmsg slots to pcapng blocks in a file, capture's batch)",
     # the same without the TTL/TOS messages capture asks for since issue 20: what recording them costs
     "capture_no_header_fields": "sotimestamp capture's loop without the TTL/TOS messages",
 }
@@ -72,6 +72,7 @@ def _receiver(mode: str) -> socket.socket:
 def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
     import sotimestamp
 
+    from sotimestamp import capture
     from sotimestamp.pcap import PcapngWriter
     from sotimestamp.recorder import Recorder, enable_header_messages
 
@@ -105,8 +106,8 @@ def worker(mode: str, k: int, rounds: int) -> Dict[str, object]:
                     sotimestamp.recv(rx, 2048)
                     got += 1
             elif mode.startswith("capture"):
-                while got < k:
-                    got += recorder.record_batch(min(64, k - got), 65535)
+                while got < k:  # capture's batch and slot size
+                    got += recorder.record_batch(min(capture.BATCH, k - got), capture.MAX_DATAGRAM)
                 writer.flush()
             else:
                 while got < k:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import functools
 import itertools
+import mmap
 import select
 import socket
 import struct
@@ -129,7 +130,9 @@ class _Batch:
 
     def __init__(self, count: int, bufsize: int) -> None:
         self.count, self.bufsize = count, bufsize
-        self.data = bytearray(count * bufsize)
+        # Anonymous memory: a page is only made when the kernel writes a datagram into it (a
+        # bytearray would be zeroed whole: count x 64 KiB resident for a capture's slots).
+        self.data = mmap.mmap(-1, count * bufsize)
         self.view = memoryview(self.data)
         self.names = bytearray(count * _NAMELEN)
         self.controls = bytearray(count * ANCBUFSIZE)
