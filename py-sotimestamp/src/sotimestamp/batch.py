@@ -304,6 +304,9 @@ if HAVE_RECVMMSG:
     _TAIL_IN_REST = _align(_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE) - _STAMP_SECONDS_END - 8  # at fast_space
     assert _FAST_CMSG.size == _STAMP_SECONDS_END + 8 + _HW_STAMP.size, "SCM_TIMESTAMPING_LAYOUT changed"
 _MAX_LAYOUTS = 64  # batch-wide structs kept per buffer set (batch sizes, control and payload lengths)
+#: Seconds that packed_stamps' 64-bit lanes hold with a nanosecond count added (year 2554); a
+#: stamp outside 1970-2554 goes the eight-item way, to plain integers
+_LANE_SECONDS = (2**64 - NS_PER_S) // NS_PER_S
 INT32 = struct.Struct("=i")  #: one C int (a control message value, msg_flags)
 
 
@@ -545,7 +548,7 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
     if heads_seconds.count(heads_seconds[0]) == got and rests.count(rests[0]) == got:
         *head, seconds = _STAMP_HEAD.unpack(heads_seconds[0])
         hw_sec, hw_nsec = _HW_STAMP.unpack_from(rests[0])
-        if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and (seconds or 0 not in parts[1::3]):
+        if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
             return UniformSlots(controllen, rests[0][_TAIL_IN_REST:], lengths, StampSource.SOFTWARE, seconds,
                                 parts[1::3], None, None)
     return _uniform_each(batch, got, controllen, lengths)

@@ -301,10 +301,9 @@ class FlowBlocks:
         out += self.tail
         # An EPB's stamp is its high word, then its low word, each little-endian: the 32-bit
         # halves of a little-endian 64-bit number, swapped.  Blocks are 4-byte aligned.
-        words = memoryview(stamps).cast("I")
-        blocks = memoryview(out).cast("I")
+        stamp_words, out_words = memoryview(stamps).cast("I"), memoryview(out).cast("I")
         at, step = len(self.start) // 4, self.size // 4
-        blocks[at::step], blocks[at + 1::step] = words[1::2], words[0::2]
+        out_words[at::step], out_words[at + 1::step] = stamp_words[1::2], stamp_words[0::2]
         if self.v6:
             halves = memoryview(out).cast("H")
             halves[len(self.prefix) // 2 - 1::self.size // 2] = memoryview(sums).cast("H")
