@@ -4,19 +4,29 @@ ctypes keeps the package pure Python (no compiler at install time).  Where
 ctypes or ``recvmmsg`` is missing (a NetBSD guest Python built without
 ``_ctypes``, macOS), :func:`recv_batch` falls back to one ``recvmsg()`` per
 datagram with the same results; :data:`HAVE_RECVMMSG` tells which path runs.
+
+The Python work per datagram, not the system call, limits the rate, so a batch
+is read with a few ``struct`` calls over whole buffers and checked with tuple
+counts (:func:`uniform_slots`); when every slot has the same control-buffer
+shape, the results are made by C loops (``map``, ``zip``) with no bytecode per
+datagram.  Any other batch is decoded slot by slot, to the same results.
 """
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
+import mmap
 import select
 import socket
 import struct
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from itertools import repeat
+from operator import add, mul
+from typing import Any, NamedTuple, cast
 
 from . import constants as C
 from .constants import NS_PER_S
@@ -120,7 +130,9 @@ class _Batch:
 
     def __init__(self, count: int, bufsize: int) -> None:
         self.count, self.bufsize = count, bufsize
-        self.data = bytearray(count * bufsize)
+        # Anonymous memory: a page is only made when the kernel writes a datagram into it (a
+        # bytearray would be zeroed whole: count x 64 KiB resident for a capture's slots).
+        self.data = mmap.mmap(-1, count * bufsize)
         self.view = memoryview(self.data)
         self.names = bytearray(count * _NAMELEN)
         self.controls = bytearray(count * ANCBUFSIZE)
@@ -140,7 +152,11 @@ class _Batch:
             hdr.msg_iovlen = 1
             hdr.msg_control = ctl_addr + i * ANCBUFSIZE
             hdr.msg_controllen = ANCBUFSIZE
-        self.template = bytes(self.msgbuf)
+        self.template = memoryview(bytes(self.msgbuf))
+        self.zeros = memoryview(bytes(count * max(_NAMELEN, ANCBUFSIZE)))
+        #: the name or control buffers may hold an earlier datagram's bytes where this one's
+        #: has none (see reset)
+        self.stale_names = self.stale_controls = False
         self.slots = [self.view[i * bufsize:(i + 1) * bufsize] for i in range(count)]
         # cmsghdr + one struct scm_timestamping at the start of each control slot
         self.control_slot = struct.Struct(_FAST_CMSG.format + "x" * (ANCBUFSIZE - _FAST_CMSG.size))
@@ -155,6 +171,38 @@ class _Batch:
         self.lone_stamp = (_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE, socket.SOL_SOCKET, self.fast_type)
         self.addresses: dict[bytes, Any] = {}
         self.flags_offset = _Mmsghdr.msg_hdr.offset + _Msghdr.msg_flags.offset
+        self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
+        self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
+        self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
+        self.one_name = (b"", b"")  # (an address slot, it repeated for a batch): what one_sender compares with
+
+    def layout(self, part: str, got: int, size: int) -> struct.Struct:
+        """One ``struct`` over the first ``got`` slots of one buffer, read with one call by
+        :func:`uniform_slots`: ``"msg"`` the message headers (namelen, controllen, msg_len each);
+        for control buffers of ``size`` bytes that start with a lone stamp, ``"control"`` three
+        items each (the cmsghdr and ts[0]'s seconds as bytes, ts[0]'s nanoseconds, the rest as
+        bytes: ts[1], ts[2] and the messages after the stamp) and ``"control_each"`` eight
+        (cmsg_len, level, type, ts[0] s and ns, ts[2] s and ns, the ``size - fast_space``
+        bytes after the stamp); ``"data"`` payloads all ``size`` bytes long.  Made once per shape."""
+        key = (part, got, size)
+        found = self._layouts.get(key)
+        if found is None:
+            if part == "msg":
+                one, stride = _FIELDS.format.lstrip("="), ""
+            elif part == "control":
+                one = f"{_STAMP_SECONDS_END}sq{size - _STAMP_SECONDS_END - 8}s"
+                stride = f"{ANCBUFSIZE - size}x"
+            elif part == "control_each":
+                one = (_FAST_CMSG.format.lstrip("=") + "x" * (self.fast_space - _FAST_CMSG.size)
+                       + f"{size - self.fast_space}s")
+                stride = f"{ANCBUFSIZE - size}x"
+            else:
+                one, stride = f"{size}s", f"{self.bufsize - size}x"
+            if len(self._layouts) >= _MAX_LAYOUTS:
+                self._layouts.clear()
+            # no padding after the last slot: the struct never reaches past the slots read
+            found = self._layouts[key] = struct.Struct("=" + (one + stride) * (got - 1) + one)
+        return found
 
     def truncated(self, i: int) -> bool:
         """Whether slot ``i``'s datagram was longer than the slot (MSG_TRUNC in its msg_flags);
@@ -162,8 +210,20 @@ class _Batch:
         return bool(INT32.unpack_from(self.msgbuf, i * self.msgsize + self.flags_offset)[0] & socket.MSG_TRUNC)
 
     def reset(self, n: int) -> None:
+        """Make the first ``n`` slots ready for ``recvmmsg()``: their message headers as made,
+        and, after a batch that found them stale, their address and control bytes zero.  The
+        kernel writes an address's own length and no control message's padding, so bytes of
+        an earlier, longer address or of other control messages stay behind: slots that the
+        same sender filled with the same messages would compare unequal, and :func:`uniform_slots`
+        and :func:`one_sender` would send every batch slot by slot (slower, not wrong)."""
         size = n * self.msgsize
         self.msgbuf[:size] = self.template[:size]
+        if self.stale_names:
+            self.names[:n * _NAMELEN] = self.zeros[:n * _NAMELEN]
+            self.stale_names = False
+        if self.stale_controls:
+            self.controls[:n * ANCBUFSIZE] = self.zeros[:n * ANCBUFSIZE]
+            self.stale_controls = False
 
     def address(self, i: int, namelen: int) -> Any:
         """Decode slot ``i``'s sockaddr (the caller caches it by its first 28 bytes)."""
@@ -234,6 +294,19 @@ class _Batch:
 
 
 _U32 = struct.Struct("=I")
+if HAVE_RECVMMSG:
+    # A lone SCM_TIMESTAMPING (control.SCM_TIMESTAMPING_LAYOUT behind its cmsghdr), cut where
+    # uniform_slots' "control" layout cuts it: the cmsghdr and ts[0].tv_sec; ts[0].tv_nsec;
+    # then ts[1], ts[2] and what follows the stamp, where ts[2] starts 16 bytes in.
+    _STAMP_HEAD = struct.Struct(_CMSG.format + "x" * (_align(_CMSG.size) - _CMSG.size) + "q")
+    _STAMP_SECONDS_END = _STAMP_HEAD.size
+    _HW_STAMP = struct.Struct("=16xqq")
+    _TAIL_IN_REST = _align(_align(_CMSG.size) + SCM_TIMESTAMPING_SIZE) - _STAMP_SECONDS_END - 8  # at fast_space
+    assert _FAST_CMSG.size == _STAMP_SECONDS_END + 8 + _HW_STAMP.size, "SCM_TIMESTAMPING_LAYOUT changed"
+_MAX_LAYOUTS = 64  # batch-wide structs kept per buffer set (batch sizes, control and payload lengths)
+#: Seconds that packed_stamps' 64-bit lanes hold with a nanosecond count added (year 2554); a
+#: stamp outside 1970-2554 goes the eight-item way, to plain integers
+_LANE_SECONDS = (2**64 - NS_PER_S) // NS_PER_S
 INT32 = struct.Struct("=i")  #: one C int (a control message value, msg_flags)
 
 
@@ -285,7 +358,7 @@ def _wait_readable(sock: socket.socket, deadline: float | None) -> None:
 def _recvmmsg_once(sock: socket.socket, batch: _Batch, n: int) -> int:
     batch.reset(n)
     while True:
-        got: int = _recvmmsg(sock.fileno(), batch.msgs, n, socket.MSG_DONTWAIT, None)
+        got: int = _recvmmsg(sock.fileno(), batch.msgs_address, n, socket.MSG_DONTWAIT, None)
         if got >= 0:
             return got
         err = ctypes.get_errno()
@@ -369,29 +442,176 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
     return zip(headers, _addresses(batch, got), controls, batch.slots)
 
 
+def one_sender(batch: _Batch, got: int) -> Any:
+    """The source address of the first ``got`` slots when one sender sent them all, else None
+    (one comparison of the whole name buffer)."""
+    first = bytes(batch.names[:_NAMELEN])
+    if batch.one_name[0] != first or len(batch.one_name[1]) != got * _NAMELEN:
+        batch.one_name = (first, first * got)
+    if not batch.names.startswith(batch.one_name[1]):
+        batch.stale_names = True
+        return None
+    address = batch.addresses.get(first[:28])
+    if address is None:
+        address = batch.addresses[first[:28]] = batch.address(0, _FIELDS.unpack_from(batch.msgbuf)[0])
+    return address
+
+
 def _addresses(batch: _Batch, got: int) -> Iterator[Any]:
     """The source address of each slot; one comparison when one sender sent them all."""
+    address = one_sender(batch, got)
+    if address is not None:
+        return itertools.repeat(address, got)
     names = memoryview(batch.names)[:got * _NAMELEN].tobytes()
-    first = names[:_NAMELEN]
     cache = batch.addresses
     namelens = _FIELDS.iter_unpack(memoryview(batch.msgbuf)[:got * batch.msgsize])
-    if names == first * got:
-        address = cache.get(first[:28])
-        if address is None:
-            address = cache[first[:28]] = batch.address(0, next(namelens)[0])
-        return itertools.repeat(address, got)
     return (
         cache.get(raw) or cache.setdefault(raw, batch.address(i, namelen))
         for i, ((raw,), (namelen, _c, _l)) in enumerate(zip(_NAME_SLOT.iter_unpack(names), namelens))
     )
 
 
+class UniformSlots(NamedTuple):
+    """What :func:`uniform_slots` read of a batch whose control buffers all have one shape."""
+
+    controllen: int  #: every slot's
+    tail: bytes  #: the control bytes after the stamp: the same in every slot
+    lengths: tuple[int, ...]  #: each slot's payload length
+    source: StampSource  #: which stamp every slot is recorded with (hardware wins)
+    #: the usual batch: the software stamps' one second and each slot's nanoseconds (then
+    #: ``software`` and ``hardware`` are None); else -1 and ()
+    second: int
+    nanoseconds: tuple[int, ...]
+    software: Sequence[int | None] | None  #: each slot's software stamp (ns), when not ``second``'s
+    hardware: Sequence[int] | None  #: each slot's raw hardware stamp (ns); None: no slot has one
+
+
+def software_stamps(same: UniformSlots) -> Sequence[int | None]:
+    """Each slot's software stamp (ns)."""
+    if same.software is not None:
+        return same.software
+    return list(map(add, repeat(same.second * NS_PER_S), same.nanoseconds))
+
+
+def packed_stamps(same: UniformSlots) -> bytes:
+    """Each slot's recorded stamp (ns) as a little-endian 64-bit number, for the pcapng writer.
+    In the usual batch the nanoseconds are packed side by side into one integer and the second
+    added to every lane at once (no lane carries: each sum stays below 2**64), which costs
+    less than an addition of Python integers per slot."""
+    count = len(same.lengths)
+    if same.hardware is None and same.software is None:
+        lanes = int.from_bytes(_lanes_layout(count, "q").pack(*same.nanoseconds), "little")
+        return (lanes + _second_lanes(same.second, count)).to_bytes(8 * count, "little")
+    return _lanes_layout(count, "Q").pack(*(same.hardware if same.hardware is not None else same.software or ()))
+
+
+@functools.lru_cache(maxsize=128)
+def _lanes_layout(count: int, code: str) -> struct.Struct:
+    return struct.Struct(f"<{count}{code}")
+
+
+@functools.lru_cache(maxsize=4)
+def _second_lanes(second: int, count: int) -> int:
+    """``second`` in ns in each of ``count`` 64-bit lanes of one integer."""
+    return int.from_bytes((second * NS_PER_S).to_bytes(8, "little") * count, "little")
+
+
+def _ns(seconds: tuple[int, ...], nanoseconds: tuple[int, ...], got: int) -> list[int]:
+    """``got`` timespecs to ns, in C loops; one multiplication when they share their second (most batches)."""
+    if seconds.count(seconds[0]) == got:
+        return list(map(add, repeat(seconds[0] * NS_PER_S), nanoseconds))
+    return list(map(add, map(mul, seconds, repeat(NS_PER_S)), nanoseconds))
+
+
+def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
+    """The stamps of the first ``got`` slots read in bulk (three ``struct`` calls for the batch,
+    no Python loop over it), when every slot's control buffer is one 64-bit SCM_TIMESTAMPING
+    followed by the same bytes (the header fields of one flow, a drop count that did not
+    move) and every slot has a software stamp, or every slot a hardware one.  None when any
+    slot differs, or may be cut (filled to its last byte): the slot-by-slot path decodes those.
+    Whether the bytes after the stamp hold another time message is the caller's question
+    (:meth:`_Batch.nothing_timed_after_stamp` on slot 0 answers it for all)."""
+    heads = batch.layout("msg", got, 0).unpack_from(batch.msgbuf)  # (namelen, controllen, msg_len) each
+    controllens = heads[1::3]
+    controllen = controllens[0]
+    if controllen < batch.fast_space or controllen > ANCBUFSIZE or controllens.count(controllen) != got:
+        batch.stale_controls = True  # slots with other messages: their padding bytes differ next time
+        return None
+    lengths = heads[2::3]
+    if batch.bufsize in lengths:
+        return None
+    # Most batches: one flow within one second, software stamps.  Then the cmsghdr and the
+    # seconds are the same bytes in every slot, and so are ts[1], ts[2] (zero) and the bytes
+    # after the stamp: three items a slot, two tuple counts for the checks.
+    parts = batch.layout("control", got, controllen).unpack_from(batch.controls)
+    heads_seconds, rests = parts[0::3], parts[2::3]
+    if heads_seconds.count(heads_seconds[0]) == got and rests.count(rests[0]) == got:
+        *head, seconds = _STAMP_HEAD.unpack(heads_seconds[0])
+        hw_sec, hw_nsec = _HW_STAMP.unpack_from(rests[0])
+        if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
+            return UniformSlots(controllen, rests[0][_TAIL_IN_REST:], lengths, StampSource.SOFTWARE, seconds,
+                                parts[1::3], None, None)
+    return _uniform_each(batch, got, controllen, lengths)
+
+
+def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: tuple[int, ...]) -> UniformSlots | None:
+    """:func:`uniform_slots` for the other batches (hardware stamps, a second that ends within
+    the batch): eight items a slot."""
+    fields = batch.layout("control_each", got, controllen).unpack_from(batch.controls)
+    clen, level, kind = batch.lone_stamp
+    tails = fields[7::8]
+    if fields[0::8].count(clen) != got or fields[1::8].count(level) != got or fields[2::8].count(kind) != got \
+            or tails.count(tails[0]) != got:
+        batch.stale_controls = True
+        return None
+    # stamp_source()'s rule, batch-wide: a hardware stamp in every slot, or in none
+    software = _ns(fields[3::8], fields[4::8], got)
+    hw_sec, hw_nsec = fields[5::8], fields[6::8]
+    if hw_sec.count(0) == got and hw_nsec.count(0) == got:
+        if 0 in software:
+            return None  # a slot without any stamp: the slot-by-slot path gives it None
+        return UniformSlots(controllen, tails[0], lengths, StampSource.SOFTWARE, -1, (), software, None)
+    hardware = _ns(hw_sec, hw_nsec, got)
+    if 0 in hardware:
+        return None
+    return UniformSlots(controllen, tails[0], lengths, StampSource.HARDWARE, -1, (),
+                        [ns or None for ns in software] if 0 in software else software, hardware)
+
+
+def payloads(batch: _Batch, got: int, lengths: Sequence[int]) -> Sequence[bytes]:
+    """The payloads of the first ``got`` slots as ``bytes``: one ``struct`` call when they are all
+    of one length."""
+    first = lengths[0]
+    if lengths.count(first) == got:
+        return cast("tuple[bytes, ...]", batch.layout("data", got, first).unpack_from(batch.data))
+    return [slot[:length].tobytes() for slot, length in zip(batch.slots, lengths)]
+
+
+def payload_views(batch: _Batch, got: int, length: int) -> list[memoryview]:
+    """Views of the payloads of the first ``got`` slots, all ``length`` bytes long (no copy: valid
+    until the next receive into these buffers).  The views are made once per length."""
+    views = batch.views.get(length)
+    if views is None:
+        if len(batch.views) >= _MAX_LAYOUTS:
+            batch.views.clear()
+        views = batch.views[length] = [slot[:length] for slot in batch.slots]
+    return views[:got]
+
+
 def _packets(batch: _Batch, got: int, drops: DropCounter | None = None) -> list[Packet]:
-    """Packets from the first ``got`` slots: the per-slot headers are read by
+    """Packets from the first ``got`` slots.  A batch :func:`uniform_slots` reads in bulk, with
+    nothing timed after the stamp, becomes packets in C loops (``map``, ``zip``): no Python
+    bytecode per datagram.  Otherwise slot by slot: the per-slot headers are read by
     ``struct.iter_unpack`` (C loops), leaving one slice and one tuple per
     datagram in Python; a lone 64-bit SCM_TIMESTAMPING is decoded inline, any
     other control buffer by :meth:`_Batch.slot_stamps` (the slot's own index:
     slots with equal payloads compare equal, so they must not be looked up)."""
+    same = uniform_slots(batch, got)
+    if same is not None and (same.controllen == batch.fast_space
+                             or batch.nothing_timed_after_stamp(0, same.controllen, drops)):
+        return list(map(tuple.__new__, repeat(Packet), zip(
+            payloads(batch, got, same.lengths), _addresses(batch, got), software_stamps(same),
+            repeat(None) if same.hardware is None else same.hardware, repeat(same.source), repeat(False))))
     out: list[Packet] = []
     append = out.append
     space, lone_stamp, full = batch.fast_space, batch.lone_stamp, batch.bufsize

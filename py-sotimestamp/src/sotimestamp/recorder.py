@@ -9,13 +9,16 @@ hop limit, its TOS or traffic class.
 
 At hundreds of thousands of datagrams a second the Python work per datagram is
 what limits a capture, so the ``recvmmsg()`` path makes no
-:class:`~sotimestamp.core.Packet` and no ``bytes`` copy of the payload: a slot
-whose control buffer is one software SCM_TIMESTAMPING followed by control
-messages already seen (the same destination, TTL and TOS as an earlier
-datagram: their bytes are the lookup key) takes its stamp where ``recvmmsg()``
-left it and its header fields from that lookup; any other slot is decoded in
-full.  Without ``recvmmsg`` each datagram is one ``recvmsg()``, with the same
-result.
+:class:`~sotimestamp.core.Packet` and no ``bytes`` copy of the payload.  A batch
+that is one flow (one sender, one payload length, the same control bytes after
+every stamp: the same destination, TTL and TOS) is read and written in bulk,
+with no Python bytecode per datagram (:func:`~sotimestamp.batch.uniform_slots`,
+:meth:`~sotimestamp.pcap.PcapngWriter.write_flow`); its header fields are
+decoded once and then looked up by those bytes.  Any other batch goes slot by
+slot: a slot whose control buffer is one software SCM_TIMESTAMPING followed by
+control messages already seen takes its stamp where ``recvmmsg()`` left it and
+its header fields from that lookup; any other slot is decoded in full.  Without
+``recvmmsg`` each datagram is one ``recvmsg()``, with the same result.
 """
 from __future__ import annotations
 
@@ -154,6 +157,8 @@ class Recorder:
         self.received = 0  #: datagrams received from ``sock``
         # (controllen, the bytes after a lone software stamp) -> the header fields they say
         self._tails: dict[tuple[int, bytes], HeaderFields] = {}
+        # (controllen, the exact bytes after the stamp) -> header fields, for whole batches
+        self._flow_tails: dict[tuple[int, bytes], HeaderFields] = {}
 
     def record_batch(self, max_packets: int, bufsize: int) -> int:
         """Receive up to ``max_packets`` datagrams (waiting per the socket's timeout, as
@@ -166,10 +171,38 @@ class Recorder:
             return len(received)
         batch, got = B.receive_slots(self.sock, max_packets, bufsize)
         self.received += got
-        rows, decoded = self._slot_rows(batch, got)
-        self.writer.write_rows(rows, got)
-        self.sources[StampSource.SOFTWARE] += got - decoded
+        if not self._write_one_flow(batch, got):
+            rows, decoded = self._slot_rows(batch, got)
+            self.writer.write_rows(rows, got)
+            self.sources[StampSource.SOFTWARE] += got - decoded
         return got
+
+    def _write_one_flow(self, batch: Any, got: int) -> bool:
+        """Write ``got`` filled slots in bulk when they are one flow: one sender, one payload
+        length, and control buffers that :func:`~sotimestamp.batch.uniform_slots` reads in bulk
+        (the same bytes after each stamp: the same header fields); False, having written
+        nothing, when they are not.  The header fields are decoded from slot 0 the first time
+        its control bytes are seen, and then looked up by them."""
+        same = B.uniform_slots(batch, got)
+        if same is None:
+            return False
+        lengths = same.lengths
+        if lengths.count(lengths[0]) != got:
+            return False
+        src = B.one_sender(batch, got)
+        if src is None:
+            return False
+        key = (same.controllen, same.tail)
+        fields = self._flow_tails.get(key)
+        if fields is None:
+            if not batch.nothing_timed_after_stamp(0, same.controllen, self.drops):
+                return False  # another time message: each slot is decoded in full
+            if len(self._flow_tails) > _MAX_TAILS:
+                self._flow_tails.clear()
+            fields = self._flow_tails[key] = self.decoder.fields(batch.ancdata(0, same.controllen))
+        self.writer.write_flow(src, fields, same.source, B.packed_stamps(same), B.payload_views(batch, got, lengths[0]))
+        self.sources[same.source] += got
+        return True
 
     def stamped_batch(self, max_packets: int, bufsize: int) -> list[tuple[int, bytes]]:
         """As :meth:`record_batch`, but the datagrams' (stamp, block) are returned, not written:

@@ -28,7 +28,7 @@ import platform as _platform
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO, NamedTuple, final
 
 from .. import __version__
@@ -249,7 +249,8 @@ class FlowBlocks:
     NICs), so their whole header is constant.  IPv6 requires the UDP checksum; it is
     the constant pseudo-header part plus the payload's sum."""
 
-    __slots__ = ("after_ts", "checksum_base", "kept", "start", "tail", "v6")
+    __slots__ = ("after_ts", "checksum_base", "kept", "prefix", "separator", "size", "start", "tail", "v6",
+                 "written")
 
     def __init__(self, src: Address, fields: HeaderFields, payload_len: int, source: StampSource,
                  snaplen: int = 0) -> None:
@@ -261,6 +262,7 @@ class FlowBlocks:
             raise ValueError(f"snap length {snaplen} is shorter than the {len(header)}-byte IP and UDP headers")
         #: payload bytes written (the rest is cut by the snap length); -1: all of them
         self.kept = caplen - len(header) if caplen < length else -1
+        self.written = caplen - len(header)  #: payload bytes in each block
         options = _comment_options(COMMENT_PREFIX + source.value)
         total = 32 + caplen + (-caplen % 4) + len(options)
         self.v6 = v6
@@ -269,10 +271,54 @@ class FlowBlocks:
         self.after_ts = struct.pack("<II", caplen, length) + (header[:-2] if v6 else header)
         self.tail = _PAD[caplen % 4] + options + _TRAILER.pack(total)
         self.checksum_base = udp_const + 2 * (8 + payload_len)
+        # for blocks(): a block up to its payload (stamp and checksum zero), and what lies
+        # between one payload and the next
+        self.size = total
+        self.prefix = self.start + bytes(8) + self.after_ts + (bytes(2) if v6 else b"")
+        self.separator = self.tail + self.prefix
+
+    def checksum_value(self, payload: Any) -> int:
+        """IPv6's UDP checksum for ``payload`` (bytes or a memoryview)."""
+        return _fold(self.checksum_base + _payload_sum(payload))
 
     def checksum(self, payload: Any) -> bytes:
         """IPv6's UDP checksum field for ``payload`` (bytes or a memoryview)."""
-        return _V6_CHECKSUM.pack(_fold(self.checksum_base + _payload_sum(payload)))
+        return _V6_CHECKSUM.pack(self.checksum_value(payload))
+
+    def blocks(self, stamps: bytes, payloads: Sequence[Any]) -> bytearray:
+        """The blocks of ``len(payloads)`` datagrams of this flow, stamped ``stamps`` (ns, a
+        little-endian 64-bit number each: :func:`pack_stamps`), with no
+        Python bytecode per datagram (IPv4): the payloads joined with the bytes between them
+        as separator, then the stamps (and IPv6's checksums) copied into their places by
+        strided memoryview assignments.  ``payloads`` are ``bytes`` (or views) of the flow's length."""
+        count = len(payloads)
+        # IPv6: the UDP checksum is the whole payload's, whatever the snap length keeps
+        sums = _layout("!", count, "H").pack(*map(self.checksum_value, payloads)) if self.v6 else b""
+        if self.kept >= 0:
+            payloads = [payload[:self.kept] for payload in payloads]
+        out = bytearray(self.prefix)
+        out += self.separator.join(payloads)
+        out += self.tail
+        # An EPB's stamp is its high word, then its low word, each little-endian: the 32-bit
+        # halves of a little-endian 64-bit number, swapped.  Blocks are 4-byte aligned.
+        stamp_words, out_words = memoryview(stamps).cast("I"), memoryview(out).cast("I")
+        at, step = len(self.start) // 4, self.size // 4
+        out_words[at::step], out_words[at + 1::step] = stamp_words[1::2], stamp_words[0::2]
+        if self.v6:
+            halves = memoryview(out).cast("H")
+            halves[len(self.prefix) // 2 - 1::self.size // 2] = memoryview(sums).cast("H")
+        return out
+
+
+@functools.lru_cache(maxsize=128)
+def _layout(order: str, count: int, code: str) -> struct.Struct:
+    """``count`` numbers of one ``struct`` code (:meth:`FlowBlocks.blocks`' checksums, :func:`pack_stamps`)."""
+    return struct.Struct(f"{order}{count}{code}")
+
+
+def pack_stamps(stamps: Sequence[int]) -> bytes:
+    """Stamps (ns) as :meth:`PcapngWriter.write_flow` takes them: a little-endian 64-bit number each."""
+    return _layout("<", len(stamps), "Q").pack(*stamps)
 
 
 #: Bytes of blocks gathered before one write(): a few hundred datagrams per system call.
@@ -327,7 +373,7 @@ class PcapngWriter:
         self.saved = 0  #: datagram blocks in the file, whole
         self.whole_bytes = 0  #: the file's length up to the end of its last whole block
         # blocks of several batches, written together: fewer, larger write() calls
-        self._pending: list[bytes] = []
+        self._pending: list[bytes | bytearray] = []
         self._pending_bytes = self._pending_packets = 0
         self._pending_since = 0.0  # time.monotonic() when the oldest pending block came
         self._flows: dict[tuple[Address, HeaderFields, int, StampSource], FlowBlocks] = {}
@@ -405,6 +451,16 @@ class PcapngWriter:
         if parts:  # joined now: the payloads may be views of buffers the caller reuses
             self._add_blocks(b"".join(parts), count)
 
+    def write_flow(self, src: Address, fields: HeaderFields, source: StampSource, stamps: bytes,
+                   payloads: Sequence[Any]) -> None:
+        """:meth:`write_rows` for datagrams of one flow: all from ``src`` with ``fields`` and stamps
+        from ``source``, ``payloads`` all ``bytes`` (or views) of one length, ``stamps`` (ns) a
+        little-endian 64-bit number each (:func:`pack_stamps`).  Their blocks share one
+        template, so they are made in one go (:meth:`FlowBlocks.blocks`)."""
+        if payloads:
+            flow = self._flow(src, fields, len(payloads[0]), source)
+            self._add_blocks(flow.blocks(stamps, payloads), len(payloads))
+
     def _flow(self, src: Address, fields: HeaderFields, size: int, source: StampSource) -> FlowBlocks:
         key = (src, fields, size, source)
         flow = self._flows.get(key)
@@ -431,7 +487,7 @@ class PcapngWriter:
         if count:
             self._add_blocks(b"".join(blocks), count)
 
-    def _add_blocks(self, blocks: bytes, count: int) -> None:
+    def _add_blocks(self, blocks: bytes | bytearray, count: int) -> None:
         """Add ``count`` whole datagram blocks; they are written with the ones before them once
         :data:`WRITE_SIZE` bytes are waiting, the oldest has waited ``flush_interval``, or by
         :meth:`flush`."""
