@@ -15,6 +15,7 @@ matched by payload (a datagram the capture lost does not shift the rest).
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -29,18 +30,25 @@ TARGET_RSS_MB = 100.0
 PACING_RUNS = [(20_000, True, 100.0), (20_000, False, None), (1_000, False, 200.0), (1_000, True, None)]
 
 
-def write_recording(path: Path, n: int, step_ns: int = 10_000) -> Path:
-    """N datagrams ``step_ns`` apart with up to 2 us of jitter: inter-arrival times as varied as captured ones
-    (sorting them is a part of stats' time; a few distinct values would flatter it)."""
+#: The long recording's flows: four feeds of one sender, as an A/B market-data capture has.
+FLOWS = 4
+
+
+def write_recording(path: Path, n: int, step_ns: int = 10_000, flows: int = FLOWS) -> Path:
+    """N datagrams ``step_ns`` apart with 0 to 2 us of jitter (so the stamps go forward), spread
+    over ``flows`` destinations in a scrambled order: inter-arrival times as varied as captured
+    ones, per flow too (sorting them is a part of stats' time; a few distinct values would flatter it)."""
     from sotimestamp.pcap import HeaderFields, PcapngWriter
     from sotimestamp.stampsource import StampSource
 
     base = time.time_ns()
-    src, to = ("127.0.0.1", 4000), HeaderFields(("127.0.0.1", 5000))
+    src = ("127.0.0.1", 4000)
+    to = [HeaderFields((f"239.1.1.{k + 1}", 5000 + k)) for k in range(flows)]
+    draw = random.Random(n).randrange  # the same file for the same n, run after run
     with PcapngWriter(open(path, "wb")) as writer:
         for start in range(0, n, 1000):
             stop = min(n, start + 1000)
-            writer.write_rows([(base + i * step_ns + i * 2654435761 % 2_000_003, StampSource.SOFTWARE, src, to,
+            writer.write_rows([(base + i * step_ns + draw(2001), StampSource.SOFTWARE, src, to[draw(flows)],
                                 b"%08d" % i + b"x" * 56) for i in range(start, stop)], stop - start)
     return path
 

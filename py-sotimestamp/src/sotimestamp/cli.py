@@ -11,8 +11,6 @@ import socket
 import sys
 from typing import Any
 
-from . import __version__
-
 DESCRIPTION = """\
 Record UDP datagrams with their kernel receive stamps (SO_TIMESTAMPING,
 SO_TIMESTAMPNS or SO_TIMESTAMP, whichever the kernel has), analyse the
@@ -34,6 +32,20 @@ and a non-zero exit status (1 for failures, 2 for bad usage).
 # What `capture` says once it is ready (see _cmd_capture); scripts that drive
 # it (our demo, benchmarks) wait for this line and read the port from it.
 CAPTURING = re.compile(r"^sotimestamp: capturing on \S+:(?P<port>\d+) to ")
+
+
+class _Version(argparse.Action):
+    """``--version``, as argparse's own action, with the version looked up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")  # on standard output, as argparse's
+        parser.exit()
 
 
 class CliError(Exception):
@@ -157,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sotimestamp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -427,7 +439,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import csv
 
     from .flows import FlowFilter
-    from .pcap.read import Record, frames, read_records
+    from .pcap.read import Record, batches, read_records
     from .stats import SeqCounter, Window, collect, collect_records, compute_collected, format_text, plot, progress_bar
 
     try:
@@ -457,7 +469,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             seen = collect_records(records, chosen, window, sequence, each=each)
     else:
         with progress_bar(args.file) as progress:
-            seen = collect(frames(args.file, progress, _warn), chosen, window)
+            seen = collect(batches(args.file, progress, _warn), chosen, window)
     if not seen.stamps:
         raise CliError(f"{args.file}: no packets in this file" if not seen.left_out else
                        f"{args.file}: none of its {seen.left_out} UDP datagrams is chosen (--flow, --from, --to)")
