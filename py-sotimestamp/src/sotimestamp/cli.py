@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace, or at a rate",
                        description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes; "
-                                   "gzip-compressed too) to --to, or to its --map entry, at its recorded offset "
+                                   "gzip- or zstd-compressed too) to --to, or to its --map entry, at its recorded offset "
                                    "from the first one times --multiplier, or at --pps, --mbps or --topspeed as "
                                    "tcpreplay does. Send times follow one absolute schedule, so lateness never "
                                    "accumulates. The file is streamed (read once to check it, then once per "
@@ -242,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the exit status is then 1. ICMP errors that come back (no receiver) are "
                                    "counted apart. SIGINT or SIGTERM ends the replay with its summary (exit "
                                    "status 130 or 143).")
-    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz too; a file cut short is read "
+    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz or .zst too; a file cut short is read "
                                                 "up to its last whole packet, with a warning)")
     p.add_argument("--to", type=_endpoint, metavar="ADDR:PORT",
                    help="destination of every chosen flow without a --map entry")
@@ -273,8 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a signal ended the replay)")
 
     p = sub.add_parser("stats", help="count, rate, inter-arrival percentiles, gaps, sequence gaps, per flow",
-                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip-compressed "
-                                   "too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
+                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip- or "
+                                   "zstd-compressed too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
                                    "and the largest gaps, overall and per flow (source and destination address "
                                    "and port: datagrams, bytes as tshark -z conv,udp counts them, rate, "
                                    "inter-arrival mean/p50/p99/max, gaps with their packet numbers, and with "

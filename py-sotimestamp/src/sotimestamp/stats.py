@@ -7,9 +7,9 @@ timed.  A stamp earlier than the one before it (a clock stepped back, or files
 concatenated) is reported as such, not averaged into the inter-arrival times.
 
 A recording is read once, as a stream (:func:`collect`): only each datagram's
-stamp, packet number and flow are kept, in arrays (20 bytes a datagram), so a
-million-packet file needs tens of megabytes, not the hundreds a list of
-records would.
+stamp and packet number are kept, in file order and in its flow's, in arrays (32
+bytes a datagram), so a million-packet file needs tens of megabytes, not the
+hundreds a list of records would.
 """
 from __future__ import annotations
 

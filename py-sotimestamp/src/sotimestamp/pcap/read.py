@@ -13,10 +13,10 @@ import struct
 import sys
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from .format import (
     CHUNK,
@@ -173,14 +173,45 @@ class _Rejoined:
         return head + self._stream.read(size - len(head))
 
 
-class _Gunzipped:
-    """The decompressed bytes of a gzip stream (of one member or several, as ``cat a.gz b.gz``).
-    A stream cut short yields all it holds and tells ``on_truncated`` (the walker then reports
-    the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+class _Codec(NamedTuple):
+    """A compressed format read as it is, as tshark and capinfos read it: how its streams
+    begin, and a decompressor of one frame or member (``decompress``, ``eof``, ``unused_data``)."""
 
-    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated, progress: Progress) -> None:
-        self._name, self._raw, self._on_truncated, self._progress = name, raw, on_truncated, progress
-        self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+    name: str
+    magic: bytes
+    decompressor: Callable[[], Any]
+    errors: tuple[type[Exception], ...]
+
+
+def _zstd(name: str) -> _Codec:
+    """zstd, from the ``zstandard`` package (the ``zstd`` extra): not in the standard library
+    before Python 3.14, and not a dependency of every install for one input format."""
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise PcapFileError(f"{name}: zstd-compressed; reading it needs the zstandard package: "
+                            "pip install 'sotimestamp[zstd]'") from None
+    return _Codec("zstd", ZSTD_MAGIC, lambda: zstandard.ZstdDecompressor().decompressobj(), (zstandard.ZstdError,))
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP = _Codec("gzip", GZIP_MAGIC, lambda: zlib.decompressobj(wbits=31), (zlib.error,))  # 31: gzip's header
+#: Compressed bytes inflated at a time: a highly compressed stream (a padded payload compresses
+#: 27 to 1) must not inflate a whole read at once.
+_FEED = 1 << 16
+
+
+class _Decompressed:
+    """The decompressed bytes of a gzip or zstd stream (of one member or frame, or several, as
+    ``cat a.gz b.gz`` makes).  A stream cut short yields all it holds and tells ``on_truncated``
+    (the walker then reports the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+
+    def __init__(self, name: str, codec: _Codec, raw: _Rejoined, on_truncated: Truncated,
+                 progress: Progress) -> None:
+        self._name, self._codec, self._raw = name, codec, raw
+        self._on_truncated, self._progress = on_truncated, progress
+        self._decoder = codec.decompressor()
 
     def read(self, size: int = -1) -> bytes:
         while not self._buffered and not self._ended:
@@ -192,36 +223,33 @@ class _Gunzipped:
     _buffered = b""
     _ended = False
     _fed = False  # the member being inflated has had input
-
     _pending = b""  # compressed bytes read and not inflated yet
 
     def _inflated(self) -> bytes:
-        """At most :data:`CHUNK` bytes more: a highly compressed stream (a padded payload
-        compresses 27 to 1) must not inflate a whole read at once."""
         if not self._pending:
             self._pending = self._raw.read(CHUNK)
             self._progress(len(self._pending))  # the file's bytes, which the progress bar's total counts
             if not self._pending:
-                if self._fed and not self._inflate.eof:
-                    self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
+                if self._fed and not self._decoder.eof:
+                    self._on_truncated(f"{self._name}: truncated: the {self._codec.name} stream is cut short")
                 self._ended = True
                 return b""
-        if self._inflate.eof:  # the next member (as `cat a.gz b.gz` makes)
-            self._inflate = zlib.decompressobj(wbits=31)
+        if self._decoder.eof:  # the next member or frame
+            self._decoder = self._codec.decompressor()
+        piece, self._pending = self._pending[:_FEED], self._pending[_FEED:]
         try:
             self._fed = True
-            out = self._inflate.decompress(self._pending, CHUNK)
-        except zlib.error as exc:
-            raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
-        self._pending = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
+            out: bytes = self._decoder.decompress(piece)
+        except self._codec.errors as exc:
+            raise PcapFileError(f"{self._name}: {self._codec.name}-compressed, but corrupt: {exc}") from None
+        if self._decoder.eof:
+            self._pending = self._decoder.unused_data + self._pending
         return out
 
 
 def _nothing(_n: int) -> None:
     pass
 
-
-GZIP_MAGIC = b"\x1f\x8b"
 
 #: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
 STDIN = "-"
@@ -242,9 +270,11 @@ def batches(path: str, progress: Progress = lambda _n: None,
     with stream:  # closed after the last yield
         source: BinaryIO = stream
         head = source.read(4)
-        if head[:2] == GZIP_MAGIC:  # as tshark and capinfos read a .gz (or any gzip stream) directly
-            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated, progress))
-            progress = _nothing  # told by the gzip stream
+        # as tshark and capinfos read a .gz or .zst (any gzip or zstd stream) directly
+        codec = _GZIP if head[:2] == GZIP_MAGIC else _zstd(name) if head == ZSTD_MAGIC else None
+        if codec is not None:
+            source = cast(BinaryIO, _Decompressed(name, codec, _Rejoined(head, source), on_truncated, progress))
+            progress = _nothing  # told by the compressed stream
             head = source.read(4)
         if not head:
             raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
