@@ -5,7 +5,8 @@ drained; only the drain is timed (the capacity of the receive path, with the
 sender out of the picture), ROUNDS times.  System calls per datagram: the same
 drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
 recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
-with and without --realtime, and `stats` against capinfos: devtools/pybench/readbench.py.
+with and without --realtime, --pps 20000, --topspeed's rate, and `stats` against capinfos:
+devtools/pybench/readbench.py.
 """
 from __future__ import annotations
 
@@ -210,6 +211,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         best, shares = receive_rates(modes, k, rounds, c_binary)
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = readbench.pacing_runs(Path(tmp))
+        replay_rates = ([readbench.measure_topspeed(Path(tmp))], readbench.pps_runs(Path(tmp)))
         reading = readbench.stats_vs_capinfos(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
     knees = capture_knee.run(knee_seconds)
@@ -227,7 +229,8 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         per = calls[mode]
         print(f"| {label} | {best[mode]:,.0f} | {pct} | {'n/a (no strace)' if per is None else f'{per:.4f}'} |")
     verdicts = []
-    for lines, said in (readbench.report_pacing(pacing), readbench.report_stats(reading)):
+    for lines, said in (readbench.report_pacing(pacing), readbench.report_replay_rates(*replay_rates),
+                        readbench.report_stats(reading)):
         print("\n" + "\n".join(lines))
         verdicts += said
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "
