@@ -56,19 +56,22 @@ class Ordered:
     _CHUNK = 1 << 16  # counted at a time; past one distinct value in 8 so far, sorting is cheaper
 
     def __init__(self, values: Sequence[int], already_sorted: bool = False) -> None:
-        self.count, self.total = len(values), sum(values)
+        self.count = len(values)
         self.values: Sequence[int] = values
         self.cumulative: list[int] | None = None  # of the distinct values' counts, when counted
-        if already_sorted:
-            return
-        counts: Counter[int] = Counter()
-        for start in range(0, len(values), self._CHUNK):
-            counts.update(values[start:start + self._CHUNK])
-            if len(counts) > (start + self._CHUNK) // 8:
-                self.values = sorted(values)
+        if not already_sorted:
+            counts: Counter[int] = Counter()
+            for start in range(0, len(values), self._CHUNK):
+                counts.update(values[start:start + self._CHUNK])
+                if len(counts) > (start + self._CHUNK) // 8:
+                    self.values = sorted(values)
+                    break
+            else:
+                self.values = sorted(counts)
+                self.cumulative = list(itertools.accumulate(map(counts.__getitem__, self.values)))
+                self.total = sum(map(operator.mul, self.values, map(counts.__getitem__, self.values)))
                 return
-        self.values = sorted(counts)
-        self.cumulative = list(itertools.accumulate(map(counts.__getitem__, self.values)))
+        self.total = sum(values)
 
     def at(self, rank: int) -> int:
         """The ``rank``-th smallest value (1 = the smallest)."""
@@ -425,13 +428,15 @@ def compute(path: str, records: Iterable[Record], gap_us: float | None = None, m
     return compute_collected(path, collect_records(records), gap_us, max_gaps)
 
 
-def _forward_deltas(deltas: array[int]) -> tuple[array[int], list[int]]:
-    """Of successive stamps' differences: those that go forward (the same array when all do),
-    and the positions of the stamps that went back instead (left out of the times)."""
-    if not deltas or min(deltas) >= 0:
-        return deltas, []
+def _forward_deltas(deltas: array[int]) -> tuple[Ordered, list[int]]:
+    """Of successive stamps' differences: those that go forward, in order, and the positions of
+    the stamps that went back instead (left out of the times).  Ordered first, all of them: the
+    smallest says whether any went back (usually none), which spares a pass to find out."""
+    ordered = Ordered(deltas)
+    if not deltas or ordered.at(1) >= 0:
+        return ordered, []
     back = [i + 1 for i, d in enumerate(deltas) if d < 0]
-    return array("q", (d for d in deltas if d >= 0)), back
+    return Ordered(array("q", (d for d in deltas if d >= 0))), back
 
 
 @dataclass
@@ -447,8 +452,7 @@ class _Timing:
 def _timing(stamps: array[int], numbers: array[int], gap_us: float | None, max_gaps: int, t0: int) -> _Timing:
     """Inter-arrival times, gaps (with the packet after each; offsets from ``t0``) and steps back."""
     deltas_all = array("q", map(operator.sub, stamps[1:], stamps))
-    deltas, back = _forward_deltas(deltas_all)
-    ordered = Ordered(deltas)  # gives the percentiles and the gaps above a threshold
+    ordered, back = _forward_deltas(deltas_all)  # gives the percentiles and the gaps above a threshold
     inter = summarize_ordered(ordered)
     threshold = gap_us if gap_us is not None else 10.0 * inter.get("p50_us", 0.0)
     limit_ns = math.floor(threshold * 1000.0)  # a delta d is a gap when d / 1000 > threshold
