@@ -204,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true",
-                   help="also ask for hardware stamps (an error on an interface that has none; "
-                        "the NIC must be configured)")
+                   help="also ask for hardware stamps, and set the receiving interface to stamp every "
+                        "packet (SIOCSHWTSTAMP rx_filter ALL, as tcpdump -j adapter_unsynced; needs root or "
+                        "CAP_NET_ADMIN) and say what it got; an error on an interface that has none")
     p.add_argument("--buffer-size", type=_positive_int, metavar="BYTES",
                    help="socket receive buffer (SO_RCVBUF; as root on Linux SO_RCVBUFFORCE, past rmem_max); "
                         "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")

@@ -329,9 +329,10 @@ def collect(batches: Iterable[Batch], chosen: FlowFilter | None = None, window: 
         count = len(batch.starts)
         if window is not None and number == 0 and count:
             lo, hi = window.bounds(batch.stamps[0])
-        fids = list(map(ids.get, udp_flows(batch), repeat(_NEW)))
+        keys = udp_flows(batch)
+        fids = list(map(ids.get, keys, repeat(_NEW)))
         if _NEW in fids:  # a flow seen for the first time (maybe more than once in this batch)
-            for i, key in enumerate(udp_flows(batch)):
+            for i, key in enumerate(keys):
                 if fids[i] == _NEW and key is not None:
                     fid = ids.get(key)
                     if fid is None:
@@ -340,7 +341,8 @@ def collect(batches: Iterable[Batch], chosen: FlowFilter | None = None, window: 
         numbers: Sequence[int] = range(number + 1, number + 1 + count)
         number += count
         stamps, lengths, batch_sources = batch.stamps, batch.lengths, batch.sources
-        if window is not None or _NOT_UDP in fids or not all(out.flow_chosen[f] for f in set(fids)):
+        flows = set(fids)
+        if window is not None or _NOT_UDP in flows or not all(out.flow_chosen[f] for f in flows):
             take = [f != _NOT_UDP and out.flow_chosen[f] and lo <= ts <= hi for f, ts in zip(fids, stamps)]
             out.left_out += count - fids.count(_NOT_UDP) - take.count(True)
             fids = list(compress(fids, take))
@@ -348,9 +350,10 @@ def collect(batches: Iterable[Batch], chosen: FlowFilter | None = None, window: 
                 continue
             stamps, numbers, lengths = (list(compress(column, take)) for column in (stamps, numbers, lengths))
             batch_sources = list(compress(batch_sources, take))
+            flows = set(fids)
         out.stamps.extend(stamps)
         out.numbers.extend(numbers)
-        _add_per_flow(out, fids, stamps, numbers, lengths)
+        _add_per_flow(out, flows, fids, stamps, numbers, lengths)
         if batch_sources.count(batch_sources[0]) == len(batch_sources):
             sources[batch_sources[0]] += len(batch_sources)
         else:
@@ -362,22 +365,23 @@ def collect(batches: Iterable[Batch], chosen: FlowFilter | None = None, window: 
     return out
 
 
-def _add_per_flow(out: Collected, fids: list[int], stamps: Sequence[int], numbers: Sequence[int],
+def _add_per_flow(out: Collected, flows: set[int], fids: list[int], stamps: Sequence[int], numbers: Sequence[int],
                   lengths: Sequence[int]) -> None:
-    """Each datagram's stamp, number and length to its flow's, with ``map`` over the columns."""
-    flows = set(fids)
+    """Each datagram (of the ``flows`` in ``fids``) its stamp, number and length to its flow's,
+    with ``map`` over the columns."""
     if len(flows) == 1:
         (fid,) = flows
         out.flow_stamps[fid].extend(stamps)
         out.flow_numbers[fid].extend(numbers)
         out.flow_bytes[fid] += sum(lengths)
         return
+    before = {fid: len(out.flow_stamps[fid]) for fid in flows}
     # array.append called with each datagram's flow's array and its value: a loop in C
     deque(map(array.append, map(out.flow_stamps.__getitem__, fids), stamps), maxlen=0)
     deque(map(array.append, map(out.flow_numbers.__getitem__, fids), numbers), maxlen=0)
-    if lengths.count(lengths[0]) == len(lengths):
-        for fid, n in Counter(fids).items():
-            out.flow_bytes[fid] += n * lengths[0]
+    if lengths.count(lengths[0]) == len(lengths):  # datagrams of one size: each flow's count of them
+        for fid in flows:
+            out.flow_bytes[fid] += (len(out.flow_stamps[fid]) - before[fid]) * lengths[0]
     else:
         for fid in flows:
             out.flow_bytes[fid] += sum(compress(lengths, map(fid.__eq__, fids)))

@@ -224,13 +224,6 @@ def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
     return _Run(words, starts) if starts else None
 
 
-def _same_bytes(buf: bytes, first: int, count: int, stride: int, length: int) -> bool:
-    """Whether the ``count`` records of ``stride`` bytes from ``first`` all begin with the
-    same ``length`` bytes: compared a byte position at a time, as strided slices."""
-    end = first + count * stride
-    return all(buf[first + j:end + j:stride] == buf[first + j:first + j + 1] * count for j in range(length))
-
-
 def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dict[bytes, str | None],
                order: str) -> Batch | None:
     """The packets of a run of EPBs, each field taken as a column of the run (in C, not a
@@ -238,10 +231,12 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     block-by-block loop then says which and why)."""
     count = len(run.starts)
     ifaces, caplens = run.column(2), run.column(5)
+    caplen = caplens[0]
+    one_caplen = _leading(caplens, caplen) == count  # bytes compared: quicker than max() of numbers
     byte_stride = 4 * run.stride
     if byte_stride:  # one length, so one test of it; each block ends with it
         sound = (not byte_stride & 3 and _leading(run.column(run.stride - 1), byte_stride) == count
-                 and max(caplens) + 32 <= byte_stride)
+                 and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
     else:
         totals = run.column(1)
         ends = array("I", run.starts[1:])
@@ -249,7 +244,8 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
         sound = (array("I", map(run.words.__getitem__, map(sub, ends, repeat(1)))).tobytes() == totals.tobytes()
                  and not any(map(and_, totals, repeat(3)))  # a multiple of 4
                  and all(map(le, map(add, caplens, repeat(32)), totals)))  # the packet lies inside
-    if not sound or max(ifaces) >= len(interfaces):
+    one_iface = _leading(ifaces, ifaces[0]) == count
+    if not sound or (ifaces[0] if one_iface else max(ifaces)) >= len(interfaces):
         return None
     frame_starts: Sequence[int]
     if byte_stride:
@@ -258,11 +254,11 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
         frame_starts = list(map(add, map(lshift, run.starts, repeat(2)), repeat(28)))
     # the options follow the packet padded to 4 bytes; the block's last 4 bytes are its length
     found: list[Any]
-    caplen = caplens[0]
-    options_at = frame_starts[0] + caplen + (-caplen % 4)
-    if byte_stride and _leading(caplens, caplen) == count and _same_bytes(
-            buf, options_at, count, byte_stride, 4 * run.stride - 32 - caplen - (-caplen % 4)):
-        options = [buf[options_at:frame_starts[0] - 32 + byte_stride]]
+    options_word = 7 + (caplen + 3) // 4  # where the options begin in the block, in words
+    if byte_stride and one_caplen and all(
+            _leading(run.column(word), run.words[run.starts[0] + word]) == count
+            for word in range(options_word, run.stride - 1)):  # every block's options are the first's
+        options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
         options_start = map(add, frame_starts, map(and_, map(add, caplens, repeat(3)), repeat(~3)))
         options_end = map(sub, map(add, frame_starts, run.column(1)), repeat(32))
@@ -276,7 +272,7 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
                     sources[options[i]] = source
     if len(found) == 1:
         found *= count
-    used = [interfaces[i] for i in set(ifaces)]
+    used = [interfaces[ifaces[0]]] if one_iface else [interfaces[i] for i in set(ifaces)]
     highs, lows = run.column(3), run.column(4)
     stamps: Sequence[int]
     if all(iface.in_ns for iface in used):
