@@ -53,7 +53,10 @@ class Ordered:
     values in a million) they are counted (``collections.Counter``, C) and only the distinct
     values sorted, several times quicker than sorting them all; else they are sorted."""
 
-    _CHUNK = 1 << 16  # counted at a time; past one distinct value in 8 so far, sorting is cheaper
+    # counted at a time; past 2 distinct values in 5 so far, sorting them all is quicker
+    # (measured on 250 000 values: counting 0.012 s for 1 000 distinct ones, 0.053 s for
+    # 108 000, 0.101 s for 143 000; sorting 0.044 to 0.083 s)
+    _CHUNK = 1 << 16
 
     def __init__(self, values: Sequence[int], already_sorted: bool = False) -> None:
         self.count = len(values)
@@ -63,7 +66,7 @@ class Ordered:
             counts: Counter[int] = Counter()
             for start in range(0, len(values), self._CHUNK):
                 counts.update(values[start:start + self._CHUNK])
-                if len(counts) > (start + self._CHUNK) // 8:
+                if 5 * len(counts) > 2 * min(start + self._CHUNK, len(values)):
                     self.values = sorted(values)
                     break
             else:
@@ -505,15 +508,17 @@ def compute_collected(path: str, seen: Collected, gap_us: float | None = None, m
         gaps=timing.gaps,
         gap_count=timing.gap_count,
         clock_steps_back=steps,
-        flows=[_flow_stats(seen, fid, flow_stamps, numbers, gap_us, max_gaps, t0)
+        flows=[_flow_stats(seen, fid, flow_stamps, numbers, gap_us, max_gaps, t0,
+                           timing if len(flow_stamps) == udp else None)  # one flow: the file's own figures
                for fid, flow_stamps, numbers in seen.per_flow()],
         left_out=seen.left_out,
     )
 
 
 def _flow_stats(seen: Collected, fid: int, stamps: array[int], numbers: array[int], gap_us: float | None,
-                max_gaps: int, t0: int) -> FlowStats:
-    timing = _timing(stamps, numbers, gap_us, max_gaps, t0)
+                max_gaps: int, t0: int, timing: _Timing | None = None) -> FlowStats:
+    """One flow's figures (``timing``: already worked out, when the flow is the whole file)."""
+    timing = timing or _timing(stamps, numbers, gap_us, max_gaps, t0)
     duration_s = _duration_ns(stamps, len(timing.back)) / 1e9
     size, seq = seen.flow_bytes[fid], seen.flow_seq[fid]
     return FlowStats(_flow_label(seen.flow_keys[fid]), len(stamps), size, duration_s,
