@@ -241,7 +241,8 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         print("\n" + capture_knee.feeds_rotation_table(feeds))
         for row in feeds:
             verdicts.append(f"two feeds, -G 1, asked {row.rate:,.0f}/s, sent {row.achieved:,.0f}/s: {row.dropped} "
-                            f"dropped, {row.sent - row.in_files} lost over {row.files} files (target 0 and 0 at "
+                            f"dropped, {row.captured - row.in_files} lost at the rotations of {row.files} files "
+                            f"(target 0 and 0 at "
                             f"250 000/s): " + ("met" if row.clean and row.achieved >= 0.95 * 250_000
                                               else "sender-bound" if row.clean else "MISSED"))
     per = calls.get("recv_batch")

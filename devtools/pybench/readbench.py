@@ -242,8 +242,9 @@ def issue21(runs: int = 3) -> int:
             print("\n".join(stats_lines + [""] + replay_lines))
             if feeds:
                 print("\n" + capture_knee.feeds_rotation_table(feeds))
-                verdicts += [f"two feeds, -G 1, sent {r.achieved:,.0f}/s: {r.dropped} dropped, "
-                             f"{r.sent - r.in_files} lost over {r.files} files" for r in feeds]
+                verdicts += [f"two feeds, -G 1, sent {r.achieved:,.0f}/s: {r.dropped} dropped by the kernel, "
+                             f"{r.captured - r.in_files} of the {r.captured} captured lost at the rotations "
+                             f"({r.files} files)" for r in feeds]
             print("\n" + "\n".join("- " + v for v in verdicts + replay_verdicts), flush=True)
     return 0
 
