@@ -11,13 +11,16 @@ is called once with what was cut.  Anything else that does not parse raises
 :class:`PcapFileError` naming the byte offset.
 
 The pcapng walker is the hot path of ``sotimestamp stats`` (a million packets
-in no more than 1.5 times capinfos' time), so a run of Enhanced Packet Blocks
-is walked over the chunk's 32-bit words (one index and one add per block) and
-its fields are then taken column by column with ``map`` over the run, which
-runs in C: no Python statement per packet beyond the walk.  Any block the run
-does not vouch for (lengths that disagree, a captured length past its block,
-an undescribed interface) is left to the block-by-block loop, which says what
-is wrong and where.
+in no more than 1.5 times capinfos' time), so it works on the chunk's 32-bit
+words (an ``array``): a run of Enhanced Packet Blocks of one size is found by
+comparing its type and length words as strided slices, and each field of the
+run (stamp, interface, captured length, options) is a strided slice too, all
+copied and compared in C; blocks of varied sizes are walked one by one (an
+index and an add each) and their fields taken with ``map``.  No Python
+statement runs per packet but that walk.  Any block a run does not vouch for
+(lengths that disagree, a captured length past its block, an undescribed
+interface) is left to the block-by-block loop, which says what is wrong and
+where.
 """
 from __future__ import annotations
 
@@ -174,9 +177,9 @@ def _leading(column: array[int], value: int) -> int:
 
 
 class _Run:
-    """Enhanced Packet Blocks one after the other in a chunk: either ``count`` blocks of
-    ``stride`` words from word ``first`` (the fields of each a strided slice of the words,
-    copied in C), or the blocks beginning at the words ``starts``."""
+    """Enhanced Packet Blocks one after the other in a chunk, beginning at the words
+    ``starts``: a ``range`` of step ``stride`` when they are all of one size (each field
+    then a strided slice of the words, copied in C), else a list (``stride`` 0)."""
 
     def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0) -> None:
         self.words, self.starts, self.stride = words, starts, stride
