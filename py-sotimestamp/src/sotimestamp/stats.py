@@ -387,8 +387,10 @@ def _add_per_flow(out: Collected, flows: set[int], fids: list[int], stamps: Sequ
         for fid in flows:
             out.flow_bytes[fid] += (len(out.flow_stamps[fid]) - before[fid]) * lengths[0]
     else:
-        for fid in flows:
-            out.flow_bytes[fid] += sum(compress(lengths, map(fid.__eq__, fids)))
+        sizes = {fid: array("q") for fid in flows}
+        deque(map(array.append, map(sizes.__getitem__, fids), lengths), maxlen=0)
+        for fid, flow_sizes in sizes.items():
+            out.flow_bytes[fid] += sum(flow_sizes)
 
 
 def collect_records(records: Iterable[Record], chosen: FlowFilter | None = None, window: Window | None = None,

@@ -24,13 +24,14 @@ where.
 """
 from __future__ import annotations
 
+import itertools
 import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, and_, le, lshift, sub
+from operator import add, and_, le, lshift, rshift, sub
 from typing import Any, BinaryIO, NamedTuple
 
 from ..constants import NS_PER_S
@@ -149,7 +150,6 @@ def _comment_source(options: bytes, order: str) -> str | None:
 _UNSEEN = object()  # a stamp source not looked up yet (None is an answer: no comment)
 _SWAPPED = {"<": sys.byteorder != "little", ">": sys.byteorder != "big"}
 _PROBE = 16  # blocks compared at once to find a run of one size
-_WALK = 64  # blocks walked one by one where sizes vary, before the next probe
 
 
 def _words(buf: bytes, order: str) -> array[int]:
@@ -176,20 +176,30 @@ def _leading(column: array[int], value: int) -> int:
     return lo
 
 
+def _all_are(column: Sequence[int], value: int) -> bool:
+    """Whether every number of ``column`` is ``value``."""
+    return _leading(column, value) == len(column) if isinstance(column, array) else column.count(value) == len(column)
+
+
 class _Run:
     """Enhanced Packet Blocks one after the other in a chunk, beginning at the words
     ``starts``: a ``range`` of step ``stride`` when they are all of one size (each field
-    then a strided slice of the words, copied in C), else a list (``stride`` 0)."""
+    then a strided slice of the words, copied in C), else a list (``stride`` 0) with each
+    block's six fixed words (type, length, interface, stamp high and low, captured length)
+    as ``fields``, columns made by ``zip`` of the rows the walk unpacked."""
 
-    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0) -> None:
-        self.words, self.starts, self.stride = words, starts, stride
+    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0,
+                 fields: Sequence[Sequence[int]] = ()) -> None:
+        self.words, self.starts, self.stride, self.fields = words, starts, stride, fields
 
-    def column(self, offset: int) -> array[int]:
+    def column(self, offset: int) -> Sequence[int]:
         """Word ``offset`` of each block."""
         words, starts = self.words, self.starts
         if self.stride:
             begin = starts[0] + offset
             return words[begin:begin + len(starts) * self.stride:self.stride]
+        if offset < len(self.fields):
+            return self.fields[offset]
         return array("I", map(words.__getitem__, map(add, starts, repeat(offset))))
 
     @property
@@ -198,12 +208,13 @@ class _Run:
         return self.starts[-1] + (self.words[self.starts[-1] + 1] >> 2)
 
 
-def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
+def _epb_run(buf: bytes, words: array[int], w: int, wend: int, order: str) -> _Run | None:
     """The Enhanced Packet Blocks from word ``w`` on, as far as they lie whole in the chunk
     (``wend`` words).  Blocks of one size are found by comparing their type and length words
-    as strided slices; where sizes vary the blocks are walked one by one (the one Python loop
-    over packets).  A block shorter than an EPB's 32 bytes ends the run (the block-by-block
-    loop judges it)."""
+    as strided slices.  Where sizes vary the blocks are walked one by one, each block's fixed
+    words unpacked with one ``struct`` call (the one Python loop over packets), until
+    :data:`_PROBE` blocks in a row have one size again.  A block shorter than an EPB's 32
+    bytes ends the run (the block-by-block loop judges it)."""
     total = words[w + 1] if w + 8 <= wend else 0
     stride = total >> 2
     if stride >= 8:
@@ -216,15 +227,29 @@ def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
                         _leading(words[w + 1:w + 1 + fits * stride:stride], total))
         if count > 1:
             return _Run(words, range(w, w + count * stride, stride), stride)
-    starts: list[int] = []
-    keep = starts.append
-    while w + 8 <= wend and words[w] == _EPB and len(starts) < _WALK:
-        nxt = w + (words[w + 1] >> 2)
-        if not w + 8 <= nxt <= wend:
+    rows: list[tuple[int, ...]] = []
+    keep, unpack = rows.append, _EPB_FIXED[order].unpack_from
+    pos, end = 4 * w, 4 * wend
+    last = streak = 0
+    while pos + 32 <= end:
+        row = unpack(buf, pos)
+        total = row[1]
+        if row[0] != _EPB or not 32 <= total <= end - pos:
             break
-        keep(w)
-        w = nxt
-    return _Run(words, starts) if starts else None
+        if total != last:
+            last, streak = total, 1
+        else:
+            streak += 1
+            if streak == _PROBE and len(rows) >= streak:  # blocks of one size again, before this one
+                del rows[len(rows) - streak + 1:]
+                break
+        keep(row)
+        pos += total
+    if not rows:
+        return None
+    fields = list(zip(*rows))
+    starts = list(map(rshift, itertools.accumulate(fields[1][:-1], initial=4 * w), repeat(2)))  # bytes to words
+    return _Run(words, starts, 0, fields)
 
 
 def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dict[bytes, str | None],
@@ -235,19 +260,20 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     count = len(run.starts)
     ifaces, caplens = run.column(2), run.column(5)
     caplen = caplens[0]
-    one_caplen = _leading(caplens, caplen) == count  # bytes compared: quicker than max() of numbers
+    one_caplen = _all_are(caplens, caplen)  # bytes compared: quicker than max() of numbers
     byte_stride = 4 * run.stride
     if byte_stride:  # one length, so one test of it; each block ends with it
-        sound = (not byte_stride & 3 and _leading(run.column(run.stride - 1), byte_stride) == count
+        sound = (not byte_stride & 3 and _all_are(run.column(run.stride - 1), byte_stride)
                  and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
     else:
         totals = run.column(1)
         ends = array("I", run.starts[1:])
         ends.append(run.end)
-        sound = (array("I", map(run.words.__getitem__, map(sub, ends, repeat(1)))).tobytes() == totals.tobytes()
+        sound = (array("I", map(run.words.__getitem__, map(sub, ends, repeat(1)))).tobytes()
+                 == array("I", totals).tobytes()
                  and not any(map(and_, totals, repeat(3)))  # a multiple of 4
                  and all(map(le, map(add, caplens, repeat(32)), totals)))  # the packet lies inside
-    one_iface = _leading(ifaces, ifaces[0]) == count
+    one_iface = _all_are(ifaces, ifaces[0])
     if not sound or (ifaces[0] if one_iface else max(ifaces)) >= len(interfaces):
         return None
     frame_starts: Sequence[int]
@@ -259,7 +285,7 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     found: list[Any]
     options_word = 7 + (caplen + 3) // 4  # where the options begin in the block, in words
     if byte_stride and one_caplen and all(
-            _leading(run.column(word), run.words[run.starts[0] + word]) == count
+            _all_are(run.column(word), run.words[run.starts[0] + word])
             for word in range(options_word, run.stride - 1)):  # every block's options are the first's
         options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
@@ -281,7 +307,8 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     if all(iface.in_ns for iface in used):
         # high and low words side by side, in the host's order, are the 64-bit stamps: copied in C
         halves = array("I", bytes(8 * count))
-        halves[0::2], halves[1::2] = (lows, highs) if sys.byteorder == "little" else (highs, lows)
+        low_words, high_words = (column if isinstance(column, array) else array("I", column) for column in (lows, highs))
+        halves[0::2], halves[1::2] = (low_words, high_words) if sys.byteorder == "little" else (high_words, low_words)
         stamps = array("q")
         stamps.frombytes(halves.tobytes())
     else:
@@ -317,7 +344,7 @@ def pcapng_batches(path: str, stream: BinaryIO, progress: Progress, on_truncated
             if btype == _EPB and interfaces and pos >= one_by_one:
                 if words is None:
                     words = _words(buf, order)
-                run = _epb_run(words, pos >> 2, end >> 2)  # pos is a multiple of 4: blocks are
+                run = _epb_run(buf, words, pos >> 2, end >> 2, order)  # pos is a multiple of 4: blocks are
                 batch = _epb_batch(buf, run, interfaces, sources, order) if run else None
                 if run is not None and batch is not None:
                     yield batch

@@ -13,9 +13,10 @@ import struct
 import sys
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from operator import itemgetter
+from itertools import repeat
+from operator import add, itemgetter
 from typing import Any, BinaryIO, NamedTuple, cast
 
 from .format import (
@@ -95,8 +96,8 @@ def udp_flow(link_type: int, frame: bytes) -> bytes | None:
     return None
 
 
-_IPV4_UDP_FIXED = (b"\x45", b"\x11")  # version 4 with a 20-byte header; protocol UDP
 _FRAGMENT_OFFSET_HIGH = bytes(b & 0x1F for b in range(256))  # the offset's bits of byte 6, DF and MF left out
+_ADDRESSES_AND_PORTS = struct.Struct("12s")  # from byte 12 of a 20-byte IPv4 header: to its UDP header's ports
 
 
 @functools.lru_cache(maxsize=64)
@@ -105,23 +106,33 @@ def _flow_record(size: int) -> struct.Struct:
     return struct.Struct(f"12x12s{size - 24}x")
 
 
+def _byte_column(buf: bytes, starts: Sequence[int], offset: int) -> bytes:
+    """Byte ``offset`` of each frame beginning at ``starts``: a strided slice where they are evenly spaced."""
+    if isinstance(starts, range):
+        return buf[starts.start + offset:starts.stop + offset:starts.step]
+    return bytes(map(buf.__getitem__, map(add, starts, repeat(offset))))
+
+
 def udp_flows(batch: Batch) -> list[bytes | None]:
-    """:func:`udp_flow` of each packet of ``batch``.  A batch of one block size whose packets
-    are all unfragmented IPv4 UDP with 20-byte headers in raw-IP frames (what capture writes)
-    is decided by comparing byte columns, each a strided slice of the chunk (C, not a Python
-    statement per packet); any other batch goes packet by packet."""
+    """:func:`udp_flow` of each packet of ``batch``.  A batch whose packets are all unfragmented
+    IPv4 UDP with 20-byte headers in raw-IP frames (what capture writes) is decided by comparing
+    byte columns (strided slices of the chunk where the blocks are of one size), and its flows
+    taken with ``struct`` (C, not a Python statement per packet); any other batch goes packet
+    by packet."""
     buf, starts, lengths, count = batch.buf, batch.starts, batch.lengths, len(batch.starts)
-    if isinstance(starts, range) and count and batch.link_types[0] in RAW_IP_LINKS \
-            and batch.link_types.count(batch.link_types[0]) == count and min(lengths) >= 28:
-        first, stop, step = starts.start, starts.stop, starts.step
-        version, protocol = _IPV4_UDP_FIXED
+    if count and batch.link_types[0] in RAW_IP_LINKS and batch.link_types.count(batch.link_types[0]) == count \
+            and min(lengths) >= 28:
         zeros = bytes(count)
-        if (buf[first:stop:step] == version * count and buf[first + 9:stop + 9:step] == protocol * count
-                and buf[first + 6:stop + 6:step].translate(_FRAGMENT_OFFSET_HIGH) == zeros
-                and buf[first + 7:stop + 7:step] == zeros):
-            # source, destination, ports: bytes 12 to 24 of a 20-byte IPv4 header and its UDP header,
+        if (_byte_column(buf, starts, 0) == b"\x45" * count  # version 4, a 20-byte header
+                and _byte_column(buf, starts, 9) == b"\x11" * count  # UDP
+                and _byte_column(buf, starts, 6).translate(_FRAGMENT_OFFSET_HIGH) == zeros
+                and _byte_column(buf, starts, 7) == zeros):
+            if not isinstance(starts, range):
+                return list(map(itemgetter(0), map(_ADDRESSES_AND_PORTS.unpack_from, repeat(buf),
+                                                   map(add, starts, repeat(12)))))
             # a record of ``step`` bytes from each frame's start (the last one, which may reach
             # past the chunk, on its own)
+            first, stop, step = starts.start, starts.stop, starts.step
             keys = list(map(itemgetter(0), _flow_record(step).iter_unpack(memoryview(buf)[first:stop - step])))
             keys.append(buf[stop - step + 12:stop - step + 24])
             return keys
