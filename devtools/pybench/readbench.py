@@ -34,10 +34,12 @@ PACING_RUNS = [(20_000, True, 100.0), (20_000, False, None), (1_000, False, 200.
 FLOWS = 4
 
 
-def write_recording(path: Path, n: int, step_ns: int = 10_000, flows: int = FLOWS) -> Path:
+def write_recording(path: Path, n: int, step_ns: int = 10_000, flows: int = FLOWS, sizes: bool = False) -> Path:
     """N datagrams ``step_ns`` apart with 0 to 2 us of jitter (so the stamps go forward), spread
     over ``flows`` destinations in a scrambled order: inter-arrival times as varied as captured
-    ones, per flow too (sorting them is a part of stats' time; a few distinct values would flatter it)."""
+    ones, per flow too (sorting them is a part of stats' time; a few distinct values would flatter it).
+    Payloads of 64 bytes (a feed of fixed-size messages: blocks of one size, which the reader takes
+    as strided columns), or with ``sizes`` of 28 to 208 bytes (blocks walked one by one)."""
     from sotimestamp.pcap import HeaderFields, PcapngWriter
     from sotimestamp.stampsource import StampSource
 
@@ -49,7 +51,8 @@ def write_recording(path: Path, n: int, step_ns: int = 10_000, flows: int = FLOW
         for start in range(0, n, 1000):
             stop = min(n, start + 1000)
             writer.write_rows([(base + i * step_ns + draw(2001), StampSource.SOFTWARE, src, to[draw(flows)],
-                                b"%08d" % i + b"x" * 56) for i in range(start, stop)], stop - start)
+                                b"%08d" % i + b"x" * (draw(20, 201) if sizes else 56)) for i in range(start, stop)],
+                              stop - start)
     return path
 
 
@@ -66,10 +69,11 @@ def _timed(argv: List[str]) -> Tuple[float, float, int, float]:
     return seconds, rss_mb, proc.returncode, usage.ru_utime + usage.ru_stime
 
 
-def stats_vs_capinfos(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS) -> Dict[str, Any]:
-    """Per round: stats and capinfos seconds, wall and CPU, their ratios, and stats' peak RSS.
-    The CPU ratio is the steadier one on a shared machine: waiting for a CPU is not counted."""
-    path = write_recording(workdir / "long.pcapng", n)
+def stats_vs_capinfos(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS, sizes: bool = False) -> Dict[str, Any]:
+    """Per round: stats and capinfos seconds, wall and CPU, their ratios, and stats' peak RSS
+    (``sizes``: of a file of varied payload sizes).  The CPU ratio is the steadier one on a
+    shared machine: waiting for a CPU is not counted."""
+    path = write_recording(workdir / "long.pcapng", n, sizes=sizes)
     capinfos = shutil.which("capinfos")
     runs: List[Dict[str, Optional[float]]] = []
     for _ in range(rounds):
@@ -80,13 +84,14 @@ def stats_vs_capinfos(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS) -
         runs.append({"stats_s": stats_s, "capinfos_s": cap_s, "ratio": stats_s / cap_s if cap_s else None,
                      "stats_cpu_s": stats_cpu, "capinfos_cpu_s": cap_cpu,
                      "cpu_ratio": stats_cpu / cap_cpu if cap_cpu else None, "rss_mb": rss_mb})
-    return {"packets": n, "bytes": path.stat().st_size, "runs": runs}
+    return {"packets": n, "bytes": path.stat().st_size, "runs": runs, "sizes": "28-208" if sizes else "64"}
 
 
 def report_stats(result: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     """Markdown lines for the README, and the verdicts."""
-    lines = [f"`sotimestamp stats` on {result['packets']:,} datagrams of {FLOWS} flows "
-             f"({result['bytes'] / 2**20:.0f} MiB pcapng, per-flow figures printed) next to `capinfos` on the "
+    lines = [f"`sotimestamp stats` on {result['packets']:,} datagrams of {FLOWS} flows, payloads of "
+             f"{result.get('sizes', '64')} bytes ({result['bytes'] / 2**20:.0f} MiB pcapng, per-flow figures "
+             "printed) next to `capinfos` on the "
              f"same file, same round ({os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}):", "",
              "| round | stats s | capinfos s | ratio | stats CPU s | capinfos CPU s | CPU ratio | stats peak RSS MB |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
@@ -237,6 +242,9 @@ def issue21(runs: int = 3) -> int:
             print(f"\n### Run {run} of {runs} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                   f"load average {os.getloadavg()[0]:.1f})\n", flush=True)
             stats_lines, verdicts = report_stats(stats_vs_capinfos(Path(tmp)))
+            varied_lines, varied_verdicts = report_stats(stats_vs_capinfos(Path(tmp), sizes=True))
+            stats_lines += [""] + varied_lines
+            verdicts += [v + " (payloads of 28-208 bytes)" for v in varied_verdicts]
             feeds = capture_knee.feeds_rotation_runs(runs=1)
             replay_lines, replay_verdicts = report_replay_rates([measure_topspeed(Path(tmp))], pps_runs(Path(tmp)))
             print("\n".join(stats_lines + [""] + replay_lines))

@@ -32,7 +32,9 @@ def test_the_long_recording_is_as_varied_as_a_capture(tmp_path: Path) -> None:
     stamps = [r.ts_ns for r in records]
     deltas = [b - a for a, b in zip(stamps, stamps[1:])]
     assert len(records) == 5000 and min(deltas) > 0 and len(set(deltas)) > 1000
-    assert len({r.dst for r in records}) == readbench.FLOWS
+    assert len({r.dst for r in records}) == readbench.FLOWS and {len(r.payload or b"") for r in records} == {64}
+    varied = list(read_records(str(readbench.write_recording(tmp_path / "v.pcapng", 5000, sizes=True))))
+    assert {len(r.payload or b"") for r in varied} == set(range(28, 209))  # blocks walked one by one
 
 
 def test_pacing_over_matched_datagrams(tmp_path: Path) -> None:
