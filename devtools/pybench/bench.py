@@ -212,7 +212,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = readbench.pacing_runs(Path(tmp))
         replay_rates = ([readbench.measure_topspeed(Path(tmp))], readbench.pps_runs(Path(tmp)))
-        reading = readbench.stats_vs_capinfos(Path(tmp))
+        reading = readbench.stats_both_files(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
     knees = capture_knee.run(knee_seconds)
     feeds = capture_knee.feeds_rotation_runs()
@@ -229,8 +229,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         per = calls[mode]
         print(f"| {label} | {best[mode]:,.0f} | {pct} | {'n/a (no strace)' if per is None else f'{per:.4f}'} |")
     verdicts = []
-    for lines, said in (readbench.report_pacing(pacing), readbench.report_replay_rates(*replay_rates),
-                        readbench.report_stats(reading)):
+    for lines, said in (readbench.report_pacing(pacing), readbench.report_replay_rates(*replay_rates), reading):
         print("\n" + "\n".join(lines))
         verdicts += said
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "

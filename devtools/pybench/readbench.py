@@ -115,6 +115,13 @@ def report_stats(result: Dict[str, Any]) -> Tuple[List[str], List[str]]:
     return lines, verdicts
 
 
+def stats_both_files(workdir: Path, n: int = 1_000_000, rounds: int = ROUNDS) -> Tuple[List[str], List[str]]:
+    """:func:`report_stats` of the 64-byte file and of the one of varied sizes, one after the other."""
+    lines, verdicts = report_stats(stats_vs_capinfos(workdir, n, rounds))
+    varied_lines, varied_verdicts = report_stats(stats_vs_capinfos(workdir, n, rounds, sizes=True))
+    return lines + [""] + varied_lines, verdicts + [v + " (payloads of 28-208 bytes)" for v in varied_verdicts]
+
+
 def measure_pacing(workdir: Path, rate: int = 1000, seconds: float = 3.0, realtime: bool = True,
                    pps: bool = False) -> Dict[str, Any]:
     """|arrival stamp - schedule| percentiles (us) of one replay at ``rate``, how many arrived,
@@ -241,10 +248,7 @@ def issue21(runs: int = 3) -> int:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"\n### Run {run} of {runs} ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
                   f"load average {os.getloadavg()[0]:.1f})\n", flush=True)
-            stats_lines, verdicts = report_stats(stats_vs_capinfos(Path(tmp)))
-            varied_lines, varied_verdicts = report_stats(stats_vs_capinfos(Path(tmp), sizes=True))
-            stats_lines += [""] + varied_lines
-            verdicts += [v + " (payloads of 28-208 bytes)" for v in varied_verdicts]
+            stats_lines, verdicts = stats_both_files(Path(tmp))
             feeds = capture_knee.feeds_rotation_runs(runs=1)
             replay_lines, replay_verdicts = report_replay_rates([measure_topspeed(Path(tmp))], pps_runs(Path(tmp)))
             print("\n".join(stats_lines + [""] + replay_lines))

@@ -37,6 +37,13 @@ def test_the_long_recording_is_as_varied_as_a_capture(tmp_path: Path) -> None:
     assert {len(r.payload or b"") for r in varied} == set(range(28, 209))  # blocks walked one by one
 
 
+def test_stats_on_both_files_labels_the_varied_one(tmp_path: Path) -> None:
+    lines, verdicts = readbench.stats_both_files(tmp_path, n=2000, rounds=1)
+    text = "\n".join(lines)
+    assert "payloads of 64 bytes" in text and "payloads of 28-208 bytes" in text
+    assert len([v for v in verdicts if v.endswith("(payloads of 28-208 bytes)")]) == len(verdicts) // 2
+
+
 def test_pacing_over_matched_datagrams(tmp_path: Path) -> None:
     out = readbench.measure_pacing(tmp_path, rate=2000, seconds=0.2, realtime=False)
     assert out["rate"] == 2000 and out["received"] == 400 and out["lost"] == 0
