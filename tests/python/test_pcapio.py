@@ -124,12 +124,13 @@ def test_corrupt_block_length(tmp_path: Path) -> None:
     assert "corrupt" in _error(path)
 
 
-def _foreign_runs(path: Path) -> list[tuple[int, str | None, bytes]]:
+def _foreign_runs(path: Path, order: str = "<") -> list[tuple[int, str | None, bytes]]:
     """A python-pcapng file of 3000 packets on two interfaces (ns and us stamps): runs of one
     block size with one comment, of one size with comments that differ, of varied sizes, and
     packets that are no plain UDP (TCP, a later IPv4 fragment, IPv6): what the reader walks as
-    strided columns and what it walks block by block.  Returns (ns stamp, source, frame)."""
-    shb = blocks.SectionHeader(options={})
+    strided columns and what it walks block by block, in byte ``order``.  Returns (ns stamp,
+    source, frame)."""
+    shb = blocks.SectionHeader(endianness=order, options={})
     shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x09"})
     shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x06"})
     expected = []
@@ -155,11 +156,13 @@ def _foreign_runs(path: Path) -> list[tuple[int, str | None, bytes]]:
     return expected
 
 
-def test_strided_and_block_by_block_reading_agree_with_python_pcapng(tmp_path: Path) -> None:
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_strided_and_block_by_block_reading_agree_with_python_pcapng(tmp_path: Path, order: str) -> None:
     from sotimestamp.pcap.read import batches, frames
 
     path = tmp_path / "runs.pcapng"
-    expected = _foreign_runs(path)
+    expected = _foreign_runs(path, order)
+    assert path.read_bytes()[8:12] == (b"\x4d\x3c\x2b\x1a" if order == "<" else b"\x1a\x2b\x3c\x4d")
     assert [(ts, source, frame) for ts, source, _link, frame in frames(str(path))] == expected
     assert any(isinstance(b.starts, range) and len(b.starts) > 50 for b in batches(str(path)))  # strided runs
 
