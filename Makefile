@@ -9,7 +9,7 @@ venv: $(VENV)/.installed
 $(VENV)/.installed: requirements-dev.txt py-sotimestamp/pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt -e 'py-sotimestamp[plot]'
+	$(PY) -m pip install -q -r requirements-dev.txt -e 'py-sotimestamp[plot,zstd]'
 	touch $@
 
 demo: venv

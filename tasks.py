@@ -116,7 +116,10 @@ def demo(c, count=1000, keep=None):
 @task(help={"k": "datagrams queued per drain (default 20000)", "rounds": "drains per receive path (default 5)",
             "guest": "instead: the kernel benchmarks in the QEMU guest (needs NETBSDSRCDIR, `invoke kernel`)"})
 def bench(c, k=20000, rounds=5, guest=False):
-    """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing.
+    """Receive rate and syscalls/datagram: C recvmmsg vs recv, recv_batch, recvfrom; replay pacing
+    (recorded schedule, --pps 20000) and --topspeed rate; stats next to capinfos on 1 M packets;
+    capture's knee, and two feeds rotating every second (issue 21's figures alone, three times:
+    `python -m devtools.pybench.readbench issue21`).
     With --guest: stamping on/off cost and syscalls/datagram in the patched guest (@@BENCH lines)."""
     if guest:
         from devtools.loop import vmtest as vmtest_mod

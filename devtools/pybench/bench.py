@@ -5,7 +5,8 @@ drained; only the drain is timed (the capacity of the receive path, with the
 sender out of the picture), ROUNDS times.  System calls per datagram: the same
 drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
 recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
-with and without --realtime, and `stats` against capinfos: devtools/pybench/readbench.py.
+with and without --realtime, --pps 20000, --topspeed's rate, and `stats` against capinfos:
+devtools/pybench/readbench.py.
 """
 from __future__ import annotations
 
@@ -231,7 +232,8 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         best, shares = receive_rates(modes, k, rounds, c_binary)
         calls = {mode: measure_syscalls(mode, k, c_binary) for mode in modes}
         pacing = readbench.pacing_runs(Path(tmp))
-        reading = readbench.stats_vs_capinfos(Path(tmp))
+        replay_rates = ([readbench.measure_topspeed(Path(tmp))], readbench.pps_runs(Path(tmp)))
+        reading = readbench.stats_both_files(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
     knees = capture_knee.run(knee_seconds)
     feeds = capture_knee.feeds_rotation_runs()
@@ -248,7 +250,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         per = calls[mode]
         print(f"| {label} | {best[mode]:,.0f} | {pct} | {'n/a (no strace)' if per is None else f'{per:.4f}'} |")
     verdicts = []
-    for lines, said in (readbench.report_pacing(pacing), readbench.report_stats(reading)):
+    for lines, said in (readbench.report_pacing(pacing), readbench.report_replay_rates(*replay_rates), reading):
         print("\n" + "\n".join(lines))
         verdicts += said
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "
@@ -259,7 +261,8 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         print("\n" + capture_knee.feeds_rotation_table(feeds))
         for row in feeds:
             verdicts.append(f"two feeds, -G 1, asked {row.rate:,.0f}/s, sent {row.achieved:,.0f}/s: {row.dropped} "
-                            f"dropped, {row.sent - row.in_files} lost over {row.files} files (target 0 and 0 at "
+                            f"dropped, {row.captured - row.in_files} lost at the rotations of {row.files} files "
+                            f"(target 0 and 0 at "
                             f"250 000/s): " + ("met" if row.clean and row.achieved >= 0.95 * 250_000
                                               else "sender-bound" if row.clean else "MISSED"))
     per = calls.get("recv_batch")

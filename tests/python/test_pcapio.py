@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import need_tool
 from pcapng import FileScanner, FileWriter, blocks
 
 from sotimestamp.pcap import (
@@ -17,8 +18,6 @@ from sotimestamp.pcap import (
     read_records,
     udp_payload,
 )
-
-from conftest import need_tool
 
 TS = 1764128000_123456789
 # python-pcapng itself warns about if_tsresol's untyped field when the tests use it directly.
@@ -123,3 +122,58 @@ def test_corrupt_block_length(tmp_path: Path) -> None:
     data[-4:] = b"\x01\x00\x00\x00"  # trailing length of the last block
     path.write_bytes(bytes(data))
     assert "corrupt" in _error(path)
+
+
+def _foreign_runs(path: Path, order: str = "<") -> list[tuple[int, str | None, bytes]]:
+    """A python-pcapng file of 3000 packets on two interfaces (ns and us stamps): runs of one
+    block size with one comment, of one size with comments that differ, of varied sizes, and
+    packets that are no plain UDP (TCP, a later IPv4 fragment, IPv6): what the reader walks as
+    strided columns and what it walks block by block, in byte ``order``.  Returns (ns stamp,
+    source, frame)."""
+    shb = blocks.SectionHeader(endianness=order, options={})
+    shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x09"})
+    shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x06"})
+    expected = []
+    with open(path, "wb") as out:
+        writer = FileWriter(out, shb)
+        for i in range(3000):
+            size = 64 if i < 1000 else 64 + i % 7 if i < 2000 else 100
+            packet = bytearray(build_datagram(("10.0.0.1", 4000 + i % 3), ("239.1.1.1", 5000), b"p" * size))
+            if i % 97 == 5:
+                packet[9] = 6  # TCP
+            elif i % 89 == 7:
+                packet[7] = 0x10  # a later fragment
+            elif i % 83 == 11:
+                packet = bytearray(build_datagram(("::1", 4000), ("::1", 5001), b"6" * size))
+            iface = 1 if 2500 <= i < 2600 else 0
+            ticks = TS + i * 1001 if iface == 0 else TS // 1000 + i
+            source = None if 1500 <= i < 1510 else "hardware" if 1000 <= i < 2000 and i % 3 == 0 else "software"
+            options = {"opt_comment": [COMMENT_PREFIX + source]} if source else {}
+            writer.write_block(shb.new_member(
+                blocks.EnhancedPacket, interface_id=iface, timestamp_high=ticks >> 32,
+                timestamp_low=ticks & 0xFFFFFFFF, packet_data=bytes(packet), packet_len=len(packet), options=options))
+            expected.append((ticks if iface == 0 else ticks * 1000, source, bytes(packet)))
+    return expected
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_strided_and_block_by_block_reading_agree_with_python_pcapng(tmp_path: Path, order: str) -> None:
+    from sotimestamp.pcap.read import batches, frames
+
+    path = tmp_path / "runs.pcapng"
+    expected = _foreign_runs(path, order)
+    assert path.read_bytes()[8:12] == (b"\x4d\x3c\x2b\x1a" if order == "<" else b"\x1a\x2b\x3c\x4d")
+    assert [(ts, source, frame) for ts, source, _link, frame in frames(str(path))] == expected
+    assert any(isinstance(b.starts, range) and len(b.starts) > 50 for b in batches(str(path)))  # strided runs
+
+
+def test_udp_flows_of_a_batch_are_udp_flow_of_each_packet(tmp_path: Path) -> None:
+    from sotimestamp.pcap.read import batches, udp_flow, udp_flows
+
+    path = tmp_path / "runs.pcapng"
+    _foreign_runs(path)
+    keys, each = [], []
+    for batch in batches(str(path)):
+        keys += udp_flows(batch)
+        each += [udp_flow(link, frame) for _ts, _source, link, frame in batch.frames()]
+    assert keys == each and keys.count(None) > 30 and len(set(keys)) == 5  # 3 IPv4 flows, 1 IPv6, None

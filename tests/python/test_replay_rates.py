@@ -1,10 +1,11 @@
 """`sotimestamp replay` as tcpreplay users drive it (issue 21): --pps, --mbps, --topspeed,
---multiplier, --loop N, .gz input, a streamed file, flows chosen and mapped, the recorded
+--multiplier, --loop N, .gz and .zst input, a streamed file, flows chosen and mapped, the recorded
 source port, multicast TTL.  The rates are read back by capinfos from a re-capture, and
 what was sent is compared with tshark's reading of the file.  Loopback only."""
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import shutil
 import socket
@@ -252,3 +253,71 @@ def test_progress_of_a_gzip_file_counts_the_file_s_bytes(tmp_path: Path) -> None
     told: List[int] = []
     assert sum(1 for _f in frames(str(packed), told.append)) == 2000
     assert sum(told) == packed.stat().st_size < plain.stat().st_size
+
+
+def _zstd_compressed(plain: Path, packed: Path) -> Path:
+    """``plain`` compressed by the zstd command where there is one (an encoder independent of the
+    reader's library), else by the zstandard package; skips when neither is here."""
+    zstd = shutil.which("zstd")
+    if zstd:
+        subprocess.run([zstd, "-q", "-f", str(plain), "-o", str(packed)], check=True)
+        return packed
+    zstandard = pytest.importorskip("zstandard", reason="no zstandard package (the zstd extra) and no zstd command")
+    packed.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+    return packed
+
+
+def test_a_zst_file_replays_and_gives_the_stats_of_the_plain_one(tmp_path: Path) -> None:
+    """.zst input, as tshark and capinfos read it: replay sends the same datagrams, stats
+    prints the same figures, and tshark counts what stats counts."""
+    pytest.importorskip("zstandard", reason="reading .zst needs the zstandard package (the zstd extra)")
+    plain = write(tmp_path / "o.pcapng", [*evenly(300, 100_000, size=100),
+                                          *evenly(200, 150_000, size=40, flow=(("127.0.0.1", 4001), V4[1]))])
+    packed = _zstd_compressed(plain, tmp_path / "o.pcapng.zst")
+    assert packed.stat().st_size < plain.stat().st_size / 3
+    with receiver() as rx:
+        replay(str(packed), "--to", f"127.0.0.1:{rx.getsockname()[1]}", "--topspeed")
+        got = [data for data, _port in drain(rx)]
+    assert got == [r.payload for r in read_records(str(plain))] and len(got) == 500
+
+    def stats(path: Path) -> dict:
+        res = subprocess.run(CLI + ["stats", str(path), "--json"], capture_output=True, text=True, check=True)
+        return {k: v for k, v in json.loads(res.stdout).items() if k != "path"}
+
+    figures = stats(packed)
+    assert figures == stats(plain) and figures["udp_datagrams"] == 500 and len(figures["flows"]) == 2
+    tshark = shutil.which("tshark")
+    if tshark:
+        lines = subprocess.run([tshark, "-r", str(packed), "-T", "fields", "-e", "frame.number", "udp"],
+                               capture_output=True, text=True, check=True).stdout.split()
+        assert len(lines) == 500
+
+
+def test_a_cut_or_concatenated_zst_file(tmp_path: Path) -> None:
+    """`cat a.zst b.zst` (two frames) reads whole; a file cut short yields its whole packets and
+    says it was cut, as the .gz reader does."""
+    zstandard = pytest.importorskip("zstandard", reason="reading .zst needs the zstandard package (the zstd extra)")
+    plain = write(tmp_path / "o.pcapng", evenly(4000, 100_000, size=200))  # zstd blocks hold 128 KiB: several
+    data = plain.read_bytes()
+    two = tmp_path / "two.pcapng.zst"
+    two.write_bytes(zstandard.ZstdCompressor().compress(data[:1000]) + zstandard.ZstdCompressor().compress(data[1000:]))
+    assert [r.payload for r in read_records(str(two))] == [r.payload for r in read_records(str(plain))]
+    packed = zstandard.ZstdCompressor().compress(data)
+    cut = tmp_path / "cut.pcapng.zst"
+    cut.write_bytes(packed[:len(packed) // 2])
+    res = subprocess.run(CLI + ["stats", str(cut)], capture_output=True, text=True)
+    assert res.returncode == 0 and "the zstd stream is cut short" in res.stderr, res.stderr
+    held = int(re.search(r"packets\s+(\d+)", res.stdout).group(1))
+    assert 0 < held < 4000
+
+
+def test_without_zstandard_a_zst_file_names_the_package(tmp_path: Path) -> None:
+    """The zstd extra not installed: one line that names the package and how to get it."""
+    plain = write(tmp_path / "o.pcapng", evenly(10, 100_000))
+    packed = _zstd_compressed(plain, tmp_path / "o.pcapng.zst")
+    code = ("import sys; sys.modules['zstandard'] = None; from sotimestamp.cli import main; "
+            "sys.argv = ['sotimestamp', 'stats', sys.argv[1]]; sys.exit(main())")
+    res = subprocess.run([sys.executable, "-c", code, str(packed)], capture_output=True, text=True)
+    assert res.returncode == 1 and res.stderr.strip() == (
+        f"sotimestamp: error: {packed}: zstd-compressed; reading it needs the zstandard package: "
+        "pip install 'sotimestamp[zstd]'"), res.stderr

@@ -9,7 +9,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Tuple
 
 from sotimestamp.pcap import PcapngWriter, Record, build_datagram, encode_epb
-from sotimestamp.stats import compute, percentile, schedule_errors, summarize
+from sotimestamp.stats import (
+    Ordered,
+    compute,
+    percentile,
+    schedule_errors,
+    summarize,
+    summarize_ordered,
+    summarize_sorted,
+)
 
 
 def rec(i: int, ts: int) -> Record:
@@ -21,6 +29,22 @@ def test_percentile_nearest_rank() -> None:
     assert percentile(values, 50) == 50 and percentile(values, 99) == 99 and percentile(values, 100) == 100
     assert percentile(values, 0) == 1
     assert summarize([1000, 3000])["mean_us"] == 2.0
+
+
+def test_counted_and_sorted_orders_give_the_same_figures() -> None:
+    """Ordered counts values that repeat (Counter) and sorts the rest: the percentiles and the
+    counts above a limit are those of the sorted list either way."""
+    import random
+
+    draw = random.Random(7)
+    for values in ([draw.randrange(8000, 12000) for _ in range(200_000)],  # few distinct: counted
+                   [draw.randrange(10**9) for _ in range(50_000)],  # all distinct: sorted
+                   [5] * 1000, [3]):
+        ordered, plain = Ordered(values), sorted(values)
+        assert summarize_ordered(ordered) == summarize_sorted(plain)
+        for limit in (0, 5, 9000, 11_999, 10**9):
+            assert ordered.above(limit) == sum(v > limit for v in plain)
+    assert Ordered([draw.randrange(8000, 12000) for _ in range(200_000)]).cumulative is not None
 
 
 def test_compute_counts_gaps_and_rate() -> None:

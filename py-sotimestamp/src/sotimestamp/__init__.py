@@ -13,9 +13,6 @@ The constants (``SO_TIMESTAMPING``, ``SCM_TIMESTAMPNS``, ``SOF_TIMESTAMPING_*``,
 """
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
-
 from .batch import HAVE_RECVMMSG, recv_batch
 from .constants import *
 from .constants import for_platform
@@ -37,10 +34,20 @@ from .core import (
 )
 from .stampsource import StampSource
 
-try:
-    __version__ = _version("sotimestamp")
-except PackageNotFoundError:  # running from a source tree without installing
-    __version__ = "0.0.0+unknown"
+
+def __getattr__(name: str) -> str:
+    """``__version__``, looked up on first use: importlib.metadata costs a tenth of a second
+    to import and search, which every ``sotimestamp stats`` would otherwise pay."""
+    if name != "__version__":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        found = version("sotimestamp")
+    except PackageNotFoundError:  # running from a source tree without installing
+        found = "0.0.0+unknown"
+    globals()["__version__"] = found
+    return found
 
 __all__ = [
     "HAVE_RECVMMSG", "Packet", "StampSource", "StampingInForce", "Stamps", "TxStamp", "UnsupportedError",

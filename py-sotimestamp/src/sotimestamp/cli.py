@@ -11,8 +11,6 @@ import socket
 import sys
 from typing import Any
 
-from . import __version__
-
 DESCRIPTION = """\
 Record UDP datagrams with their kernel receive stamps (SO_TIMESTAMPING,
 SO_TIMESTAMPNS or SO_TIMESTAMP, whichever the kernel has), analyse the
@@ -34,6 +32,20 @@ and a non-zero exit status (1 for failures, 2 for bad usage).
 # What `capture` says once it is ready (see _cmd_capture); scripts that drive
 # it (our demo, benchmarks) wait for this line and read the port from it.
 CAPTURING = re.compile(r"^sotimestamp: capturing on \S+:(?P<port>\d+) to ")
+
+
+class _Version(argparse.Action):
+    """``--version``, as argparse's own action, with the version looked up only when asked."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        from . import __version__
+
+        print(f"{parser.prog} {__version__}")  # on standard output, as argparse's
+        parser.exit()
 
 
 class CliError(Exception):
@@ -157,7 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sotimestamp", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
@@ -192,8 +204,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=_positive_int, metavar="N", help="stop after N datagrams")
     p.add_argument("--duration", type=_positive_float, metavar="S", help="stop after S seconds")
     p.add_argument("--hardware", action="store_true",
-                   help="also ask for hardware stamps (an error on an interface that has none; "
-                        "the NIC must be configured)")
+                   help="also ask for hardware stamps, and set the receiving interface to stamp every "
+                        "packet (SIOCSHWTSTAMP rx_filter ALL, as tcpdump -j adapter_unsynced; needs root or "
+                        "CAP_NET_ADMIN) and say what it got; an error on an interface that has none")
     p.add_argument("--buffer-size", type=_positive_int, metavar="BYTES",
                    help="socket receive buffer (SO_RCVBUF; as root on Linux SO_RCVBUFFORCE, past rmem_max); "
                         "a warning says what the kernel gave if it is less (default: 8 MiB or what the kernel allows)")
@@ -220,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("replay", help="send a recording's payloads at the recorded pace, or at a rate",
                        description="Send each UDP payload of FILE (pcapng, or classic pcap as tcpdump writes; "
-                                   "gzip-compressed too) to --to, or to its --map entry, at its recorded offset "
+                                   "gzip- or zstd-compressed too) to --to, or to its --map entry, at its recorded offset "
                                    "from the first one times --multiplier, or at --pps, --mbps or --topspeed as "
                                    "tcpreplay does. Send times follow one absolute schedule, so lateness never "
                                    "accumulates. The file is streamed (read once to check it, then once per "
@@ -230,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "the exit status is then 1. ICMP errors that come back (no receiver) are "
                                    "counted apart. SIGINT or SIGTERM ends the replay with its summary (exit "
                                    "status 130 or 143).")
-    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz too; a file cut short is read "
+    p.add_argument("file", metavar="FILE", help="the recording (pcapng or pcap, .gz or .zst too; a file cut short is read "
                                                 "up to its last whole packet, with a warning)")
     p.add_argument("--to", type=_endpoint, metavar="ADDR:PORT",
                    help="destination of every chosen flow without a --map entry")
@@ -261,8 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "or a signal ended the replay)")
 
     p = sub.add_parser("stats", help="count, rate, inter-arrival percentiles, gaps, sequence gaps, per flow",
-                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip-compressed "
-                                   "too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
+                       description="Read a recording (pcapng, or classic pcap as tcpdump writes; gzip- or "
+                                   "zstd-compressed too) and print count, duration, rate, stamp sources, inter-arrival percentiles "
                                    "and the largest gaps, overall and per flow (source and destination address "
                                    "and port: datagrams, bytes as tshark -z conv,udp counts them, rate, "
                                    "inter-arrival mean/p50/p99/max, gaps with their packet numbers, and with "
@@ -427,7 +440,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     import csv
 
     from .flows import FlowFilter
-    from .pcap.read import Record, frames, read_records
+    from .pcap.read import Record, batches, read_records
     from .stats import SeqCounter, Window, collect, collect_records, compute_collected, format_text, plot, progress_bar
 
     try:
@@ -457,7 +470,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
             seen = collect_records(records, chosen, window, sequence, each=each)
     else:
         with progress_bar(args.file) as progress:
-            seen = collect(frames(args.file, progress, _warn), chosen, window)
+            seen = collect(batches(args.file, progress, _warn), chosen, window)
     if not seen.stamps:
         raise CliError(f"{args.file}: no packets in this file" if not seen.left_out else
                        f"{args.file}: none of its {seen.left_out} UDP datagrams is chosen (--flow, --from, --to)")

@@ -8,13 +8,16 @@ UDP packet is decoded.
 """
 from __future__ import annotations
 
+import functools
 import struct
 import sys
 import warnings
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import BinaryIO, cast
+from itertools import repeat
+from operator import add, itemgetter
+from typing import Any, BinaryIO, NamedTuple, cast
 
 from .format import (
     CHUNK,
@@ -28,18 +31,19 @@ from .format import (
     RAW_IP_LINKS,
     SHB_TYPE,
     Address,
+    Batch,
     Frame,
     PcapFileError,
     Progress,
     Truncated,
-    pcap_frames,
-    pcapng_frames,
+    pcap_batches,
+    pcapng_batches,
 )
 from .ip import Reassembler, udp_payload
 
 __all__ = [
-    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
-    "frames", "network_packet", "read_records", "udp_flow", "udp_payload",
+    "COMMENT_PREFIX", "LINKTYPE_RAW", "Address", "Batch", "Frame", "PcapFileError", "Record", "TruncatedFileWarning",
+    "batches", "frames", "network_packet", "read_records", "udp_flow", "udp_flows", "udp_payload",
 ]
 
 
@@ -92,6 +96,50 @@ def udp_flow(link_type: int, frame: bytes) -> bytes | None:
     return None
 
 
+_FRAGMENT_OFFSET_HIGH = bytes(b & 0x1F for b in range(256))  # the offset's bits of byte 6, DF and MF left out
+_ADDRESSES_AND_PORTS = struct.Struct("12s")  # from byte 12 of a 20-byte IPv4 header: to its UDP header's ports
+
+
+@functools.lru_cache(maxsize=64)
+def _flow_record(size: int) -> struct.Struct:
+    """A ``size``-byte record that begins with an IPv4 header of 20 bytes: its addresses and ports."""
+    return struct.Struct(f"12x12s{size - 24}x")
+
+
+def _byte_column(buf: bytes, starts: Sequence[int], offset: int) -> bytes:
+    """Byte ``offset`` of each frame beginning at ``starts``: a strided slice where they are evenly spaced."""
+    if isinstance(starts, range):
+        return buf[starts.start + offset:starts.stop + offset:starts.step]
+    return bytes(map(buf.__getitem__, map(add, starts, repeat(offset))))
+
+
+def udp_flows(batch: Batch) -> list[bytes | None]:
+    """:func:`udp_flow` of each packet of ``batch``.  A batch whose packets are all unfragmented
+    IPv4 UDP with 20-byte headers in raw-IP frames (what capture writes) is decided by comparing
+    byte columns (strided slices of the chunk where the blocks are of one size), and its flows
+    taken with ``struct`` (C, not a Python statement per packet); any other batch goes packet
+    by packet."""
+    buf, starts, lengths, count = batch.buf, batch.starts, batch.lengths, len(batch.starts)
+    if count and batch.link_types[0] in RAW_IP_LINKS and batch.link_types.count(batch.link_types[0]) == count \
+            and min(lengths) >= 28:
+        zeros = bytes(count)
+        if (_byte_column(buf, starts, 0) == b"\x45" * count  # version 4, a 20-byte header
+                and _byte_column(buf, starts, 9) == b"\x11" * count  # UDP
+                and _byte_column(buf, starts, 6).translate(_FRAGMENT_OFFSET_HIGH) == zeros
+                and _byte_column(buf, starts, 7) == zeros):
+            if not isinstance(starts, range):
+                return list(map(itemgetter(0), map(_ADDRESSES_AND_PORTS.unpack_from, repeat(buf),
+                                                   map(add, starts, repeat(12)))))
+            # a record of ``step`` bytes from each frame's start (the last one, which may reach
+            # past the chunk, on its own)
+            first, stop, step = starts.start, starts.stop, starts.step
+            keys = list(map(itemgetter(0), _flow_record(step).iter_unpack(memoryview(buf)[first:stop - step])))
+            keys.append(buf[stop - step + 12:stop - step + 24])
+            return keys
+    return [udp_flow(link_type, buf[start:start + length])
+            for link_type, start, length in zip(batch.link_types, starts, lengths)]
+
+
 # --- reading --------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -136,14 +184,45 @@ class _Rejoined:
         return head + self._stream.read(size - len(head))
 
 
-class _Gunzipped:
-    """The decompressed bytes of a gzip stream (of one member or several, as ``cat a.gz b.gz``).
-    A stream cut short yields all it holds and tells ``on_truncated`` (the walker then reports
-    the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+class _Codec(NamedTuple):
+    """A compressed format read as it is, as tshark and capinfos read it: how its streams
+    begin, and a decompressor of one frame or member (``decompress``, ``eof``, ``unused_data``)."""
 
-    def __init__(self, name: str, raw: _Rejoined, on_truncated: Truncated, progress: Progress) -> None:
-        self._name, self._raw, self._on_truncated, self._progress = name, raw, on_truncated, progress
-        self._inflate = zlib.decompressobj(wbits=31)  # 31: a gzip header and trailer
+    name: str
+    magic: bytes
+    decompressor: Callable[[], Any]
+    errors: tuple[type[Exception], ...]
+
+
+def _zstd(name: str) -> _Codec:
+    """zstd, from the ``zstandard`` package (the ``zstd`` extra): not in the standard library
+    before Python 3.14, and not a dependency of every install for one input format."""
+    try:
+        import zstandard  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        raise PcapFileError(f"{name}: zstd-compressed; reading it needs the zstandard package: "
+                            "pip install 'sotimestamp[zstd]'") from None
+    return _Codec("zstd", ZSTD_MAGIC, lambda: zstandard.ZstdDecompressor().decompressobj(), (zstandard.ZstdError,))
+
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_GZIP = _Codec("gzip", GZIP_MAGIC, lambda: zlib.decompressobj(wbits=31), (zlib.error,))  # 31: gzip's header
+#: Compressed bytes inflated at a time: a highly compressed stream (a padded payload compresses
+#: 27 to 1) must not inflate a whole read at once.
+_FEED = 1 << 16
+
+
+class _Decompressed:
+    """The decompressed bytes of a gzip or zstd stream (of one member or frame, or several, as
+    ``cat a.gz b.gz`` makes).  A stream cut short yields all it holds and tells ``on_truncated``
+    (the walker then reports the packet it cut, too); a corrupt one is a :class:`PcapFileError`."""
+
+    def __init__(self, name: str, codec: _Codec, raw: _Rejoined, on_truncated: Truncated,
+                 progress: Progress) -> None:
+        self._name, self._codec, self._raw = name, codec, raw
+        self._on_truncated, self._progress = on_truncated, progress
+        self._decoder = codec.decompressor()
 
     def read(self, size: int = -1) -> bytes:
         while not self._buffered and not self._ended:
@@ -155,28 +234,27 @@ class _Gunzipped:
     _buffered = b""
     _ended = False
     _fed = False  # the member being inflated has had input
-
     _pending = b""  # compressed bytes read and not inflated yet
 
     def _inflated(self) -> bytes:
-        """At most :data:`CHUNK` bytes more: a highly compressed stream (a padded payload
-        compresses 27 to 1) must not inflate a whole read at once."""
         if not self._pending:
             self._pending = self._raw.read(CHUNK)
             self._progress(len(self._pending))  # the file's bytes, which the progress bar's total counts
             if not self._pending:
-                if self._fed and not self._inflate.eof:
-                    self._on_truncated(f"{self._name}: truncated: the gzip stream is cut short")
+                if self._fed and not self._decoder.eof:
+                    self._on_truncated(f"{self._name}: truncated: the {self._codec.name} stream is cut short")
                 self._ended = True
                 return b""
-        if self._inflate.eof:  # the next member (as `cat a.gz b.gz` makes)
-            self._inflate = zlib.decompressobj(wbits=31)
+        if self._decoder.eof:  # the next member or frame
+            self._decoder = self._codec.decompressor()
+        piece, self._pending = self._pending[:_FEED], self._pending[_FEED:]
         try:
             self._fed = True
-            out = self._inflate.decompress(self._pending, CHUNK)
-        except zlib.error as exc:
-            raise PcapFileError(f"{self._name}: gzip-compressed, but corrupt: {exc}") from None
-        self._pending = self._inflate.unused_data if self._inflate.eof else self._inflate.unconsumed_tail
+            out: bytes = self._decoder.decompress(piece)
+        except self._codec.errors as exc:
+            raise PcapFileError(f"{self._name}: {self._codec.name}-compressed, but corrupt: {exc}") from None
+        if self._decoder.eof:
+            self._pending = self._decoder.unused_data + self._pending
         return out
 
 
@@ -184,18 +262,16 @@ def _nothing(_n: int) -> None:
     pass
 
 
-GZIP_MAGIC = b"\x1f\x8b"
-
 #: The path that names standard input (``sotimestamp stats -``, as ``tshark -r -``).
 STDIN = "-"
 
 
-def frames(path: str, progress: Progress = lambda _n: None,
-           on_truncated: Truncated = _warn_truncated) -> Iterator[Frame]:
-    """``(ts_ns, source, link_type, frame)`` of each packet of a pcapng or classic pcap
-    file (``-``: standard input), streamed.  ``progress`` is told the bytes read as they
-    are; a file cut short yields its complete packets and tells ``on_truncated`` (default:
-    a :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
+def batches(path: str, progress: Progress = lambda _n: None,
+            on_truncated: Truncated = _warn_truncated) -> Iterator[Batch]:
+    """The packets of a pcapng or classic pcap file (``-``: standard input), streamed, a
+    :class:`~.format.Batch` of columns per chunk of the file.  ``progress`` is told the bytes
+    read as they are; a file cut short yields its complete packets and tells ``on_truncated``
+    (default: a :class:`TruncatedFileWarning`) once.  Raises :class:`PcapFileError` (one line:
     what is wrong and at which byte) on a foreign or corrupt file."""
     name = "standard input" if path == STDIN else path
     try:
@@ -205,9 +281,11 @@ def frames(path: str, progress: Progress = lambda _n: None,
     with stream:  # closed after the last yield
         source: BinaryIO = stream
         head = source.read(4)
-        if head[:2] == GZIP_MAGIC:  # as tshark and capinfos read a .gz (or any gzip stream) directly
-            source = cast(BinaryIO, _Gunzipped(name, _Rejoined(head, source), on_truncated, progress))
-            progress = _nothing  # told by the gzip stream
+        # as tshark and capinfos read a .gz or .zst (any gzip or zstd stream) directly
+        codec = _GZIP if head[:2] == GZIP_MAGIC else _zstd(name) if head == ZSTD_MAGIC else None
+        if codec is not None:
+            source = cast(BinaryIO, _Decompressed(name, codec, _Rejoined(head, source), on_truncated, progress))
+            progress = _nothing  # told by the compressed stream
             head = source.read(4)
         if not head:
             raise PcapFileError(f"{name}: empty file, not pcapng or pcap")
@@ -217,8 +295,16 @@ def frames(path: str, progress: Progress = lambda _n: None,
                 raise PcapFileError(f"{name}: truncated at byte {len(head)}: too short for a file header")
             raise PcapFileError(f"{name}: not a pcapng file, nor a classic pcap one (starts with bytes "
                                 f"{head.hex()}, expected 0a0d0d0a or a pcap magic such as d4c3b2a1)")
-        walker = pcapng_frames if magic == SHB_TYPE else pcap_frames
+        walker = pcapng_batches if magic == SHB_TYPE else pcap_batches
         yield from walker(name, cast(BinaryIO, _Rejoined(head, source)), progress, on_truncated)
+
+
+def frames(path: str, progress: Progress = lambda _n: None,
+           on_truncated: Truncated = _warn_truncated) -> Iterator[Frame]:
+    """``(ts_ns, source, link_type, frame)`` of each packet of a pcapng or classic pcap
+    file, streamed (see :func:`batches`)."""
+    for batch in batches(path, progress, on_truncated):
+        yield from batch.frames()
 
 
 def read_records(path: str, progress: Progress = lambda _n: None,

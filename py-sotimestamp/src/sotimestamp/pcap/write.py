@@ -31,7 +31,6 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any, BinaryIO, NamedTuple, final
 
-from .. import __version__
 from ..stampsource import StampSource
 from .format import COMMENT_PREFIX, LINKTYPE_RAW, Address
 
@@ -377,6 +376,8 @@ class PcapngWriter:
         self._pending_bytes = self._pending_packets = 0
         self._pending_since = 0.0  # time.monotonic() when the oldest pending block came
         self._flows: dict[tuple[Address, HeaderFields, int, StampSource], FlowBlocks] = {}
+        from .. import __version__
+
         self._put(section_header(f"sotimestamp {__version__}", f"{_platform.system()} {_platform.release()}")
                   + b"".join(interface_description(i.name, i.description, snaplen=snaplen) for i in self.interfaces))
 
