@@ -21,7 +21,7 @@ import pytest
 import sotimestamp
 from sotimestamp import batch as batch_mod
 from sotimestamp.pcap import HeaderFields, PcapngWriter
-from sotimestamp.pcap.format import pcapng_frames
+from sotimestamp.pcap.format import pcapng_batches
 from sotimestamp.pcap.write import pack_stamps
 from sotimestamp.recorder import Recorder, enable_header_messages
 from sotimestamp.stampsource import StampSource
@@ -125,8 +125,8 @@ def set_ttl(sock: socket.socket, ttl: int) -> None:
 
 def file_packets(data: bytes) -> List[Tuple[int, bytes]]:
     """(stamp ns, IP packet) of each datagram block of a pcapng file in memory."""
-    return [(ts, frame) for ts, _source, _link, frame in
-            pcapng_frames("mem", io.BytesIO(data), lambda _n: None, lambda _m: None)]
+    return [(ts, frame) for batch in pcapng_batches("mem", io.BytesIO(data), lambda _n: None, lambda _m: None)
+            for ts, _source, _link, frame in batch.frames()]
 
 
 def hop_limit(packet: bytes) -> int:
