@@ -79,6 +79,12 @@
 
 #include "bench_util.h"
 
+#ifdef __linux__
+#define	LO	"lo"		/* the loopback interface, in the lines */
+#else
+#define	LO	"lo0"
+#endif
+
 #define	K	4000
 #define	ROUNDS	9
 #define	BATCH	64
@@ -305,14 +311,14 @@ rx_cost(int r, int s, int other, const struct sockaddr_in *rsin,
 			rtakenall[round] = (ts1[TAKEN] + td1[TAKEN]) /
 			    (ts1[OFF] + td1[OFF]);
 		}
-		printf("@@BENCH %s lo0 %zu-byte datagrams, recvmmsg(batch %d) "
+		printf("@@BENCH %s " LO " %zu-byte datagrams, recvmmsg(batch %d) "
 		    "drain: off %.0f, taken %.0f, on %.0f dgram/s; on/off "
 		    "time %.3f, median %.3f; taken/off median %.3f\n", tc,
 		    payload, BATCH, ROUNDS * K / tdrain[OFF],
 		    ROUNDS * K / tdrain[TAKEN], ROUNDS * K / tdrain[ON],
 		    tdrain[ON] / tdrain[OFF], median(rdrain[ON], ROUNDS),
 		    median(rdrain[TAKEN], ROUNDS));
-		printf("@@BENCH %s lo0 %zu-byte datagrams, send+drain: off "
+		printf("@@BENCH %s " LO " %zu-byte datagrams, send+drain: off "
 		    "%.0f, taken %.0f, on %.0f dgram/s; on/off time %.3f, "
 		    "median %.3f; taken/off median %.3f\n", tc, payload,
 		    ROUNDS * K / (tsend[OFF] + tdrain[OFF]),
@@ -345,6 +351,7 @@ rx_pairs(int r, int r2, int s, int other, const struct sockaddr_in *rsin,
 	uint64_t t1, t2, sum1 = 0, sum2 = 0;
 	int round, n1, n2, got1, got2, st1, st2, np = 0;
 
+	rx_mode(r, other, OFF);
 	for (round = 0; round < ROUNDS; round++) {
 		rx_mode(r2, other, OFF);
 		(void)fill(s, rsin);
@@ -393,7 +400,7 @@ rx_options(int r, int r2, int s, int other, const struct sockaddr_in *rsin,
 			if ((med[m] = rx_pairs(r, r2, s, other, rsin, r2sin,
 			    m, &tot[m], K)) < 0)
 				return -1;
-		printf("@@BENCH %s lo0 %zu-byte datagrams, drain on/off batch "
+		printf("@@BENCH %s " LO " %zu-byte datagrams, drain on/off batch "
 		    "by batch, median (total):", tc, payload);
 		for (m = ON; m < NMODES; m++)
 			printf(" %s %.3f (%.3f)%s", mode_name[m], med[m],
@@ -419,7 +426,7 @@ rx_ablation(int r, int r2, int s, int other, const struct sockaddr_in *rsin,
 		const char	*what;
 	} ab[] = {
 		{ 0x00, "everything" },
-		{ 0x01, "no MCHTYPE" },
+		{ 0x01, "with MCHTYPE to MT_CONTROL" },
 		{ 0x02, "no realtime conversion" },
 		{ 0x04, "made, not delivered" },
 		{ 0x08, "nothing made" },
@@ -502,7 +509,7 @@ tx_cost(int s, int sink, const struct sockaddr_in *to, const char *tc)
 		}
 	for (round = 0; round < ROUNDS; round++)
 		ratio[round] = t[1][round] / t[0][round];
-	printf("@@BENCH %s lo0 64-byte TX stamp records: send %.2f us, "
+	printf("@@BENCH %s " LO " 64-byte TX stamp records: send %.2f us, "
 	    "send + error queue read %.2f us per datagram; on/off median "
 	    "%.3f; %d records missing\n", tc, sum[0] / ROUNDS / K * 1e6,
 	    sum[1] / ROUNDS / K * 1e6, median(ratio, ROUNDS), missing);
