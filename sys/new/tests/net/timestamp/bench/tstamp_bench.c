@@ -278,6 +278,14 @@ rx_mode(int r, int other, enum rxmode m)
 	    (m == ON_OVFL && setsockopt(r, SOL_SOCKET, SO_RXQ_OVFL, &one,
 	    sizeof(int)) == -1))
 		err(1, "setsockopt mode %d", m);
+#ifdef __linux__
+	/*
+	 * Linux turns stamping at reception on from a work queue after
+	 * setsockopt() returns (net_enable_timestamp()); a datagram that
+	 * comes first gets no SCM_TIMESTAMPING.
+	 */
+	usleep(50 * 1000);
+#endif
 }
 
 static int
