@@ -7,6 +7,9 @@ drain run once under `strace -c -f`, counting the receive-side calls (recvfrom,
 recvmsg, recvmmsg, poll/select).  Replay pacing at 20 000 and 1 000 datagrams/s
 with and without --realtime, --pps 20000, --topspeed's rate, and `stats` against capinfos:
 devtools/pybench/readbench.py.
+Linux's own stamping cost: the guest benchmark's program (sys/new/tests/net/timestamp/bench/
+tstamp_bench.c, the same K, sizes and rounds) built and run on this host, so that its drain on/off
+ratios stand next to the NetBSD guest's (docs/verification.md).
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ from devtools.pybench import capture_knee, readbench
 
 PROJECT = Path(__file__).resolve().parents[2]
 C_SOURCE = PROJECT / "py-sotimestamp" / "bench" / "recvmmsg_loop.c"
+# The guest's stamping benchmark, which builds on Linux too.
+STAMP_BENCH = PROJECT / "sys" / "new" / "tests" / "net" / "timestamp" / "bench" / "tstamp_bench.c"
 RECV_SYSCALLS = "recvfrom,recvmsg,recvmmsg,poll,ppoll,select,pselect6"
 MODES = ["naive", "recv", "recv_batch", "recv_batch_pktinfo", "capture", "capture_no_header_fields"]
 REPEATS = 5
@@ -224,6 +229,19 @@ def target_verdicts(shares: Dict[str, float]) -> List[str]:
             + ("met" if shares[mode] >= floor else "MISSED") for mode, floor in TARGETS.items() if mode in shares]
 
 
+def host_stamping(workdir: Path) -> List[str]:
+    """Linux's own SO_TIMESTAMPING/SO_TIMESTAMPNS/SO_TIMESTAMP drain on/off and TX record cost: the
+    guest benchmark's @@BENCH lines, from its program built for this host (empty off Linux)."""
+    cc = config.host_cc()
+    if not cc or not sys.platform.startswith("linux"):
+        return []
+    binary = workdir / "tstamp_bench"
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(STAMP_BENCH)], check=True)
+    out = subprocess.run(capture_knee.fifo_prefix() + [str(binary)], check=True, capture_output=True,
+                         text=True).stdout
+    return [line.removeprefix("@@BENCH ") for line in out.splitlines() if line.startswith("@@BENCH ")]
+
+
 def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
     """Run everything and print a Markdown table (README figures)."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -235,6 +253,7 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         replay_rates = ([readbench.measure_topspeed(Path(tmp))], readbench.pps_runs(Path(tmp)))
         reading = readbench.stats_both_files(Path(tmp))
         write_us = measure_capture_write(Path(tmp))
+        stamping = host_stamping(Path(tmp))
     knees = capture_knee.run(knee_seconds)
     feeds = capture_knee.feeds_rotation_runs()
     ceiling = best.get("c")
@@ -255,6 +274,10 @@ def run(k: int = 20000, rounds: int = 5, knee_seconds: float = 10.0) -> int:
         verdicts += said
     print(f"\nCapture write path (IP+UDP packet, pcapng block, file write): {write_us:.2f} us/datagram, "
           f"about {1e6 / write_us:,.0f} datagrams/s on top of the receive path.")
+    if stamping:
+        print("\nThis host's own stamping cost (the guest benchmark's program, tstamp_bench.c, built here: "
+              "the same K, sizes and rounds as `invoke bench --guest`):\n")
+        print("\n".join(f"    {line}" for line in stamping))
     if knees:
         print("\n" + capture_knee.table(knees, knee_seconds))
     if feeds:

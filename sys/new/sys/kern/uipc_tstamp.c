@@ -35,10 +35,12 @@
  * while some socket wants software stamps (so_tstamp_rx_users), so a
  * system where nobody asks pays a load and a branch per frame.  The
  * count is raised before setsockopt() returns: the first frame to
- * arrive afterwards is stamped.  *_savecontrol() turns the mbuf's
- * stamp into control messages; a datagram that entered the stack
- * before stamping was enabled, or by a path without the hook, is
- * stamped at delivery instead.
+ * arrive afterwards is stamped.  The stamp waits in the packet header
+ * until soreceive() reads the datagram, which makes its control
+ * message then, in the datagram's own mbuf (so_tstamp_dgram_end()), as
+ * Linux does at recvmsg(); a datagram that entered the stack before
+ * stamping was enabled, or by a path without the hook, gets the time
+ * of the read instead.  TCP keeps marks (so_tstamp_stream_rx()).
  *
  * Stamps are kept as nanouptime() (it never steps) and converted to
  * the socket's clock at delivery; a realtime value is the one the
@@ -136,9 +138,9 @@ static uint64_t	so_tstamp_errq_drops;
  * stamp, so a step between the stamp and its delivery (settimeofday(2),
  * clock_settime(2), a leap second) must not move it.  The offset
  * changes only at a step.  tstamp_step_check(), run before every stamp
- * is taken and every realtime conversion, notices a change and logs
- * the old offset with the uptime up to which it held; a conversion
- * then takes the offset of the stamp's own time.  A stamp is only
+ * is taken, notices a change and logs the old offset with the uptime
+ * up to which it held; a conversion (tstamp_offset_at(), no clock
+ * read) then takes the offset of the stamp's own time.  A stamp is only
  * taken after the check, so every stamp older than a logged step was
  * taken under the offset logged with it.  Steps are rare: the log
  * keeps the last TSTAMP_STEPS, and a stamp older than all of them
@@ -236,18 +238,18 @@ tstamp_step_check(struct bintime *off)
 	mutex_spin_exit(&tstamp_step_lock);
 }
 
-/* The realtime offset in force at uptime ns, in *off. */
+/*
+ * The realtime offset in force at uptime ns, in *off: the first step
+ * logged after ns, else the offset last seen.  No check here: every
+ * stamp was taken after one, so a step not logged yet came after
+ * every stamp, and the offset last seen is theirs.  Reads no clock.
+ */
 static void
 tstamp_offset_at(uint64_t ns, struct bintime *off)
 {
 	const struct tstamp_step *sp;
-	struct bintime then;
 	u_int gen, i, n;
-	bool found;
 
-	tstamp_step_check(off);
-	if (__predict_true(tstamp_nsteps == 0))
-		return;
 	/*
 	 * Retry while a writer is in (odd generation) or went through, as
 	 * kern_tc.c reads its timehands: no spin hook, which a rump kernel
@@ -256,21 +258,18 @@ tstamp_offset_at(uint64_t ns, struct bintime *off)
 	do {
 		gen = tstamp_step_gen;
 		membar_consumer();
+		*off = tstamp_lastoff;
 		n = tstamp_nsteps;
-		found = false;
 		/* Oldest first: the first step after the stamp. */
 		for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0; i < n; i++) {
 			sp = &tstamp_steps[i % TSTAMP_STEPS];
 			if (ns < sp->sp_until) {
-				then = sp->sp_off;
-				found = true;
+				*off = sp->sp_off;
 				break;
 			}
 		}
 		membar_consumer();
 	} while ((gen & 1) != 0 || gen != tstamp_step_gen);
-	if (found)
-		*off = then;
 }
 
 static inline uint64_t
@@ -377,8 +376,11 @@ tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
 
 	sw = (so->so_options & SO_TSTAMP_OPTIONS) != 0 || st->st_ns ||
 	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW;
-	st->st_rxwant = sw || (st->st_flags & SOF_RX_HW) == SOF_RX_HW ||
-	    st->st_rxqovfl;
+	st->st_rxwant = sw || (st->st_flags & SOF_RX_HW) == SOF_RX_HW;
+	/* What only the datagram's way in knows (so_tstamp_savecontrol()). */
+	st->st_rxinput = st->st_rxqovfl ||
+	    ((st->st_flags & SOF_RX_HW) == SOF_RX_HW &&
+	     (st->st_flags & SOF_TIMESTAMPING_OPT_PKTINFO) != 0);
 	/* tcp_input() counts no bytes now: the marks would drift. */
 	if (!st->st_rxwant)
 		st->st_stream = false;
@@ -592,21 +594,102 @@ so_tstamp_rx_stamp(struct mbuf *m)
 }
 
 /*
- * Append the socket's receive timestamps to *mp, all of the same
- * instant: software stamp swns (uptime; 0: take it now) and, if hw, the
- * raw hardware stamp hwns, of datagram m (NULL: stream data).  Return
- * the new tail.
+ * Test kernels only (options SOTSTAMP_ABLATE, in SOTSTEST; never in
+ * GENERIC): kern.sotstamp.ablate leaves parts of a datagram's stamp
+ * delivery out, so that the guest benchmark
+ * (tests/net/timestamp/bench/tstamp_bench.c) can tell what each costs.
  */
-static struct mbuf **
+#define	TSTAMP_ABLATE_TYPE	0x01	/* the mbuf becomes MT_CONTROL */
+#define	TSTAMP_ABLATE_CLOCK	0x02	/* no realtime conversion */
+#define	TSTAMP_ABLATE_DELIVER	0x04	/* messages made, then freed */
+#define	TSTAMP_ABLATE_MAKE	0x08	/* nothing made: the mbuf freed */
+#ifdef SOTSTAMP_ABLATE
+static int	tstamp_ablate;
+#define	TSTAMP_ABLATE(bit)	(__predict_false(tstamp_ablate & (bit)))
+#else
+#define	TSTAMP_ABLATE(bit)	0
+#endif
+
+/*
+ * Receive stamps are made into one control mbuf: every message of a
+ * datagram or a read, in one mbuf and one copyout.  At most one of
+ * SCM_TIMESTAMP and SCM_TIMESTAMPNS, and SCM_TIMESTAMPING.
+ */
+#define	TSTAMP_RXCMSG_MAX						\
+	(CMSG_SPACE(sizeof(struct timespec)) +				\
+	 CMSG_SPACE(sizeof(struct scm_timestamping)))
+__CTASSERT(CMSG_SPACE(sizeof(struct timeval)) <=
+    CMSG_SPACE(sizeof(struct timespec)));
+__CTASSERT(TSTAMP_RXCMSG_MAX <= MHLEN);
+
+/*
+ * Append a zeroed SOL_SOCKET message of size bytes to control mbuf m,
+ * which has room; returns where its data goes.
+ */
+static inline void *
+tstamp_cmsg_put(struct mbuf *m, size_t size, int type)
+{
+	struct cmsghdr *cm;
+
+	cm = (struct cmsghdr *)(mtod(m, char *) + m->m_len);
+	memset(cm, 0, CMSG_SPACE(size));	/* no stale padding */
+	cm->cmsg_len = CMSG_LEN(size);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = type;
+	m->m_len += CMSG_SPACE(size);
+	return CMSG_DATA(cm);
+}
+
+/*
+ * An empty mbuf for control messages, with room for TSTAMP_RXCMSG_MAX
+ * bytes: m, a datagram's mbuf whose data was copied out (NULL: none),
+ * if its storage is its own; else a new one, and m is freed.  NULL if
+ * none could be had (the stamps are lost, as when sbcreatecontrol()
+ * fails).  A datagram's mbuf keeps its type, MT_DATA: only the
+ * statistics of mbuf types see it (nothing reading control messages
+ * looks at the type), and changing it (MCHTYPE(), two per-CPU counter
+ * updates) cost a tenth of the drain's time in the guest benchmark.
+ */
+static struct mbuf *
+tstamp_ctlmbuf(struct mbuf *m)
+{
+
+	if (m != NULL) {
+		if ((m->m_flags & M_EXT) == 0)
+			m->m_data = M_BUFADDR(m);
+		else if (!M_READONLY(m) &&
+		    m->m_ext.ext_size >= TSTAMP_RXCMSG_MAX)
+			m->m_data = m->m_ext.ext_buf;
+		else {
+			m_free(m);
+			m = NULL;
+		}
+	}
+	if (m == NULL)
+		m = m_get(M_DONTWAIT, MT_CONTROL);
+	else if (TSTAMP_ABLATE(TSTAMP_ABLATE_TYPE) &&
+	    m->m_type != MT_CONTROL)
+		MCHTYPE(m, MT_CONTROL);
+	if (m != NULL)
+		m->m_len = 0;
+	return m;
+}
+
+/*
+ * The socket's receive timestamps, all of the same instant: software
+ * stamp swns (uptime; 0: take it now) and, if hw, the raw hardware
+ * stamp hwns, made into own (see tstamp_ctlmbuf(); consumed).  Returns
+ * the control mbuf, NULL if the socket reports none of them.
+ */
+static struct mbuf *
 tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
-    const struct mbuf *m, struct mbuf **mp)
+    struct mbuf *own)
 {
 	const struct so_tstamp *st = so->so_tstamp;
-	struct scm_timestamping sts;
-	struct scm_ts_pktinfo pki;
-	const struct ifnet *ifp;
+	struct scm_timestamping *sts;
 	struct timespec ts;
 	struct timeval tv;
+	struct mbuf *cm;
 	bool sw, ts_ns, ts_tv;
 	int flags;
 
@@ -617,51 +700,42 @@ tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
 	/* Report only what this socket asked to be generated. */
 	sw = (flags & SOF_RX_SW) == SOF_RX_SW;
 	hw = hw && (flags & SOF_RX_HW) == SOF_RX_HW;
-	if (!ts_tv && !ts_ns && !sw && !hw)
-		return mp;
+	if (!ts_tv && !ts_ns && !sw && !hw) {
+		if (own != NULL)
+			m_free(own);
+		return NULL;
+	}
+	if ((cm = tstamp_ctlmbuf(own)) == NULL)
+		return NULL;
 
-	tstamp_clock(st, swns != 0 ? swns : tstamp_now(), &ts);
+	if (TSTAMP_ABLATE(TSTAMP_ABLATE_CLOCK))
+		tstamp_ns2ts(swns, &ts);
+	else
+		tstamp_clock(st, swns != 0 ? swns : tstamp_now(), &ts);
 
 	if (ts_tv) {
 		TIMESPEC_TO_TIMEVAL(&tv, &ts);
 #ifdef SO_OTIMESTAMP
-		if (so->so_options & SO_OTIMESTAMP) {
-			struct timeval50 tv50;
-
-			timeval_to_timeval50(&tv, &tv50);
-			mp = tstamp_addcontrol(mp, &tv50, sizeof(tv50),
-			    SCM_OTIMESTAMP, SOL_SOCKET);
-		} else
+		if (so->so_options & SO_OTIMESTAMP)
+			timeval_to_timeval50(&tv, tstamp_cmsg_put(cm,
+			    sizeof(struct timeval50), SCM_OTIMESTAMP));
+		else
 #endif
-		mp = tstamp_addcontrol(mp, &tv, sizeof(tv), SCM_TIMESTAMP,
-		    SOL_SOCKET);
+		memcpy(tstamp_cmsg_put(cm, sizeof(tv), SCM_TIMESTAMP), &tv,
+		    sizeof(tv));
 	}
 	if (ts_ns)
-		mp = tstamp_addcontrol(mp, &ts, sizeof(ts), SCM_TIMESTAMPNS,
-		    SOL_SOCKET);
+		memcpy(tstamp_cmsg_put(cm, sizeof(ts), SCM_TIMESTAMPNS), &ts,
+		    sizeof(ts));
 	if (sw || hw) {
-		memset(&sts, 0, sizeof(sts));
+		/* Zeroed: what the socket does not report stays 0. */
+		sts = tstamp_cmsg_put(cm, sizeof(*sts), SCM_TIMESTAMPING);
 		if (sw)
-			sts.ts[0] = ts;
+			sts->ts[0] = ts;
 		if (hw)
-			tstamp_ns2ts(hwns, &sts.ts[2]);
-		mp = tstamp_addcontrol(mp, &sts, sizeof(sts), SCM_TIMESTAMPING,
-		    SOL_SOCKET);
+			tstamp_ns2ts(hwns, &sts->ts[2]);
 	}
-	/*
-	 * OPT_PKTINFO, as on Linux only with a hardware stamp: the
-	 * interface and the length at layer 2.  The datagram still
-	 * starts with its network header here (*_savecontrol()).
-	 */
-	if (hw && m != NULL && (flags & SOF_TIMESTAMPING_OPT_PKTINFO) &&
-	    (ifp = m->m_pkthdr.rcvif) != NULL) {
-		memset(&pki, 0, sizeof(pki));
-		pki.if_index = ifp->if_index;
-		pki.pkt_length = m->m_pkthdr.len + ifp->if_hdrlen;
-		mp = tstamp_addcontrol(mp, &pki, sizeof(pki),
-		    SCM_TIMESTAMPING_PKTINFO, SOL_SOCKET);
-	}
-	return mp;
+	return cm;
 }
 
 static struct so_tstamp *
@@ -774,9 +848,9 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 		}
 	}
 	if (found != NULL && controlp != NULL && *controlp == NULL &&
-	    SO_TSTAMP_RXWANT(so))
-		(void)tstamp_rxcontrol(so, found->mk_sw, found->mk_hw,
-		    found->mk_hwns, NULL, controlp);
+	    st->st_rxwant)
+		*controlp = tstamp_rxcontrol(so, found->mk_sw, found->mk_hw,
+		    found->mk_hwns, NULL);
 	if (flags & MSG_PEEK)
 		return;
 	while (st->st_nmarks > 0 &&
@@ -787,28 +861,107 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 }
 
 /*
- * Append the socket's receive control messages for datagram m to *mp
- * (timestamps and the SO_RXQ_OVFL count); return the new tail.
+ * Datagram sockets.  The stamps wait in the datagram's packet header
+ * and become a control message when soreceive() reads it, as on Linux
+ * (so_tstamp_dgram_begin(), so_tstamp_dgram_end()).  What only the way
+ * in knows is made when the datagram is queued: *_savecontrol() calls
+ * this (if SO_TSTAMP_RXWANT()) to append the SO_RXQ_OVFL count and
+ * OPT_PKTINFO's message to *mp; returns the new tail.
  */
 struct mbuf **
 so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 {
 	const struct so_tstamp *st = so->so_tstamp;
+	struct scm_ts_pktinfo pki;
+	const struct ifnet *ifp;
 	uint32_t drops;
 
-	mp = tstamp_rxcontrol(so, m->m_pkthdr.tstamp_sw,
-	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0,
-	    m->m_pkthdr.tstamp_hw, m, mp);
+	if (st == NULL)
+		return mp;
+	/*
+	 * OPT_PKTINFO, as on Linux only with a hardware stamp: the
+	 * interface and the length at layer 2.  The datagram still
+	 * starts with its network header here.
+	 */
+	if ((st->st_flags & SOF_RX_HW) == SOF_RX_HW &&
+	    (st->st_flags & SOF_TIMESTAMPING_OPT_PKTINFO) &&
+	    (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) &&
+	    (ifp = m->m_pkthdr.rcvif) != NULL) {
+		memset(&pki, 0, sizeof(pki));
+		pki.if_index = ifp->if_index;
+		pki.pkt_length = m->m_pkthdr.len + ifp->if_hdrlen;
+		mp = tstamp_addcontrol(mp, &pki, sizeof(pki),
+		    SCM_TIMESTAMPING_PKTINFO, SOL_SOCKET);
+	}
 	/*
 	 * Datagrams the socket dropped so far for want of buffer space,
 	 * as on Linux only once there are some.  Read before this one is
 	 * appended, so a count belongs to the datagrams before it.
 	 */
-	if (st != NULL && st->st_rxqovfl &&
+	if (st->st_rxqovfl &&
 	    (drops = (uint32_t)so->so_rcv.sb_overflowed) != 0)
 		mp = tstamp_addcontrol(mp, &drops, sizeof(drops),
 		    SCM_RXQ_OVFL, SOL_SOCKET);
 	return mp;
+}
+
+/*
+ * soreceive() (socket locked) is about to read the record whose first
+ * data mbuf is m: note its stamps if the socket reports any and wants
+ * control messages.  Only sockets of the protocols that deliver stamps
+ * (IPv4 and IPv6 datagrams: UDP, raw, ICMPv6), not AF_LOCAL.
+ */
+void
+so_tstamp_dgram_begin(struct socket *so, const struct mbuf *m,
+    struct so_tstamp_rxd *rd)
+{
+	const struct so_tstamp *st = so->so_tstamp;
+	int af;
+
+	KASSERT(solocked(so));
+	if (rd->rd_controlp == NULL || !st->st_rxwant || m == NULL ||
+	    (m->m_flags & M_PKTHDR) == 0 ||
+	    (so->so_proto->pr_flags & PR_ATOMIC) == 0)
+		return;
+	af = so->so_proto->pr_domain->dom_family;
+	if (af != AF_INET && af != AF_INET6)
+		return;
+	rd->rd_m = m;
+	rd->rd_sw = m->m_pkthdr.tstamp_sw;
+	rd->rd_hw = (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
+	rd->rd_hwns = m->m_pkthdr.tstamp_hw;
+}
+
+/*
+ * soreceive() read the record (error: it failed) and still holds the
+ * socket locked: put its stamps first in the control messages, as
+ * Linux puts them before the IP options' messages, in the record's
+ * own mbuf if SO_TSTAMP_DGRAM_FREE() kept it (MSG_PEEK, a truncated
+ * datagram: a new one).  A datagram stamped by nobody (it came before
+ * stamping was enabled, or by a path without the hook) gets the time
+ * of the read, as on Linux.
+ */
+void
+so_tstamp_dgram_end(struct socket *so, struct so_tstamp_rxd *rd, int error)
+{
+	struct mbuf *own = rd->rd_own, *cm;
+
+	KASSERT(solocked(so));
+	rd->rd_m = rd->rd_own = NULL;
+	if (error != 0 || TSTAMP_ABLATE(TSTAMP_ABLATE_MAKE)) {
+		if (own != NULL)
+			m_free(own);
+		return;
+	}
+	cm = tstamp_rxcontrol(so, rd->rd_sw, rd->rd_hw, rd->rd_hwns, own);
+	if (cm != NULL && TSTAMP_ABLATE(TSTAMP_ABLATE_DELIVER)) {
+		m_free(cm);
+		cm = NULL;
+	}
+	if (cm != NULL) {
+		cm->m_next = *rd->rd_controlp;
+		*rd->rd_controlp = cm;
+	}
 }
 
 /*
@@ -1567,6 +1720,12 @@ SYSCTL_SETUP(sysctl_kern_sotstamp_setup, "sysctl kern.sotstamp setup")
 	    NULL, 0, NULL, 0, CTL_KERN, CTL_CREATE, CTL_EOL);
 	if (node == NULL)
 		return;
+#ifdef SOTSTAMP_ABLATE
+	sysctl_createv(clog, 0, &node, NULL,
+	    CTLFLAG_PERMANENT | CTLFLAG_READWRITE, CTLTYPE_INT, "ablate",
+	    SYSCTL_DESCR("Test kernels: parts of RX stamp delivery left out"),
+	    NULL, 0, &tstamp_ablate, 0, CTL_CREATE, CTL_EOL);
+#endif
 	sysctl_createv(clog, 0, &node, NULL,
 	    CTLFLAG_PERMANENT | CTLFLAG_READONLY, CTLTYPE_INT, "rx_users",
 	    SYSCTL_DESCR("Sockets that want receive software stamps"),

@@ -80,6 +80,7 @@ struct so_tstamp {
 					 * -1 if none */
 	bool		st_ns;		/* SO_TIMESTAMPNS */
 	bool		st_rxwant;	/* some RX stamp is reported */
+	bool		st_rxinput;	/* *_savecontrol() has messages */
 	bool		st_rxref;	/* holds a so_tstamp_rx_users ref */
 	bool		st_rxqovfl;	/* SO_RXQ_OVFL */
 	uint32_t	st_key;		/* OPT_ID key of the next datagram */
@@ -228,12 +229,47 @@ do {									\
 } while (/* CONSTCOND */ 0)
 
 /*
- * Does the socket want RX control messages from *_savecontrol()
- * (timestamps or SO_RXQ_OVFL)?
+ * Does the socket want RX control messages made when a datagram is
+ * queued, by *_savecontrol() (SO_RXQ_OVFL's count, OPT_PKTINFO)?  Its
+ * stamps are made when it is read (so_tstamp_dgram_begin()).
  */
 #define	SO_TSTAMP_RXWANT(so)						\
-	(((so)->so_options & SO_TIMESTAMP) != 0 ||			\
-	 ((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxwant))
+	((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxinput)
+
+/*
+ * soreceive() on a datagram socket: the record being read, whose first
+ * data mbuf carries the stamps in its packet header.  Once its data
+ * has been copied out, that mbuf is not freed but becomes the control
+ * message (so_tstamp_dgram_end()): no allocation, nothing queued.
+ */
+struct so_tstamp_rxd {
+	struct mbuf	**rd_controlp;	/* soreceive()'s, NULL: none wanted */
+	const struct mbuf *rd_m;	/* the record's first data mbuf */
+	struct mbuf	*rd_own;	/* rd_m, taken off the buffer */
+	uint64_t	rd_sw;		/* its software stamp (uptime ns) */
+	uint64_t	rd_hwns;	/* its raw hardware stamp, if rd_hw */
+	bool		rd_hw;
+};
+
+#define	SO_TSTAMP_DGRAM_INIT(rd, controlp)				\
+do {									\
+	(rd)->rd_controlp = (controlp);					\
+	(rd)->rd_m = NULL;						\
+	(rd)->rd_own = NULL;						\
+} while (/* CONSTCOND */ 0)
+
+/* The record's data mbuf m was read: free it, unless it is rd_m. */
+#define	SO_TSTAMP_DGRAM_FREE(sb, m, rd)					\
+do {									\
+	if (__predict_false((m) == (rd)->rd_m)) {			\
+		(sb)->sb_mb = (m)->m_next;				\
+		(m)->m_next = (m)->m_nextpkt = NULL;			\
+		(rd)->rd_own = (m);					\
+	} else {							\
+		/* MFREE() is several statements. */			\
+		MFREE((m), (sb)->sb_mb);				\
+	}								\
+} while (/* CONSTCOND */ 0)
 
 /* Is a record waiting on the error queue (poll, kqueue)? */
 #define	SO_TSTAMP_ERRQ_PENDING(so)					\
@@ -242,7 +278,8 @@ do {									\
 /* tcp_input(), before it appends segment m to the receive buffer. */
 #define	SO_TSTAMP_STREAM_RX(so, m)					\
 do {									\
-	if (__predict_false(SO_TSTAMP_RXWANT(so)))			\
+	if (__predict_false((so)->so_tstamp != NULL &&			\
+	    (so)->so_tstamp->st_rxwant))				\
 		so_tstamp_stream_rx((so), (m));				\
 } while (/* CONSTCOND */ 0)
 
@@ -286,6 +323,9 @@ int	so_tstamp_errq_receive(struct socket *, struct uio *,
 int	so_tstamp_poll(struct socket *, int);
 void	so_tstamp_stream_rx(struct socket *, struct mbuf *);
 void	so_tstamp_stream_read(struct socket *, size_t, int, struct mbuf **);
+void	so_tstamp_dgram_begin(struct socket *, const struct mbuf *,
+	    struct so_tstamp_rxd *);
+void	so_tstamp_dgram_end(struct socket *, struct so_tstamp_rxd *, int);
 void	so_tstamp_stream_send(struct socket *, uint32_t, const struct mbuf *);
 void	so_tstamp_stream_out(struct so_tstamp_tx *, struct socket *,
 	    struct mbuf *, uint32_t, size_t);

@@ -719,6 +719,223 @@ ATF_TC_BODY(tstamp_wm0_udp6, tc)
 	from_host(AF_INET6, 31411);
 }
 
+/*
+ * recvmsg() into r, the data into buf of len bytes (a shorter one than
+ * the datagram truncates it); the control messages' kinds in order
+ * into kinds (up to nkinds).  Returns 0 or errno.
+ */
+static int
+recv_kinds(int s, int flags, void *buf, size_t len, struct tsmsg *r,
+    int *kinds, int nkinds)
+{
+	struct cmsghdr *cm;
+	struct msghdr msg;
+	struct iovec iov;
+	union {
+		struct cmsghdr	align;
+		char		buf[512];
+	} cbuf;
+	int i = 0;
+
+	memset(r, 0, sizeof(*r));
+	memset(kinds, 0, nkinds * sizeof(*kinds));
+	msg_setup(&msg, &iov, buf, len, cbuf.buf, sizeof(cbuf.buf));
+	r->len = recvmsg(s, &msg, flags);
+	if (r->len == -1)
+		return errno;
+	r->flags = msg.msg_flags;
+	sort_cmsgs(&msg, r);
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL && i < nkinds;
+	    cm = CMSG_NXTHDR(&msg, cm))
+		kinds[i++] = cm->cmsg_type;
+	return 0;
+}
+
+/*
+ * A datagram's stamps become its control messages when it is read, as
+ * on Linux: in the datagram's own mbuf once its data was copied out,
+ * or in a new one where that mbuf stays queued (MSG_PEEK) or is not
+ * its own (a truncated datagram, a shared cluster).  Every way of
+ * reading, for empty, small and cluster-sized datagrams, gives the one
+ * stamp taken at reception, the timestamps first and the IP options'
+ * messages after them.
+ */
+ATF_TC(tstamp_rx_read_paths);
+ATF_TC_HEAD(tstamp_rx_read_paths, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "MSG_PEEK, truncated, empty and "
+	    "cluster-sized datagrams: the same stamp, first");
+}
+ATF_TC_BODY(tstamp_rx_read_paths, tc)
+{
+	static const size_t sizes[] = { 0, 1, 100, 1400, 3000, 8000 };
+	static char data[8000];
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	struct tsmsg r;
+	int64_t lo, hi, stamp;
+	int kinds[4], rs, ss, pass;
+	size_t i, len;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	setint(rs, SOL_SOCKET, SO_RCVBUF, 65536);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPING, ALLRX);
+	setint(rs, IPPROTO_IP, IP_RECVDSTADDR, 1);
+	memset(data, 'p', sizeof(data));
+	for (i = 0; i < __arraycount(sizes); i++) {
+		lo = now_ns(CLOCK_REALTIME);
+		ATF_REQUIRE_MSG(sendto(ss, data, sizes[i], 0,
+		    (struct sockaddr *)&rss, rlen) == (ssize_t)sizes[i],
+		    "sendto %zu: %s", sizes[i], strerror(errno));
+		hi = now_ns(CLOCK_REALTIME);
+		ATF_REQUIRE(wait_readable(rs, 5000));
+		/*
+		 * Peek, peek truncated, read truncated; an empty datagram
+		 * whole each time (an empty buffer reads as MSG_TRUNC).
+		 */
+		for (pass = 0; pass < 3; pass++) {
+			len = pass == 0 || sizes[i] == 0 ? sizeof(data) :
+			    sizes[i] / 2;
+			ATF_REQUIRE(recv_kinds(rs, pass < 2 ? MSG_PEEK : 0,
+			    data, len, &r, kinds, __arraycount(kinds)) == 0);
+			check_all(&r, lo, hi);
+			if (pass == 0)
+				stamp = ts_ns(&r.ns);
+			ATF_CHECK_EQ_MSG(ts_ns(&r.ns), stamp, "%zu bytes, "
+			    "pass %d: another stamp", sizes[i], pass);
+			ATF_CHECK_EQ(ts_ns(&r.ts.ts[0]), stamp);
+			ATF_CHECK_EQ_MSG((size_t)r.len, MIN(len, sizes[i]),
+			    "%zu bytes, pass %d: read %zd", sizes[i], pass,
+			    r.len);
+			ATF_CHECK_EQ_MSG((r.flags & MSG_TRUNC) != 0,
+			    len < sizes[i], "%zu bytes, pass %d: flags %#x",
+			    sizes[i], pass, r.flags);
+			ATF_CHECK_MSG(kinds[0] == SCM_TIMESTAMPNS &&
+			    kinds[1] == SCM_TIMESTAMPING &&
+			    kinds[2] == IP_RECVDSTADDR && r.nother == 1,
+			    "%zu bytes, pass %d: messages %d, %d, %d "
+			    "(%d other)", sizes[i], pass, kinds[0], kinds[1],
+			    kinds[2], r.nother);
+		}
+		ATF_CHECK_EQ(recv(rs, data, sizeof(data), MSG_DONTWAIT), -1);
+	}
+	close(rs);
+	close(ss);
+}
+
+/*
+ * Which stamps a datagram gets is decided when it is read, as on
+ * Linux: one queued before stamping was enabled gets one (taken at
+ * the read if nobody took one at reception), one queued while it was
+ * on gets none once it is off, and the format is the one asked for at
+ * the read.
+ */
+ATF_TC(tstamp_rx_options_at_read);
+ATF_TC_HEAD(tstamp_rx_options_at_read, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "the options in force at recvmsg() "
+	    "decide a datagram's stamps");
+}
+ATF_TC_BODY(tstamp_rx_options_at_read, tc)
+{
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	struct tsmsg r;
+	int64_t lo, hi;
+	int rs, ss;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	lo = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(sendto(ss, "a", 1, 0, (struct sockaddr *)&rss, rlen)
+	    == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	enable_all(rs);
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	hi = now_ns(CLOCK_REALTIME);
+	check_all(&r, lo, hi);
+
+	ATF_REQUIRE(sendto(ss, "b", 1, 0, (struct sockaddr *)&rss, rlen)
+	    == 1);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPING, 0);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPNS, 0);
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	ATF_CHECK_MSG(r.ntv + r.nns + r.nts == 0, "stamping off: %d stamps",
+	    r.ntv + r.nns + r.nts);
+
+	lo = now_ns(CLOCK_REALTIME);
+	setint(rs, SOL_SOCKET, SO_TIMESTAMPNS, 1);
+	ATF_REQUIRE(sendto(ss, "c", 1, 0, (struct sockaddr *)&rss, rlen)
+	    == 1);
+	hi = now_ns(CLOCK_REALTIME);
+	ATF_REQUIRE(wait_readable(rs, 5000));
+	setint(rs, SOL_SOCKET, SO_TIMESTAMP, 1);
+	ATF_REQUIRE(recv_ts(rs, 0, &r) == 0);
+	ATF_CHECK_MSG(r.ntv == 1 && r.nns == 0 && r.nts == 0,
+	    "SO_TIMESTAMP set last: %d SCM_TIMESTAMP, %d SCM_TIMESTAMPNS",
+	    r.ntv, r.nns);
+	check_between("SCM_TIMESTAMP", lo, tv_ns(&r.tv), hi);
+	close(rs);
+	close(ss);
+}
+
+/* Datagrams of len bytes a receive buffer of rcvbuf bytes takes. */
+static int
+queued_datagrams(int stamps, int rcvbuf, size_t len)
+{
+	static char data[2048];
+	struct sockaddr_storage rss, sss;
+	socklen_t rlen, slen;
+	int i, n, rs, ss;
+
+	rs = bound_socket(AF_INET, SOCK_DGRAM, 0, &rss, &rlen);
+	ss = bound_socket(AF_INET, SOCK_DGRAM, 0, &sss, &slen);
+	setint(rs, SOL_SOCKET, SO_RCVBUF, rcvbuf);
+	if (stamps)
+		enable_all(rs);
+	for (i = 0; i < 64; i++) {
+		ATF_REQUIRE(sendto(ss, data, len, 0, (struct sockaddr *)&rss,
+		    rlen) == (ssize_t)len);
+		if (i % 8 == 7)
+			usleep(20000);	/* lo0's input queue drains */
+	}
+	usleep(200000);
+	for (n = 0; recv(rs, data, sizeof(data), MSG_DONTWAIT) >= 0; n++)
+		continue;
+	close(rs);
+	close(ss);
+	return n;
+}
+
+/*
+ * A stamped datagram costs its receive buffer what an unstamped one
+ * does: its stamps wait in its packet header, not in a control mbuf
+ * of their own (which took a third more storage per datagram), so
+ * asking for stamps does not make a socket drop sooner.
+ */
+ATF_TC(tstamp_rx_no_buffer_charge);
+ATF_TC_HEAD(tstamp_rx_no_buffer_charge, tc)
+{
+	atf_tc_set_md_var(tc, "descr", "stamped datagrams fill the receive "
+	    "buffer no sooner than unstamped ones");
+}
+ATF_TC_BODY(tstamp_rx_no_buffer_charge, tc)
+{
+	int off, on;
+
+	off = queued_datagrams(0, 8192, 100);
+	on = queued_datagrams(1, 8192, 100);
+	printf("8192-byte buffer: %d unstamped, %d stamped datagrams\n",
+	    off, on);
+	ATF_CHECK_MSG(off > 0 && off < 64, "%d of 64 queued: the buffer "
+	    "did not fill", off);
+	ATF_CHECK_EQ_MSG(on, off, "%d stamped datagrams queued, %d "
+	    "unstamped", on, off);
+}
+
 ATF_TP_ADD_TCS(tp)
 {
 
@@ -736,5 +953,8 @@ ATF_TP_ADD_TCS(tp)
 	ATF_TP_ADD_TC(tp, tstamp_broadcast_udp4);
 	ATF_TP_ADD_TC(tp, tstamp_wm0_udp4);
 	ATF_TP_ADD_TC(tp, tstamp_wm0_udp6);
+	ATF_TP_ADD_TC(tp, tstamp_rx_read_paths);
+	ATF_TP_ADD_TC(tp, tstamp_rx_options_at_read);
+	ATF_TP_ADD_TC(tp, tstamp_rx_no_buffer_charge);
 	return atf_no_error();
 }
