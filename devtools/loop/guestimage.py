@@ -60,12 +60,15 @@ def is_atf_source(path: Path) -> bool:
     return "ATF_TP_ADD_TCS" in path.read_text(errors="replace")
 
 
-def collect_tests(src: Path, extra: Path | None) -> list[TestProgram]:
-    programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
-    missing = [n for n in I386_TESTS if not (src / OUR_TESTS / f"{n}.c").is_file()]
-    if missing:
-        raise TreeError(f"i386 test programs not in {src / OUR_TESTS}: {', '.join(missing)}")
-    programs += [TestProgram(src / OUR_TESTS / f"{n}.c", True, i386=True) for n in I386_TESTS]
+def collect_tests(src: Path, extra: Path | None, suite: bool = True) -> list[TestProgram]:
+    """Our ATF programs (64- and 32-bit) and extra's; suite=False: extra's only."""
+    programs = []
+    if suite:
+        programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
+        missing = [n for n in I386_TESTS if not (src / OUR_TESTS / f"{n}.c").is_file()]
+        if missing:
+            raise TreeError(f"i386 test programs not in {src / OUR_TESTS}: {', '.join(missing)}")
+        programs += [TestProgram(src / OUR_TESTS / f"{n}.c", True, i386=True) for n in I386_TESTS]
     if extra is not None:
         if not extra.is_dir():
             raise TreeError(f"--extra {extra}: not a directory")

@@ -251,11 +251,11 @@ PROGRAMS = {"tcpdump": build_tcpdump, "chrony": build_chrony}
 GUEST_CASES = Path(__file__).resolve().parent / "guest" / "interop"
 
 
-def run(src: Path, timeout: int, config_name: str, only: str | None = None) -> int:
+def run(src: Path, timeout: int, config_name: str, only: str | None = None, suite: bool = True) -> int:
     """Build, then boot the test kernel with the programs in the guest and
     the interop cases next to the usual ones; a program without its sources
     is one `skip interop:` line (its guest cases skip), without any the
-    guest is not booted (0)."""
+    guest is not booted (0).  suite=False: the interop cases alone."""
     from devtools.loop import vmtest
     if only is not None and only not in PROGRAMS:
         raise TreeError(f"--only {only}: not one of {', '.join(PROGRAMS)}")
@@ -268,4 +268,5 @@ def run(src: Path, timeout: int, config_name: str, only: str | None = None) -> i
                 print(f"skip interop: {e}", flush=True)
     if not files:
         return 0
-    return vmtest.run(src, extra=str(GUEST_CASES), timeout=timeout, config_name=config_name, files=files)
+    return vmtest.run(src, extra=str(GUEST_CASES), timeout=timeout, config_name=config_name, files=files,
+                      suite=suite)
