@@ -127,8 +127,8 @@ def build_tcpdump(src: Path) -> dict[str, Path]:
     """libpcap (static) and a static tcpdump linked with it; tcpdump by its guest path."""
     if shutil.which("cmake") is None:
         raise Skip("no cmake on this host (the git tags carry no configure script)")
+    sources = {pin.name: source(pin) for pin in (LIBPCAP, TCPDUMP)}  # a missing clone skips at once
     build.guest_libs(src)
-    sources = {pin.name: source(pin) for pin in (LIBPCAP, TCPDUMP)}
     _cmake(src, LIBPCAP, sources["libpcap"],
            ["-DBUILD_SHARED_LIBS=OFF", "-DENABLE_REMOTE=OFF", "-DDISABLE_DBUS=ON", "-DDISABLE_RDMA=ON",
             "-DDISABLE_BLUETOOTH=ON", "-DDISABLE_NETMAP=ON", "-DDISABLE_DPDK=ON", "-DBUILD_WITH_LIBNL=OFF"])

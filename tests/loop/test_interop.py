@@ -91,3 +91,13 @@ def test_hidden_timestampns(tmp_path: Path) -> None:
     probe.write_text("#include <sys/socket.h>\nint x = SO_TIMESTAMP + SCM_RIGHTS;\n"
                      "#ifdef SCM_TIMESTAMPNS\n#error SCM_TIMESTAMPNS\n#endif\n")
     subprocess.run(["cc", *flags, "-fsyntax-only", str(probe)], check=True)
+
+
+def test_without_any_clone_nothing_boots(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each program without its clone is one skip line, before anything is
+    built; with none the guest is not booted and the exit status is 0."""
+    assert interop.run(cache / "no-tree", 60, "SOTSTEST") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(interop.PROGRAMS)
+    assert all(line.startswith("skip interop: ") for line in lines)
+    assert not (cache / "interop" / "src").exists()
