@@ -94,13 +94,15 @@ def vmtest(c, extra=None, timeout=900, config="SOTSTEST"):
 
 
 @task(help={"timeout": "seconds to wait for the guest's results",
-            "config": "test kernel config to boot (default SOTSTEST)"})
-def interop(c, timeout=1200, config="SOTSTEST"):
-    """Upstream libpcap and tcpdump (pinned tags, unmodified) built against the patched tree,
-    then vmtest with tcpdump capturing on wm0 in the guest; skips without the sources."""
+            "config": "test kernel config to boot (default SOTSTEST)",
+            "only": "build just one program: tcpdump or chrony (the other's guest cases skip)",
+            "suite": "also run the usual ATF suite in the guest (default; --no-suite: the interop cases alone)"})
+def interop(c, timeout=1200, config="SOTSTEST", only=None, suite=True):
+    """Upstream libpcap/tcpdump and chrony (pinned tags, unmodified) built against the patched tree,
+    then vmtest with tcpdump capturing on wm0 and chronyd on lo0 in the guest; skips without the sources."""
     from devtools.loop import interop as interop_mod
     with cfg.tree_lock():
-        rc = interop_mod.run(cfg.netbsdsrcdir(), int(timeout), config)
+        rc = interop_mod.run(cfg.netbsdsrcdir(), int(timeout), config, only, suite)
     raise SystemExit(rc)
 
 

@@ -12,6 +12,7 @@ PACKAGES = {
     "grub-mkrescue": "grub-pc-bin", "xorriso": "xorriso", "mformat": "mtools",
     "tshark": "tshark", "genisoimage": "genisoimage", "strace": "strace",
     "mandoc": "mandoc", "patch": "patch", "cmake": "cmake",  # cmake: invoke interop (libpcap, tcpdump)
+    "bison": "bison",  # invoke interop: chrony's getdate.y (its git tags carry no getdate.c)
 }
 # What `invoke pkglint` builds the current pkglint with (devtools/release/realpkglint.py):
 # Go >= 1.23 from bookworm-backports, and the one module pkglint needs beyond the standard

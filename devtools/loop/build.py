@@ -186,3 +186,9 @@ def guest_libs(src: Path) -> Path:
     print(f"guest libraries (headers, csu, libgcc, libc, libatf-c; the same for i386 in "
           f"/usr/lib/i386) in {destdir(src)}: {time.monotonic() - start:.0f} s", flush=True)
     return destdir(src)
+
+
+def guest_libs_more(src: Path, subdirs: tuple[str, ...]) -> None:
+    """More static libraries into DESTDIR, 64-bit only: what an upstream
+    program of `invoke interop` links beyond libc."""
+    _make_dirs(src, [(d, "dependall install") for d in subdirs], nbmake_env(src), "guestlibs")

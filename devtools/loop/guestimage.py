@@ -24,7 +24,8 @@ I386_DIR = "atf-i386"  # under /tests in the guest (loop/guest/init.c)
 RUNNER = Path(__file__).resolve().parent / "guest" / "init.c"
 MD_ROOT_SECTORS = 65536  # MEMORY_DISK_ROOT_SIZE of SOTSTEST
 
-# Device nodes the guest needs (amd64 majors: cons 0, mem 2, bpf 23).
+# Device nodes the guest needs (amd64 majors: cons 0, mem 2, bpf 23, rnd 46;
+# chronyc names its socket's directory from /dev/urandom).
 DEV_SPEC = """\
 /set type=dir uname=root gname=wheel mode=0755
 .
@@ -32,6 +33,7 @@ DEV_SPEC = """\
 ./dev/console type=char device=netbsd,0,0 mode=0600
 ./dev/null type=char device=netbsd,2,2 mode=0666
 ./dev/zero type=char device=netbsd,2,12 mode=0666
+./dev/urandom type=char device=netbsd,46,1 mode=0644
 ./dev/bpf type=char device=netbsd,23,0 mode=0600
 ./dev/bpf0 type=char device=netbsd,23,0 mode=0600
 ./dev/bpf1 type=char device=netbsd,23,1 mode=0600
@@ -58,12 +60,15 @@ def is_atf_source(path: Path) -> bool:
     return "ATF_TP_ADD_TCS" in path.read_text(errors="replace")
 
 
-def collect_tests(src: Path, extra: Path | None) -> list[TestProgram]:
-    programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
-    missing = [n for n in I386_TESTS if not (src / OUR_TESTS / f"{n}.c").is_file()]
-    if missing:
-        raise TreeError(f"i386 test programs not in {src / OUR_TESTS}: {', '.join(missing)}")
-    programs += [TestProgram(src / OUR_TESTS / f"{n}.c", True, i386=True) for n in I386_TESTS]
+def collect_tests(src: Path, extra: Path | None, suite: bool = True) -> list[TestProgram]:
+    """Our ATF programs (64- and 32-bit) and extra's; suite=False: extra's only."""
+    programs = []
+    if suite:
+        programs = [TestProgram(p, True) for p in sorted((src / OUR_TESTS).glob("t_*.c"))]
+        missing = [n for n in I386_TESTS if not (src / OUR_TESTS / f"{n}.c").is_file()]
+        if missing:
+            raise TreeError(f"i386 test programs not in {src / OUR_TESTS}: {', '.join(missing)}")
+        programs += [TestProgram(src / OUR_TESTS / f"{n}.c", True, i386=True) for n in I386_TESTS]
     if extra is not None:
         if not extra.is_dir():
             raise TreeError(f"--extra {extra}: not a directory")

@@ -72,14 +72,15 @@ def test_kernel(src: Path, name: str = DEFAULT_CONFIG) -> Path:
 
 
 def run(src: Path, *, extra: str | None = None, timeout: int = 900, config_name: str = DEFAULT_CONFIG,
-        files: dict[str, Path] | None = None) -> int:
+        files: dict[str, Path] | None = None, suite: bool = True) -> int:
+    """suite=False: only extra's programs in the guest, not our ATF suite."""
     check_pinned(src)
     require_applied(src)
     kernel = test_kernel(src, config_name)
     qemu = qemu_binary()
     t0 = time.monotonic()
     build.guest_libs(src)
-    programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None)
+    programs = guestimage.collect_tests(src, Path(extra).resolve() if extra else None, suite)
     iso = guestimage.build_image(src, kernel, programs, config.cache() / f"vmtest-{src.name}", files)
     print(f"guest image: {len(programs)} test programs, kernel {config_name}, built in "
           f"{time.monotonic() - t0:.0f} s", flush=True)

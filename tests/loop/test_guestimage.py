@@ -45,3 +45,16 @@ def test_the_i386_programs_exist_and_the_runner_runs_their_directory() -> None:
     for name in guestimage.I386_TESTS:
         assert (OURS / f"{name}.c").is_file(), name
     assert f'"/tests/{guestimage.I386_DIR}"' in RUNNER
+
+
+def test_no_suite_is_the_extra_programs_alone(tmp_path: Path) -> None:
+    """vmtest(suite=False), `invoke interop --no-suite`: extra's plain programs only."""
+    src = fake_tests(tmp_path, [*guestimage.I386_TESTS, "t_other"])
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    (extra / "interop_demo.c").write_text("int main(void) { return 0; }\n")
+    programs = guestimage.collect_tests(src, extra, suite=False)
+    assert [(p.name, p.atf, p.i386) for p in programs] == [("interop_demo", False, False)]
+    assert len(guestimage.collect_tests(src, extra)) == len(guestimage.I386_TESTS) * 2 + 2
+    # The runner demands noharness skips only when ATF programs ran.
+    assert "if (atf > 0 && skipped == bare)" in RUNNER

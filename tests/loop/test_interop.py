@@ -3,6 +3,7 @@ checked against the pinned commit and tree before anything is exported; no
 clone is a one-line skip.  On a throw-away git repository."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,3 +60,44 @@ def test_a_moved_tag_exports_nothing(cache: Path) -> None:
     with pytest.raises(TreeError, match="pinned"):
         interop.source(wrong)
     assert not (cache / "interop" / "src" / "demo-1.0").exists()
+
+
+def test_exports_are_named_for_their_program() -> None:
+    assert interop.LIBPCAP.release == "libpcap-1.10.6"
+    assert interop.CHRONY.release == "chrony-4.8"  # chrony's tags are bare versions
+
+
+def test_no_chrony_clone_is_a_one_line_skip(cache: Path) -> None:
+    with pytest.raises(interop.Skip) as info:
+        interop.source(interop.CHRONY)
+    assert "\n" not in str(info.value)
+    assert f"git clone --mirror {interop.CHRONY.url} {cache}/interop/git/chrony.git" in str(info.value)
+
+
+def test_unknown_program_is_refused() -> None:
+    with pytest.raises(TreeError, match="--only ntpd: not one of tcpdump, chrony"):
+        interop.run(Path("/nonexistent"), 60, "SOTSTEST", only="ntpd")
+
+
+@pytest.mark.skipif(shutil.which("cc") is None, reason="needs a host C compiler (cc)")
+def test_hidden_timestampns(tmp_path: Path) -> None:
+    """The so_timestamp build's <sys/socket.h> wrapper hides SO_TIMESTAMPNS
+    (and leaves the rest): checked with the host's compiler and headers,
+    whose <sys/socket.h> defines it as ours does."""
+    assert interop.sees_timestampns("cc", [], tmp_path)
+    flags = interop.hide_timestampns(tmp_path / "hide")
+    assert not interop.sees_timestampns("cc", flags, tmp_path)
+    probe = tmp_path / "rest.c"
+    probe.write_text("#include <sys/socket.h>\nint x = SO_TIMESTAMP + SCM_RIGHTS;\n"
+                     "#ifdef SCM_TIMESTAMPNS\n#error SCM_TIMESTAMPNS\n#endif\n")
+    subprocess.run(["cc", *flags, "-fsyntax-only", str(probe)], check=True)
+
+
+def test_without_any_clone_nothing_boots(cache: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Each program without its clone is one skip line, before anything is
+    built; with none the guest is not booted and the exit status is 0."""
+    assert interop.run(cache / "no-tree", 60, "SOTSTEST") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(interop.PROGRAMS)
+    assert all(line.startswith("skip interop: ") for line in lines)
+    assert not (cache / "interop" / "src").exists()
