@@ -24,14 +24,13 @@ where.
 """
 from __future__ import annotations
 
-import itertools
 import struct
 import sys
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, and_, le, lshift, rshift, sub
+from operator import add, and_, eq, itemgetter, le, lshift, sub
 from typing import Any, BinaryIO, NamedTuple
 
 from ..constants import NS_PER_S
@@ -150,6 +149,7 @@ def _comment_source(options: bytes, order: str) -> str | None:
 _UNSEEN = object()  # a stamp source not looked up yet (None is an answer: no comment)
 _SWAPPED = {"<": sys.byteorder != "little", ">": sys.byteorder != "big"}
 _PROBE = 16  # blocks compared at once to find a run of one size
+_STEADY = b"\x01" * (_PROBE - 1)  # _PROBE lengths in a row that are each the one before
 
 
 def _words(buf: bytes, order: str) -> array[int]:
@@ -184,13 +184,13 @@ def _all_are(column: Sequence[int], value: int) -> bool:
 class _Run:
     """Enhanced Packet Blocks one after the other in a chunk, beginning at the words
     ``starts``: a ``range`` of step ``stride`` when they are all of one size (each field
-    then a strided slice of the words, copied in C), else a list (``stride`` 0) with each
-    block's six fixed words (type, length, interface, stamp high and low, captured length)
-    as ``fields``, columns made by ``zip`` of the rows the walk unpacked."""
+    then a strided slice of the words, copied in C), else a list (``stride`` 0) whose
+    fields are gathered by one ``itemgetter`` of the starts (in C too)."""
 
-    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0,
-                 fields: Sequence[Sequence[int]] = ()) -> None:
-        self.words, self.starts, self.stride, self.fields = words, starts, stride, fields
+    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0) -> None:
+        self.words, self.starts, self.stride = words, starts, stride
+        self._gather = None if stride else itemgetter(*starts)
+        self._gathered: dict[int, Sequence[int]] = {}
 
     def column(self, offset: int) -> Sequence[int]:
         """Word ``offset`` of each block."""
@@ -198,9 +198,11 @@ class _Run:
         if self.stride:
             begin = starts[0] + offset
             return words[begin:begin + len(starts) * self.stride:self.stride]
-        if offset < len(self.fields):
-            return self.fields[offset]
-        return array("I", map(words.__getitem__, map(add, starts, repeat(offset))))
+        column = self._gathered.get(offset)
+        if column is None:
+            assert self._gather is not None
+            column = self._gathered[offset] = self._gather(memoryview(words)[offset:])  # its i is word i + offset
+        return column
 
     @property
     def end(self) -> int:
@@ -208,13 +210,32 @@ class _Run:
         return self.starts[-1] + (self.words[self.starts[-1] + 1] >> 2)
 
 
-def _epb_run(buf: bytes, words: array[int], w: int, wend: int, order: str) -> _Run | None:
+def _walk(words: array[int], w: int, wend: int) -> list[int]:
+    """Where each block from word ``w`` on begins, as far as they lie whole in the first
+    ``wend`` words, found by following their length words: an index and an add a block,
+    the one Python loop over packets.  Stops at a length under an EPB's 32 bytes."""
+    starts: list[int] = []
+    keep = starts.append
+    try:
+        for _ in range((wend - w) >> 3):  # enough: each step is of 8 words at least
+            step = words[w + 1] >> 2
+            if step < 8:
+                break
+            keep(w)
+            w += step
+    except IndexError:  # a length word past the chunk
+        pass
+    if starts and starts[-1] + (words[starts[-1] + 1] >> 2) > wend:  # only the last can run past
+        starts.pop()
+    return starts
+
+
+def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
     """The Enhanced Packet Blocks from word ``w`` on, as far as they lie whole in the chunk
     (``wend`` words).  Blocks of one size are found by comparing their type and length words
-    as strided slices.  Where sizes vary the blocks are walked one by one, each block's fixed
-    words unpacked with one ``struct`` call (the one Python loop over packets), until
-    :data:`_PROBE` blocks in a row have one size again.  A block shorter than an EPB's 32
-    bytes ends the run (the block-by-block loop judges it)."""
+    as strided slices; where sizes vary, :func:`_walk` finds where each block begins and
+    their type words are compared once gathered.  Any block that is no EPB ends the run
+    (the block-by-block loop judges it); None if fewer than two blocks are left."""
     total = words[w + 1] if w + 8 <= wend else 0
     stride = total >> 2
     if stride >= 8:
@@ -227,29 +248,20 @@ def _epb_run(buf: bytes, words: array[int], w: int, wend: int, order: str) -> _R
                         _leading(words[w + 1:w + 1 + fits * stride:stride], total))
         if count > 1:
             return _Run(words, range(w, w + count * stride, stride), stride)
-    rows: list[tuple[int, ...]] = []
-    keep, unpack = rows.append, _EPB_FIXED[order].unpack_from
-    pos, end = 4 * w, 4 * wend
-    last = streak = 0
-    while pos + 32 <= end:
-        row = unpack(buf, pos)
-        total = row[1]
-        if row[0] != _EPB or not 32 <= total <= end - pos:
-            break
-        if total != last:
-            last, streak = total, 1
-        else:
-            streak += 1
-            if streak == _PROBE and len(rows) >= streak:  # blocks of one size again, before this one
-                del rows[len(rows) - streak + 1:]
-                break
-        keep(row)
-        pos += total
-    if not rows:
+    starts = _walk(words, w, wend)
+    if len(starts) < 2:
         return None
-    fields = list(zip(*rows))
-    starts = list(map(rshift, itertools.accumulate(fields[1][:-1], initial=4 * w), repeat(2)))  # bytes to words
-    return _Run(words, starts, 0, fields)
+    run = _Run(words, starts)
+    types, totals = run.column(0), run.column(1)
+    cut = len(starts)
+    if types.count(_EPB) != cut:  # a block of another kind: the run ends before it
+        cut = next(i for i, kind in enumerate(types) if kind != _EPB)
+    steady = bytes(map(eq, totals[1:cut], totals[:cut - 1])).find(_STEADY)
+    if steady >= 0:  # blocks of one size again: the run ends before them, they make a strided one
+        cut = steady
+    if cut < 2:
+        return None
+    return run if cut == len(starts) else _Run(words, starts[:cut])
 
 
 def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dict[bytes, str | None],
@@ -258,19 +270,17 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     Python statement per packet); None if any block of the run is not sound (the
     block-by-block loop then says which and why)."""
     count = len(run.starts)
-    ifaces, caplens = run.column(2), run.column(5)
+    ifaces, caplens, totals = run.column(2), run.column(5), run.column(1)
     caplen = caplens[0]
     one_caplen = _all_are(caplens, caplen)  # bytes compared: quicker than max() of numbers
     byte_stride = 4 * run.stride
     if byte_stride:  # one length, so one test of it; each block ends with it
         sound = (not byte_stride & 3 and _all_are(run.column(run.stride - 1), byte_stride)
                  and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
-    else:
-        totals = run.column(1)
-        ends = array("I", run.starts[1:])
+    else:  # each block ends with its length: the word before the next block (or the run's end)
+        ends = list(run.starts[1:])
         ends.append(run.end)
-        sound = (array("I", map(run.words.__getitem__, map(sub, ends, repeat(1)))).tobytes()
-                 == array("I", totals).tobytes()
+        sound = (itemgetter(*map(sub, ends, repeat(1)))(run.words) == totals
                  and not any(map(and_, totals, repeat(3)))  # a multiple of 4
                  and all(map(le, map(add, caplens, repeat(32)), totals)))  # the packet lies inside
     one_iface = _all_are(ifaces, ifaces[0])
@@ -290,7 +300,7 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
         options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
         options_start = map(add, frame_starts, map(and_, map(add, caplens, repeat(3)), repeat(~3)))
-        options_end = map(sub, map(add, frame_starts, run.column(1)), repeat(32))
+        options_end = map(sub, map(add, frame_starts, totals), repeat(32))
         options = list(map(buf.__getitem__, map(slice, options_start, options_end)))
     found = list(map(sources.get, options, repeat(_UNSEEN)))
     if _UNSEEN in found:
@@ -344,7 +354,7 @@ def pcapng_batches(path: str, stream: BinaryIO, progress: Progress, on_truncated
             if btype == _EPB and interfaces and pos >= one_by_one:
                 if words is None:
                     words = _words(buf, order)
-                run = _epb_run(buf, words, pos >> 2, end >> 2, order)  # pos is a multiple of 4: blocks are
+                run = _epb_run(words, pos >> 2, end >> 2)  # pos is a multiple of 4: blocks are
                 batch = _epb_batch(buf, run, interfaces, sources, order) if run else None
                 if run is not None and batch is not None:
                     yield batch
