@@ -27,10 +27,10 @@ from __future__ import annotations
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, and_, eq, itemgetter, le, lshift, sub
+from operator import add, eq, itemgetter, le, lshift, sub
 from typing import Any, BinaryIO, NamedTuple
 
 from ..constants import NS_PER_S
@@ -139,8 +139,10 @@ def _interface(buf: bytes, pos: int, end: int, order: str) -> _Interface:
 
 
 def _comment_source(options: bytes, order: str) -> str | None:
+    """The stamp source of an EPB's ``options`` (which may begin with the 1 to 3 bytes that pad
+    the packet to 4: options come in whole words, so they are ``len(options) % 4`` long)."""
     prefix = COMMENT_PREFIX.encode()
-    for code, value in _options(options, 0, len(options), order):
+    for code, value in _options(options, len(options) % 4, len(options), order):
         if code == 1 and value.startswith(prefix):
             return value[len(prefix):].decode("utf-8", "replace")
     return None
@@ -176,6 +178,17 @@ def _leading(column: array[int], value: int) -> int:
     return lo
 
 
+_LOW_TWO_BITS = bytes(b & 3 for b in range(256))
+_LOW_BYTE = 0 if sys.byteorder == "little" else 3  # of a 32-bit number in the host's order
+
+
+def _multiples_of_4(column: Sequence[int]) -> bool:
+    """Whether every number of ``column`` (32-bit) is a multiple of 4: their low bytes' low two bits
+    compared as bytes."""
+    low_bytes = array("I", column).tobytes()[_LOW_BYTE::4]
+    return low_bytes.translate(_LOW_TWO_BITS) == bytes(len(low_bytes))
+
+
 def _all_are(column: Sequence[int], value: int) -> bool:
     """Whether every number of ``column`` is ``value``."""
     return _leading(column, value) == len(column) if isinstance(column, array) else column.count(value) == len(column)
@@ -193,15 +206,16 @@ class _Run:
         self._gathered: dict[int, Sequence[int]] = {}
 
     def column(self, offset: int) -> Sequence[int]:
-        """Word ``offset`` of each block."""
+        """Word ``offset`` of each block (-1: the word before it, the previous block's length)."""
         words, starts = self.words, self.starts
         if self.stride:
             begin = starts[0] + offset
             return words[begin:begin + len(starts) * self.stride:self.stride]
         column = self._gathered.get(offset)
-        if column is None:
+        if column is None:  # gathered from a view (or a copy after -offset zero words) whose word i is i + offset
             assert self._gather is not None
-            column = self._gathered[offset] = self._gather(memoryview(words)[offset:])  # its i is word i + offset
+            view = memoryview(words)[offset:] if offset >= 0 else array("I", bytes(-4 * offset)) + words
+            column = self._gathered[offset] = self._gather(view)
         return column
 
     @property
@@ -274,24 +288,27 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     caplen = caplens[0]
     one_caplen = _all_are(caplens, caplen)  # bytes compared: quicker than max() of numbers
     byte_stride = 4 * run.stride
+    # A block's options lie from its packet's end (their pad first: see _comment_source) to its
+    # last word, its length again; the next block's packet begins 32 bytes after that.
+    frame_starts: Sequence[int]
+    options_end: Sequence[int]
     if byte_stride:  # one length, so one test of it; each block ends with it
+        frame_starts = range(4 * run.starts[0] + 28, 4 * run.end + 28, byte_stride)
+        options_end = range(frame_starts.start + byte_stride - 32, frame_starts.stop - 32, byte_stride)
+        options_start: Iterable[int] = map(add, frame_starts, caplens)
         sound = (not byte_stride & 3 and _all_are(run.column(run.stride - 1), byte_stride)
                  and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
-    else:  # each block ends with its length: the word before the next block (or the run's end)
-        ends = list(run.starts[1:])
-        ends.append(run.end)
-        sound = (itemgetter(*map(sub, ends, repeat(1)))(run.words) == totals
-                 and not any(map(and_, totals, repeat(3)))  # a multiple of 4
-                 and all(map(le, map(add, caplens, repeat(32)), totals)))  # the packet lies inside
+    else:
+        frame_starts = list(map(add, map(lshift, run.starts, repeat(2)), repeat(28)))
+        options_end = list(map(sub, frame_starts[1:], repeat(32)))
+        options_end.append(4 * run.end - 4)
+        options_start = list(map(add, frame_starts, caplens))  # a list: tested, then sliced
+        sound = (run.column(-1)[1:] == totals[:-1] and run.words[run.end - 1] == totals[-1]
+                 and _multiples_of_4(totals)
+                 and all(map(le, options_start, options_end)))  # the packet lies inside
     one_iface = _all_are(ifaces, ifaces[0])
     if not sound or (ifaces[0] if one_iface else max(ifaces)) >= len(interfaces):
         return None
-    frame_starts: Sequence[int]
-    if byte_stride:
-        frame_starts = range(4 * run.starts[0] + 28, 4 * run.end + 28, byte_stride)
-    else:
-        frame_starts = list(map(add, map(lshift, run.starts, repeat(2)), repeat(28)))
-    # the options follow the packet padded to 4 bytes; the block's last 4 bytes are its length
     found: list[Any]
     options_word = 7 + (caplen + 3) // 4  # where the options begin in the block, in words
     if byte_stride and one_caplen and all(
@@ -299,8 +316,6 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
             for word in range(options_word, run.stride - 1)):  # every block's options are the first's
         options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
-        options_start = map(add, frame_starts, map(and_, map(add, caplens, repeat(3)), repeat(~3)))
-        options_end = map(sub, map(add, frame_starts, totals), repeat(32))
         options = list(map(buf.__getitem__, map(slice, options_start, options_end)))
     found = list(map(sources.get, options, repeat(_UNSEEN)))
     if _UNSEEN in found:
