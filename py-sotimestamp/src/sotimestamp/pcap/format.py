@@ -148,7 +148,15 @@ def _comment_source(options: bytes, order: str) -> str | None:
     return None
 
 
-_UNSEEN = object()  # a stamp source not looked up yet (None is an answer: no comment)
+def _stamp_source(options: bytes, sources: dict[bytes, str | None], order: str) -> str | None:
+    """:func:`_comment_source` of ``options``, remembered in ``sources`` (up to :data:`_MAX_SOURCES`
+    of them: a foreign file may make each one unique)."""
+    if options in sources:  # None is an answer too: no comment
+        return sources[options]
+    source = sources[options] = _comment_source(options, order)
+    if len(sources) > _MAX_SOURCES:
+        del sources[options]
+    return source
 _SWAPPED = {"<": sys.byteorder != "little", ">": sys.byteorder != "big"}
 _PROBE = 16  # blocks compared at once to find a run of one size
 _STEADY = b"\x01" * (_PROBE - 1)  # _PROBE lengths in a row that are each the one before
@@ -309,7 +317,7 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     one_iface = _all_are(ifaces, ifaces[0])
     if not sound or (ifaces[0] if one_iface else max(ifaces)) >= len(interfaces):
         return None
-    found: list[Any]
+    found: list[str | None]
     options_word = 7 + (caplen + 3) // 4  # where the options begin in the block, in words
     if byte_stride and one_caplen and all(
             _all_are(run.column(word), run.words[run.starts[0] + word])
@@ -317,15 +325,11 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
         options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
         options = list(map(buf.__getitem__, map(slice, options_start, options_end)))
-    found = list(map(sources.get, options, repeat(_UNSEEN)))
-    if _UNSEEN in found:
-        for i, source in enumerate(found):
-            if source is _UNSEEN:
-                source = found[i] = _comment_source(options[i], order)
-                if len(sources) < _MAX_SOURCES:
-                    sources[options[i]] = source
-    if len(found) == 1:
-        found *= count
+    distinct = set(options)
+    if len(distinct) == 1:
+        found = [_stamp_source(options[0], sources, order)] * count
+    else:
+        found = list(map({raw: _stamp_source(raw, sources, order) for raw in distinct}.__getitem__, options))
     used = [interfaces[ifaces[0]]] if one_iface else [interfaces[i] for i in set(ifaces)]
     highs, lows = run.column(3), run.column(4)
     stamps: Sequence[int]
@@ -400,14 +404,9 @@ def pcapng_batches(path: str, stream: BinaryIO, progress: Progress, on_truncated
                     data_end = pos + 28 + caplen
                     if data_end > nxt - 4:
                         raise ValueError(f"captured length {caplen} runs past the end of the block")
-                    options = buf[data_end + (-caplen % 4):nxt - 4]
-                    source = sources.get(options, "")
-                    if source == "":
-                        source = _comment_source(options, order)
-                        if len(sources) < _MAX_SOURCES:
-                            sources[options] = source
                     ts = (high << 32) | low
-                    yield Batch(buf, [pos + 28], [caplen], [ts if iface.in_ns else iface.ns(ts)], [source],
+                    yield Batch(buf, [pos + 28], [caplen], [ts if iface.in_ns else iface.ns(ts)],
+                                [_stamp_source(buf[data_end + (-caplen % 4):nxt - 4], sources, order)],
                                 [iface.link_type])
                     packets += 1
                 elif btype == _IDB:
