@@ -16,8 +16,9 @@ words (an ``array``): a run of Enhanced Packet Blocks of one size is found by
 comparing its type and length words as strided slices, and each field of the
 run (stamp, interface, captured length, options) is a strided slice too, all
 copied and compared in C; blocks of varied sizes are walked one by one (an
-index and an add each) and their fields taken with ``map``.  No Python
-statement runs per packet but that walk.  Any block a run does not vouch for
+index and an add each: where each begins), their fields gathered with one
+``itemgetter`` of those starts and their options sliced with ``map``.  No
+Python statement runs per packet but that walk.  Any block a run does not vouch for
 (lengths that disagree, a captured length past its block, an undescribed
 interface) is left to the block-by-block loop, which says what is wrong and
 where.
