@@ -183,7 +183,8 @@ def _varied(path: Path, order: str) -> tuple[list[tuple[int, str | None, bytes]]
     """A python-pcapng file of 800 packets in byte ``order`` whose every block differs in size
     from the one before (payloads of 20-220 bytes: pads of 0 to 3), with no options, our
     comment, another comment before ours, or one that is not ours; a stretch of 40 blocks of
-    one size in the middle and 50 stamps of a microsecond interface.  Returns (ns stamp, source,
+    one size in the middle (captured lengths and comments differing within it) and 50 stamps
+    of a microsecond interface.  Returns (ns stamp, source,
     frame) of each packet and the byte offset of each EPB."""
     shb = blocks.SectionHeader(endianness=order, options={})
     shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x09"})
@@ -192,9 +193,9 @@ def _varied(path: Path, order: str) -> tuple[list[tuple[int, str | None, bytes]]
     with open(path, "wb") as out:
         writer = FileWriter(out, shb)
         for i in range(800):
-            size = 100 if 400 <= i < 440 else 20 + (i * 37) % 201
+            size = 100 + i % 4 if 400 <= i < 440 else 20 + (i * 37) % 201  # 400-439: one block size, pads 3 to 0
             packet = build_datagram(("10.0.0.1", 4000 + i % 2), ("239.1.1.1", 5000), b"%05d" % i + b"v" * size)
-            kind = 2 if 400 <= i < 440 else i % 5  # the stretch of one size: one comment too
+            kind = 1 + i % 2 if 400 <= i < 440 else i % 5  # the stretch: comments of one length
             source = None if kind in (0, 4) else "hardware" if kind == 1 else "software"
             comments = ([] if kind == 0 else ["an operator's note", COMMENT_PREFIX + "software"] if kind == 3
                         else ["not ours"] if kind == 4 else [COMMENT_PREFIX + str(source)])

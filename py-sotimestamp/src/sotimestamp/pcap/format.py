@@ -303,7 +303,7 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     options_end: Sequence[int]
     if byte_stride:  # one length, so one test of it; each block ends with it
         frame_starts = range(4 * run.starts[0] + 28, 4 * run.end + 28, byte_stride)
-        options_end = range(frame_starts.start + byte_stride - 32, frame_starts.stop - 32, byte_stride)
+        options_end = range(frame_starts.start + byte_stride - 32, frame_starts.stop + byte_stride - 32, byte_stride)
         options_start: Iterable[int] = map(add, frame_starts, caplens)
         sound = (not byte_stride & 3 and _all_are(run.column(run.stride - 1), byte_stride)
                  and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
