@@ -227,20 +227,24 @@ class _Run:
             column = self._gathered[offset] = self._gather(view)
         return column
 
+    def seed(self, offset: int, column: tuple[int, ...]) -> None:
+        """Word ``offset`` of each block, gathered already (as :meth:`column` would: a tuple)."""
+        self._gathered[offset] = column
+
     @property
     def end(self) -> int:
         """The word after the last block."""
         return self.starts[-1] + (self.words[self.starts[-1] + 1] >> 2)
 
 
-def _walk(words: array[int], w: int, wend: int) -> list[int]:
-    """Where each block from word ``w`` on begins, as far as they lie whole in the first
-    ``wend`` words, found by following their length words: an index and an add a block,
-    the one Python loop over packets.  Stops at a length under an EPB's 32 bytes."""
+def _walk(words: array[int], w: int, wend: int, limit: int) -> list[int]:
+    """Where each of up to ``limit`` blocks from word ``w`` on begins, as far as they lie whole
+    in the first ``wend`` words, found by following their length words: an index and an add a
+    block, the one Python loop over packets.  Stops at a length under an EPB's 32 bytes."""
     starts: list[int] = []
     keep = starts.append
     try:
-        for _ in range((wend - w) >> 3):  # enough: each step is of 8 words at least
+        for _ in range(min((wend - w) >> 3, limit)):  # each step is of 8 words at least
             step = words[w + 1] >> 2
             if step < 8:
                 break
@@ -271,20 +275,37 @@ def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
                         _leading(words[w + 1:w + 1 + fits * stride:stride], total))
         if count > 1:
             return _Run(words, range(w, w + count * stride, stride), stride)
-    starts = _walk(words, w, wend)
-    if len(starts) < 2:
-        return None
-    run = _Run(words, starts)
-    types, totals = run.column(0), run.column(1)
-    cut = len(starts)
-    if types.count(_EPB) != cut:  # a block of another kind: the run ends before it
-        cut = next(i for i, kind in enumerate(types) if kind != _EPB)
-    steady = bytes(map(eq, totals[1:cut], totals[:cut - 1])).find(_STEADY)
-    if steady >= 0:  # blocks of one size again: the run ends before them, they make a strided one
-        cut = steady
+    # walked on 4 times as far each time nothing ends the run: a run ended soon (a feed of one size
+    # with now and then a packet of another) is not walked to the chunk's end
+    starts: list[int] = []
+    types: list[int] = []
+    totals: list[int] = []
+    limit, cut = 4 * _PROBE, -1
+    while cut < 0:
+        more = _walk(words, starts[-1] + (totals[-1] >> 2) if starts else w, wend, limit)
+        if len(more) > 1:
+            gather = itemgetter(*more)
+            types += gather(words)
+            totals += gather(memoryview(words)[1:])
+        elif more:
+            types.append(words[more[0]])
+            totals.append(words[more[0] + 1])
+        starts += more
+        if types.count(_EPB) != len(types):  # a block of another kind: the run ends before it
+            cut = next(i for i, kind in enumerate(types) if kind != _EPB)
+        last = len(totals) if cut < 0 else cut
+        steady = bytes(map(eq, totals[1:last], totals[:last - 1])).find(_STEADY)
+        if steady >= 0:  # blocks of one size again: the run ends before them, they make a strided one
+            cut = steady
+        if cut < 0 and len(more) < limit:  # the chunk's end, or a block too short for an EPB
+            cut = len(starts)
+        limit *= 4
     if cut < 2:
         return None
-    return run if cut == len(starts) else _Run(words, starts[:cut])
+    run = _Run(words, starts[:cut])
+    run.seed(0, tuple(types[:cut]))
+    run.seed(1, tuple(totals[:cut]))
+    return run
 
 
 def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dict[bytes, str | None],
