@@ -244,3 +244,23 @@ def test_damaged_block_amid_varied_sizes_is_named(tmp_path: Path, damage: str) -
         data[at + 20:at + 24] = (total - 31).to_bytes(4, "little")  # one byte past the options' start
     path.write_bytes(bytes(data))
     assert f"corrupt block at byte {at}" in _error(path)
+
+
+def test_a_packet_of_another_size_now_and_then_is_not_walked_past(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed of one size with a packet of another every 83rd: each such packet starts a walk of
+    varied sizes, which must end soon after it (the blocks of one size again), not at the chunk's
+    end (walked so, 3000 packets took some 50 000 steps of the walk)."""
+    from sotimestamp.pcap import format as pcap_format
+    from sotimestamp.pcap.read import frames
+
+    path = tmp_path / "feed.pcapng"
+    payloads = [b"%08d" % i + b"x" * (120 if i % 83 == 11 else 56) for i in range(3000)]
+    with PcapngWriter(open(path, "wb")) as writer:
+        for i, payload in enumerate(payloads):
+            writer.write(payload, ("127.0.0.1", 4000), ("239.1.1.1", 5000), TS + i * 1000, "software")
+    walked: list[int] = []
+    walk = pcap_format._walk
+    monkeypatch.setattr(pcap_format, "_walk", lambda *args: walked.append(len(starts := walk(*args))) or starts)
+    assert [udp_payload(frame)[0] for _ts, _source, _link, frame in frames(str(path))] == payloads
+    assert 30 <= len(walked) and sum(walked) < len(payloads)
