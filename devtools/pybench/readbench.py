@@ -39,7 +39,8 @@ def write_recording(path: Path, n: int, step_ns: int = 10_000, flows: int = FLOW
     over ``flows`` destinations in a scrambled order: inter-arrival times as varied as captured
     ones, per flow too (sorting them is a part of stats' time; a few distinct values would flatter it).
     Payloads of 64 bytes (a feed of fixed-size messages: blocks of one size, which the reader takes
-    as strided columns), or with ``sizes`` of 28 to 208 bytes (blocks walked one by one)."""
+    as strided columns), or with ``sizes`` of 28 to 208 bytes (blocks walked to find where each
+    begins, their fields gathered)."""
     from sotimestamp.pcap import HeaderFields, PcapngWriter
     from sotimestamp.stampsource import StampSource
 

@@ -177,3 +177,90 @@ def test_udp_flows_of_a_batch_are_udp_flow_of_each_packet(tmp_path: Path) -> Non
         keys += udp_flows(batch)
         each += [udp_flow(link, frame) for _ts, _source, link, frame in batch.frames()]
     assert keys == each and keys.count(None) > 30 and len(set(keys)) == 5  # 3 IPv4 flows, 1 IPv6, None
+
+
+def _varied(path: Path, order: str) -> tuple[list[tuple[int, str | None, bytes]], list[int]]:
+    """A python-pcapng file of 800 packets in byte ``order`` whose every block differs in size
+    from the one before (payloads of 20-220 bytes: pads of 0 to 3), with no options, our
+    comment, another comment before ours, or one that is not ours; a stretch of 40 blocks of
+    one size in the middle (captured lengths and comments differing within it) and 50 stamps
+    of a microsecond interface.  Returns (ns stamp, source,
+    frame) of each packet and the byte offset of each EPB."""
+    shb = blocks.SectionHeader(endianness=order, options={})
+    shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x09"})
+    shb.new_member(blocks.InterfaceDescription, link_type=101, snaplen=0, options={"if_tsresol": b"\x06"})
+    expected, offsets = [], []
+    with open(path, "wb") as out:
+        writer = FileWriter(out, shb)
+        for i in range(800):
+            size = 100 + i % 4 if 400 <= i < 440 else 20 + (i * 37) % 201  # 400-439: one block size, pads 3 to 0
+            packet = build_datagram(("10.0.0.1", 4000 + i % 2), ("239.1.1.1", 5000), b"%05d" % i + b"v" * size)
+            kind = 1 + i % 2 if 400 <= i < 440 else i % 5  # the stretch: comments of one length
+            source = None if kind in (0, 4) else "hardware" if kind == 1 else "software"
+            comments = ([] if kind == 0 else ["an operator's note", COMMENT_PREFIX + "software"] if kind == 3
+                        else ["not ours"] if kind == 4 else [COMMENT_PREFIX + str(source)])
+            iface = 1 if 600 <= i < 650 else 0
+            ticks = TS + i * 1001 if iface == 0 else TS // 1000 + i
+            offsets.append(out.tell())
+            writer.write_block(shb.new_member(
+                blocks.EnhancedPacket, interface_id=iface, timestamp_high=ticks >> 32,
+                timestamp_low=ticks & 0xFFFFFFFF, packet_data=packet, packet_len=len(packet),
+                options={"opt_comment": comments} if comments else {}))
+            expected.append((ticks if iface == 0 else ticks * 1000, source, packet))
+    return expected, offsets
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_varied_sizes_read_alike_as_columns_and_block_by_block(tmp_path: Path, order: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    from sotimestamp.pcap import format as pcap_format
+    from sotimestamp.pcap.read import batches, frames, udp_flow, udp_flows
+
+    path = tmp_path / "varied.pcapng"
+    expected, _offsets = _varied(path, order)
+    assert [(ts, source, frame) for ts, source, _link, frame in frames(str(path))] == expected
+    runs = [b for b in batches(str(path)) if len(b.starts) > 1]
+    assert [type(b.starts) for b in runs] == [list, range, list]  # varied, the stretch of one size, varied
+    assert sum(len(b.starts) for b in runs) > 700  # nearly all read as columns
+    for batch in runs:
+        assert udp_flows(batch) == [udp_flow(link, frame) for _ts, _source, link, frame in batch.frames()]
+    monkeypatch.setattr(pcap_format, "_epb_run", lambda *_args: None)  # every block through the loop
+    assert all(len(b.starts) == 1 for b in batches(str(path)))
+    assert [(ts, source, frame) for ts, source, _link, frame in frames(str(path))] == expected
+
+
+@pytest.mark.parametrize("damage", ["trailing length", "captured length"])
+def test_damaged_block_amid_varied_sizes_is_named(tmp_path: Path, damage: str) -> None:
+    """A block of a run of varied sizes that does not add up is not read as columns: the
+    error names it, as it would without the run."""
+    path = tmp_path / "varied.pcapng"
+    _expected, offsets = _varied(path, "<")
+    at = offsets[123]
+    data = bytearray(path.read_bytes())
+    total = int.from_bytes(data[at + 4:at + 8], "little")
+    if damage == "trailing length":
+        data[at + total - 4:at + total] = (total + 4).to_bytes(4, "little")
+    else:
+        data[at + 20:at + 24] = (total - 31).to_bytes(4, "little")  # one byte past the options' start
+    path.write_bytes(bytes(data))
+    assert f"corrupt block at byte {at}" in _error(path)
+
+
+def test_a_packet_of_another_size_now_and_then_is_not_walked_past(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A feed of one size with a packet of another every 83rd: each such packet starts a walk of
+    varied sizes, which must end soon after it (the blocks of one size again), not at the chunk's
+    end (walked so, 3000 packets took some 50 000 steps of the walk)."""
+    from sotimestamp.pcap import format as pcap_format
+    from sotimestamp.pcap.read import frames
+
+    path = tmp_path / "feed.pcapng"
+    payloads = [b"%08d" % i + b"x" * (120 if i % 83 == 11 else 56) for i in range(3000)]
+    with PcapngWriter(open(path, "wb")) as writer:
+        for i, payload in enumerate(payloads):
+            writer.write(payload, ("127.0.0.1", 4000), ("239.1.1.1", 5000), TS + i * 1000, "software")
+    walked: list[int] = []
+    walk = pcap_format._walk
+    monkeypatch.setattr(pcap_format, "_walk", lambda *args: walked.append(len(starts := walk(*args))) or starts)
+    assert [udp_payload(frame)[0] for _ts, _source, _link, frame in frames(str(path))] == payloads
+    assert 30 <= len(walked) and sum(walked) < len(payloads)

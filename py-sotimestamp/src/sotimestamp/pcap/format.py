@@ -16,22 +16,22 @@ words (an ``array``): a run of Enhanced Packet Blocks of one size is found by
 comparing its type and length words as strided slices, and each field of the
 run (stamp, interface, captured length, options) is a strided slice too, all
 copied and compared in C; blocks of varied sizes are walked one by one (an
-index and an add each) and their fields taken with ``map``.  No Python
-statement runs per packet but that walk.  Any block a run does not vouch for
+index and an add each: where each begins), their fields gathered with one
+``itemgetter`` of those starts and their options sliced with ``map``.  No
+Python statement runs per packet but that walk.  Any block a run does not vouch for
 (lengths that disagree, a captured length past its block, an undescribed
 interface) is left to the block-by-block loop, which says what is wrong and
 where.
 """
 from __future__ import annotations
 
-import itertools
 import struct
 import sys
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from operator import add, and_, le, lshift, rshift, sub
+from operator import add, eq, itemgetter, le, lshift, sub
 from typing import Any, BinaryIO, NamedTuple
 
 from ..constants import NS_PER_S
@@ -140,16 +140,27 @@ def _interface(buf: bytes, pos: int, end: int, order: str) -> _Interface:
 
 
 def _comment_source(options: bytes, order: str) -> str | None:
+    """The stamp source of an EPB's ``options`` (which may begin with the 1 to 3 bytes that pad
+    the packet to 4: options come in whole words, so they are ``len(options) % 4`` long)."""
     prefix = COMMENT_PREFIX.encode()
-    for code, value in _options(options, 0, len(options), order):
+    for code, value in _options(options, len(options) % 4, len(options), order):
         if code == 1 and value.startswith(prefix):
             return value[len(prefix):].decode("utf-8", "replace")
     return None
 
 
-_UNSEEN = object()  # a stamp source not looked up yet (None is an answer: no comment)
+def _stamp_source(options: bytes, sources: dict[bytes, str | None], order: str) -> str | None:
+    """:func:`_comment_source` of ``options``, remembered in ``sources`` (up to :data:`_MAX_SOURCES`
+    of them: a foreign file may make each one unique)."""
+    if options in sources:  # None is an answer too: no comment
+        return sources[options]
+    source = sources[options] = _comment_source(options, order)
+    if len(sources) > _MAX_SOURCES:
+        del sources[options]
+    return source
 _SWAPPED = {"<": sys.byteorder != "little", ">": sys.byteorder != "big"}
 _PROBE = 16  # blocks compared at once to find a run of one size
+_STEADY = b"\x01" * (_PROBE - 1)  # _PROBE lengths in a row that are each the one before
 
 
 def _words(buf: bytes, order: str) -> array[int]:
@@ -176,6 +187,17 @@ def _leading(column: array[int], value: int) -> int:
     return lo
 
 
+_LOW_TWO_BITS = bytes(b & 3 for b in range(256))
+_LOW_BYTE = 0 if sys.byteorder == "little" else 3  # of a 32-bit number in the host's order
+
+
+def _multiples_of_4(column: Sequence[int]) -> bool:
+    """Whether every number of ``column`` (32-bit) is a multiple of 4: their low bytes' low two bits
+    compared as bytes."""
+    low_bytes = array("I", column).tobytes()[_LOW_BYTE::4]
+    return low_bytes.translate(_LOW_TWO_BITS) == bytes(len(low_bytes))
+
+
 def _all_are(column: Sequence[int], value: int) -> bool:
     """Whether every number of ``column`` is ``value``."""
     return _leading(column, value) == len(column) if isinstance(column, array) else column.count(value) == len(column)
@@ -184,23 +206,30 @@ def _all_are(column: Sequence[int], value: int) -> bool:
 class _Run:
     """Enhanced Packet Blocks one after the other in a chunk, beginning at the words
     ``starts``: a ``range`` of step ``stride`` when they are all of one size (each field
-    then a strided slice of the words, copied in C), else a list (``stride`` 0) with each
-    block's six fixed words (type, length, interface, stamp high and low, captured length)
-    as ``fields``, columns made by ``zip`` of the rows the walk unpacked."""
+    then a strided slice of the words, copied in C), else a list (``stride`` 0) whose
+    fields are gathered by one ``itemgetter`` of the starts (in C too)."""
 
-    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0,
-                 fields: Sequence[Sequence[int]] = ()) -> None:
-        self.words, self.starts, self.stride, self.fields = words, starts, stride, fields
+    def __init__(self, words: array[int], starts: Sequence[int], stride: int = 0) -> None:
+        self.words, self.starts, self.stride = words, starts, stride
+        self._gather = None if stride else itemgetter(*starts)
+        self._gathered: dict[int, Sequence[int]] = {}
 
     def column(self, offset: int) -> Sequence[int]:
-        """Word ``offset`` of each block."""
+        """Word ``offset`` of each block (-1: the word before it, the previous block's length)."""
         words, starts = self.words, self.starts
         if self.stride:
             begin = starts[0] + offset
             return words[begin:begin + len(starts) * self.stride:self.stride]
-        if offset < len(self.fields):
-            return self.fields[offset]
-        return array("I", map(words.__getitem__, map(add, starts, repeat(offset))))
+        column = self._gathered.get(offset)
+        if column is None:  # gathered from a view (or a copy after -offset zero words) whose word i is i + offset
+            assert self._gather is not None
+            view = memoryview(words)[offset:] if offset >= 0 else array("I", bytes(-4 * offset)) + words
+            column = self._gathered[offset] = self._gather(view)
+        return column
+
+    def seed(self, offset: int, column: tuple[int, ...]) -> None:
+        """Word ``offset`` of each block, gathered already (as :meth:`column` would: a tuple)."""
+        self._gathered[offset] = column
 
     @property
     def end(self) -> int:
@@ -208,13 +237,32 @@ class _Run:
         return self.starts[-1] + (self.words[self.starts[-1] + 1] >> 2)
 
 
-def _epb_run(buf: bytes, words: array[int], w: int, wend: int, order: str) -> _Run | None:
+def _walk(words: array[int], w: int, wend: int, limit: int) -> list[int]:
+    """Where each of up to ``limit`` blocks from word ``w`` on begins, as far as they lie whole
+    in the first ``wend`` words, found by following their length words: an index and an add a
+    block, the one Python loop over packets.  Stops at a length under an EPB's 32 bytes."""
+    starts: list[int] = []
+    keep = starts.append
+    try:
+        for _ in range(min((wend - w) >> 3, limit)):  # each step is of 8 words at least
+            step = words[w + 1] >> 2
+            if step < 8:
+                break
+            keep(w)
+            w += step
+    except IndexError:  # a length word past the chunk
+        pass
+    if starts and starts[-1] + (words[starts[-1] + 1] >> 2) > wend:  # only the last can run past
+        starts.pop()
+    return starts
+
+
+def _epb_run(words: array[int], w: int, wend: int) -> _Run | None:
     """The Enhanced Packet Blocks from word ``w`` on, as far as they lie whole in the chunk
     (``wend`` words).  Blocks of one size are found by comparing their type and length words
-    as strided slices.  Where sizes vary the blocks are walked one by one, each block's fixed
-    words unpacked with one ``struct`` call (the one Python loop over packets), until
-    :data:`_PROBE` blocks in a row have one size again.  A block shorter than an EPB's 32
-    bytes ends the run (the block-by-block loop judges it)."""
+    as strided slices; where sizes vary, :func:`_walk` finds where each block begins and
+    their type words are compared once gathered.  Any block that is no EPB ends the run
+    (the block-by-block loop judges it); None if fewer than two blocks are left."""
     total = words[w + 1] if w + 8 <= wend else 0
     stride = total >> 2
     if stride >= 8:
@@ -227,29 +275,37 @@ def _epb_run(buf: bytes, words: array[int], w: int, wend: int, order: str) -> _R
                         _leading(words[w + 1:w + 1 + fits * stride:stride], total))
         if count > 1:
             return _Run(words, range(w, w + count * stride, stride), stride)
-    rows: list[tuple[int, ...]] = []
-    keep, unpack = rows.append, _EPB_FIXED[order].unpack_from
-    pos, end = 4 * w, 4 * wend
-    last = streak = 0
-    while pos + 32 <= end:
-        row = unpack(buf, pos)
-        total = row[1]
-        if row[0] != _EPB or not 32 <= total <= end - pos:
-            break
-        if total != last:
-            last, streak = total, 1
-        else:
-            streak += 1
-            if streak == _PROBE and len(rows) >= streak:  # blocks of one size again, before this one
-                del rows[len(rows) - streak + 1:]
-                break
-        keep(row)
-        pos += total
-    if not rows:
+    # walked on 4 times as far each time nothing ends the run: a run ended soon (a feed of one size
+    # with now and then a packet of another) is not walked to the chunk's end
+    starts: list[int] = []
+    types: list[int] = []
+    totals: list[int] = []
+    limit, cut = 4 * _PROBE, -1
+    while cut < 0:
+        more = _walk(words, starts[-1] + (totals[-1] >> 2) if starts else w, wend, limit)
+        if len(more) > 1:
+            gather = itemgetter(*more)
+            types += gather(words)
+            totals += gather(memoryview(words)[1:])
+        elif more:
+            types.append(words[more[0]])
+            totals.append(words[more[0] + 1])
+        starts += more
+        if types.count(_EPB) != len(types):  # a block of another kind: the run ends before it
+            cut = next(i for i, kind in enumerate(types) if kind != _EPB)
+        last = len(totals) if cut < 0 else cut
+        steady = bytes(map(eq, totals[1:last], totals[:last - 1])).find(_STEADY)
+        if steady >= 0:  # blocks of one size again: the run ends before them, they make a strided one
+            cut = steady
+        if cut < 0 and len(more) < limit:  # the chunk's end, or a block too short for an EPB
+            cut = len(starts)
+        limit *= 4
+    if cut < 2:
         return None
-    fields = list(zip(*rows))
-    starts = list(map(rshift, itertools.accumulate(fields[1][:-1], initial=4 * w), repeat(2)))  # bytes to words
-    return _Run(words, starts, 0, fields)
+    run = _Run(words, starts[:cut])
+    run.seed(0, tuple(types[:cut]))
+    run.seed(1, tuple(totals[:cut]))
+    return run
 
 
 def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dict[bytes, str | None],
@@ -258,49 +314,44 @@ def _epb_batch(buf: bytes, run: _Run, interfaces: list[_Interface], sources: dic
     Python statement per packet); None if any block of the run is not sound (the
     block-by-block loop then says which and why)."""
     count = len(run.starts)
-    ifaces, caplens = run.column(2), run.column(5)
+    ifaces, caplens, totals = run.column(2), run.column(5), run.column(1)
     caplen = caplens[0]
     one_caplen = _all_are(caplens, caplen)  # bytes compared: quicker than max() of numbers
     byte_stride = 4 * run.stride
+    # A block's options lie from its packet's end (their pad first: see _comment_source) to its
+    # last word, its length again; the next block's packet begins 32 bytes after that.
+    frame_starts: Sequence[int]
+    options_end: Sequence[int]
     if byte_stride:  # one length, so one test of it; each block ends with it
+        frame_starts = range(4 * run.starts[0] + 28, 4 * run.end + 28, byte_stride)
+        options_end = range(frame_starts.start + byte_stride - 32, frame_starts.stop + byte_stride - 32, byte_stride)
+        options_start: Iterable[int] = map(add, frame_starts, caplens)
         sound = (not byte_stride & 3 and _all_are(run.column(run.stride - 1), byte_stride)
                  and (caplen if one_caplen else max(caplens)) + 32 <= byte_stride)
     else:
-        totals = run.column(1)
-        ends = array("I", run.starts[1:])
-        ends.append(run.end)
-        sound = (array("I", map(run.words.__getitem__, map(sub, ends, repeat(1)))).tobytes()
-                 == array("I", totals).tobytes()
-                 and not any(map(and_, totals, repeat(3)))  # a multiple of 4
-                 and all(map(le, map(add, caplens, repeat(32)), totals)))  # the packet lies inside
+        frame_starts = list(map(add, map(lshift, run.starts, repeat(2)), repeat(28)))
+        options_end = list(map(sub, frame_starts[1:], repeat(32)))
+        options_end.append(4 * run.end - 4)
+        options_start = list(map(add, frame_starts, caplens))  # a list: tested, then sliced
+        sound = (run.column(-1)[1:] == totals[:-1] and run.words[run.end - 1] == totals[-1]
+                 and _multiples_of_4(totals)
+                 and all(map(le, options_start, options_end)))  # the packet lies inside
     one_iface = _all_are(ifaces, ifaces[0])
     if not sound or (ifaces[0] if one_iface else max(ifaces)) >= len(interfaces):
         return None
-    frame_starts: Sequence[int]
-    if byte_stride:
-        frame_starts = range(4 * run.starts[0] + 28, 4 * run.end + 28, byte_stride)
-    else:
-        frame_starts = list(map(add, map(lshift, run.starts, repeat(2)), repeat(28)))
-    # the options follow the packet padded to 4 bytes; the block's last 4 bytes are its length
-    found: list[Any]
+    found: list[str | None]
     options_word = 7 + (caplen + 3) // 4  # where the options begin in the block, in words
     if byte_stride and one_caplen and all(
             _all_are(run.column(word), run.words[run.starts[0] + word])
             for word in range(options_word, run.stride - 1)):  # every block's options are the first's
         options = [buf[4 * (run.starts[0] + options_word):4 * (run.starts[0] + run.stride - 1)]]
     else:
-        options_start = map(add, frame_starts, map(and_, map(add, caplens, repeat(3)), repeat(~3)))
-        options_end = map(sub, map(add, frame_starts, run.column(1)), repeat(32))
         options = list(map(buf.__getitem__, map(slice, options_start, options_end)))
-    found = list(map(sources.get, options, repeat(_UNSEEN)))
-    if _UNSEEN in found:
-        for i, source in enumerate(found):
-            if source is _UNSEEN:
-                source = found[i] = _comment_source(options[i], order)
-                if len(sources) < _MAX_SOURCES:
-                    sources[options[i]] = source
-    if len(found) == 1:
-        found *= count
+    distinct = set(options)
+    if len(distinct) == 1:
+        found = [_stamp_source(options[0], sources, order)] * count
+    else:
+        found = list(map({raw: _stamp_source(raw, sources, order) for raw in distinct}.__getitem__, options))
     used = [interfaces[ifaces[0]]] if one_iface else [interfaces[i] for i in set(ifaces)]
     highs, lows = run.column(3), run.column(4)
     stamps: Sequence[int]
@@ -344,7 +395,7 @@ def pcapng_batches(path: str, stream: BinaryIO, progress: Progress, on_truncated
             if btype == _EPB and interfaces and pos >= one_by_one:
                 if words is None:
                     words = _words(buf, order)
-                run = _epb_run(buf, words, pos >> 2, end >> 2, order)  # pos is a multiple of 4: blocks are
+                run = _epb_run(words, pos >> 2, end >> 2)  # pos is a multiple of 4: blocks are
                 batch = _epb_batch(buf, run, interfaces, sources, order) if run else None
                 if run is not None and batch is not None:
                     yield batch
@@ -375,14 +426,9 @@ def pcapng_batches(path: str, stream: BinaryIO, progress: Progress, on_truncated
                     data_end = pos + 28 + caplen
                     if data_end > nxt - 4:
                         raise ValueError(f"captured length {caplen} runs past the end of the block")
-                    options = buf[data_end + (-caplen % 4):nxt - 4]
-                    source = sources.get(options, "")
-                    if source == "":
-                        source = _comment_source(options, order)
-                        if len(sources) < _MAX_SOURCES:
-                            sources[options] = source
                     ts = (high << 32) | low
-                    yield Batch(buf, [pos + 28], [caplen], [ts if iface.in_ns else iface.ns(ts)], [source],
+                    yield Batch(buf, [pos + 28], [caplen], [ts if iface.in_ns else iface.ns(ts)],
+                                [_stamp_source(buf[data_end + (-caplen % 4):nxt - 4], sources, order)],
                                 [iface.link_type])
                     packets += 1
                 elif btype == _IDB:

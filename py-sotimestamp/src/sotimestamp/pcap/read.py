@@ -13,7 +13,7 @@ import struct
 import sys
 import warnings
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import repeat
 from operator import add, itemgetter
@@ -97,7 +97,6 @@ def udp_flow(link_type: int, frame: bytes) -> bytes | None:
 
 
 _FRAGMENT_OFFSET_HIGH = bytes(b & 0x1F for b in range(256))  # the offset's bits of byte 6, DF and MF left out
-_ADDRESSES_AND_PORTS = struct.Struct("12s")  # from byte 12 of a 20-byte IPv4 header: to its UDP header's ports
 
 
 @functools.lru_cache(maxsize=64)
@@ -106,35 +105,33 @@ def _flow_record(size: int) -> struct.Struct:
     return struct.Struct(f"12x12s{size - 24}x")
 
 
-def _byte_column(buf: bytes, starts: Sequence[int], offset: int) -> bytes:
-    """Byte ``offset`` of each frame beginning at ``starts``: a strided slice where they are evenly spaced."""
-    if isinstance(starts, range):
-        return buf[starts.start + offset:starts.stop + offset:starts.step]
-    return bytes(map(buf.__getitem__, map(add, starts, repeat(offset))))
+def _byte_column(buf: bytes, starts: range, offset: int) -> bytes:
+    """Byte ``offset`` of each frame beginning at ``starts``: a strided slice."""
+    return buf[starts.start + offset:starts.stop + offset:starts.step]
 
 
 def udp_flows(batch: Batch) -> list[bytes | None]:
     """:func:`udp_flow` of each packet of ``batch``.  A batch whose packets are all unfragmented
     IPv4 UDP with 20-byte headers in raw-IP frames (what capture writes) is decided by comparing
-    byte columns (strided slices of the chunk where the blocks are of one size), and its flows
-    taken with ``struct`` (C, not a Python statement per packet); any other batch goes packet
-    by packet."""
+    byte columns (strided slices of the chunk where the blocks are of one size, else of each
+    frame's first 24 bytes joined), and its flows taken with ``struct`` (C, not a Python
+    statement per packet); any other batch goes packet by packet."""
     buf, starts, lengths, count = batch.buf, batch.starts, batch.lengths, len(batch.starts)
     if count and batch.link_types[0] in RAW_IP_LINKS and batch.link_types.count(batch.link_types[0]) == count \
             and min(lengths) >= 28:
+        # byte columns of frames evenly spaced: those of the chunk, or each frame's first 24 bytes side by side
+        spaced, even = (buf, starts) if isinstance(starts, range) else (
+            b"".join(map(buf.__getitem__, map(slice, starts, map(add, starts, repeat(24))))), range(0, 24 * count, 24))
         zeros = bytes(count)
-        if (_byte_column(buf, starts, 0) == b"\x45" * count  # version 4, a 20-byte header
-                and _byte_column(buf, starts, 9) == b"\x11" * count  # UDP
-                and _byte_column(buf, starts, 6).translate(_FRAGMENT_OFFSET_HIGH) == zeros
-                and _byte_column(buf, starts, 7) == zeros):
-            if not isinstance(starts, range):
-                return list(map(itemgetter(0), map(_ADDRESSES_AND_PORTS.unpack_from, repeat(buf),
-                                                   map(add, starts, repeat(12)))))
+        if (_byte_column(spaced, even, 0) == b"\x45" * count  # version 4, a 20-byte header
+                and _byte_column(spaced, even, 9) == b"\x11" * count  # UDP
+                and _byte_column(spaced, even, 6).translate(_FRAGMENT_OFFSET_HIGH) == zeros
+                and _byte_column(spaced, even, 7) == zeros):
             # a record of ``step`` bytes from each frame's start (the last one, which may reach
             # past the chunk, on its own)
-            first, stop, step = starts.start, starts.stop, starts.step
-            keys = list(map(itemgetter(0), _flow_record(step).iter_unpack(memoryview(buf)[first:stop - step])))
-            keys.append(buf[stop - step + 12:stop - step + 24])
+            first, stop, step = even.start, even.stop, even.step
+            keys = list(map(itemgetter(0), _flow_record(step).iter_unpack(memoryview(spaced)[first:stop - step])))
+            keys.append(spaced[stop - step + 12:stop - step + 24])
             return keys
     return [udp_flow(link_type, buf[start:start + length])
             for link_type, start, length in zip(batch.link_types, starts, lengths)]
