@@ -29,6 +29,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "interop_util.h"
+
 #define	TCPDUMP		"/usr/bin/tcpdump"
 #define	PCAP		"/tmp/interop.pcap"
 #define	PORT		5402
@@ -55,62 +57,6 @@ host_request(const char *line)
 		return;
 	(void)write(fd, line, strlen(line));
 	close(fd);
-}
-
-/* Run argv with stdout and stderr to out (a file); its exit status. */
-static int
-run(char *const argv[], const char *out, int timeout)
-{
-	pid_t pid;
-	int fd, status, waited = 0;
-
-	if ((pid = fork()) == 0) {
-		if ((fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644)) != -1) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
-	if (pid == -1)
-		return -1;
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (waited++ >= timeout * 10) {
-			kill(pid, SIGKILL);
-			(void)waitpid(pid, &status, 0);
-			return -2;
-		}
-		usleep(100000);
-	}
-	return status;
-}
-
-/* Copy what a run printed to the console as @@INFO lines. */
-static void
-info(const char *name, const char *out)
-{
-	char line[256];
-	FILE *f;
-
-	if ((f = fopen(out, "r")) == NULL)
-		return;
-	while (fgets(line, sizeof(line), f) != NULL)
-		printf("@@INFO %s: %s%s", name, line,
-		    strchr(line, '\n') ? "" : "\n");
-	fclose(f);
-}
-
-static int
-fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	return 1;
 }
 
 static uint32_t
