@@ -159,11 +159,12 @@ def pytest_wheels(dest: Path) -> None:
 
 
 def guest_tests(dest: Path) -> None:
-    """tests/python and what it reads (sys/ABI.md), in the project's layout."""
+    """tests/python and what it reads (sys/ABI.md, the man page), in the project's layout."""
     shutil.copytree(config.PROJECT / "tests" / "python", dest / "tests" / "python",
                     ignore=shutil.ignore_patterns("__pycache__"))
     (dest / "sys").mkdir()
     shutil.copy2(config.PROJECT / "sys" / "ABI.md", dest / "sys" / "ABI.md")
+    shutil.copytree(config.PROJECT / "py-sotimestamp" / "man", dest / "py-sotimestamp" / "man")
     (dest / "pytest.ini").write_text("[pytest]\ntestpaths = tests/python\naddopts = -ra -p no:cacheprovider\n")
 
 

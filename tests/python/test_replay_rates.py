@@ -146,9 +146,12 @@ def test_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     must now take no more than a 3 MB one, give or take 12 MB (the process's own noise)."""
     def peak_rss_kb(path: Path) -> int:
         with receiver() as rx:  # never read: the kernel drops what its buffer cannot hold
-            # VmHWM, the peak of this process's own memory (ru_maxrss would start at pytest's, copied by fork)
-            code = ("import re, sys; from sotimestamp.cli import main; s = main(sys.argv[1:]); "
-                    "print(re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)); sys.exit(s)")
+            # Linux: VmHWM, the peak of this process's own memory (its ru_maxrss would start at
+            # pytest's, copied by fork); the BSDs (no /proc/self/status): ru_maxrss, which exec resets
+            code = ("import os, re, resource, sys; from sotimestamp.cli import main; s = main(sys.argv[1:]); "
+                    "p = '/proc/self/status'; hwm = re.search(r'VmHWM:\\s+(\\d+)', open(p).read()) "
+                    "if os.path.exists(p) else None; "
+                    "print(hwm.group(1) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss); sys.exit(s)")
             res = subprocess.run([sys.executable, "-c", code, "replay", str(path), "--to",
                                   f"127.0.0.1:{rx.getsockname()[1]}", "--topspeed", "--quiet"],
                                  capture_output=True, text=True, timeout=300)

@@ -220,6 +220,10 @@ def open_receiver(bind: Endpoint, group: str | None = None, iface: str | None = 
         _rcvbuf, note = _buffer_warning(sock, buffer_size)
         if note:
             notes.append(note)
+        if bind.family == socket.AF_INET6 and bind.host == "::":
+            # [::] takes IPv4 senders too, as on Linux: NetBSD and FreeBSD default to v6only
+            with _step("setsockopt IPV6_V6ONLY 0"):
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         with _step(f"bind {bind}"):
             sock.bind(_sockaddr(bind))
         if group:
