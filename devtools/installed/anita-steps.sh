@@ -18,6 +18,11 @@ TESTPKGS=py311-pcapng
 # added first, as on a system that has it, so bin/sotimestamp is made.
 ALT=pkg_alternatives
 
+# One checksum of every file below directory $1: equal means byte-identical.
+tree_sum() {
+	(cd "$1" && find . -type f | sort | xargs cksum | cksum)
+}
+
 case "$1" in
 cleanup)	# what an interrupted earlier run may have left installed
 	pkg_info -qe python311 && pkg_delete -r python311
@@ -39,20 +44,20 @@ kernel-refuse)	# the installed command on a copy of the sources set to NetBSD 10
 	sed 's/^#define	__NetBSD_Version__	[0-9]*.*/#define	__NetBSD_Version__	1000000000	\/* NetBSD 10.0 *\//' \
 	    /mnt/kernel-src/sys/sys/param.h > /tmp/ksrc10/sys/sys/param.h &&
 	grep '^#define	__NetBSD_Version__	1000000000' /tmp/ksrc10/sys/sys/param.h || exit 1
-	before=$(cd /tmp/ksrc10 && find . -type f | sort | xargs cksum | cksum)
+	before=$(tree_sum /tmp/ksrc10)
 	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc10 && exit 1
-	after=$(cd /tmp/ksrc10 && find . -type f | sort | xargs cksum | cksum)
+	after=$(tree_sum /tmp/ksrc10)
 	[ "$before" = "$after" ] && echo kernel-refused-untouched
 	;;
 kernel-apply)	# the installed command on a copy of the pristine sources:
 	# apply, revert exactly, apply again (kernel-orphan-revert undoes it)
 	rm -rf /tmp/ksrc && cp -R /mnt/kernel-src /tmp/ksrc &&
-	(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum) > /tmp/ksrc.before &&
+	tree_sum /tmp/ksrc > /tmp/ksrc.before &&
 	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc &&
 	/usr/pkg/sbin/sotimestamp-kernel status /tmp/ksrc | tail -1 &&
 	grep '__NetBSD_Version__	799001100' /tmp/ksrc/sys/sys/param.h &&
 	/usr/pkg/sbin/sotimestamp-kernel revert /tmp/ksrc || exit 1
-	after=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum)
+	after=$(tree_sum /tmp/ksrc)
 	[ "$(cat /tmp/ksrc.before)" = "$after" ] || exit 1
 	/usr/pkg/sbin/sotimestamp-kernel apply /tmp/ksrc >/dev/null && echo kernel-applied-reverted
 	;;
@@ -60,7 +65,7 @@ kernel-orphan-revert)	# pkg_delete took the command and the series: the
 	# copy of the command in the tree's record reverts what was applied
 	pkg_delete sotimestamp-kernel-patches && ! test -e /usr/pkg/sbin/sotimestamp-kernel &&
 	$PY /tmp/ksrc/sotimestamp-kernel.applied/sotimestamp-kernel revert /tmp/ksrc || exit 1
-	after=$(cd /tmp/ksrc && find . -type f | sort | xargs cksum | cksum)
+	after=$(tree_sum /tmp/ksrc)
 	[ "$(cat /tmp/ksrc.before)" = "$after" ] && echo kernel-reverted-after-delete
 	;;
 net)	# kern.sbmax: NetBSD refuses receive buffers above 256 kB, which a
