@@ -145,8 +145,9 @@ static uint64_t	so_tstamp_errq_drops;
  * taken under the offset logged with it.  Steps are rare: the log
  * keeps the last TSTAMP_STEPS, and a stamp older than all of them
  * takes the oldest.  Writers, from any context up to IPL_NET (drivers
- * take SND stamps), serialise on a spin mutex; readers retry on the
- * generation count instead of locking.
+ * take SND stamps), serialise on a spin mutex; a reader of a stamp
+ * taken since the newest step reads one slot named by the step count,
+ * others retry on the generation count instead of locking.
  */
 #define	TSTAMP_STEPS	8
 
@@ -160,7 +161,13 @@ static volatile u_int	tstamp_step_gen;	/* odd while logging */
 static volatile u_int	tstamp_nsteps;		/* logged since boot */
 static struct tstamp_step tstamp_steps[TSTAMP_STEPS];
 static struct bintime	tstamp_lastoff;		/* offset last seen */
-static int64_t		tstamp_lastoffns;	/* the same, in ns */
+/*
+ * The offset in ns in force while tstamp_nsteps is n, at
+ * [n % TSTAMP_STEPS]: a slot is written before the count that names it
+ * and rewritten only TSTAMP_STEPS steps later, so a reader needs no
+ * lock to read the offset of the count it saw.
+ */
+static int64_t		tstamp_offns[TSTAMP_STEPS];
 
 static void	tstamp_stream_wclose(struct socket *, struct so_tstamp *);
 
@@ -203,7 +210,7 @@ so_tstamp_init(void)
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
 	mutex_init(&tstamp_step_lock, MUTEX_DEFAULT, IPL_NET);
 	tstamp_offset_now(&tstamp_lastoff);
-	tstamp_lastoffns = tstamp_bt2ns(&tstamp_lastoff);
+	tstamp_offns[0] = tstamp_bt2ns(&tstamp_lastoff);
 	so_tstamp_req_init();
 }
 
@@ -216,6 +223,7 @@ tstamp_step_check(struct bintime *off)
 {
 	struct tstamp_step *sp;
 	struct bintime up;
+	u_int n;
 
 	tstamp_offset_now(off);
 	/* A torn read of tstamp_lastoff only sends us to the lock. */
@@ -229,12 +237,14 @@ tstamp_step_check(struct bintime *off)
 		binuptime(&up);
 		tstamp_step_gen++;
 		membar_producer();
-		sp = &tstamp_steps[tstamp_nsteps % TSTAMP_STEPS];
+		n = tstamp_nsteps;
+		sp = &tstamp_steps[n % TSTAMP_STEPS];
 		sp->sp_until = (uint64_t)tstamp_bt2ns(&up);
-		sp->sp_offns = tstamp_lastoffns;
-		tstamp_nsteps++;
+		sp->sp_offns = tstamp_offns[n % TSTAMP_STEPS];
+		tstamp_offns[(n + 1) % TSTAMP_STEPS] = tstamp_bt2ns(off);
+		membar_producer();	/* the slots before the count */
+		tstamp_nsteps = n + 1;
 		tstamp_lastoff = *off;
-		tstamp_lastoffns = tstamp_bt2ns(off);
 		membar_producer();
 		tstamp_step_gen++;
 	}
@@ -245,9 +255,7 @@ tstamp_step_check(struct bintime *off)
  * The realtime offset in ns in force at uptime ns: the first step
  * logged after ns, else the offset last seen.  No check here: every
  * stamp was taken after one, so a step not logged yet came after
- * every stamp, and the offset last seen is theirs.  Reads no clock;
- * a stamp taken since the newest step (nearly all of them) is told by
- * one comparison, with no search.
+ * every stamp, and the offset last seen is theirs.  Reads no clock.
  */
 static int64_t
 tstamp_offset_at(uint64_t ns)
@@ -257,25 +265,36 @@ tstamp_offset_at(uint64_t ns)
 	int64_t off;
 
 	/*
-	 * Retry while a writer is in (odd generation) or went through, as
-	 * kern_tc.c reads its timehands: no spin hook, which a rump kernel
-	 * (librumpnet builds this file) does not have.
+	 * A stamp taken since the newest step (nearly all of them): the
+	 * offset slot of the count read, ordered after it by the
+	 * dependency alone (see tstamp_offns), with no lock, no barrier
+	 * instruction and no search.  A reader held up across
+	 * TSTAMP_STEPS clock steps could see a slot rewritten: its stamp
+	 * would get the offset of a step taken meanwhile.
+	 */
+	n = tstamp_nsteps;
+	membar_datadep_consumer();
+	if (__predict_true(n == 0 ||
+	    ns >= tstamp_steps[(n - 1) % TSTAMP_STEPS].sp_until))
+		return tstamp_offns[n % TSTAMP_STEPS];
+
+	/*
+	 * Older: search the log, retrying while a writer is in (odd
+	 * generation) or went through, as kern_tc.c reads its timehands:
+	 * no spin hook, which a rump kernel (librumpnet builds this file)
+	 * does not have.
 	 */
 	do {
 		gen = tstamp_step_gen;
 		membar_consumer();
-		off = tstamp_lastoffns;
 		n = tstamp_nsteps;
-		if (__predict_false(n != 0 &&
-		    ns < tstamp_steps[(n - 1) % TSTAMP_STEPS].sp_until)) {
-			/* Oldest first: the first step after the stamp. */
-			for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0;
-			    i < n; i++) {
-				sp = &tstamp_steps[i % TSTAMP_STEPS];
-				if (ns < sp->sp_until) {
-					off = sp->sp_offns;
-					break;
-				}
+		off = tstamp_offns[n % TSTAMP_STEPS];
+		/* Oldest first: the first step after the stamp. */
+		for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0; i < n; i++) {
+			sp = &tstamp_steps[i % TSTAMP_STEPS];
+			if (ns < sp->sp_until) {
+				off = sp->sp_offns;
+				break;
 			}
 		}
 		membar_consumer();
