@@ -408,9 +408,10 @@ static void
 tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
 {
 	int af;
+	uint8_t msgs;
 	bool sw;
-	uint8_t msgs = 0;
 
+	msgs = 0;
 	/* SO_TIMESTAMPNS replaces SO_TIMESTAMP's message, as on Linux. */
 	if (st->st_ns)
 		msgs |= TSTAMP_RX_NS;
