@@ -145,14 +145,15 @@ static uint64_t	so_tstamp_errq_drops;
  * taken under the offset logged with it.  Steps are rare: the log
  * keeps the last TSTAMP_STEPS, and a stamp older than all of them
  * takes the oldest.  Writers, from any context up to IPL_NET (drivers
- * take SND stamps), serialise on a spin mutex; readers retry on the
- * generation count instead of locking.
+ * take SND stamps), serialise on a spin mutex; a reader of a stamp
+ * taken since the newest step reads one slot named by the step count,
+ * others retry on the generation count instead of locking.
  */
 #define	TSTAMP_STEPS	8
 
 struct tstamp_step {
 	uint64_t	sp_until;	/* uptime ns up to which ... */
-	struct bintime	sp_off;		/* ... this offset held */
+	int64_t		sp_offns;	/* ... this offset held, in ns */
 };
 
 static kmutex_t		tstamp_step_lock;
@@ -160,6 +161,13 @@ static volatile u_int	tstamp_step_gen;	/* odd while logging */
 static volatile u_int	tstamp_nsteps;		/* logged since boot */
 static struct tstamp_step tstamp_steps[TSTAMP_STEPS];
 static struct bintime	tstamp_lastoff;		/* offset last seen */
+/*
+ * The offset in ns in force while tstamp_nsteps is n, at
+ * [n % TSTAMP_STEPS]: a slot is written before the count that names it
+ * and rewritten only TSTAMP_STEPS steps later, so a reader needs no
+ * lock to read the offset of the count it saw.
+ */
+static int64_t		tstamp_offns[TSTAMP_STEPS];
 
 static void	tstamp_stream_wclose(struct socket *, struct so_tstamp *);
 
@@ -180,6 +188,15 @@ tstamp_offset_now(struct bintime *off)
 	bintime_sub(off, &up);
 }
 
+static inline int64_t
+tstamp_bt2ns(const struct bintime *bt)
+{
+	struct timespec ts;
+
+	bintime2timespec(bt, &ts);
+	return (int64_t)ts.tv_sec * (int64_t)NS_PER_SEC + ts.tv_nsec;
+}
+
 /*
  * Called once from soinit1(), at boot in process context once soft
  * interrupts can be established: a socket may ask for TX stamps from
@@ -193,16 +210,8 @@ so_tstamp_init(void)
 	    "sotstamp", NULL, IPL_SOFTNET, NULL, NULL, NULL);
 	mutex_init(&tstamp_step_lock, MUTEX_DEFAULT, IPL_NET);
 	tstamp_offset_now(&tstamp_lastoff);
+	tstamp_offns[0] = tstamp_bt2ns(&tstamp_lastoff);
 	so_tstamp_req_init();
-}
-
-static inline uint64_t
-tstamp_bt2ns(const struct bintime *bt)
-{
-	struct timespec ts;
-
-	bintime2timespec(bt, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
 /*
@@ -214,6 +223,7 @@ tstamp_step_check(struct bintime *off)
 {
 	struct tstamp_step *sp;
 	struct bintime up;
+	u_int n;
 
 	tstamp_offset_now(off);
 	/* A torn read of tstamp_lastoff only sends us to the lock. */
@@ -227,10 +237,13 @@ tstamp_step_check(struct bintime *off)
 		binuptime(&up);
 		tstamp_step_gen++;
 		membar_producer();
-		sp = &tstamp_steps[tstamp_nsteps % TSTAMP_STEPS];
-		sp->sp_until = tstamp_bt2ns(&up);
-		sp->sp_off = tstamp_lastoff;
-		tstamp_nsteps++;
+		n = tstamp_nsteps;
+		sp = &tstamp_steps[n % TSTAMP_STEPS];
+		sp->sp_until = (uint64_t)tstamp_bt2ns(&up);
+		sp->sp_offns = tstamp_offns[n % TSTAMP_STEPS];
+		tstamp_offns[(n + 1) % TSTAMP_STEPS] = tstamp_bt2ns(off);
+		membar_producer();	/* the slots before the count */
+		tstamp_nsteps = n + 1;
 		tstamp_lastoff = *off;
 		membar_producer();
 		tstamp_step_gen++;
@@ -239,37 +252,54 @@ tstamp_step_check(struct bintime *off)
 }
 
 /*
- * The realtime offset in force at uptime ns, in *off: the first step
+ * The realtime offset in ns in force at uptime ns: the first step
  * logged after ns, else the offset last seen.  No check here: every
  * stamp was taken after one, so a step not logged yet came after
  * every stamp, and the offset last seen is theirs.  Reads no clock.
  */
-static void
-tstamp_offset_at(uint64_t ns, struct bintime *off)
+static int64_t
+tstamp_offset_at(uint64_t ns)
 {
 	const struct tstamp_step *sp;
 	u_int gen, i, n;
+	int64_t off;
 
 	/*
-	 * Retry while a writer is in (odd generation) or went through, as
-	 * kern_tc.c reads its timehands: no spin hook, which a rump kernel
-	 * (librumpnet builds this file) does not have.
+	 * A stamp taken since the newest step (nearly all of them): the
+	 * offset slot of the count read, ordered after it by the
+	 * dependency alone (see tstamp_offns), with no lock, no barrier
+	 * instruction and no search.  A reader held up across
+	 * TSTAMP_STEPS clock steps could see a slot rewritten: its stamp
+	 * would get the offset of a step taken meanwhile.
+	 */
+	n = tstamp_nsteps;
+	membar_datadep_consumer();
+	if (__predict_true(n == 0 ||
+	    ns >= tstamp_steps[(n - 1) % TSTAMP_STEPS].sp_until))
+		return tstamp_offns[n % TSTAMP_STEPS];
+
+	/*
+	 * Older: search the log, retrying while a writer is in (odd
+	 * generation) or went through, as kern_tc.c reads its timehands:
+	 * no spin hook, which a rump kernel (librumpnet builds this file)
+	 * does not have.
 	 */
 	do {
 		gen = tstamp_step_gen;
 		membar_consumer();
-		*off = tstamp_lastoff;
 		n = tstamp_nsteps;
+		off = tstamp_offns[n % TSTAMP_STEPS];
 		/* Oldest first: the first step after the stamp. */
 		for (i = n > TSTAMP_STEPS ? n - TSTAMP_STEPS : 0; i < n; i++) {
 			sp = &tstamp_steps[i % TSTAMP_STEPS];
 			if (ns < sp->sp_until) {
-				*off = sp->sp_off;
+				off = sp->sp_offns;
 				break;
 			}
 		}
 		membar_consumer();
 	} while ((gen & 1) != 0 || gen != tstamp_step_gen);
+	return off;
 }
 
 static inline uint64_t
@@ -294,20 +324,25 @@ tstamp_ns2ts(uint64_t ns, struct timespec *ts)
 
 /*
  * Convert an uptime stamp to the socket's clock: realtime with the
- * offset in force when it was taken (tstamp_offset_at()).
+ * offset in force when it was taken (tstamp_offset_at()).  The offset
+ * is negative if the realtime clock was set before the boot.
  */
 static void
 tstamp_clock(const struct so_tstamp *st, uint64_t ns, struct timespec *ts)
 {
-	struct bintime rt;
-	struct timespec off;
+	int64_t rt;
 
-	tstamp_ns2ts(ns, ts);
-	if (st != NULL && st->st_clock == CLOCK_MONOTONIC)
+	if (st != NULL && st->st_clock == CLOCK_MONOTONIC) {
+		tstamp_ns2ts(ns, ts);
 		return;
-	tstamp_offset_at(ns, &rt);
-	bintime2timespec(&rt, &off);
-	timespecadd(ts, &off, ts);
+	}
+	rt = (int64_t)ns + tstamp_offset_at(ns);
+	ts->tv_sec = rt / (int64_t)NS_PER_SEC;
+	ts->tv_nsec = rt % (int64_t)NS_PER_SEC;
+	if (__predict_false(ts->tv_nsec < 0)) {
+		ts->tv_sec--;
+		ts->tv_nsec += (long)NS_PER_SEC;
+	}
 }
 
 static struct mbuf **
@@ -372,11 +407,32 @@ tstamp_release(struct so_tstamp *st)
 static void
 tstamp_rxupdate(struct socket *so, struct so_tstamp *st)
 {
+	int af;
+	uint8_t msgs;
 	bool sw;
 
-	sw = (so->so_options & SO_TSTAMP_OPTIONS) != 0 || st->st_ns ||
-	    (st->st_flags & SOF_RX_SW) == SOF_RX_SW;
-	st->st_rxwant = sw || (st->st_flags & SOF_RX_HW) == SOF_RX_HW;
+	msgs = 0;
+	/* SO_TIMESTAMPNS replaces SO_TIMESTAMP's message, as on Linux. */
+	if (st->st_ns)
+		msgs |= TSTAMP_RX_NS;
+#ifdef SO_OTIMESTAMP
+	else if (so->so_options & SO_OTIMESTAMP)
+		msgs |= TSTAMP_RX_OTV;
+#endif
+	else if (so->so_options & SO_TIMESTAMP)
+		msgs |= TSTAMP_RX_TV;
+	/* Report only what this socket asked to be generated. */
+	if ((st->st_flags & SOF_RX_SW) == SOF_RX_SW)
+		msgs |= TSTAMP_RX_SW;
+	if ((st->st_flags & SOF_RX_HW) == SOF_RX_HW)
+		msgs |= TSTAMP_RX_HW;
+	st->st_rxmsgs = msgs;
+	sw = (msgs & ~TSTAMP_RX_HW) != 0;
+	st->st_rxwant = msgs != 0;
+	af = so->so_proto->pr_domain->dom_family;
+	st->st_dgram = st->st_rxwant &&
+	    (so->so_proto->pr_flags & PR_ATOMIC) != 0 &&
+	    (af == AF_INET || af == AF_INET6);
 	/* What only the datagram's way in knows (so_tstamp_savecontrol()). */
 	st->st_rxinput = st->st_rxqovfl ||
 	    ((st->st_flags & SOF_RX_HW) == SOF_RX_HW &&
@@ -690,17 +746,12 @@ tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
 	struct timespec ts;
 	struct timeval tv;
 	struct mbuf *cm;
-	bool sw, ts_ns, ts_tv;
-	int flags;
+	uint8_t msgs;
 
-	flags = st != NULL ? st->st_flags : 0;
-	ts_ns = st != NULL && st->st_ns;
-	/* SO_TIMESTAMPNS replaces SO_TIMESTAMP's message, as on Linux. */
-	ts_tv = !ts_ns && (so->so_options & SO_TSTAMP_OPTIONS) != 0;
-	/* Report only what this socket asked to be generated. */
-	sw = (flags & SOF_RX_SW) == SOF_RX_SW;
-	hw = hw && (flags & SOF_RX_HW) == SOF_RX_HW;
-	if (!ts_tv && !ts_ns && !sw && !hw) {
+	msgs = st != NULL ? st->st_rxmsgs : 0;
+	if (!hw)
+		msgs &= ~TSTAMP_RX_HW;
+	if (msgs == 0) {
 		if (own != NULL)
 			m_free(own);
 		return NULL;
@@ -713,26 +764,27 @@ tstamp_rxcontrol(struct socket *so, uint64_t swns, bool hw, uint64_t hwns,
 	else
 		tstamp_clock(st, swns != 0 ? swns : tstamp_now(), &ts);
 
-	if (ts_tv) {
+	if (msgs & TSTAMP_RX_TV) {
 		TIMESPEC_TO_TIMEVAL(&tv, &ts);
-#ifdef SO_OTIMESTAMP
-		if (so->so_options & SO_OTIMESTAMP)
-			timeval_to_timeval50(&tv, tstamp_cmsg_put(cm,
-			    sizeof(struct timeval50), SCM_OTIMESTAMP));
-		else
-#endif
 		memcpy(tstamp_cmsg_put(cm, sizeof(tv), SCM_TIMESTAMP), &tv,
 		    sizeof(tv));
 	}
-	if (ts_ns)
+#ifdef SO_OTIMESTAMP
+	if (msgs & TSTAMP_RX_OTV) {
+		TIMESPEC_TO_TIMEVAL(&tv, &ts);
+		timeval_to_timeval50(&tv, tstamp_cmsg_put(cm,
+		    sizeof(struct timeval50), SCM_OTIMESTAMP));
+	}
+#endif
+	if (msgs & TSTAMP_RX_NS)
 		memcpy(tstamp_cmsg_put(cm, sizeof(ts), SCM_TIMESTAMPNS), &ts,
 		    sizeof(ts));
-	if (sw || hw) {
+	if (msgs & (TSTAMP_RX_SW | TSTAMP_RX_HW)) {
 		/* Zeroed: what the socket does not report stays 0. */
 		sts = tstamp_cmsg_put(cm, sizeof(*sts), SCM_TIMESTAMPING);
-		if (sw)
+		if (msgs & TSTAMP_RX_SW)
 			sts->ts[0] = ts;
-		if (hw)
+		if (msgs & TSTAMP_RX_HW)
 			tstamp_ns2ts(hwns, &sts->ts[2]);
 	}
 	return cm;
@@ -863,7 +915,7 @@ so_tstamp_stream_read(struct socket *so, size_t n, int flags,
 /*
  * Datagram sockets.  The stamps wait in the datagram's packet header
  * and become a control message when soreceive() reads it, as on Linux
- * (so_tstamp_dgram_begin(), so_tstamp_dgram_end()).  What only the way
+ * (SO_TSTAMP_DGRAM_BEGIN(), so_tstamp_dgram_end()).  What only the way
  * in knows is made when the datagram is queued: *_savecontrol() calls
  * this (if SO_TSTAMP_RXWANT()) to append the SO_RXQ_OVFL count and
  * OPT_PKTINFO's message to *mp; returns the new tail.
@@ -906,33 +958,6 @@ so_tstamp_savecontrol(struct socket *so, struct mbuf *m, struct mbuf **mp)
 }
 
 /*
- * soreceive() (socket locked) is about to read the record whose first
- * data mbuf is m: note its stamps if the socket reports any and wants
- * control messages.  Only sockets of the protocols that deliver stamps
- * (IPv4 and IPv6 datagrams: UDP, raw, ICMPv6), not AF_LOCAL.
- */
-void
-so_tstamp_dgram_begin(struct socket *so, const struct mbuf *m,
-    struct so_tstamp_rxd *rd)
-{
-	const struct so_tstamp *st = so->so_tstamp;
-	int af;
-
-	KASSERT(solocked(so));
-	if (rd->rd_controlp == NULL || !st->st_rxwant || m == NULL ||
-	    (m->m_flags & M_PKTHDR) == 0 ||
-	    (so->so_proto->pr_flags & PR_ATOMIC) == 0)
-		return;
-	af = so->so_proto->pr_domain->dom_family;
-	if (af != AF_INET && af != AF_INET6)
-		return;
-	rd->rd_m = m;
-	rd->rd_sw = m->m_pkthdr.tstamp_sw;
-	rd->rd_hw = (m->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;
-	rd->rd_hwns = m->m_pkthdr.tstamp_hw;
-}
-
-/*
  * soreceive() read the record (error: it failed) and still holds the
  * socket locked: put its stamps first in the control messages, as
  * Linux puts them before the IP options' messages, in the record's
@@ -946,7 +971,6 @@ so_tstamp_dgram_end(struct socket *so, struct so_tstamp_rxd *rd, int error)
 {
 	struct mbuf *own = rd->rd_own, *cm;
 
-	KASSERT(solocked(so));
 	rd->rd_m = rd->rd_own = NULL;
 	if (error != 0 || TSTAMP_ABLATE(TSTAMP_ABLATE_MAKE)) {
 		if (own != NULL)

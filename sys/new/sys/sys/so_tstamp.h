@@ -80,6 +80,8 @@ struct so_tstamp {
 					 * -1 if none */
 	bool		st_ns;		/* SO_TIMESTAMPNS */
 	bool		st_rxwant;	/* some RX stamp is reported */
+	bool		st_dgram;	/* ... on IPv4/IPv6 datagrams */
+	uint8_t		st_rxmsgs;	/* TSTAMP_RX_*: what is reported */
 	bool		st_rxinput;	/* *_savecontrol() has messages */
 	bool		st_rxref;	/* holds a so_tstamp_rx_users ref */
 	bool		st_rxqovfl;	/* SO_RXQ_OVFL */
@@ -108,6 +110,16 @@ struct so_tstamp {
 	u_int		st_txmhead;	/* oldest */
 	struct so_tstamp_txmark st_txmarks[TSTAMP_TXMARKS];
 };
+
+/*
+ * st_rxmsgs: the receive messages a socket's options ask for, worked
+ * out when they are set, not for every datagram.
+ */
+#define	TSTAMP_RX_TV	0x01	/* SCM_TIMESTAMP (SO_TIMESTAMP) */
+#define	TSTAMP_RX_OTV	0x02	/* SCM_OTIMESTAMP (SO_OTIMESTAMP) */
+#define	TSTAMP_RX_NS	0x04	/* SCM_TIMESTAMPNS */
+#define	TSTAMP_RX_SW	0x08	/* SCM_TIMESTAMPING, ts[0] */
+#define	TSTAMP_RX_HW	0x10	/* SCM_TIMESTAMPING, ts[2] if stamped */
 
 /*
  * OPT_CMSG on IPv4: what a TX record's IP_PKTINFO and IP_RECVPKTINFO
@@ -231,7 +243,7 @@ do {									\
 /*
  * Does the socket want RX control messages made when a datagram is
  * queued, by *_savecontrol() (SO_RXQ_OVFL's count, OPT_PKTINFO)?  Its
- * stamps are made when it is read (so_tstamp_dgram_begin()).
+ * stamps are made when it is read (SO_TSTAMP_DGRAM_BEGIN()).
  */
 #define	SO_TSTAMP_RXWANT(so)						\
 	((so)->so_tstamp != NULL && (so)->so_tstamp->st_rxinput)
@@ -256,6 +268,28 @@ do {									\
 	(rd)->rd_controlp = (controlp);					\
 	(rd)->rd_m = NULL;						\
 	(rd)->rd_own = NULL;						\
+} while (/* CONSTCOND */ 0)
+
+/*
+ * soreceive() (socket locked) is about to read the record whose first
+ * data mbuf is m: note its stamps if the socket reports any on its
+ * datagrams (st_dgram: IPv4 and IPv6 datagram sockets, not AF_LOCAL)
+ * and wants control messages.  A macro: it runs for every datagram
+ * read, and the stamps must be copied now, since the socket is
+ * unlocked while the data is copied out and a MSG_PEEK'd record may be
+ * read and freed by another thread meanwhile.
+ */
+#define	SO_TSTAMP_DGRAM_BEGIN(so, m, rd)				\
+do {									\
+	if (__predict_false((so)->so_tstamp != NULL) &&			\
+	    (so)->so_tstamp->st_dgram && (rd)->rd_controlp != NULL &&	\
+	    (m) != NULL && ((m)->m_flags & M_PKTHDR) != 0) {		\
+		(rd)->rd_m = (m);					\
+		(rd)->rd_sw = (m)->m_pkthdr.tstamp_sw;			\
+		(rd)->rd_hw =						\
+		    ((m)->m_pkthdr.tstamp_flags & M_TSTAMP_HW) != 0;	\
+		(rd)->rd_hwns = (m)->m_pkthdr.tstamp_hw;		\
+	}								\
 } while (/* CONSTCOND */ 0)
 
 /* The record's data mbuf m was read: free it, unless it is rd_m. */
@@ -323,8 +357,6 @@ int	so_tstamp_errq_receive(struct socket *, struct uio *,
 int	so_tstamp_poll(struct socket *, int);
 void	so_tstamp_stream_rx(struct socket *, struct mbuf *);
 void	so_tstamp_stream_read(struct socket *, size_t, int, struct mbuf **);
-void	so_tstamp_dgram_begin(struct socket *, const struct mbuf *,
-	    struct so_tstamp_rxd *);
 void	so_tstamp_dgram_end(struct socket *, struct so_tstamp_rxd *, int);
 void	so_tstamp_stream_send(struct socket *, uint32_t, const struct mbuf *);
 void	so_tstamp_stream_out(struct so_tstamp_tx *, struct socket *,
