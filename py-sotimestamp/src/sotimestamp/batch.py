@@ -140,8 +140,12 @@ class _Columns:
         self.nanoseconds = _column(batch.controls, _STAMP_SECONDS_END, "q", ANCBUFSIZE)
         self.zeros = memoryview(bytes(8 * batch.count)).cast("q")
         self.width = struct.calcsize(controllen_code)
-        #: (slot 0's control bytes with ts[0]'s nanoseconds zeroed, them repeated for a batch)
-        self.expected = (b"", b"")
+        #: what the last batch read in bulk had: its msg_controllen column and the value in it,
+        #: its slots' control bytes with ts[0]'s nanoseconds zeroed, and what
+        #: :func:`_lone_software_stamp` made of them
+        self.controllens = (b"", 0)
+        self.expected = b""
+        self.lone: tuple[int, int, bytes] | None = None
 
     @classmethod
     def of(cls, batch: _Batch) -> _Columns | None:
@@ -606,35 +610,53 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
 
 def _uniform_columns(batch: _Batch, got: int, col: _Columns) -> UniformSlots | None:
     """:func:`uniform_slots` with strided views: every slot's control bytes, with ts[0]'s
-    nanoseconds zeroed for the moment, are compared with slot 0's at once (one ``memcmp``)."""
+    nanoseconds zeroed for the moment, are compared with slot 0's at once (one ``memcmp``).
+    What the batch before had (its controllen column, its slots' bytes and what they say) is
+    kept, so that a batch of the same flow within the same second needs no more."""
     controllens = col.controllen[:got].tobytes()
-    first = controllens[:col.width]
-    controllen = int.from_bytes(first, sys.byteorder)
-    if controllen < batch.fast_space or controllen > ANCBUFSIZE or controllens != first * got:
-        batch.stale_controls = True  # slots with other messages: their padding bytes differ next time
-        return None
+    if controllens != col.controllens[0]:
+        first = controllens[:col.width]
+        controllen = int.from_bytes(first, sys.byteorder)
+        if controllen < batch.fast_space or controllen > ANCBUFSIZE or controllens != first * got:
+            batch.stale_controls = True  # slots with other messages: their padding bytes differ next time
+            return None
+        col.controllens = (controllens, controllen)
+    controllen = col.controllens[1]
     lengths = col.msg_len[:got].tolist()
-    if batch.bufsize in lengths:
+    # one length: count() finds small ints by identity, where `in` compares each
+    if (lengths[0] == batch.bufsize) if lengths.count(lengths[0]) == got else (batch.bufsize in lengths):
         return None
     column = col.nanoseconds[:got]
     saved = column.tobytes()
     column[:] = col.zeros[:got]
     try:
-        slot = bytes(memoryview(batch.controls)[:ANCBUFSIZE])
-        if col.expected[0] != slot or len(col.expected[1]) != got * ANCBUFSIZE:
-            col.expected = (slot, slot * got)
-        same = batch.controls.startswith(col.expected[1])
+        same = len(col.expected) == got * ANCBUFSIZE and batch.controls.startswith(col.expected)
+        if not same:
+            slot = bytes(memoryview(batch.controls)[:ANCBUFSIZE])
+            expected = slot * got
+            same = batch.controls.startswith(expected)
+            if same:
+                col.expected, col.lone = expected, _lone_software_stamp(batch, slot, controllen)
     finally:
         column[:] = memoryview(saved).cast("q")
     if not same:
         batch.stale_controls = True  # bytes past some slot's messages may differ: zero them next time
-    else:
-        *head, seconds = _STAMP_HEAD.unpack_from(slot)
-        hw_sec, hw_nsec = _HW_STAMP.unpack_from(slot, _STAMP_SECONDS_END + 8)
-        if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
-            return UniformSlots(controllen, slot[batch.fast_space:controllen], lengths, StampSource.SOFTWARE,
-                                seconds, saved, None, None)
+    elif col.lone is not None and col.lone[0] == controllen:
+        _controllen, seconds, tail = col.lone
+        # tuple.__new__: a NamedTuple's own __new__ is Python code
+        return tuple.__new__(UniformSlots, (controllen, tail, lengths, StampSource.SOFTWARE, seconds, saved, None,
+                                            None))
     return _uniform_each(batch, got, controllen, lengths)
+
+
+def _lone_software_stamp(batch: _Batch, slot: bytes, controllen: int) -> tuple[int, int, bytes] | None:
+    """(controllen, ts[0]'s seconds, the bytes after the stamp) of a control slot that starts with a
+    lone 64-bit SCM_TIMESTAMPING holding a software stamp and no hardware one; else None."""
+    *head, seconds = _STAMP_HEAD.unpack_from(slot)
+    hw_sec, hw_nsec = _HW_STAMP.unpack_from(slot, _STAMP_SECONDS_END + 8)
+    if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
+        return controllen, seconds, slot[batch.fast_space:controllen]
+    return None
 
 
 def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: Sequence[int]) -> UniformSlots | None:
