@@ -284,3 +284,19 @@ def test_bytes_left_by_other_messages_cost_one_batch() -> None:
         for packets in (left, again):
             assert [p.data for p in packets] == [b"p%d" % i for i in range(6)]
             assert {p.source for p in packets} == {StampSource.SOFTWARE}
+
+
+@needs_recvmmsg
+def test_a_batch_from_another_sender_gets_its_own_address(stamped: Pair) -> None:
+    """The bulk path keeps the batch before's one sender and compares the next batch's address
+    slots with it: a batch of the same size from another sender, or from both, must not be
+    given the kept address."""
+    rx, tx = stamped
+    with socket.socket(rx.family, socket.SOCK_DGRAM) as other:
+        other.bind((rx.getsockname()[0], 0))
+        for senders in ([tx] * 4, [other] * 4, [tx, other, tx, other], [tx] * 4):
+            for i, sender in enumerate(senders):
+                sender.sendto(b"s%d" % i, rx.getsockname())
+            time.sleep(0.05)
+            got = sotimestamp.recv_batch(rx, 4, 2048)
+            assert [p.address[:2] for p in got] == [s.getsockname()[:2] for s in senders]

@@ -213,7 +213,9 @@ class _Batch:
         self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
         self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
         self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
-        self.one_name = (b"", b"")  # (an address slot, it repeated for a batch): what one_sender compares with
+        #: (an address slot, it repeated for a batch, its address): the last batch one sender sent,
+        #: what one_sender compares with
+        self.one_name: tuple[bytes, bytes, Any] = (b"", b"", None)
         self.columns = _Columns.of(self)
 
     def layout(self, part: str, got: int, size: int) -> struct.Struct:
@@ -485,15 +487,17 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
 def one_sender(batch: _Batch, got: int) -> Any:
     """The source address of the first ``got`` slots when one sender sent them all, else None
     (one comparison of the whole name buffer)."""
+    if len(batch.one_name[1]) == got * _NAMELEN and batch.names.startswith(batch.one_name[1]):
+        return batch.one_name[2]  # the batch before's one sender: one comparison
     first = bytes(batch.names[:_NAMELEN])
-    if batch.one_name[0] != first or len(batch.one_name[1]) != got * _NAMELEN:
-        batch.one_name = (first, first * got)
-    if not batch.names.startswith(batch.one_name[1]):
+    names = first * got
+    if not batch.names.startswith(names):
         batch.stale_names = True
         return None
     address = batch.addresses.get(first[:28])
     if address is None:
         address = batch.addresses[first[:28]] = batch.address(0, _FIELDS.unpack_from(batch.msgbuf)[0])
+    batch.one_name = (first, names, address)
     return address
 
 
