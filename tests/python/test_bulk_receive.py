@@ -1,8 +1,9 @@
 """The bulk receive paths (issue 20's speed items) give what the slot-by-slot paths give.
 
 ``recv_batch`` and capture's recorder read a batch whose control buffers all have one
-shape with a few ``struct`` calls and C loops (``batch.uniform_slots``,
-``PcapngWriter.write_flow``); any other batch goes slot by slot, as before.  Each test
+shape with a few C calls (``batch.uniform_slots``: strided views of the slots' fields, or
+``struct`` where they are not aligned to their size; ``PcapngWriter.write_flow``); any
+other batch goes slot by slot, as before.  Each test
 fills real ``recvmmsg()`` slots on loopback, then compares the bulk result with the
 slot-by-slot one on the very same slots, and checks the bulk path refuses batches it
 must not take (a TTL that changes within the batch, a stamp missing from one slot).
@@ -32,6 +33,16 @@ Pair = Tuple[socket.socket, socket.socket]
 LINUX_RECVMMSG = batch_mod.HAVE_RECVMMSG and sys.platform.startswith("linux")
 needs_recvmmsg = pytest.mark.skipif(not LINUX_RECVMMSG, reason="Linux recvmmsg slots (ctypes)")
 TS2_OFFSET = 16 + 32  # CMSG_DATA on LP64 Linux, then ts[2]
+
+
+@pytest.fixture(autouse=True, params=["columns", "struct"])
+def bulk_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs with both readers of a batch's headers: strided views of its fields
+    (64-bit hosts) and the ``struct`` unpacking that a host whose fields are not aligned to
+    their size (32-bit) uses."""
+    if request.param == "struct":
+        monkeypatch.setattr(batch_mod._Columns, "of", classmethod(lambda _cls, _batch: None))
+    batch_mod._local.__dict__.pop("batches", None)  # buffers made under the other reader
 
 
 @pytest.fixture(params=["ipv4", "ipv6"])
@@ -273,3 +284,19 @@ def test_bytes_left_by_other_messages_cost_one_batch() -> None:
         for packets in (left, again):
             assert [p.data for p in packets] == [b"p%d" % i for i in range(6)]
             assert {p.source for p in packets} == {StampSource.SOFTWARE}
+
+
+@needs_recvmmsg
+def test_a_batch_from_another_sender_gets_its_own_address(stamped: Pair) -> None:
+    """The bulk path keeps the batch before's one sender and compares the next batch's address
+    slots with it: a batch of the same size from another sender, or from both, must not be
+    given the kept address."""
+    rx, tx = stamped
+    with socket.socket(rx.family, socket.SOCK_DGRAM) as other:
+        other.bind((rx.getsockname()[0], 0))
+        for senders in ([tx] * 4, [other] * 4, [tx, other, tx, other], [tx] * 4):
+            for i, sender in enumerate(senders):
+                sender.sendto(b"s%d" % i, rx.getsockname())
+            time.sleep(0.05)
+            got = sotimestamp.recv_batch(rx, 4, 2048)
+            assert [p.address[:2] for p in got] == [s.getsockname()[:2] for s in senders]

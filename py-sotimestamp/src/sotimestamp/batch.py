@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from itertools import repeat
 from operator import add, mul
-from typing import Any, NamedTuple, cast
+from typing import Any, Literal, NamedTuple, cast
 
 from . import constants as C
 from .constants import NS_PER_S
@@ -120,6 +120,45 @@ if HAVE_RECVMMSG:
     _NAME_SLOT = struct.Struct("28s" + "x" * (_NAMELEN - 28))
 
 
+def _column(buf: bytearray, offset: int, code: Literal["I", "Q", "q"], stride: int) -> memoryview:
+    """A view of one field of every slot of ``buf`` (slots ``stride`` bytes apart): the field at
+    ``offset`` in each, read as ``code``.  No copy: ``tolist()``/``tobytes()`` read it in C."""
+    size = struct.calcsize(code)
+    return memoryview(buf).cast(code)[offset // size::stride // size]
+
+
+class _Columns:
+    """The fields :func:`uniform_slots` reads of every slot, as strided views: each slot's
+    ``msg_controllen`` and ``msg_len``, and the nanoseconds of its first control message's
+    ``ts[0]``.  A batch is then read with a few C calls and no object per slot but its
+    nanoseconds and payload length."""
+
+    def __init__(self, batch: _Batch, controllen_code: Literal["I", "Q"]) -> None:
+        self.controllen = _column(batch.msgbuf, _Mmsghdr.msg_hdr.offset + _Msghdr.msg_controllen.offset,
+                                  controllen_code, batch.msgsize)
+        self.msg_len = _column(batch.msgbuf, _Mmsghdr.msg_len.offset, "I", batch.msgsize)
+        self.nanoseconds = _column(batch.controls, _STAMP_SECONDS_END, "q", ANCBUFSIZE)
+        self.zeros = memoryview(bytes(8 * batch.count)).cast("q")
+        self.width = struct.calcsize(controllen_code)
+        #: what the last batch read in bulk had: its msg_controllen column and the value in it,
+        #: its slots' control bytes with ts[0]'s nanoseconds zeroed, and what
+        #: :func:`_lone_software_stamp` made of them
+        self.controllens = (b"", 0)
+        self.expected = b""
+        self.lone: tuple[int, int, bytes] | None = None
+
+    @classmethod
+    def of(cls, batch: _Batch) -> _Columns | None:
+        """None where a field is not aligned to its size (no strided view of it): then
+        :func:`uniform_slots` unpacks the slots with ``struct``."""
+        code: Literal["I", "Q"] = "Q" if ctypes.sizeof(_ctl_len_t) == 8 else "I"
+        offsets = ((_Mmsghdr.msg_hdr.offset + _Msghdr.msg_controllen.offset, struct.calcsize(code)),
+                   (_Mmsghdr.msg_len.offset, 4), (_STAMP_SECONDS_END, 8))
+        if any(offset % size for offset, size in offsets) or batch.msgsize % 8 or ANCBUFSIZE % 8:
+            return None
+        return cls(batch, code)
+
+
 class _Batch:
     """Buffers for up to ``count`` datagrams of ``bufsize`` bytes, reused across calls.
 
@@ -174,7 +213,10 @@ class _Batch:
         self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
         self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
         self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
-        self.one_name = (b"", b"")  # (an address slot, it repeated for a batch): what one_sender compares with
+        #: (an address slot, it repeated for a batch, its address): the last batch one sender sent,
+        #: what one_sender compares with
+        self.one_name: tuple[bytes, bytes, Any] = (b"", b"", None)
+        self.columns = _Columns.of(self)
 
     def layout(self, part: str, got: int, size: int) -> struct.Struct:
         """One ``struct`` over the first ``got`` slots of one buffer, read with one call by
@@ -445,15 +487,17 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
 def one_sender(batch: _Batch, got: int) -> Any:
     """The source address of the first ``got`` slots when one sender sent them all, else None
     (one comparison of the whole name buffer)."""
+    if len(batch.one_name[1]) == got * _NAMELEN and batch.names.startswith(batch.one_name[1]):
+        return batch.one_name[2]  # the batch before's one sender: one comparison
     first = bytes(batch.names[:_NAMELEN])
-    if batch.one_name[0] != first or len(batch.one_name[1]) != got * _NAMELEN:
-        batch.one_name = (first, first * got)
-    if not batch.names.startswith(batch.one_name[1]):
+    names = first * got
+    if not batch.names.startswith(names):
         batch.stale_names = True
         return None
     address = batch.addresses.get(first[:28])
     if address is None:
         address = batch.addresses[first[:28]] = batch.address(0, _FIELDS.unpack_from(batch.msgbuf)[0])
+    batch.one_name = (first, names, address)
     return address
 
 
@@ -476,12 +520,12 @@ class UniformSlots(NamedTuple):
 
     controllen: int  #: every slot's
     tail: bytes  #: the control bytes after the stamp: the same in every slot
-    lengths: tuple[int, ...]  #: each slot's payload length
+    lengths: Sequence[int]  #: each slot's payload length
     source: StampSource  #: which stamp every slot is recorded with (hardware wins)
-    #: the usual batch: the software stamps' one second and each slot's nanoseconds (then
-    #: ``software`` and ``hardware`` are None); else -1 and ()
+    #: the usual batch: the software stamps' one second and each slot's nanoseconds as a native
+    #: 64-bit number (then ``software`` and ``hardware`` are None); else -1 and b""
     second: int
-    nanoseconds: tuple[int, ...]
+    nanoseconds: bytes
     software: Sequence[int | None] | None  #: each slot's software stamp (ns), when not ``second``'s
     hardware: Sequence[int] | None  #: each slot's raw hardware stamp (ns); None: no slot has one
 
@@ -490,18 +534,25 @@ def software_stamps(same: UniformSlots) -> Sequence[int | None]:
     """Each slot's software stamp (ns)."""
     if same.software is not None:
         return same.software
-    return list(map(add, repeat(same.second * NS_PER_S), same.nanoseconds))
+    return memoryview(_stamp_lanes(same)).cast("Q").tolist()
+
+
+def _stamp_lanes(same: UniformSlots) -> bytes:
+    """The usual batch's stamps (ns), native 64-bit numbers side by side: the nanoseconds read as
+    one integer and the second added to every lane at once (no lane carries: each sum stays
+    below 2**64), which costs less than an addition of Python integers per slot."""
+    count = len(same.lengths)
+    lanes = int.from_bytes(same.nanoseconds, sys.byteorder) + _second_lanes(same.second, count)
+    return lanes.to_bytes(8 * count, sys.byteorder)
 
 
 def packed_stamps(same: UniformSlots) -> bytes:
-    """Each slot's recorded stamp (ns) as a little-endian 64-bit number, for the pcapng writer.
-    In the usual batch the nanoseconds are packed side by side into one integer and the second
-    added to every lane at once (no lane carries: each sum stays below 2**64), which costs
-    less than an addition of Python integers per slot."""
+    """Each slot's recorded stamp (ns) as a little-endian 64-bit number, for the pcapng writer."""
     count = len(same.lengths)
     if same.hardware is None and same.software is None:
-        lanes = int.from_bytes(_lanes_layout(count, "q").pack(*same.nanoseconds), "little")
-        return (lanes + _second_lanes(same.second, count)).to_bytes(8 * count, "little")
+        if sys.byteorder == "little":
+            return _stamp_lanes(same)
+        return _lanes_layout(count, "Q").pack(*memoryview(_stamp_lanes(same)).cast("Q"))
     return _lanes_layout(count, "Q").pack(*(same.hardware if same.hardware is not None else same.software or ()))
 
 
@@ -510,10 +561,15 @@ def _lanes_layout(count: int, code: str) -> struct.Struct:
     return struct.Struct(f"<{count}{code}")
 
 
+@functools.lru_cache(maxsize=128)
+def _native_lanes(count: int) -> struct.Struct:
+    return struct.Struct(f"={count}q")
+
+
 @functools.lru_cache(maxsize=4)
 def _second_lanes(second: int, count: int) -> int:
-    """``second`` in ns in each of ``count`` 64-bit lanes of one integer."""
-    return int.from_bytes((second * NS_PER_S).to_bytes(8, "little") * count, "little")
+    """``second`` in ns in each of ``count`` native 64-bit lanes of one integer."""
+    return int.from_bytes((second * NS_PER_S).to_bytes(8, sys.byteorder) * count, sys.byteorder)
 
 
 def _ns(seconds: tuple[int, ...], nanoseconds: tuple[int, ...], got: int) -> list[int]:
@@ -531,6 +587,8 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
     slot differs, or may be cut (filled to its last byte): the slot-by-slot path decodes those.
     Whether the bytes after the stamp hold another time message is the caller's question
     (:meth:`_Batch.nothing_timed_after_stamp` on slot 0 answers it for all)."""
+    if batch.columns is not None:
+        return _uniform_columns(batch, got, batch.columns)
     heads = batch.layout("msg", got, 0).unpack_from(batch.msgbuf)  # (namelen, controllen, msg_len) each
     controllens = heads[1::3]
     controllen = controllens[0]
@@ -550,11 +608,62 @@ def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
         hw_sec, hw_nsec = _HW_STAMP.unpack_from(rests[0])
         if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
             return UniformSlots(controllen, rests[0][_TAIL_IN_REST:], lengths, StampSource.SOFTWARE, seconds,
-                                parts[1::3], None, None)
+                                _native_lanes(got).pack(*parts[1::3]), None, None)
     return _uniform_each(batch, got, controllen, lengths)
 
 
-def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: tuple[int, ...]) -> UniformSlots | None:
+def _uniform_columns(batch: _Batch, got: int, col: _Columns) -> UniformSlots | None:
+    """:func:`uniform_slots` with strided views: every slot's control bytes, with ts[0]'s
+    nanoseconds zeroed for the moment, are compared with slot 0's at once (one ``memcmp``).
+    What the batch before had (its controllen column, its slots' bytes and what they say) is
+    kept, so that a batch of the same flow within the same second needs no more."""
+    controllens = col.controllen[:got].tobytes()
+    if controllens != col.controllens[0]:
+        first = controllens[:col.width]
+        controllen = int.from_bytes(first, sys.byteorder)
+        if controllen < batch.fast_space or controllen > ANCBUFSIZE or controllens != first * got:
+            batch.stale_controls = True  # slots with other messages: their padding bytes differ next time
+            return None
+        col.controllens = (controllens, controllen)
+    controllen = col.controllens[1]
+    lengths = col.msg_len[:got].tolist()
+    # one length: count() finds small ints by identity, where `in` compares each
+    if (lengths[0] == batch.bufsize) if lengths.count(lengths[0]) == got else (batch.bufsize in lengths):
+        return None
+    column = col.nanoseconds[:got]
+    saved = column.tobytes()
+    column[:] = col.zeros[:got]
+    try:
+        same = len(col.expected) == got * ANCBUFSIZE and batch.controls.startswith(col.expected)
+        if not same:
+            slot = bytes(memoryview(batch.controls)[:ANCBUFSIZE])
+            expected = slot * got
+            same = batch.controls.startswith(expected)
+            if same:
+                col.expected, col.lone = expected, _lone_software_stamp(batch, slot, controllen)
+    finally:
+        column[:] = memoryview(saved).cast("q")
+    if not same:
+        batch.stale_controls = True  # bytes past some slot's messages may differ: zero them next time
+    elif col.lone is not None and col.lone[0] == controllen:
+        _controllen, seconds, tail = col.lone
+        # tuple.__new__: a NamedTuple's own __new__ is Python code
+        return tuple.__new__(UniformSlots, (controllen, tail, lengths, StampSource.SOFTWARE, seconds, saved, None,
+                                            None))
+    return _uniform_each(batch, got, controllen, lengths)
+
+
+def _lone_software_stamp(batch: _Batch, slot: bytes, controllen: int) -> tuple[int, int, bytes] | None:
+    """(controllen, ts[0]'s seconds, the bytes after the stamp) of a control slot that starts with a
+    lone 64-bit SCM_TIMESTAMPING holding a software stamp and no hardware one; else None."""
+    *head, seconds = _STAMP_HEAD.unpack_from(slot)
+    hw_sec, hw_nsec = _HW_STAMP.unpack_from(slot, _STAMP_SECONDS_END + 8)
+    if tuple(head) == batch.lone_stamp and not (hw_sec or hw_nsec) and 0 < seconds < _LANE_SECONDS:
+        return controllen, seconds, slot[batch.fast_space:controllen]
+    return None
+
+
+def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: Sequence[int]) -> UniformSlots | None:
     """:func:`uniform_slots` for the other batches (hardware stamps, a second that ends within
     the batch): eight items a slot."""
     fields = batch.layout("control_each", got, controllen).unpack_from(batch.controls)
@@ -570,11 +679,11 @@ def _uniform_each(batch: _Batch, got: int, controllen: int, lengths: tuple[int, 
     if hw_sec.count(0) == got and hw_nsec.count(0) == got:
         if 0 in software:
             return None  # a slot without any stamp: the slot-by-slot path gives it None
-        return UniformSlots(controllen, tails[0], lengths, StampSource.SOFTWARE, -1, (), software, None)
+        return UniformSlots(controllen, tails[0], lengths, StampSource.SOFTWARE, -1, b"", software, None)
     hardware = _ns(hw_sec, hw_nsec, got)
     if 0 in hardware:
         return None
-    return UniformSlots(controllen, tails[0], lengths, StampSource.HARDWARE, -1, (),
+    return UniformSlots(controllen, tails[0], lengths, StampSource.HARDWARE, -1, b"",
                         [ns or None for ns in software] if 0 in software else software, hardware)
 
 
