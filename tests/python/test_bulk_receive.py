@@ -43,6 +43,8 @@ def bulk_reader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     if request.param == "struct":
         monkeypatch.setattr(batch_mod._Columns, "of", classmethod(lambda _cls, _batch: None))
     batch_mod._local.__dict__.pop("batches", None)  # buffers made under the other reader
+    if LINUX_RECVMMSG:  # 64-bit Linux: the views are the reader in use, unless turned off
+        assert (batch_mod._Batch(2, 64).columns is not None) == (request.param == "columns")
 
 
 @pytest.fixture(params=["ipv4", "ipv6"])
@@ -300,3 +302,76 @@ def test_a_batch_from_another_sender_gets_its_own_address(stamped: Pair) -> None
             time.sleep(0.05)
             got = sotimestamp.recv_batch(rx, 4, 2048)
             assert [p.address[:2] for p in got] == [s.getsockname()[:2] for s in senders]
+
+
+@needs_recvmmsg
+def test_fewer_messages_with_the_same_bytes_left_are_not_read_as_before() -> None:
+    """The bulk reader keeps what the batch before said.  Once the TTL and TOS messages are
+    turned off, the next batch's slots still hold their bytes past the stamp (the kernel
+    leaves them), so the slots compare equal to the kept ones: only their controllen tells
+    the difference, and the batch must not get the old header-field bytes as its tail."""
+    rx, tx = loopback_pair("ipv4")
+    with rx, tx:
+        sotimestamp.enable(rx)
+        enable_header_messages(rx)
+        time.sleep(0.05)
+        batch = fresh_slots(8, 2048)
+
+        def receive() -> Any:
+            for i in range(4):
+                tx.sendto(b"h%d" % i, rx.getsockname())
+            time.sleep(0.01)
+            assert batch_mod._recvmmsg_once(rx, batch, 8) == 4
+            return batch_mod.uniform_slots(batch, 4)
+
+        with_fields = receive()
+        assert with_fields is not None and with_fields.tail  # TTL and TOS after the stamp
+        for option in (12, 13):  # Linux IP_RECVTTL, IP_RECVTOS
+            rx.setsockopt(socket.IPPROTO_IP, option, 0)
+        without = receive()
+        assert without is not None and without.tail == b""
+        assert without.controllen == batch.fast_space
+        assert batch_mod._packets(batch, 4) == slot_by_slot(batch, 4, pytest.MonkeyPatch())
+
+
+@needs_recvmmsg
+def test_a_batch_unlike_the_kept_one_is_read_anew(stamped: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After a batch read in bulk, the next batch of the same size whose stamps differ in their
+    second, or carry a hardware stamp, must not be taken for the kept one."""
+    rx, tx = stamped
+    batch = fill_slots(rx, [b"k%d" % i for i in range(4)], tx)
+    first = batch_mod.uniform_slots(batch, 4)
+    assert first is not None and first.second > 0
+    struct.pack_into("=q", batch.controls, 2 * batch_mod.ANCBUFSIZE + TS2_OFFSET - 32, first.second + 1)
+    moved = batch_mod.uniform_slots(batch, 4)  # ts[0]'s second one later in slot 2
+    assert moved is not None and moved.second == -1
+    assert [p.software_ns // 10**9 for p in batch_mod._packets(batch, 4)] == [first.second] * 2 + [
+        first.second + 1, first.second]
+    assert batch_mod._packets(batch, 4) == slot_by_slot(batch, 4, monkeypatch)
+    for i in range(4):
+        struct.pack_into("=qq", batch.controls, i * batch_mod.ANCBUFSIZE + TS2_OFFSET, 7, i)
+    assert batch_mod.uniform_slots(batch, 4).source == StampSource.HARDWARE  # type: ignore[union-attr]
+
+
+@needs_recvmmsg
+def test_bulk_read_leaves_the_slots_as_received(stamped: Pair, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bulk reader zeroes each slot's nanoseconds while it compares the slots; they are back
+    when it returns, and when it fails."""
+    rx, tx = stamped
+    batch = fill_slots(rx, [b"r%d" % i for i in range(5)], tx)
+    received = bytes(batch.controls)
+    assert batch_mod.uniform_slots(batch, 5) is not None
+    assert bytes(batch.controls) == received
+
+    def fail(*_args: Any) -> None:
+        raise RuntimeError("decoding slot 0 failed")
+
+    batch_mod._local.__dict__.pop("batches", None)
+    batch = fill_slots(rx, [b"f%d" % i for i in range(5)], tx)
+    received = bytes(batch.controls)
+    with monkeypatch.context() as m:
+        m.setattr(batch_mod, "_lone_software_stamp", fail)
+        m.setattr(batch_mod, "_STAMP_HEAD", None)  # the struct reader fails here too
+        with pytest.raises((RuntimeError, AttributeError)):
+            batch_mod.uniform_slots(batch, 5)
+    assert bytes(batch.controls) == received

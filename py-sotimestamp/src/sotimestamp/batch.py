@@ -6,10 +6,12 @@ ctypes or ``recvmmsg`` is missing (a NetBSD guest Python built without
 datagram with the same results; :data:`HAVE_RECVMMSG` tells which path runs.
 
 The Python work per datagram, not the system call, limits the rate, so a batch
-is read with a few ``struct`` calls over whole buffers and checked with tuple
-counts (:func:`uniform_slots`); when every slot has the same control-buffer
-shape, the results are made by C loops (``map``, ``zip``) with no bytecode per
-datagram.  Any other batch is decoded slot by slot, to the same results.
+is read with a few C calls over whole buffers (:func:`uniform_slots`: strided
+views of the slots' fields and one comparison of their control bytes, or
+``struct`` calls where fields are not aligned to their size); when every slot
+has the same control-buffer shape, the results are made by C loops (``map``,
+``zip``) with no bytecode per datagram.  Any other batch is decoded slot by
+slot, to the same results.
 """
 from __future__ import annotations
 
@@ -213,9 +215,9 @@ class _Batch:
         self.msgs_address = ctypes.addressof(self.msgs)  # passed as is: converting the array costs more
         self._layouts: dict[tuple[str, int, int], struct.Struct] = {}
         self.views: dict[int, list[memoryview]] = {}  # payload length -> a view of each slot's payload
-        #: (an address slot, it repeated for a batch, its address): the last batch one sender sent,
-        #: what one_sender compares with
-        self.one_name: tuple[bytes, bytes, Any] = (b"", b"", None)
+        #: (the address slots of the last batch one sender sent, its address): what one_sender
+        #: compares the next batch's with
+        self.one_name: tuple[bytes, Any] = (b"", None)
         self.columns = _Columns.of(self)
 
     def layout(self, part: str, got: int, size: int) -> struct.Struct:
@@ -487,8 +489,8 @@ def slot_rows_with_tail(batch: _Batch, got: int) -> Iterator[TailRow]:
 def one_sender(batch: _Batch, got: int) -> Any:
     """The source address of the first ``got`` slots when one sender sent them all, else None
     (one comparison of the whole name buffer)."""
-    if len(batch.one_name[1]) == got * _NAMELEN and batch.names.startswith(batch.one_name[1]):
-        return batch.one_name[2]  # the batch before's one sender: one comparison
+    if len(batch.one_name[0]) == got * _NAMELEN and batch.names.startswith(batch.one_name[0]):
+        return batch.one_name[1]  # the batch before's one sender: one comparison
     first = bytes(batch.names[:_NAMELEN])
     names = first * got
     if not batch.names.startswith(names):
@@ -497,7 +499,7 @@ def one_sender(batch: _Batch, got: int) -> Any:
     address = batch.addresses.get(first[:28])
     if address is None:
         address = batch.addresses[first[:28]] = batch.address(0, _FIELDS.unpack_from(batch.msgbuf)[0])
-    batch.one_name = (first, names, address)
+    batch.one_name = (names, address)
     return address
 
 
@@ -552,17 +554,19 @@ def packed_stamps(same: UniformSlots) -> bytes:
     if same.hardware is None and same.software is None:
         if sys.byteorder == "little":
             return _stamp_lanes(same)
-        return _lanes_layout(count, "Q").pack(*memoryview(_stamp_lanes(same)).cast("Q"))
-    return _lanes_layout(count, "Q").pack(*(same.hardware if same.hardware is not None else same.software or ()))
+        return _little_lanes(count).pack(*memoryview(_stamp_lanes(same)).cast("Q"))
+    return _little_lanes(count).pack(*(same.hardware if same.hardware is not None else same.software or ()))
 
 
 @functools.lru_cache(maxsize=128)
-def _lanes_layout(count: int, code: str) -> struct.Struct:
-    return struct.Struct(f"<{count}{code}")
+def _little_lanes(count: int) -> struct.Struct:
+    """``count`` little-endian unsigned 64-bit numbers side by side, as the pcapng writer takes stamps."""
+    return struct.Struct(f"<{count}Q")
 
 
 @functools.lru_cache(maxsize=128)
 def _native_lanes(count: int) -> struct.Struct:
+    """``count`` native 64-bit numbers side by side, as :attr:`UniformSlots.nanoseconds` holds them."""
     return struct.Struct(f"={count}q")
 
 
@@ -580,8 +584,8 @@ def _ns(seconds: tuple[int, ...], nanoseconds: tuple[int, ...], got: int) -> lis
 
 
 def uniform_slots(batch: _Batch, got: int) -> UniformSlots | None:
-    """The stamps of the first ``got`` slots read in bulk (three ``struct`` calls for the batch,
-    no Python loop over it), when every slot's control buffer is one 64-bit SCM_TIMESTAMPING
+    """The stamps of the first ``got`` slots read in bulk (a few C calls for the batch, no
+    Python loop over it), when every slot's control buffer is one 64-bit SCM_TIMESTAMPING
     followed by the same bytes (the header fields of one flow, a drop count that did not
     move) and every slot has a software stamp, or every slot a hardware one.  None when any
     slot differs, or may be cut (filled to its last byte): the slot-by-slot path decodes those.
@@ -632,21 +636,27 @@ def _uniform_columns(batch: _Batch, got: int, col: _Columns) -> UniformSlots | N
         return None
     column = col.nanoseconds[:got]
     saved = column.tobytes()
-    column[:] = col.zeros[:got]
+    lone: tuple[int, int, bytes] | None = None
     try:
-        same = len(col.expected) == got * ANCBUFSIZE and batch.controls.startswith(col.expected)
-        if not same:
+        column[:] = col.zeros[:got]
+        if len(col.expected) == got * ANCBUFSIZE and batch.controls.startswith(col.expected):
+            lone = col.lone
+        else:
             slot = bytes(memoryview(batch.controls)[:ANCBUFSIZE])
-            expected = slot * got
-            same = batch.controls.startswith(expected)
-            if same:
-                col.expected, col.lone = expected, _lone_software_stamp(batch, slot, controllen)
+            # Slot 0 says whether the batch can be the usual one (a software stamp alone: a
+            # hardware ts[2] differs in every slot); only then are all slots compared with it.
+            lone = _lone_software_stamp(batch, slot, controllen)
+            if lone is not None:
+                expected = slot * got
+                if batch.controls.startswith(expected):
+                    col.expected, col.lone = expected, lone
+                else:
+                    lone = None
+                    batch.stale_controls = True  # bytes past some slot's messages may differ: zero them next time
     finally:
         column[:] = memoryview(saved).cast("q")
-    if not same:
-        batch.stale_controls = True  # bytes past some slot's messages may differ: zero them next time
-    elif col.lone is not None and col.lone[0] == controllen:
-        _controllen, seconds, tail = col.lone
+    if lone is not None and lone[0] == controllen:
+        _controllen, seconds, tail = lone
         # tuple.__new__: a NamedTuple's own __new__ is Python code
         return tuple.__new__(UniformSlots, (controllen, tail, lengths, StampSource.SOFTWARE, seconds, saved, None,
                                             None))
