@@ -274,10 +274,10 @@ do {									\
  * soreceive() (socket locked) is about to read the record whose first
  * data mbuf is m: note its stamps if the socket reports any on its
  * datagrams (st_dgram: IPv4 and IPv6 datagram sockets, not AF_LOCAL)
- * and wants control messages.  A macro: it runs for every datagram
- * read, and the stamps must be copied now, since the socket is
- * unlocked while the data is copied out and a MSG_PEEK'd record may be
- * read and freed by another thread meanwhile.
+ * and wants control messages.  A macro, since it runs for every
+ * datagram read.  The stamps are copied now: the socket is unlocked
+ * while the data is copied out, and a MSG_PEEK'd record may be read and
+ * freed by another thread meanwhile.
  */
 #define	SO_TSTAMP_DGRAM_BEGIN(so, m, rd)				\
 do {									\
