@@ -137,46 +137,69 @@ fill(int s, const struct sockaddr_in *to)
 	return now() - t0;
 }
 
+/* The receive buffers of one batch, shared by drain() and batch(). */
+static char bt_data[BATCH][1500];
+static union {
+	struct cmsghdr	hdr;
+	char		buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
+			    CMSG_SPACE(sizeof(uint32_t))];
+} bt_cbuf[BATCH];
+static struct mmsghdr bt_mm[BATCH];
+static struct iovec bt_iov[BATCH];
+
+/* Make the batch's message headers ready for a receive. */
+static void
+batch_reset(void)
+{
+	int i;
+
+	for (i = 0; i < BATCH; i++) {
+		bt_iov[i].iov_base = bt_data[i];
+		bt_iov[i].iov_len = sizeof(bt_data[i]);
+		memset(&bt_mm[i].msg_hdr, 0, sizeof(bt_mm[i].msg_hdr));
+		bt_mm[i].msg_hdr.msg_iov = &bt_iov[i];
+		bt_mm[i].msg_hdr.msg_iovlen = 1;
+		bt_mm[i].msg_hdr.msg_control = bt_cbuf[i].buf;
+		bt_mm[i].msg_hdr.msg_controllen = sizeof(bt_cbuf[i].buf);
+	}
+}
+
+/* How many of the first n messages of the batch carried control bt_data. */
+static int
+batch_stamped(int n)
+{
+	int i, stamped = 0;
+
+	for (i = 0; i < n; i++)
+		if (bt_mm[i].msg_hdr.msg_controllen > 0)
+			stamped++;
+	return stamped;
+}
+
 enum mode { RECVMMSG, RECVMSG, RECV_CLOCK };
 
 /* Drain K datagrams; returns seconds, *calls = system calls made. */
 static double
 drain(int r, enum mode mode, int *calls, int *stamps)
 {
-	static char data[BATCH][1500];
-	static union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
-				    CMSG_SPACE(sizeof(uint32_t))];
-	} cbuf[BATCH];
-	static struct mmsghdr mm[BATCH];
-	static struct iovec iov[BATCH];
 	struct timespec ts;
 	double t0;
-	int got = 0, n, i;
+	int got = 0, n;
 
 	*calls = *stamps = 0;
 	t0 = now();
 	while (got < K) {
-		for (i = 0; i < BATCH; i++) {
-			iov[i].iov_base = data[i];
-			iov[i].iov_len = sizeof(data[i]);
-			memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
-			mm[i].msg_hdr.msg_iov = &iov[i];
-			mm[i].msg_hdr.msg_iovlen = 1;
-			mm[i].msg_hdr.msg_control = cbuf[i].buf;
-			mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
-		}
+		batch_reset();
 		switch (mode) {
 		case RECVMMSG:
-			n = recvmmsg(r, mm, BATCH, MSG_DONTWAIT, NULL);
+			n = recvmmsg(r, bt_mm, BATCH, MSG_DONTWAIT, NULL);
 			break;
 		case RECVMSG:
-			n = recvmsg(r, &mm[0].msg_hdr, MSG_DONTWAIT) == -1 ?
+			n = recvmsg(r, &bt_mm[0].msg_hdr, MSG_DONTWAIT) == -1 ?
 			    -1 : 1;
 			break;
 		default:
-			n = recv(r, data[0], sizeof(data[0]), MSG_DONTWAIT) ==
+			n = recv(r, bt_data[0], sizeof(bt_data[0]), MSG_DONTWAIT) ==
 			    -1 ? -1 : 1;
 			if (n == 1) {
 				clock_gettime(CLOCK_REALTIME, &ts);
@@ -188,9 +211,7 @@ drain(int r, enum mode mode, int *calls, int *stamps)
 		if (n == -1)
 			err(1, "receive after %d", got);
 		if (mode != RECV_CLOCK)
-			for (i = 0; i < n; i++)
-				if (mm[i].msg_hdr.msg_controllen > 0)
-					(*stamps)++;
+			*stamps += batch_stamped(n);
 		got += n;
 	}
 	return now() - t0;
@@ -204,34 +225,16 @@ drain(int r, enum mode mode, int *calls, int *stamps)
 static int
 batch(int r, uint64_t *t, int *stamps)
 {
-	static char data[BATCH][1500];
-	static union {
-		struct cmsghdr	hdr;
-		char		buf[CMSG_SPACE(sizeof(struct scm_timestamping)) +
-				    CMSG_SPACE(sizeof(uint32_t))];
-	} cbuf[BATCH];
-	static struct mmsghdr mm[BATCH];
-	static struct iovec iov[BATCH];
 	uint64_t t0;
-	int n, i;
+	int n;
 
-	for (i = 0; i < BATCH; i++) {
-		iov[i].iov_base = data[i];
-		iov[i].iov_len = sizeof(data[i]);
-		memset(&mm[i].msg_hdr, 0, sizeof(mm[i].msg_hdr));
-		mm[i].msg_hdr.msg_iov = &iov[i];
-		mm[i].msg_hdr.msg_iovlen = 1;
-		mm[i].msg_hdr.msg_control = cbuf[i].buf;
-		mm[i].msg_hdr.msg_controllen = sizeof(cbuf[i].buf);
-	}
+	batch_reset();
 	t0 = ticks();
-	n = recvmmsg(r, mm, BATCH, MSG_DONTWAIT, NULL);
+	n = recvmmsg(r, bt_mm, BATCH, MSG_DONTWAIT, NULL);
 	*t = ticks() - t0;
 	if (n == -1)
 		err(1, "recvmmsg");
-	for (i = 0; i < n; i++)
-		if (mm[i].msg_hdr.msg_controllen > 0)
-			(*stamps)++;
+	*stamps += batch_stamped(n);
 	return n;
 }
 
